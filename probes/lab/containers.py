@@ -1,0 +1,139 @@
+"""The lab's servers as testcontainers classes: host network, one loopback address each.
+
+Each container bind-mounts the lab directory read-only at /lab and the lab's resolv.conf over
+/etc/resolv.conf, runs its `start.sh`, and is ready when its protocols answer (SMTP `220`,
+IMAP `* OK`, POP3 `+OK`, an authoritative SOA over TCP), not when a port opens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from testcontainers.core.container import DockerContainer
+
+from probes.lab import readiness
+from probes.lab.spec import LabSpec
+
+LABEL_LAB = "mailprobe.lab"
+LABEL_ROLE = "mailprobe.role"
+API_VERSION = "1.41"  # skips the per-container version round trip (~0.4 s with podman)
+
+
+class LabContainerError(RuntimeError):
+    pass
+
+
+class LabContainer(DockerContainer):
+    """Base class: one lab server on the host network."""
+
+    role = ""
+
+    def __init__(self, image: str, spec: LabSpec, lab_dir: Path, lab_id: str) -> None:
+        super().__init__(image, docker_client_kw={"version": API_VERSION})
+        self.spec = spec
+        self.lab_id = lab_id
+        self.with_name(f"mailprobe-{lab_id}-{self.role}")
+        self.with_volume_mapping(str(lab_dir), "/lab", "ro")
+        self.with_volume_mapping(str(lab_dir / "resolv.conf"), "/etc/resolv.conf", "ro")
+        self.with_command(["/bin/sh", f"/lab/{self.role}/start.sh"])
+        self.with_kwargs(
+            network_mode="host",
+            labels={LABEL_LAB: lab_id, LABEL_ROLE: self.role},
+        )
+
+    # Subclasses list (what, check) pairs; all must pass for the container to be ready.
+    def checks(self) -> list[tuple[str, Callable[[], bool]]]:
+        raise NotImplementedError
+
+    def wait_ready(self, deadline: float) -> None:
+        pending = self.checks()
+        while pending:
+            pending = [(what, check) for what, check in pending if not check()]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise LabContainerError(
+                    f"{self.role}: not ready in time ({', '.join(w for w, _ in pending)})"
+                )
+            if not self.is_running():
+                raise LabContainerError(f"{self.role}: container exited before it was ready")
+            time.sleep(0.03)
+
+    def is_running(self) -> bool:
+        try:
+            self.get_wrapped_container().reload()
+            return self.get_wrapped_container().status in ("running", "created")
+        except Exception:
+            return False
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            out, err = self.get_logs()
+        except Exception as exc:  # the container may already be gone
+            return f"(no logs: {type(exc).__name__})"
+        text = (out + err).decode(errors="replace").strip().splitlines()
+        return "\n".join(text[-lines:]) or "(empty log)"
+
+
+class KnotContainer(LabContainer):
+    role = "dns"
+
+    def checks(self) -> list[tuple[str, Callable[[], bool]]]:
+        ip, port = self.spec.address("dns"), self.spec.ports.dns
+        return [(f"DNS SOA {ip}:{port}", lambda: readiness.dns_ready(ip, port, self.spec.domain))]
+
+
+class EximContainer(LabContainer):
+    def __init__(self, image: str, spec: LabSpec, lab_dir: Path, lab_id: str, role: str) -> None:
+        self.role = role
+        super().__init__(image, spec, lab_dir, lab_id)
+
+    def checks(self) -> list[tuple[str, Callable[[], bool]]]:
+        ip = self.spec.address(self.role)
+        port = self.spec.ports.smtp if self.role == "mx" else self.spec.ports.outbound_smtp
+        return [(f"SMTP {ip}:{port}", lambda: readiness.smtp_ready(ip, port))]
+
+
+class DovecotContainer(LabContainer):
+    role = "mailbox"
+
+    def checks(self) -> list[tuple[str, Callable[[], bool]]]:
+        ip, p = self.spec.address("mailbox"), self.spec.ports
+        return [
+            (f"IMAP {ip}:{p.imap}", lambda: readiness.imap_ready(ip, p.imap)),
+            (f"POP3 {ip}:{p.pop3}", lambda: readiness.pop3_ready(ip, p.pop3)),
+            (f"LMTP {ip}:{p.lmtp}", lambda: readiness.smtp_ready(ip, p.lmtp)),
+        ]
+
+
+def remove_lab_containers(lab_id: str | None = None) -> list[str]:
+    """Force-remove every container labelled as (this) mailprobe lab; returns their names."""
+    import docker
+
+    client = docker.from_env(version=API_VERSION)
+    try:
+        label = f"{LABEL_LAB}={lab_id}" if lab_id else LABEL_LAB
+        removed = []
+        for container in client.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True)
+            removed.append(container.name)
+        return removed
+    finally:
+        client.close()
+
+
+def list_lab_containers(lab_id: str | None = None) -> list[tuple[str, str, str]]:
+    """(name, role, status) of the mailprobe lab containers present."""
+    import docker
+
+    client = docker.from_env(version=API_VERSION)
+    try:
+        label = f"{LABEL_LAB}={lab_id}" if lab_id else LABEL_LAB
+        return [
+            (c.name, c.labels.get(LABEL_ROLE, "?"), c.status)
+            for c in client.containers.list(all=True, filters={"label": label})
+        ]
+    finally:
+        client.close()

@@ -1,0 +1,47 @@
+"""Readiness checks that speak the protocols themselves (no port polling, no log scraping)."""
+
+from __future__ import annotations
+
+import socket
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+
+def greeting(ip: str, port: int, prefix: bytes, timeout: float = 1.0) -> bool:
+    """True when the server at ip:port sends a first line starting with `prefix`."""
+    try:
+        with socket.create_connection((ip, port), timeout=timeout) as s:
+            data = b""
+            while b"\n" not in data and len(data) < 4096:
+                chunk = s.recv(1024)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return False
+    return data.startswith(prefix)
+
+
+def smtp_ready(ip: str, port: int) -> bool:
+    return greeting(ip, port, b"220")
+
+
+def imap_ready(ip: str, port: int) -> bool:
+    return greeting(ip, port, b"* OK")
+
+
+def pop3_ready(ip: str, port: int) -> bool:
+    return greeting(ip, port, b"+OK")
+
+
+def dns_ready(ip: str, port: int, zone: str) -> bool:
+    """True when the server answers the zone's SOA authoritatively over TCP."""
+    try:
+        query = dns.message.make_query(zone, dns.rdatatype.SOA)
+        answer = dns.query.tcp(query, ip, port=port, timeout=1.0)
+    except (OSError, EOFError, dns.exception.DNSException):
+        return False
+    return answer.rcode() == dns.rcode.NOERROR and bool(answer.answer)

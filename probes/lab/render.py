@@ -1,0 +1,78 @@
+"""Write a lab's directory: CA and certificates, DKIM keys, zones, server configs, start scripts.
+
+The directory is bind-mounted read-only at /lab in every lab container; each container's start
+script copies what it needs into place with the ownership its server demands.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from probes.lab import dovecot_conf, exim_conf, knot_conf, pki
+from probes.lab.spec import SERVER_ROLES, LabSpec
+from probes.lab.zones import forward_zone, reverse_zones, server_names
+
+FILES_DIR = Path(__file__).parent / "files"
+
+
+@dataclass(frozen=True)
+class LabFiles:
+    root: Path
+    ca_file: Path
+    dkim_keys: dict[str, Path]  # selector -> PEM private key
+    dkimpy_keys: dict[str, Path]  # selector -> key in the form dkimpy signs with
+    resolv_conf: Path
+
+
+def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    for sub in ("tls", "dkim", "dns", "mx", "outbound", "mailbox", "files"):
+        (root / sub).mkdir(exist_ok=True)
+
+    # TLS: a per-lab CA; every server's certificate names its host name and IP.
+    ca = pki.make_ca(spec.address("dns"))
+    ca_file = root / "ca.pem"
+    ca_file.write_bytes(pki.certs_pem([ca.cert]))
+    for role in SERVER_ROLES:
+        chain, key = pki.make_server_cert(
+            ca, server_names(spec, role), [spec.address(role)], spec.tls.certificate
+        )
+        (root / "tls" / f"{role}.crt").write_bytes(pki.certs_pem(chain))
+        pki.write_secret(root / "tls" / f"{role}.key", pki.private_pem(key))
+
+    # DKIM: one key per selector; Exim finds keys as <domain>.<selector>.key (dsearch).
+    dkim_keys, dkimpy_keys, public = {}, {}, {}
+    for sel in spec.selectors:
+        key = pki.generate_dkim_key(sel.key_type, sel.bits)
+        public[sel.name] = pki.dkim_public_value(key)
+        pem_path = root / "dkim" / f"{spec.domain}.{sel.name}.key"
+        pki.write_secret(pem_path, pki.private_pem(key))
+        dkim_keys[sel.name] = pem_path
+        raw_path = root / "dkim" / f"{spec.domain}.{sel.name}.dkimpy"
+        pki.write_secret(raw_path, pki.dkimpy_private_bytes(key))
+        dkimpy_keys[sel.name] = raw_path
+
+    # DNS.
+    zones = [forward_zone(spec, public), *reverse_zones(spec)]
+    for zone in zones:
+        (root / "dns" / f"{zone.name}.zone").write_text(zone.text)
+    (root / "dns" / "knot.conf").write_text(knot_conf.knot_conf(spec, zones))
+    (root / "dns" / "start.sh").write_text(knot_conf.START_SH)
+    resolv = root / "resolv.conf"
+    resolv.write_text(f"nameserver {spec.address('dns')}\noptions timeout:1 attempts:2\n")
+
+    # Mail servers.
+    user = f"{spec.user}@{spec.domain}"
+    for role in ("mx", "outbound"):
+        (root / role / "exim4.conf").write_text(exim_conf.exim_conf(spec, role))
+        (root / role / "start.sh").write_text(exim_conf.start_sh(role))
+        (root / role / "users").write_text(f"{spec.user}:\n")
+        pki.write_secret(root / role / "passwd", f"{user}: {password}\n".encode())
+    (root / "mailbox" / "dovecot.conf").write_text(dovecot_conf.dovecot_conf(spec))
+    (root / "mailbox" / "start.sh").write_text(dovecot_conf.START_SH)
+    pki.write_secret(root / "mailbox" / "users", f"{user}:{{PLAIN}}{password}::::::\n".encode())
+    shutil.copy(FILES_DIR / "spf-authres.py", root / "files" / "spf-authres.py")
+    return LabFiles(root, ca_file, dkim_keys, dkimpy_keys, resolv)

@@ -1,0 +1,362 @@
+"""The lab spec: what an embedded lab looks like, as data (dataclasses, loadable from YAML).
+
+A deliberately misconfigured lab is a matter of a spec, not of new code: DNS records, DKIM
+selectors, TLS settings and server toggles all live here. `validate()` refuses a bad spec
+before anything starts, naming the field (`LabSpecError.field`).
+
+DNS record values may use placeholders, replaced when the zone is generated:
+`{domain}`, `{dns}`, `{mx}`, `{outbound}`, `{mailbox}`, `{authorized}`, `{unauthorized}`
+(the lab addresses). Anything else in braces (SPF macros such as `%{i}`) is left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROLES = ("dns", "mx", "outbound", "mailbox", "authorized", "unauthorized")
+SERVER_ROLES = ("dns", "mx", "outbound", "mailbox")
+# Host part of each role's address inside the lab's 127.x.y.0/24 block.
+DEFAULT_HOST_OCTET = {
+    "dns": 53,
+    "mx": 25,
+    "outbound": 26,
+    "mailbox": 143,
+    "authorized": 10,
+    "unauthorized": 11,
+}
+# Which role serves which port name.
+PORT_ROLES = {
+    "dns": "dns",
+    "smtp": "mx",
+    "submissions": "mx",
+    "submission": "mx",
+    "outbound_smtp": "outbound",
+    "outbound_submission": "outbound",
+    "imap": "mailbox",
+    "imaps": "mailbox",
+    "pop3": "mailbox",
+    "pop3s": "mailbox",
+    "lmtp": "mailbox",
+}
+RSA_SIZES = (512, 768, 1024, 1536, 2048, 3072, 4096)
+KEY_TYPES = ("rsa", "ed25519")
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+CERT_KINDS = ("valid", "expired", "expiring-soon", "self-signed", "wrong-host")
+PLACEHOLDERS = ("domain", *ROLES)
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCAL_PART = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
+
+
+class LabSpecError(ValueError):
+    """A lab spec value is invalid. `field` is the dotted path (e.g. `selectors[0].bits`)."""
+
+    def __init__(self, field: str, message: str, source: str | None = None):
+        self.field = field
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}lab spec field `{field}`: {message}")
+
+
+@dataclass(frozen=True)
+class SelectorSpec:
+    """One DKIM selector: a key the lab generates and (normally) publishes."""
+
+    name: str = "mail"
+    key_type: str = "rsa"  # rsa | ed25519
+    bits: int = 2048  # RSA only
+    publish: bool = True  # publish <name>._domainkey.<domain>
+    testing: bool = False  # add t=y
+    revoked: bool = False  # publish an empty p=
+    record: str | None = None  # publish this TXT value instead of the generated one
+
+
+@dataclass(frozen=True)
+class TlsSpec:
+    min_version: str = "TLSv1.2"
+    certificate: str = "valid"  # valid | expired | expiring-soon | self-signed | wrong-host
+    starttls: bool = True  # advertise STARTTLS/STLS on 25, 587, 143, 110
+    key_readable: bool = True  # False: STARTTLS advertised, but the servers cannot load the key
+
+
+@dataclass(frozen=True)
+class EximSpec:
+    open_relay: bool = False
+    vrfy: bool = False
+    expn: bool = False
+    auth_before_tls: bool = False  # advertise AUTH on 587 before STARTTLS
+
+
+@dataclass(frozen=True)
+class DovecotSpec:
+    plaintext_auth: bool = False  # allow LOGIN/USER before TLS (no LOGINDISABLED)
+
+
+@dataclass(frozen=True)
+class PortsSpec:
+    dns: int = 53
+    smtp: int = 25
+    submissions: int = 465
+    submission: int = 587
+    outbound_smtp: int = 25
+    outbound_submission: int = 587
+    imap: int = 143
+    imaps: int = 993
+    pop3: int = 110
+    pop3s: int = 995
+    lmtp: int = 24
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    domain: str = "example.test"
+    block: str | None = None  # "127.X.Y.0/24"; None = pick a free block at start
+    addresses: Mapping[str, str] = field(default_factory=dict)  # role -> IP, overrides block
+    ports: PortsSpec = field(default_factory=PortsSpec)
+    user: str = "user"  # local part of the lab's test user
+    selectors: tuple[SelectorSpec, ...] = (SelectorSpec(),)
+    signing_selector: str | None = None  # the outbound Exim signs with it; default: the first
+    mx: tuple[str, ...] = ("10 mx.{domain}.",)
+    spf: str | None = "v=spf1 a:outbound.{domain} ip4:{authorized} -all"
+    dmarc: str | None = "v=DMARC1; p=reject; adkim=r; aspf=r; rua=mailto:dmarc-reports@{domain}"
+    ptr: Mapping[str, bool | str] = field(default_factory=dict)  # role -> False | PTR name
+    extra_records: tuple[str, ...] = ()  # zone-file lines, relative to the lab domain
+    tls: TlsSpec = field(default_factory=TlsSpec)
+    exim: EximSpec = field(default_factory=EximSpec)
+    dovecot: DovecotSpec = field(default_factory=DovecotSpec)
+
+    # ----- derived values -------------------------------------------------------------------
+    @property
+    def signer(self) -> SelectorSpec:
+        name = self.signing_selector or self.selectors[0].name
+        return next(s for s in self.selectors if s.name == name)
+
+    def with_block(self, block: str) -> LabSpec:
+        return dataclasses.replace(self, block=block)
+
+    def address(self, role: str) -> str:
+        if role in self.addresses:
+            return self.addresses[role]
+        if self.block is None:
+            raise LabSpecError("block", "no block chosen yet (the lab picks one at start)")
+        net = ipaddress.ip_network(self.block)
+        return str(net.network_address + DEFAULT_HOST_OCTET[role])
+
+    def placeholders(self) -> dict[str, str]:
+        values = {"domain": self.domain}
+        values.update({role: self.address(role) for role in ROLES})
+        return values
+
+    def ptr_name(self, role: str) -> str | None:
+        """The PTR name published for a role's address (None = no PTR)."""
+        value = self.ptr.get(role, True)
+        if value is False:
+            return None
+        if value is True:
+            return f"{hostname_label(role)}.{self.domain}."
+        return value if value.endswith(".") else value + "."
+
+    def endpoints(self) -> list[tuple[str, str, int]]:
+        """(port name, IP, port) for every listening service."""
+        return [(name, self.address(role), getattr(self.ports, name)) for name, role in PORT_ROLES.items()]
+
+    # ----- loading --------------------------------------------------------------------------
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, source: str | None = None) -> LabSpec:
+        spec = _build(cls, data or {}, "", source)
+        spec.validate(source)
+        return spec
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> LabSpec:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise LabSpecError("(file)", f"cannot read: {exc.strerror}", str(path)) from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark else "?"
+            raise LabSpecError("(yaml)", f"invalid YAML at {where}", str(path)) from None
+        if data is not None and not isinstance(data, Mapping):
+            raise LabSpecError("(root)", "must be a mapping of fields", str(path))
+        return cls.from_mapping(data, str(path))
+
+    def to_mapping(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    # ----- validation -----------------------------------------------------------------------
+    def validate(self, source: str | None = None) -> None:
+        def fail(fld: str, msg: str) -> typing.NoReturn:
+            raise LabSpecError(fld, msg, source)
+
+        if not is_domain(self.domain):
+            fail("domain", f"{self.domain!r} is not a valid domain name (lowercase labels, 2+)")
+        if self.block is not None:
+            try:
+                net = ipaddress.ip_network(self.block, strict=True)
+            except ValueError:
+                fail("block", f"{self.block!r} is not a network like 127.X.Y.0/24")
+            if net.version != 4 or net.prefixlen != 24 or not net.subnet_of(_LOOPBACK):
+                fail("block", f"{self.block!r} must be a /24 inside 127.0.0.0/8")
+            if net.network_address == ipaddress.ip_address("127.0.0.0"):
+                fail("block", "127.0.0.0/24 holds the host's own 127.0.0.1; pick another block")
+        for role, ip in self.addresses.items():
+            if role not in ROLES:
+                fail(f"addresses.{role}", f"unknown role; roles are {', '.join(ROLES)}")
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                fail(f"addresses.{role}", f"{ip!r} is not an IP address")
+            if addr.version != 4 or addr not in _LOOPBACK:
+                fail(f"addresses.{role}", f"{ip} is outside 127.0.0.0/8 (lab traffic stays on loopback)")
+        for name in PORT_ROLES:
+            port = getattr(self.ports, name)
+            if not 1 <= port <= 65535:
+                fail(f"ports.{name}", f"{port} is not a TCP port number")
+        if self.block is not None or len(self.addresses) == len(ROLES):
+            seen: dict[tuple[str, int], str] = {}
+            for name, ip, port in self.endpoints():
+                if (ip, port) in seen:
+                    fail(f"ports.{name}", f"{ip}:{port} clashes with ports.{seen[ip, port]}")
+                seen[ip, port] = name
+        if not _LOCAL_PART.match(self.user):
+            fail("user", f"{self.user!r} is not a simple local part")
+        if not self.selectors:
+            fail("selectors", "at least one DKIM selector is needed")
+        names: set[str] = set()
+        for i, sel in enumerate(self.selectors):
+            where = f"selectors[{i}]"
+            if not _LABEL.match(sel.name):
+                fail(f"{where}.name", f"{sel.name!r} is not a valid DNS label")
+            if sel.name in names:
+                fail(f"{where}.name", f"selector {sel.name!r} appears twice")
+            names.add(sel.name)
+            if sel.key_type not in KEY_TYPES:
+                fail(f"{where}.key_type", f"{sel.key_type!r}; supported: {', '.join(KEY_TYPES)}")
+            if sel.key_type == "rsa" and sel.bits not in RSA_SIZES:
+                fail(f"{where}.bits", f"unsupported RSA key size {sel.bits}; supported: {RSA_SIZES}")
+        if self.signing_selector is not None and self.signing_selector not in names:
+            fail("signing_selector", f"{self.signing_selector!r} is not one of the selectors")
+        for i, rec in enumerate(self.mx):
+            parts = rec.split()
+            if len(parts) != 2 or not parts[0].isdigit():
+                fail(f"mx[{i}]", f"{rec!r} is not 'PREFERENCE HOST'")
+        for role, value in self.ptr.items():
+            if role not in ROLES:
+                fail(f"ptr.{role}", f"unknown role; roles are {', '.join(ROLES)}")
+            if value is True:
+                continue
+            if value is not False and not (isinstance(value, str) and is_domain(value.rstrip("."))):
+                fail(f"ptr.{role}", f"{value!r}: use true, false or a host name")
+        if self.tls.min_version not in TLS_VERSIONS:
+            fail("tls.min_version", f"{self.tls.min_version!r}; one of {', '.join(TLS_VERSIONS)}")
+        if self.tls.certificate not in CERT_KINDS:
+            fail("tls.certificate", f"{self.tls.certificate!r}; one of {', '.join(CERT_KINDS)}")
+        for fld, value in (("spf", self.spf), ("dmarc", self.dmarc)):
+            if value is not None:
+                _check_placeholders(fld, value, fail)
+        for i, rec in enumerate(self.extra_records):
+            if len(rec.split()) < 3:
+                fail(f"extra_records[{i}]", f"{rec!r} is not 'NAME TYPE DATA'")
+            _check_placeholders(f"extra_records[{i}]", rec, fail)
+
+
+_LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+_PLACEHOLDER = re.compile(r"(?<!%)\{([a-z_]+)\}")
+
+
+def _check_placeholders(fld: str, value: str, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+    for name in _PLACEHOLDER.findall(value):
+        if name not in PLACEHOLDERS:
+            fail(fld, f"unknown placeholder {{{name}}}; known: {', '.join(PLACEHOLDERS)}")
+
+
+def fill_placeholders(value: str, values: Mapping[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), value)
+
+
+def hostname_label(role: str) -> str:
+    return {"authorized": "client-a", "unauthorized": "client-b", "dns": "ns"}.get(role, role)
+
+
+def is_domain(name: str) -> bool:
+    labels = name.split(".")
+    return len(name) <= 253 and len(labels) >= 2 and all(_LABEL.match(lb) for lb in labels)
+
+
+# ----- mapping <-> dataclass ------------------------------------------------------------------
+def _build(cls: type, data: Any, path: str, source: str | None) -> Any:
+    if not isinstance(data, Mapping):
+        raise LabSpecError(path or "(root)", f"expected a mapping, got {type(data).__name__}", source)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        fpath = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            raise LabSpecError(fpath, f"unknown field; known: {', '.join(fields)}", source)
+        kwargs[key] = _convert(hints[key], value, fpath, source)
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, path: str, source: str | None) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, path, source)
+            except LabSpecError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path, source)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise LabSpecError(path, f"expected a list, got {type(value).__name__}", source)
+        return tuple(_convert(args[0], v, f"{path}[{i}]", source) for i, v in enumerate(value))
+    if origin in (Mapping, dict) or tp is Mapping:
+        if not isinstance(value, Mapping):
+            raise LabSpecError(path, f"expected a mapping, got {type(value).__name__}", source)
+        return {str(k): _convert(args[1], v, f"{path}.{k}", source) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise LabSpecError(path, f"expected true or false, got {value!r}", source)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise LabSpecError(path, f"expected an integer, got {value!r}", source)
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise LabSpecError(path, f"expected a string, got {value!r}", source)
+        return value
+    raise LabSpecError(path, f"unsupported type {tp}", source)  # pragma: no cover
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj

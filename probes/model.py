@@ -1,0 +1,145 @@
+"""Core data model: what is probed, what a probe found, how a probe run ended.
+
+Frozen dataclasses and enums only; no I/O. The JSON shape of these objects is part of the
+user-facing contract (docs/contract.md): extend it, never rename.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.Enum):
+    """How bad a finding is. Ordered: INFO < WARN < FAIL."""
+
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "fail"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.FAIL: 2}
+
+
+class Outcome(enum.Enum):
+    """How one run of one probe ended. "Could not test" is never "tested and found"."""
+
+    COMPLETED = "COMPLETED"
+    ERROR = "ERROR"
+    SKIPPED = "SKIPPED"
+
+
+class ErrorReason(enum.Enum):
+    """Why a probe run ended in Outcome.ERROR."""
+
+    TIMEOUT = "TIMEOUT"
+    CONNECTIVITY = "CONNECTIVITY"
+    TLS = "TLS"
+    DNS = "DNS"
+    PROTOCOL = "PROTOCOL"
+    CONFIG = "CONFIG"
+    BUG = "BUG"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Every timeout a probe uses comes from here (seconds)."""
+
+    connect: float = 10.0
+    io: float = 30.0
+    dns: float = 5.0
+    probe: float = 120.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to probe: a mail domain and, optionally, its servers and how to reach them."""
+
+    domain: str
+    mx_hosts: tuple[str, ...] = ()
+    submission_hosts: tuple[str, ...] = ()
+    mailbox_hosts: tuple[str, ...] = ()
+    selectors: tuple[str, ...] = ()
+    sending_ips: tuple[str, ...] = ()
+    resolver: str | None = None  # "IP" or "IP:PORT"; None = the system's resolver
+    ca_file: str | None = None
+    credentials_ref: str | None = None  # "env:NAME" or "file:PATH"; never the secret itself
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "mx_hosts": list(self.mx_hosts),
+            "submission_hosts": list(self.submission_hosts),
+            "mailbox_hosts": list(self.mailbox_hosts),
+            "selectors": list(self.selectors),
+            "sending_ips": list(self.sending_ips),
+            "resolver": self.resolver,
+            "ca_file": self.ca_file,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a probe found. `code` is stable; tests and dashboards key on it."""
+
+    probe_id: str
+    code: str
+    severity: Severity
+    message: str
+    evidence: Mapping[str, str] = field(default_factory=dict)
+    reproduce: str | None = None
+    subject: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "evidence": {str(k): str(v) for k, v in self.evidence.items()},
+            "reproduce": self.reproduce,
+            "subject": self.subject,
+        }
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One run of one probe against one target."""
+
+    probe_id: str
+    outcome: Outcome
+    findings: tuple[Finding, ...] = ()
+    error: ErrorReason | None = None
+    error_detail: str | None = None
+    duration_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe_id,
+            "outcome": self.outcome.value,
+            "error": self.error.value if self.error else None,
+            "error_detail": self.error_detail,
+            "duration_s": round(self.duration_s, 6),
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+    @property
+    def worst(self) -> Severity | None:
+        """The highest severity among the findings, or None when there are none."""
+        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)

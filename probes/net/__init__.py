@@ -1,0 +1,71 @@
+"""The one door to the network, passed to probes.
+
+Only code under probes.net opens sockets or asks DNS. For now `Net` carries the configuration
+every network operation needs; the resolver, SMTP, IMAP, POP3 and TLS methods come later.
+Every timeout comes from the Target; nothing here calls socket.setdefaulttimeout.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from probes.errors import ProbeConfigError
+from probes.model import Target, Timeouts
+
+DNS_PORT = 53
+
+_BRACKETED = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>[^:]*))?$")
+
+
+@dataclass(frozen=True)
+class Net:
+    """Network configuration shared by all probes of one run."""
+
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    resolver: str | None = None  # "IP", "IP:PORT" or "[IPv6]:PORT"; None = system resolver
+    ca_file: str | None = None
+    source_address: str | None = None  # local address to bind outgoing connections to
+
+    @classmethod
+    def for_target(cls, target: Target, *, source_address: str | None = None) -> Net:
+        return cls(
+            timeouts=target.timeouts,
+            resolver=target.resolver,
+            ca_file=target.ca_file,
+            source_address=source_address,
+        )
+
+    def resolver_addr(self) -> tuple[str, int] | None:
+        """The configured resolver as (ip, port), or None for the system resolver.
+
+        Raises ProbeConfigError naming the value when it is not an IP address with an
+        optional port (IPv6 with a port must be bracketed: "[::1]:5353").
+        """
+        if self.resolver is None:
+            return None
+        return parse_resolver(self.resolver)
+
+
+def parse_resolver(value: str) -> tuple[str, int]:
+    """Parse "IP", "IP:PORT", "IPv6" or "[IPv6]:PORT" into (ip, port)."""
+    text = value.strip()
+    port_text: str | None = None
+    if m := _BRACKETED.match(text):
+        host, port_text = m["host"], m["port"]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host = text
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ProbeConfigError(
+            f"resolver {value!r}: {host!r} is not an IP address (expected IP or IP:PORT)"
+        ) from None
+    if port_text is None:
+        return str(ip), DNS_PORT
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ProbeConfigError(f"resolver {value!r}: port {port_text!r} is not in 1-65535")
+    return str(ip), int(port_text)
