@@ -139,8 +139,10 @@ _OUTBOUND_RCPT = r"""  accept  hosts = +relay_from_hosts
   deny    message = relay not permitted"""
 
 # DKIM verification is Exim's own; SPF comes from pyspf; iprev from host_lookup = *.
+# ${run} splits its command on spaces before expanding: no spaces inside an argument.
 _MX_DATA = r"""  warn    condition = ${if def:sender_host_address}
-          set acl_m_spf = ${run{/usr/bin/python3 /etc/exim4/spf-authres.py $sender_host_address ${if def:sender_address{$sender_address}{-}} $sender_helo_name}{$value}{spf=temperror}}
+          set acl_m_sender = ${if def:sender_address{$sender_address}{-}}
+          set acl_m_spf = ${run{/usr/bin/python3 /etc/exim4/spf-authres.py $sender_host_address $acl_m_sender $sender_helo_name}{$value}{spf=temperror}}
   warn    condition = ${if def:sender_host_address}
           add_header = :at_start:${authresults{$primary_hostname}};\n\t$acl_m_spf"""
 

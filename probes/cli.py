@@ -1,0 +1,335 @@
+"""`mailprobe` command line. Exit status (CONTRACT.md): 0 nothing at or above the failure
+threshold, 1 findings at or above it, 2 usage or configuration error, 3 a probe could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from probes.errors import ProbeConfigError, UsageError
+from probes.model import Severity, Target
+from probes.report import EXIT_PROBE_ERROR, EXIT_USAGE, RunReport, exit_status, new_run_id, write_report
+
+EXIT_INTERRUPTED = 130
+FORMATS = ("text", "json")
+
+
+def _say(quiet: bool):
+    def say(msg: str) -> None:
+        if not quiet:
+            print(f"mailprobe: {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so every `finally` (lab teardown) runs."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ----- check ------------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    from probes import registry
+
+    say = _say(args.quiet)
+    if not args.lab and not args.domain:
+        raise UsageError("check: give a DOMAIN or --lab")
+    if args.lab and args.domain:
+        raise UsageError("check: give either a DOMAIN or --lab, not both")
+    renderers = registry.load_renderers()
+    if args.format not in renderers:
+        raise UsageError(f"--format {args.format!r}: known formats are {', '.join(sorted(renderers))}")
+    available = registry.load_probes()
+    probe_classes = registry.select_probes(available, args.probe or [])
+    if not args.lab:
+        target = _target_from_args(args, args.domain)
+        return _run_and_report(args, target, probe_classes, renderers, secrets=())
+
+    from probes.lab.lab import Lab
+
+    spec = _load_spec(args.lab_spec)
+    with Lab(spec, say=say) as lab:
+        info = lab.info
+        assert info is not None
+        target = Target(
+            domain=info.domain,
+            mx_hosts=tuple(args.mx or [f"mx.{info.domain}"]),
+            submission_hosts=(f"mx.{info.domain}", f"outbound.{info.domain}"),
+            mailbox_hosts=(f"mailbox.{info.domain}",),
+            selectors=tuple(args.selector or list(info.dkim)),
+            sending_ips=tuple(args.sending_ip or [info.client_ips["authorized"], info.hosts["outbound"]]),
+            resolver=args.resolver or info.resolver,
+            ca_file=args.ca_file or info.ca_file,
+        )
+        return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))
+
+
+def _target_from_args(args: argparse.Namespace, domain: str) -> Target:
+    target = Target(
+        domain=domain.rstrip(".").lower(),
+        mx_hosts=tuple(args.mx or ()),
+        selectors=tuple(args.selector or ()),
+        sending_ips=tuple(args.sending_ip or ()),
+        resolver=args.resolver,
+        ca_file=args.ca_file,
+    )
+    from probes.net import Net
+
+    try:
+        Net.for_target(target).resolver_addr()
+    except ProbeConfigError as exc:
+        raise UsageError(f"--resolver: {exc}") from None
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise UsageError(f"--ca-file {args.ca_file}: no such file")
+    return target
+
+
+def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> int:
+    from probes.runner import run_probes
+
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    results = run_probes([cls() for cls in probe_classes], target, secrets=secrets)
+    report = RunReport(
+        run_id=new_run_id(started),
+        target=target,
+        started=started,
+        duration_s=time.perf_counter() - t0,
+        results=tuple(results),
+    )
+    out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
+    formats = ["json"] if args.format == "json" else ["json", args.format]
+    paths = write_report(report, out_dir, formats, renderers)
+    if not args.quiet or exit_status(report) != 0:
+        renderers[args.format](report, sys.stdout)
+    _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))
+    return exit_status(report, Severity(args.fail_on))
+
+
+def _load_spec(path: str | None):
+    from probes.lab.spec import LabSpec, LabSpecError
+
+    try:
+        return LabSpec.from_yaml(path) if path else LabSpec()
+    except LabSpecError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# ----- lab --------------------------------------------------------------------------------------
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    from probes.lab.lab import Lab
+    from probes.lab.state import LabState
+
+    say = _say(args.quiet)
+    state = LabState(args.name)
+    if state.exists():
+        raise UsageError(f"lab {args.name!r} is already up; `mailprobe lab down --name {args.name}` first")
+    spec = _load_spec(args.spec)
+    state.root.mkdir(parents=True, exist_ok=True)
+    lab = Lab(spec, workdir=state.lab_dir, say=say)
+    try:
+        info = lab.start()
+        state.save(info)
+    except BaseException:
+        lab.stop()
+        state.remove()
+        raise
+    _print_info(info, args.format, state)
+    return 0
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    from probes.lab.containers import remove_lab_containers
+    from probes.lab.doctor import find_docker_api, apply_env
+    from probes.lab.state import LabState, all_states
+
+    say = _say(args.quiet)
+    api = find_docker_api()
+    if api:
+        apply_env(api)
+    states = all_states() if args.all else [LabState(args.name)]
+    removed: list[str] = []
+    for state in states:
+        if state.exists() and api:
+            removed += remove_lab_containers(state.load().lab_id)
+        state.remove()
+    if args.all and api:
+        removed += remove_lab_containers(None)
+    if not removed and not any(s.root.exists() for s in states):
+        say("no lab was up" if not args.all else "no labs were up")
+    for name in removed:
+        say(f"removed {name}")
+    return 0
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    from probes.lab.containers import list_lab_containers
+    from probes.lab.doctor import find_docker_api, apply_env
+    from probes.lab.state import LabState, service_health
+
+    state = LabState(args.name)
+    if not state.exists():
+        print(f"lab {args.name!r} is not up", file=sys.stderr)
+        return 1
+    info = state.load()
+    api = find_docker_api()
+    if api:
+        apply_env(api)
+    containers = list_lab_containers(info.lab_id) if api else []
+    health = service_health(info)
+    if args.format == "json":
+        doc = info.to_json() | {
+            "containers": [{"name": n, "role": r, "status": s} for n, r, s in containers],
+            "services": health,
+            "ready": all(health.values()),
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        _print_info(info, "text", state)
+        for name, role, status in containers:
+            print(f"  container {name:32} {role:9} {status}")
+        print("  services: " + ", ".join(f"{k} {'up' if v else 'DOWN'}" for k, v in health.items()))
+    return 0 if all(health.values()) else 1
+
+
+def _print_info(info, fmt: str, state) -> None:
+    if fmt == "json":
+        print(json.dumps(info.to_json(), indent=2))
+        return
+    p, h, c = info.ports, info.hosts, info.client_ips
+    lines = [
+        f"lab {state.name!r} ({info.lab_id}) for {info.domain}",
+        f"  resolver    {info.resolver}   (dig @{info.resolver_ip} -p {info.resolver_port} "
+        f"{info.domain} MX)",
+        f"  mx          {h['mx']}  smtp {p['smtp']} (STARTTLS), submissions {p['submissions']}, "
+        f"submission {p['submission']}",
+        f"  outbound    {h['outbound']}  smtp {p['outbound_smtp']}, submission "
+        f"{p['outbound_submission']} (DKIM-signs what it relays)",
+        f"  mailbox     {h['mailbox']}  imap {p['imap']}, imaps {p['imaps']}, pop3 {p['pop3']}, "
+        f"pop3s {p['pop3s']}",
+        f"  clients     authorized {c['authorized']}, unauthorized {c['unauthorized']} (SPF)",
+        f"  user        {info.user}  (password: `mailprobe lab status --format json`, "
+        f"or {state.info_file})",
+        f"  CA file     {info.ca_file}",
+    ]
+    lines += [f"  DKIM key    {sel}: {path}" for sel, path in info.dkim.items()]
+    print("\n".join(lines))
+
+
+def cmd_lab_doctor(args: argparse.Namespace) -> int:
+    from probes.lab.doctor import ensure_docker_api
+    from probes.lab.image import build_image
+
+    say = _say(False)
+    api = ensure_docker_api(say, setup=not args.no_setup)
+    if not args.no_image:
+        build_image(api, say, force=args.rebuild_image)
+    say("ready: the lab can start")
+    return 0
+
+
+def cmd_probes(args: argparse.Namespace) -> int:
+    from probes import registry
+
+    probes = registry.load_probes()
+    if not probes:
+        print("no probes installed")
+    for pid, cls in sorted(probes.items()):
+        print(f"{pid:24} {cls.description}")
+    return 0
+
+
+# ----- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailprobe", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="probe a mail domain (or the embedded lab) and report")
+    check.add_argument("domain", nargs="?", help="the mail domain to probe")
+    check.add_argument("--lab", action="store_true", help="start the embedded lab, probe it, stop it")
+    check.add_argument("--lab-spec", metavar="FILE", help="lab spec YAML for --lab")
+    check.add_argument("--resolver", metavar="IP[:PORT]")
+    check.add_argument("--selector", action="append", metavar="SEL")
+    check.add_argument("--sending-ip", action="append", metavar="IP")
+    check.add_argument("--mx", action="append", metavar="HOST")
+    check.add_argument("--probe", action="append", metavar="GLOB")
+    check.add_argument("--ca-file", metavar="PEM")
+    check.add_argument("--format", default="text", help="text (default) or json")
+    check.add_argument("--output", metavar="DIR", help="report directory (default reports/RUN-ID)")
+    check.add_argument("--fail-on", default="fail", choices=[s.value for s in Severity])
+    check.add_argument("-q", "--quiet", action="store_true", help="print only on failure (cron)")
+    check.set_defaults(func=cmd_check)
+
+    lab = sub.add_parser("lab", help="the embedded lab of real mail servers")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    up = lab_sub.add_parser("up", help="start a lab and leave it running")
+    up.add_argument("--spec", metavar="FILE", help="lab spec YAML")
+    down = lab_sub.add_parser("down", help="stop a lab and remove its files")
+    down.add_argument("--all", action="store_true", help="every mailprobe lab on this machine")
+    status = lab_sub.add_parser("status", help="show a running lab and whether it answers")
+    for p in (up, down, status):
+        p.add_argument("--name", default="default", help="lab name (default: default)")
+        p.add_argument("-q", "--quiet", action="store_true")
+    for p in (up, status):
+        p.add_argument("--format", default="text", choices=FORMATS)
+    up.set_defaults(func=cmd_lab_up)
+    down.set_defaults(func=cmd_lab_down)
+    status.set_defaults(func=cmd_lab_status)
+    doctor = lab_sub.add_parser(
+        "doctor", help="find or set up a Docker-compatible API and the lab image"
+    )
+    doctor.add_argument("--no-setup", action="store_true", help="only look; install nothing")
+    doctor.add_argument("--no-image", action="store_true", help="skip the lab image")
+    doctor.add_argument("--rebuild-image", action="store_true")
+    doctor.set_defaults(func=cmd_lab_doctor)
+
+    probes = sub.add_parser("probes", help="list the installed probes")
+    probes.set_defaults(func=cmd_probes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from probes.lab.doctor import DoctorError
+    from probes.lab.lab import LabStartError
+    from probes.lab.state import check_name
+
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "name", None):
+            check_name(args.name)
+        with _terminate_as_interrupt():
+            return args.func(args)
+    except (UsageError, ValueError) as exc:
+        print(f"mailprobe: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DoctorError as exc:
+        print(f"mailprobe: cannot reach a container engine: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LabStartError as exc:
+        print(f"mailprobe: the lab did not start: {exc}", file=sys.stderr)
+        return EXIT_PROBE_ERROR
+    except KeyboardInterrupt:
+        print("mailprobe: interrupted; everything started was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
