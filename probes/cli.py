@@ -17,7 +17,14 @@ from typing import Any
 
 from probes.errors import ProbeConfigError, UsageError
 from probes.model import Severity, Target
-from probes.report import EXIT_PROBE_ERROR, EXIT_USAGE, RunReport, exit_status, new_run_id, write_report
+from probes.report import (
+    EXIT_PROBE_ERROR,
+    EXIT_USAGE,
+    RunReport,
+    exit_status,
+    new_run_id,
+    write_report,
+)
 
 EXIT_INTERRUPTED = 130
 FORMATS = ("text", "json")
@@ -56,7 +63,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError("check: give either a DOMAIN or --lab, not both")
     renderers = registry.load_renderers()
     if args.format not in renderers:
-        raise UsageError(f"--format {args.format!r}: known formats are {', '.join(sorted(renderers))}")
+        raise UsageError(
+            f"--format {args.format!r}: known formats are {', '.join(sorted(renderers))}"
+        )
     available = registry.load_probes()
     probe_classes = registry.select_probes(available, args.probe or [])
     if not args.lab:
@@ -75,7 +84,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             submission_hosts=(f"mx.{info.domain}", f"outbound.{info.domain}"),
             mailbox_hosts=(f"mailbox.{info.domain}",),
             selectors=tuple(args.selector or list(info.dkim)),
-            sending_ips=tuple(args.sending_ip or [info.client_ips["authorized"], info.hosts["outbound"]]),
+            sending_ips=tuple(
+                args.sending_ip or [info.client_ips["authorized"], info.hosts["outbound"]]
+            ),
             resolver=args.resolver or info.resolver,
             ca_file=args.ca_file or info.ca_file,
         )
@@ -141,7 +152,9 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
     say = _say(args.quiet)
     state = LabState(args.name)
     if state.exists():
-        raise UsageError(f"lab {args.name!r} is already up; `mailprobe lab down --name {args.name}` first")
+        raise UsageError(
+            f"lab {args.name!r} is already up; `mailprobe lab down --name {args.name}` first"
+        )
     spec = _load_spec(args.spec)
     state.root.mkdir(parents=True, exist_ok=True)
     lab = Lab(spec, workdir=state.lab_dir, say=say)
@@ -158,7 +171,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
     from probes.lab.containers import remove_lab_containers
-    from probes.lab.doctor import find_docker_api, apply_env
+    from probes.lab.doctor import apply_env, find_docker_api
     from probes.lab.state import LabState, all_states
 
     say = _say(args.quiet)
@@ -182,7 +195,7 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
 
 def cmd_lab_status(args: argparse.Namespace) -> int:
     from probes.lab.containers import list_lab_containers
-    from probes.lab.doctor import find_docker_api, apply_env
+    from probes.lab.doctor import apply_env, find_docker_api
     from probes.lab.state import LabState, service_health
 
     state = LabState(args.name)
@@ -264,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="probe a mail domain (or the embedded lab) and report")
     check.add_argument("domain", nargs="?", help="the mail domain to probe")
-    check.add_argument("--lab", action="store_true", help="start the embedded lab, probe it, stop it")
+    check.add_argument(
+        "--lab", action="store_true", help="start the embedded lab, probe it, stop it"
+    )
     check.add_argument("--lab-spec", metavar="FILE", help="lab spec YAML for --lab")
     check.add_argument("--resolver", metavar="IP[:PORT]")
     check.add_argument("--selector", action="append", metavar="SEL")

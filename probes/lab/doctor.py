@@ -10,6 +10,7 @@ root, no apt, another OS) it raises DoctorError with what the user should instal
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -164,7 +165,9 @@ def install_packages(say: Say) -> None:
         say("packages: podman, runc, mmdebstrap already installed")
         return
     if os.geteuid() != 0:
-        raise DoctorError(f"{', '.join(missing)} not installed and not root. " + _manual_instructions())
+        raise DoctorError(
+            f"{', '.join(missing)} not installed and not root. " + _manual_instructions()
+        )
     if not _is_debian_like() or shutil.which("apt-get") is None:
         raise DoctorError(
             f"{', '.join(missing)} not installed and this is not a Debian/Ubuntu machine with "
@@ -212,10 +215,8 @@ def start_podman_service(say: Say, wait_s: float = 15.0) -> DockerApi:
             return DockerApi(url, engine)
         time.sleep(0.1)
     tail = ""
-    try:
+    with contextlib.suppress(OSError):
         tail = "\n".join(SERVICE_LOG.read_text(errors="replace").splitlines()[-10:])
-    except OSError:
-        pass
     raise DoctorError(f"podman API service did not answer on {url} within {wait_s:.0f} s.\n{tail}")
 
 

@@ -172,13 +172,15 @@ def exim_conf(spec: LabSpec, role: str) -> str:
         data = ""
         dkim_sign = _DKIM_SIGN.replace("@@SELECTOR@@", spec.signer.name)
         local_domains = ""
-    open_relay = "  accept  comment = open relay (lab spec exim.open_relay)" if spec.exim.open_relay else ""
+    open_relay = (
+        "  accept  comment = open relay (lab spec exim.open_relay)" if spec.exim.open_relay else ""
+    )
     if spec.exim.auth_before_tls:
         auth_advertise = "*"
     else:
-        auth_advertise = "${if or{{eq{$tls_in_cipher}{}}{eq{$received_port}{%d}}}{}{*}}" % (
-            ports.smtp if role == "mx" else ports.outbound_smtp
-        )
+        port25 = ports.smtp if role == "mx" else ports.outbound_smtp
+        auth_advertise = "${if or{{eq{$tls_in_cipher}{}}{eq{$received_port}{PORT}}}{}{*}}"
+        auth_advertise = auth_advertise.replace("PORT", str(port25))
     values = {
         "DOMAIN": spec.domain,
         "ROLE": role,
@@ -190,7 +192,9 @@ def exim_conf(spec: LabSpec, role: str) -> str:
         "TLS_ON_CONNECT": tls_on_connect,
         "TLS_ADVERTISE": "*" if spec.tls.starttls else "",
         "TLS_KEY": (
-            "/etc/exim4/tls/server.key" if spec.tls.key_readable else "/etc/exim4/tls/unreadable.key"
+            "/etc/exim4/tls/server.key"
+            if spec.tls.key_readable
+            else "/etc/exim4/tls/unreadable.key"
         ),
         "TLS_PRIORITY": GNUTLS_PRIORITY[spec.tls.min_version],
         "AUTH_ADVERTISE": auth_advertise,

@@ -32,7 +32,6 @@ from probes.lab.containers import (
     EximContainer,
     KnotContainer,
     LabContainer,
-    LabContainerError,
     remove_lab_containers,
 )
 from probes.lab.doctor import Say, _quiet, ensure_docker_api
@@ -50,7 +49,7 @@ class LabStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class LabInfo:
-    """What a person or a script needs to use a running lab (CONTRACT.md, `lab up --format json`)."""
+    """What a person or script needs to use a running lab (`lab up --format json`)."""
 
     lab_id: str
     domain: str
@@ -274,7 +273,9 @@ class Lab:
                 )
             with _block_lock(spec.block) as ok:
                 if not ok:
-                    raise LabStartError(f"lab spec `block` {spec.block}: another lab is starting there")
+                    raise LabStartError(
+                        f"lab spec `block` {spec.block}: another lab is starting there"
+                    )
                 yield spec
             return
         rng = random.Random()

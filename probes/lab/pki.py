@@ -52,9 +52,15 @@ def make_ca(label: str) -> CertAuthority:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -146,7 +152,12 @@ def _weak_rsa_key(bits: int) -> rsa.RSAPrivateKey:
             break
     d = pow(e, -1, phi)
     numbers = rsa.RSAPrivateNumbers(
-        p=p, q=q, d=d, dmp1=d % (p - 1), dmq1=d % (q - 1), iqmp=pow(q, -1, p),
+        p=p,
+        q=q,
+        d=d,
+        dmp1=d % (p - 1),
+        dmq1=d % (q - 1),
+        iqmp=pow(q, -1, p),
         public_numbers=rsa.RSAPublicNumbers(e, n),
     )
     return numbers.private_key()
@@ -168,7 +179,9 @@ def dkimpy_private_bytes(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> 
     """The private key in the form dkimpy's `dkim.sign(privkey=...)` takes."""
     if isinstance(key, ed25519.Ed25519PrivateKey):
         raw = key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
         )
         return base64.b64encode(raw)
     return key.private_bytes(

@@ -168,7 +168,10 @@ class LabSpec:
 
     def endpoints(self) -> list[tuple[str, str, int]]:
         """(port name, IP, port) for every listening service."""
-        return [(name, self.address(role), getattr(self.ports, name)) for name, role in PORT_ROLES.items()]
+        return [
+            (name, self.address(role), getattr(self.ports, name))
+            for name, role in PORT_ROLES.items()
+        ]
 
     # ----- loading --------------------------------------------------------------------------
     @classmethod
@@ -221,7 +224,10 @@ class LabSpec:
             except ValueError:
                 fail(f"addresses.{role}", f"{ip!r} is not an IP address")
             if addr.version != 4 or addr not in _LOOPBACK:
-                fail(f"addresses.{role}", f"{ip} is outside 127.0.0.0/8 (lab traffic stays on loopback)")
+                fail(
+                    f"addresses.{role}",
+                    f"{ip} is outside 127.0.0.0/8 (lab traffic stays on loopback)",
+                )
         for name in PORT_ROLES:
             port = getattr(self.ports, name)
             if not 1 <= port <= 65535:
@@ -247,7 +253,9 @@ class LabSpec:
             if sel.key_type not in KEY_TYPES:
                 fail(f"{where}.key_type", f"{sel.key_type!r}; supported: {', '.join(KEY_TYPES)}")
             if sel.key_type == "rsa" and sel.bits not in RSA_SIZES:
-                fail(f"{where}.bits", f"unsupported RSA key size {sel.bits}; supported: {RSA_SIZES}")
+                fail(
+                    f"{where}.bits", f"unsupported RSA key size {sel.bits}; supported: {RSA_SIZES}"
+                )
         if self.signing_selector is not None and self.signing_selector not in names:
             fail("signing_selector", f"{self.signing_selector!r} is not one of the selectors")
         for i, rec in enumerate(self.mx):
@@ -278,7 +286,9 @@ _LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 _PLACEHOLDER = re.compile(r"(?<!%)\{([a-z_]+)\}")
 
 
-def _check_placeholders(fld: str, value: str, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+def _check_placeholders(
+    fld: str, value: str, fail: typing.Callable[[str, str], typing.NoReturn]
+) -> None:
     for name in _PLACEHOLDER.findall(value):
         if name not in PLACEHOLDERS:
             fail(fld, f"unknown placeholder {{{name}}}; known: {', '.join(PLACEHOLDERS)}")
@@ -300,7 +310,9 @@ def is_domain(name: str) -> bool:
 # ----- mapping <-> dataclass ------------------------------------------------------------------
 def _build(cls: type, data: Any, path: str, source: str | None) -> Any:
     if not isinstance(data, Mapping):
-        raise LabSpecError(path or "(root)", f"expected a mapping, got {type(data).__name__}", source)
+        raise LabSpecError(
+            path or "(root)", f"expected a mapping, got {type(data).__name__}", source
+        )
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}

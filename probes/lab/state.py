@@ -53,7 +53,9 @@ class LabState:
 
     def save(self, info: LabInfo) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        write_secret(self.info_file, json.dumps(info.to_json() | {"dkimpy_keys": info.dkimpy_keys}).encode())
+        write_secret(
+            self.info_file, json.dumps(info.to_json() | {"dkimpy_keys": info.dkimpy_keys}).encode()
+        )
 
     def load(self) -> LabInfo:
         return LabInfo.from_json(json.loads(self.info_file.read_text()))

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 import dns.exception
 import dns.zone
 
-from probes.lab.spec import ROLES, SERVER_ROLES, LabSpec, LabSpecError, fill_placeholders, hostname_label
+from probes.lab.spec import (
+    ROLES,
+    SERVER_ROLES,
+    LabSpec,
+    LabSpecError,
+    fill_placeholders,
+    hostname_label,
+)
 
 TTL = 60
 
@@ -35,7 +42,9 @@ def txt_rdata(value: str) -> str:
     return " ".join(out)
 
 
-def dkim_record(public_value: str, key_type: str, testing: bool = False, revoked: bool = False) -> str:
+def dkim_record(
+    public_value: str, key_type: str, testing: bool = False, revoked: bool = False
+) -> str:
     tags = ["v=DKIM1", f"k={key_type}"]
     if testing:
         tags.append("t=y")

@@ -4,12 +4,13 @@
 Exim's own SPF (libspf2) passes every 127/8 client, so in a loopback lab the verdict comes
 from pyspf instead. Arguments: client IP, envelope sender (or "-"), HELO name.
 """
+
 import re
 import sys
 
 import spf
 
-ip, sender, helo = (sys.argv[1:] + ["", "", ""])[:3]
+ip, sender, helo = [*sys.argv[1:], "", "", ""][:3]
 if not sender or sender == "-":
     sender = "postmaster@" + helo
 try:

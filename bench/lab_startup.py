@@ -1,0 +1,314 @@
+"""Benchmark: lab image, lab start → ready, teardown, memory per container, lab self-test.
+
+    .venv/bin/python bench/lab_startup.py [--runs 5] [--rebuild] [--selftest]
+
+A benchmark, not a test: it prints figures and compares them with targets, never asserts.
+Every lab it starts is stopped, also on errors and Ctrl-C. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from probes.lab.containers import API_VERSION, remove_lab_containers
+from probes.lab.doctor import ensure_docker_api
+from probes.lab.image import build_image, image_name
+from probes.lab.lab import Lab
+
+ROOT = Path(__file__).resolve().parent.parent
+SELFTEST = Path("tests/lab/test_lab_selftest.py")
+ROLES = ("dns", "mx", "outbound", "mailbox")
+MB = 1_000_000  # decimal megabytes, as `podman images` prints them
+
+TARGET_BUILD_S = 90.0
+TARGET_READY_S = 2.0
+TARGET_SELFTEST_S = 30.0
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    target: str = "-"
+    ok: bool | None = None  # None: no target
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, figure: str, value: str, target: str = "-", ok: bool | None = None) -> None:
+        self.rows.append(Row(figure, value, target, ok))
+
+    def print_table(self) -> None:
+        head = ("figure", "value", "target", "within")
+        cells = [head] + [
+            (r.figure, r.value, r.target, "-" if r.ok is None else ("yes" if r.ok else "no"))
+            for r in self.rows
+        ]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
+        print()
+        for n, row in enumerate(cells):
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+            if n == 0:
+                print("  ".join("-" * w for w in widths))
+
+
+def _stats(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    med = statistics.median(values)
+    return f"{med:.2f} s (min {min(values):.2f}, max {max(values):.2f})"
+
+
+# ----- 1. image -----------------------------------------------------------------------------
+def image_size_mb(name: str) -> float | None:
+    import docker
+
+    client = docker.from_env(version=API_VERSION)
+    try:
+        size = client.images.get(name).attrs.get("Size")
+        return size / MB if isinstance(size, int | float) else None
+    except Exception as exc:
+        print(f"  image size: unavailable ({type(exc).__name__}: {exc})")
+        return None
+    finally:
+        client.close()
+
+
+def bench_image(res: Results, rebuild: bool) -> None:
+    api = ensure_docker_api()
+    name = image_name()
+    print(f"== image {name}")
+    if rebuild:
+        print("  forcing a rebuild (mmdebstrap + import, about a minute)")
+        info = build_image(api, lambda msg: print("  " + msg), force=True)
+        total = info.build_s + info.import_s
+        print(f"  build {info.build_s:.1f} s, import {info.import_s:.1f} s, total {total:.1f} s")
+        res.add(
+            "image build (mmdebstrap)",
+            f"{info.build_s:.1f} s",
+            f"<= {TARGET_BUILD_S:.0f} s",
+            info.build_s <= TARGET_BUILD_S,
+        )
+        res.add("image import", f"{info.import_s:.1f} s")
+    else:
+        info = build_image(api)
+        state = "cached" if not info.built else f"was missing, built in {info.build_s:.1f} s"
+        print(f"  {state} (pass --rebuild to time a fresh build)")
+        res.add("image", state)
+    size = image_size_mb(name)
+    if size is not None:
+        print(f"  size {size:.0f} MB")
+        res.add("image size", f"{size:.0f} MB")
+
+
+# ----- 3. memory ----------------------------------------------------------------------------
+def _children(pid: int) -> Iterator[int]:
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                yield int(child)
+
+
+def _process_tree(pids: set[int]) -> set[int]:
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen or not Path(f"/proc/{pid}").exists():
+            continue
+        seen.add(pid)
+        todo.extend(_children(pid))
+    return seen
+
+
+def _vmrss_bytes(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _host_pids(wrapped) -> set[int]:
+    """Host PIDs of a container's processes: `top` with podman's hpid, else State.Pid + tree."""
+    pids: set[int] = set()
+    with contextlib.suppress(Exception):
+        top = wrapped.top(ps_args="hpid")
+        if top.get("Titles") == ["HPID"]:
+            pids |= {int(p[0]) for p in top.get("Processes") or [] if p and p[0].isdigit()}
+    with contextlib.suppress(Exception):
+        wrapped.reload()
+        pid = int(wrapped.attrs["State"]["Pid"])
+        if pid > 0:
+            pids.add(pid)
+    return _process_tree(pids)
+
+
+def container_memory(container) -> tuple[float | None, float | None, int]:
+    """(API cgroup usage MB or None, summed VmRSS MB or None, process count)."""
+    wrapped = container.get_wrapped_container()
+    api_mb = None
+    with contextlib.suppress(Exception):
+        mem = wrapped.stats(stream=False).get("memory_stats") or {}
+        usage = mem.get("usage")
+        if isinstance(usage, int | float) and usage > 0:
+            api_mb = usage / MB
+    pids = _host_pids(wrapped)
+    rss = sum(_vmrss_bytes(p) for p in pids)
+    return api_mb, (rss / MB if rss else None), len(pids)
+
+
+def bench_memory(lab: Lab, res: Results) -> None:
+    print("== memory per container (lab up): cgroup usage from the API stats, summed VmRSS")
+    by_role = {c.role: c for c in lab.containers}
+    for role in ROLES:
+        container = by_role.get(role)
+        if container is None:
+            print(f"  {role:<9} no such container")
+            continue
+        api_mb, rss_mb, nproc = container_memory(container)
+        api_s = f"{api_mb:.1f} MB" if api_mb is not None else "n/a"
+        rss_s = f"{rss_mb:.1f} MB" if rss_mb is not None else "n/a"
+        procs = f"{nproc} process" + ("" if nproc == 1 else "es")
+        print(f"  {role:<9} api {api_s:>9}   rss {rss_s:>9}   ({procs})")
+        if api_mb is not None:
+            value = f"{api_mb:.1f} MB (rss {rss_s})"
+        elif rss_mb is not None:
+            value = f"{rss_mb:.1f} MB rss (no API figure)"
+        else:
+            value = "n/a"
+        res.add(f"memory {role}", value)
+
+
+# ----- 2. lab start/stop --------------------------------------------------------------------
+def bench_lab(res: Results, runs: int, started: list[str]) -> None:
+    print(f"== lab start → ready and stop, {runs} runs (cached image)")
+    keys = ("image_s", "render_s", "start_s", "ready_s")
+    totals: list[float] = []
+    stops: list[float] = []
+    parts: dict[str, list[float]] = {k: [] for k in keys}
+    failures = 0
+    for n in range(1, runs + 1):
+        lab = Lab()
+        line = ""
+        try:
+            t0 = time.perf_counter()
+            try:
+                lab.start()
+            except Exception as exc:
+                failures += 1
+                print(f"  run {n}: start failed: {type(exc).__name__}: {exc}")
+                continue
+            total = time.perf_counter() - t0
+            totals.append(total)
+            t = {k: lab.timings.get(k, 0.0) for k in keys}
+            for k in keys:
+                parts[k].append(t[k])
+            line = (
+                f"  run {n}: start() {total:.2f} s = image {t['image_s']:.2f}"
+                f" + render {t['render_s']:.2f} + start {t['start_s']:.2f}"
+                f" + ready {t['ready_s']:.2f} + other {total - sum(t.values()):.2f}"
+            )
+            if n == 1:
+                bench_memory(lab, res)
+        finally:
+            if lab.lab_id and lab.lab_id not in started:
+                started.append(lab.lab_id)
+            lab.stop()
+            if line:
+                stops.append(lab.timings["stop_s"])
+                print(f"{line};  stop() {lab.timings['stop_s']:.2f} s", flush=True)
+    if failures:
+        res.add("lab start failures", f"{failures} of {runs}", "0", False)
+    res.add(
+        "lab start() → ready (median)",
+        _stats(totals),
+        f"<= {TARGET_READY_S:.0f} s",
+        bool(totals) and statistics.median(totals) <= TARGET_READY_S,
+    )
+    for k in keys:
+        res.add(f"  of which {k[:-2]} (median)", _stats(parts[k]))
+    res.add("lab stop() (median)", _stats(stops))
+
+
+# ----- 4. self-test -------------------------------------------------------------------------
+def bench_selftest(res: Results) -> None:
+    print(f"== self-test: pytest {SELFTEST} -q")
+    if not (ROOT / SELFTEST).exists():
+        print(f"  {SELFTEST} does not exist (yet): skipped")
+        res.add("lab self-test", "skipped (module missing)", f"<= {TARGET_SELFTEST_S:.0f} s")
+        return
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(SELFTEST), "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took = time.perf_counter() - t0
+    summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+    print(f"  {took:.1f} s, exit status {proc.returncode}: {summary}")
+    if proc.returncode != 0:
+        print("\n".join("  | " + line for line in proc.stdout.splitlines()[-20:]))
+    status = "" if proc.returncode == 0 else f" (exit {proc.returncode})"
+    res.add(
+        "lab self-test",
+        f"{took:.1f} s{status}",
+        f"<= {TARGET_SELFTEST_S:.0f} s",
+        took <= TARGET_SELFTEST_S,
+    )
+
+
+# ----- main ---------------------------------------------------------------------------------
+def _cleanup(lab_ids: list[str]) -> None:
+    """Belt and braces: remove any container left by the labs this script started (only ours)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for lab_id in lab_ids:
+            with contextlib.suppress(Exception):
+                left = remove_lab_containers(lab_id)
+                if left:
+                    print(f"removed leftover containers: {', '.join(left)}")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="lab start/stop runs (default 5)")
+    parser.add_argument("--rebuild", action="store_true", help="force and time an image rebuild")
+    parser.add_argument("--selftest", action="store_true", help="time the lab self-test module")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+
+    res = Results()
+    started: list[str] = []
+    try:
+        bench_image(res, args.rebuild)
+        bench_lab(res, args.runs, started)
+        if args.selftest:
+            bench_selftest(res)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping labs")
+        return 130
+    finally:
+        _cleanup(started)
+        res.print_table()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

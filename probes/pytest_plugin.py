@@ -1,0 +1,56 @@
+"""pytest plugin (entry point `pytest11`): fixtures for tests that need the embedded lab.
+
+- `mailprobe_lab`: one lab with the default (correct) spec, shared by the session.
+- `mailprobe_lab_factory`: call it with a LabSpec to get a running Lab; every lab it started is
+  removed when the test ends, also when it fails or is interrupted.
+
+Tests that use them should carry `@pytest.mark.lab`. Scenario collection arrives later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from probes.lab.lab import Lab
+    from probes.lab.spec import LabSpec
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "lab: needs the embedded lab (containers through a Docker-compatible API)"
+    )
+
+
+@pytest.fixture(scope="session")
+def mailprobe_lab() -> Iterator[Lab]:
+    from probes.lab.lab import Lab
+
+    lab = Lab()
+    try:
+        lab.start()
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def mailprobe_lab_factory() -> Iterator[Callable[..., Lab]]:
+    from probes.lab.lab import Lab
+
+    started: list[Lab] = []
+
+    def start(spec: LabSpec | None = None, **kwargs) -> Lab:
+        lab = Lab(spec, **kwargs)
+        started.append(lab)
+        lab.start()
+        return lab
+
+    try:
+        yield start
+    finally:
+        for lab in started:
+            lab.stop()
