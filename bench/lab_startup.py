@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probes.lab.containers import API_VERSION, remove_lab_containers
+from probes.lab.containers import API_VERSION, LABEL_LAB
 from probes.lab.doctor import ensure_docker_api
 from probes.lab.image import build_image, image_name
 from probes.lab.lab import Lab
@@ -225,7 +225,8 @@ def bench_lab(res: Results, runs: int, started: list[str]) -> None:
         finally:
             if lab.lab_id and lab.lab_id not in started:
                 started.append(lab.lab_id)
-            lab.stop()
+            with _sigint_deferred():
+                lab.stop()
             if line:
                 stops.append(lab.timings["stop_s"])
                 print(f"{line};  stop() {lab.timings['stop_s']:.2f} s", flush=True)
@@ -272,17 +273,56 @@ def bench_selftest(res: Results) -> None:
 
 
 # ----- main ---------------------------------------------------------------------------------
-def _cleanup(lab_ids: list[str]) -> None:
-    """Belt and braces: remove any container left by the labs this script started (only ours)."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+@contextlib.contextmanager
+def _sigint_deferred(reraise: bool = True) -> Iterator[None]:
+    """Let a teardown finish: a Ctrl-C meanwhile is raised once it is done, not in its middle."""
+    hits: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: hits.append(signum))
     try:
-        for lab_id in lab_ids:
-            with contextlib.suppress(Exception):
-                left = remove_lab_containers(lab_id)
-                if left:
-                    print(f"removed leftover containers: {', '.join(left)}")
+        yield
     finally:
         signal.signal(signal.SIGINT, previous)
+    if hits and reraise:
+        raise KeyboardInterrupt
+
+
+def _leftovers(lab_ids: list[str]) -> list:
+    """Lab containers this process created (testcontainers session label) or labs it started."""
+    import docker
+    from testcontainers.core.labels import LABEL_SESSION_ID, SESSION_ID
+
+    client = docker.from_env(version=API_VERSION)
+    try:
+        found = {}
+        for c in client.containers.list(all=True, filters={"label": LABEL_LAB}):
+            labels = c.labels or {}
+            if labels.get(LABEL_SESSION_ID) == SESSION_ID or labels.get(LABEL_LAB) in lab_ids:
+                found[c.id] = c
+        return list(found.values())
+    finally:
+        client.close()
+
+
+def _cleanup(lab_ids: list[str], wait_s: float = 20.0) -> None:
+    """Belt and braces: remove any lab container this script left behind (only ours)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            left = _leftovers(lab_ids)
+        except Exception as exc:
+            print(f"could not list leftover containers: {type(exc).__name__}: {exc}")
+            return
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(c.name for c in left)
+            print(f"WARNING: containers left behind: {names} (podman rm -f them)")
+            return
+        for c in left:  # one by one: a failure on one must not keep the others
+            with contextlib.suppress(Exception):
+                c.remove(force=True)
+                print(f"removed leftover container {c.name}")
+        time.sleep(0.3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted; stopping labs")
         return 130
     finally:
-        _cleanup(started)
+        with _sigint_deferred(reraise=False):
+            _cleanup(started)
         res.print_table()
     return 0
 

@@ -126,7 +126,7 @@ def _os_release() -> dict[str, str]:
     for line in text.splitlines():
         if "=" in line:
             k, v = line.split("=", 1)
-            out[k.strip()] = v.strip().strip('"')
+            out[k.strip()] = v.strip().strip("\"'")
     return out
 
 

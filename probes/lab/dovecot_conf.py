@@ -72,18 +72,12 @@ service lmtp {
 protocol lmtp {
   postmaster_address = postmaster@@@DOMAIN@@
 }
-@@NO_STARTTLS@@
-"""
-
-# With STARTTLS off the plain ports stop advertising it; implicit TLS on 993/995 stays.
-_NO_STARTTLS = """\
-protocol imap {
-  imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN
-}
 """
 
 
 def dovecot_conf(spec: LabSpec) -> str:
+    # tls.starttls is not applied here: Dovecot appends STARTTLS/STLS whenever ssl is on, and
+    # ssl = no would also close 993/995. Exim honours it (docs/lab.md, known limitations).
     legacy = spec.tls.min_version in ("TLSv1", "TLSv1.1")
     values = {
         "DOMAIN": spec.domain,
@@ -96,7 +90,6 @@ def dovecot_conf(spec: LabSpec) -> str:
         "POP3": str(spec.ports.pop3),
         "POP3S": str(spec.ports.pop3s),
         "LMTP": str(spec.ports.lmtp),
-        "NO_STARTTLS": "" if spec.tls.starttls else _NO_STARTTLS,
     }
     text = _TEMPLATE
     for key, value in values.items():

@@ -85,7 +85,7 @@ class SelectorSpec:
 class TlsSpec:
     min_version: str = "TLSv1.2"
     certificate: str = "valid"  # valid | expired | expiring-soon | self-signed | wrong-host
-    starttls: bool = True  # advertise STARTTLS/STLS on 25, 587, 143, 110
+    starttls: bool = True  # advertise STARTTLS on SMTP 25/587 (Exim; Dovecot always offers it)
     key_readable: bool = True  # False: STARTTLS advertised, but the servers cannot load the key
 
 
@@ -256,12 +256,15 @@ class LabSpec:
                 fail(
                     f"{where}.bits", f"unsupported RSA key size {sel.bits}; supported: {RSA_SIZES}"
                 )
+            if sel.record is not None:
+                _check_placeholders(f"{where}.record", sel.record, fail)
         if self.signing_selector is not None and self.signing_selector not in names:
             fail("signing_selector", f"{self.signing_selector!r} is not one of the selectors")
         for i, rec in enumerate(self.mx):
             parts = rec.split()
             if len(parts) != 2 or not parts[0].isdigit():
                 fail(f"mx[{i}]", f"{rec!r} is not 'PREFERENCE HOST'")
+            _check_placeholders(f"mx[{i}]", rec, fail)
         for role, value in self.ptr.items():
             if role not in ROLES:
                 fail(f"ptr.{role}", f"unknown role; roles are {', '.join(ROLES)}")

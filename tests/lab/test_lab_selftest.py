@@ -193,3 +193,24 @@ def test_interrupted_check_tears_the_lab_down(tmp_path):
     assert list_lab_containers(lab_id) == []
     a, b, c = lab_id.split("-")
     assert not readiness.smtp_ready(f"{a}.{b}.{c}.25", 25)
+
+
+def test_exim_never_routes_lab_mail_outside_loopback(mailprobe_lab_factory):
+    # A zone record pointing outside 127/8 must not make Exim connect there: `exim -bt`
+    # routes an address without sending anything.
+    spec = LabSpec(
+        extra_records=(
+            "far MX 10 far-host.{domain}.",
+            "far-host A 192.0.2.1",
+            "near MX 10 mx.{domain}.",
+        ),
+    )
+    lab = mailprobe_lab_factory(spec)
+    outbound = next(c for c in lab.containers if c.role == "outbound")
+    far = outbound.exec(["exim", "-bt", "someone@far.example.test"])
+    near = outbound.exec(["exim", "-bt", "someone@near.example.test"])
+    assert far.exit_code == 2
+    assert b"undeliverable" in far.output
+    assert b"192.0.2.1" not in far.output
+    assert near.exit_code == 0
+    assert lab.info.hosts["mx"].encode() in near.output

@@ -37,7 +37,9 @@ def ca() -> pki.CertAuthority:
     return pki.make_ca("unit")
 
 
-def _cert(ca: pki.CertAuthority, kind: str) -> tuple[list[x509.Certificate], ec.EllipticCurvePrivateKey]:
+def _cert(
+    ca: pki.CertAuthority, kind: str
+) -> tuple[list[x509.Certificate], ec.EllipticCurvePrivateKey]:
     return pki.make_server_cert(ca, [NAME], [IP], kind)
 
 

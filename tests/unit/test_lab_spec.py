@@ -266,6 +266,10 @@ def test_unknown_placeholder_in_spf_is_refused():
     assert _refused_field({"spf": "v=spf1 ip4:{nowhere} -all"}) == "spf"
 
 
+def test_unknown_placeholder_in_mx_is_refused():
+    assert _refused_field({"mx": ["10 mx.{domian}."]}) == "mx[0]"
+
+
 def test_unknown_placeholder_in_dmarc_is_refused():
     assert _refused_field({"dmarc": "v=DMARC1; p=none; rua=mailto:x@{bogus}"}) == "dmarc"
 

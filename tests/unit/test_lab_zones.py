@@ -106,7 +106,9 @@ def test_no_dmarc_record_when_dmarc_is_null():
 
 
 def test_dkim_record_published_under_selector():
-    spec = _spec(selectors=(SelectorSpec(name="s2048"), SelectorSpec(name="ed", key_type="ed25519")))
+    spec = _spec(
+        selectors=(SelectorSpec(name="s2048"), SelectorSpec(name="ed", key_type="ed25519"))
+    )
     z = _forward(spec)
     assert _txt_values(z, "s2048._domainkey") == [dkim_record(PUB_2048, "rsa")]
     assert _txt_values(z, "ed._domainkey") == [dkim_record(PUB_ED, "ed25519")]
@@ -152,9 +154,7 @@ def test_unpublished_selector_has_no_record():
 def test_custom_record_with_quotes_and_backslashes_is_escaped():
     record = 'v=DKIM1; n="quoted" back\\slash; p={domain}'
     z = _forward(_spec(selectors=(SelectorSpec(record=record),)))
-    assert _txt_values(z, "mail._domainkey") == [
-        'v=DKIM1; n="quoted" back\\slash; p=example.test'
-    ]
+    assert _txt_values(z, "mail._domainkey") == ['v=DKIM1; n="quoted" back\\slash; p=example.test']
 
 
 def test_extra_records_are_added_with_placeholders_filled():
@@ -187,7 +187,7 @@ def test_forward_zone_without_block_names_block():
         "",
         "plain",
         'a "quoted" word',
-        "back\\slash and \\\" both",
+        'back\\slash and \\" both',
         "x" * 255,
         "y" * 256,
         "z" * 700,
