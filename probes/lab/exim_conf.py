@@ -175,7 +175,7 @@ def exim_conf(spec: LabSpec, role: str) -> str:
         dkim_sign = _DKIM_SIGN.replace("@@SELECTOR@@", spec.signer.name)
         local_domains = ""
     open_relay = (
-        "  accept  comment = open relay (lab spec exim.open_relay)" if spec.exim.open_relay else ""
+        "  # open relay: lab spec exim.open_relay\n  accept" if spec.exim.open_relay else ""
     )
     if spec.exim.auth_before_tls:
         auth_advertise = "*"

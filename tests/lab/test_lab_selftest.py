@@ -5,9 +5,11 @@ from __future__ import annotations
 import imaplib
 import signal
 import smtplib
+import ssl
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import dns.message
 import dns.query
@@ -214,3 +216,25 @@ def test_exim_never_routes_lab_mail_outside_loopback(mailprobe_lab_factory):
     assert b"192.0.2.1" not in far.output
     assert near.exit_code == 0
     assert lab.info.hosts["mx"].encode() in near.output
+
+
+def test_misconfigured_spec_gives_a_lab_that_misbehaves_as_asked(mailprobe_lab_factory):
+    spec_file = Path(__file__).parents[2] / "scenarios" / "labs" / "misconfigured.yaml"
+    info = mailprobe_lab_factory(LabSpec.from_yaml(spec_file)).info
+    source = (info.client_ips["unauthorized"], 0)
+    with smtplib.SMTP(info.hosts["mx"], info.ports["smtp"], source_address=source, timeout=10) as s:
+        s.ehlo(f"client-b.{info.domain}")
+        assert s.verify(info.user)[0] in (250, 252)  # VRFY on
+        s.mail(info.user)
+        assert s.rcpt("someone@elsewhere.test")[0] == 250  # open relay
+        s.rset()
+        with pytest.raises(ssl.SSLCertVerificationError, match="expired"):
+            s.starttls(context=mailtools.tls_context(info))
+    txt = dns.query.udp(
+        dns.message.make_query(f"old._domainkey.{info.domain}", "TXT"),
+        info.resolver_ip,
+        port=info.resolver_port,
+        timeout=2,
+    )
+    record = b"".join(txt.answer[0][0].strings).decode()
+    assert "t=y" in record

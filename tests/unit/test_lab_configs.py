@@ -107,7 +107,7 @@ def test_exim_expn_acl_only_when_enabled(role):
 
 @pytest.mark.parametrize("role", ["mx", "outbound"])
 def test_exim_open_relay_line_only_when_enabled(role):
-    pattern = re.compile(r"(?m)^\s+accept\s+comment = open relay")
+    pattern = re.compile(r"(?m)^\s+# open relay: lab spec exim.open_relay\n\s+accept$")
     assert not pattern.search(exim_conf.exim_conf(_spec(), role))
     text = exim_conf.exim_conf(_spec(exim=EximSpec(open_relay=True)), role)
     assert len(pattern.findall(text)) == 1
