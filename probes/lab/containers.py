@@ -109,16 +109,26 @@ class DovecotContainer(LabContainer):
 
 
 def remove_lab_containers(lab_id: str | None = None) -> list[str]:
-    """Force-remove every container labelled as (this) mailprobe lab; returns their names."""
+    """Force-remove every container labelled as (this) mailprobe lab; returns their names.
+
+    Goes on past a container it cannot remove, then raises naming every one that is left."""
     import docker
+    import docker.errors
 
     client = docker.from_env(version=API_VERSION)
     try:
         label = f"{LABEL_LAB}={lab_id}" if lab_id else LABEL_LAB
-        removed = []
+        removed, failed = [], []
         for container in client.containers.list(all=True, filters={"label": label}):
-            container.remove(force=True)
-            removed.append(container.name)
+            try:
+                container.remove(force=True)
+                removed.append(container.name)
+            except docker.errors.NotFound:
+                pass  # already gone
+            except docker.errors.APIError as exc:
+                failed.append(f"{container.name}: {exc}")
+        if failed:
+            raise RuntimeError("could not remove lab containers: " + "; ".join(failed))
         return removed
     finally:
         client.close()

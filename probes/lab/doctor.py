@@ -68,7 +68,10 @@ def _unix_path(url: str) -> str | None:
 
 
 def ping(url: str, timeout: float = 3.0) -> str | None:
-    """GET /version on a unix-socket Docker API; returns the engine name if it answers."""
+    """GET /_ping on a unix-socket Docker API; returns the engine name if it answers.
+
+    /_ping answers in ~1 ms where podman takes ~0.4 s for /version; its headers name the
+    engine (podman sends Libpod-Api-Version)."""
     path = _unix_path(url)
     if path is None or not os.path.exists(path):
         return None
@@ -76,7 +79,7 @@ def ping(url: str, timeout: float = 3.0) -> str | None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
             s.connect(path)
-            s.sendall(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n")
+            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
             data = b""
             while len(data) < 65536:
                 chunk = s.recv(4096)
@@ -87,7 +90,8 @@ def ping(url: str, timeout: float = 3.0) -> str | None:
         return None
     if not data.startswith(b"HTTP/1.") or b" 200 " not in data.split(b"\r\n", 1)[0]:
         return None
-    return "podman" if b"Podman" in data or b"podman" in data else "docker"
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    return "podman" if b"libpod" in head or b"podman" in head else "docker"
 
 
 def candidate_urls() -> list[str]:

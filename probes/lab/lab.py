@@ -18,8 +18,10 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -151,6 +153,20 @@ def _block_lock(block: str) -> Iterator[bool]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Block SIGINT/SIGTERM for this thread; they are delivered when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _candidate_blocks(rng: random.Random) -> Iterator[str]:
     for _ in range(200):
         yield f"127.{rng.randint(64, 254)}.{rng.randint(0, 255)}.0/24"
@@ -246,7 +262,13 @@ class Lab:
         self.say(f"lab {self.lab_id} ready in {time.perf_counter() - t0:.2f} s")
 
     def stop(self) -> None:
-        """Remove every container of this lab and its files. Safe to call more than once."""
+        """Remove every container of this lab and its files. Safe to call more than once.
+
+        Ctrl-C and SIGTERM arriving meanwhile are held back until the teardown is done."""
+        with _signals_deferred():
+            self._stop()
+
+    def _stop(self) -> None:
         t0 = time.perf_counter()
         for container in self.containers:
             with contextlib.suppress(Exception):

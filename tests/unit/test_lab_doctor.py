@@ -69,15 +69,14 @@ def _unix_server(
     assert not thread.is_alive()
 
 
-def _http(status: str, body: bytes) -> bytes:
-    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+def _http(status: str, body: bytes, headers: str = "") -> bytes:
+    head = f"HTTP/1.1 {status}\r\n{headers}Content-Length: {len(body)}\r\n"
     return head.encode() + b"\r\n" + body
 
 
-PODMAN_BODY = (
-    b'{"Platform":{"Name":"linux/amd64/debian-12"},"Components":[{"Name":"Podman Engine"}]}'
-)
-DOCKER_BODY = b'{"Platform":{"Name":"Docker Engine - Community"},"Version":"24.0.7"}'
+# What GET /_ping answers: the engine is named by the headers, the body is just "OK".
+PODMAN_PING = _http("200 OK", b"OK", "Libpod-Api-Version: 4.3.1\r\nServer: Libpod/4.3.1\r\n")
+DOCKER_PING = _http("200 OK", b"OK", "Api-Version: 1.43\r\nServer: Docker/24.0.7 (linux)\r\n")
 
 
 def test_ping_returns_none_for_a_missing_socket(tmp_path):
@@ -110,25 +109,25 @@ def test_ping_returns_none_for_an_http_error():
 
 
 def test_ping_recognises_podman():
-    with _unix_server(_http("200 OK", PODMAN_BODY)) as url:
+    with _unix_server(PODMAN_PING) as url:
         assert doctor.ping(url, timeout=2) == "podman"
 
 
 def test_ping_recognises_docker():
-    with _unix_server(_http("200 OK", DOCKER_BODY)) as url:
+    with _unix_server(DOCKER_PING) as url:
         assert doctor.ping(url, timeout=2) == "docker"
 
 
-def test_ping_asks_for_the_version():
+def test_ping_asks_the_cheap_ping_endpoint():
     requests: list[bytes] = []
-    with _unix_server(_http("200 OK", DOCKER_BODY), requests=requests) as url:
+    with _unix_server(DOCKER_PING, requests=requests) as url:
         assert doctor.ping(url, timeout=2) == "docker"
     assert len(requests) == 1
-    assert requests[0].split(b"\r\n", 1)[0].split()[:2] == [b"GET", b"/version"]
+    assert requests[0].split(b"\r\n", 1)[0].split()[:2] == [b"GET", b"/_ping"]
 
 
 def test_find_docker_api_uses_the_first_answering_candidate(monkeypatch, tmp_path):
-    with _unix_server(_http("200 OK", PODMAN_BODY)) as url:
+    with _unix_server(PODMAN_PING) as url:
         missing = f"unix://{tmp_path}/absent.sock"
         monkeypatch.setattr(doctor, "candidate_urls", lambda: [missing, url])
         assert doctor.find_docker_api() == doctor.DockerApi(url, "podman")
