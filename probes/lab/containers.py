@@ -7,6 +7,7 @@ IMAP `* OK`, POP3 `+OK`, an authoritative SOA over TCP), not when a port opens.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,9 +48,11 @@ class LabContainer(DockerContainer):
     def checks(self) -> list[tuple[str, Callable[[], bool]]]:
         raise NotImplementedError
 
-    def wait_ready(self, deadline: float) -> None:
+    def wait_ready(self, deadline: float, cancel: threading.Event | None = None) -> None:
         pending = self.checks()
         while pending:
+            if cancel is not None and cancel.is_set():
+                raise LabContainerError(f"{self.role}: readiness wait cancelled")
             pending = [(what, check) for what, check in pending if not check()]
             if not pending:
                 return
@@ -112,10 +115,9 @@ def remove_lab_containers(lab_id: str | None = None) -> list[str]:
     """Force-remove every container labelled as (this) mailprobe lab; returns their names.
 
     Goes on past a container it cannot remove, then raises naming every one that is left."""
-    import docker
     import docker.errors
 
-    client = docker.from_env(version=API_VERSION)
+    client = _docker_client()
     try:
         label = f"{LABEL_LAB}={lab_id}" if lab_id else LABEL_LAB
         removed, failed = [], []
@@ -136,9 +138,7 @@ def remove_lab_containers(lab_id: str | None = None) -> list[str]:
 
 def list_lab_containers(lab_id: str | None = None) -> list[tuple[str, str, str]]:
     """(name, role, status) of the mailprobe lab containers present."""
-    import docker
-
-    client = docker.from_env(version=API_VERSION)
+    client = _docker_client()
     try:
         label = f"{LABEL_LAB}={lab_id}" if lab_id else LABEL_LAB
         return [
@@ -147,3 +147,15 @@ def list_lab_containers(lab_id: str | None = None) -> list[tuple[str, str, str]]
         ]
     finally:
         client.close()
+
+
+def _docker_client():  # -> docker.DockerClient
+    """A client for the Docker-compatible API the doctor finds (not only $DOCKER_HOST)."""
+    import docker
+
+    from probes.lab.doctor import DoctorError, find_docker_api
+
+    api = find_docker_api()
+    if api is None:
+        raise DoctorError("no Docker-compatible API answers; run `mailprobe lab doctor`")
+    return docker.DockerClient(base_url=api.url, version=API_VERSION)

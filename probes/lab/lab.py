@@ -237,7 +237,9 @@ class Lab:
             EximContainer(image, spec, lab_dir, self.lab_id, "outbound"),
         ]
         self.say(f"starting lab {self.lab_id} ({spec.domain} on {spec.block})")
-        with ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
+        # Ctrl-C is held back while containers are created (~0.3 s): an interrupt landing inside
+        # the pool's bookkeeping could leave a worker that creates a container after teardown.
+        with _signals_deferred(), ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
             starts = [pool.submit(c.start) for c in self.containers]
             errors = [f.exception() for f in starts]
         for container, err in zip(self.containers, errors, strict=True):
@@ -248,9 +250,14 @@ class Lab:
         t2 = time.perf_counter()
         self.timings["start_s"] = t2 - t1
         deadline = time.monotonic() + self.ready_timeout
-        with ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
-            waits = [pool.submit(c.wait_ready, deadline) for c in self.containers]
+        cancel = threading.Event()  # an interrupt must not wait for the readiness deadline
+        pool = ThreadPoolExecutor(max_workers=len(self.containers))
+        try:
+            waits = [pool.submit(c.wait_ready, deadline, cancel) for c in self.containers]
             errors = [f.exception() for f in waits]
+        finally:
+            cancel.set()
+            pool.shutdown(wait=True)
         for container, err in zip(self.containers, errors, strict=True):
             if err is not None:
                 raise LabStartError(
