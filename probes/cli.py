@@ -129,10 +129,11 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
     formats = ["json"] if args.format == "json" else ["json", args.format]
     paths = write_report(report, out_dir, formats, renderers)
-    if not args.quiet or exit_status(report) != 0:
+    status = exit_status(report, Severity(args.fail_on))
+    if not args.quiet or status != 0:
         renderers[args.format](report, sys.stdout)
     _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))
-    return exit_status(report, Severity(args.fail_on))
+    return status
 
 
 def _load_spec(path: str | None):
@@ -171,7 +172,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
     from probes.lab.containers import remove_lab_containers
-    from probes.lab.doctor import apply_env, find_docker_api
+    from probes.lab.doctor import DoctorError, apply_env, find_docker_api
     from probes.lab.state import LabState, all_states
 
     say = _say(args.quiet)
@@ -179,6 +180,12 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
     if api:
         apply_env(api)
     states = all_states() if args.all else [LabState(args.name)]
+    existed = [s for s in states if s.exists()]
+    if api is None and existed:
+        raise DoctorError(
+            "no Docker-compatible API answers, so the lab's containers cannot be removed; "
+            "the lab's state is kept. Start the engine (`mailprobe lab doctor`) and retry."
+        )
     removed: list[str] = []
     for state in states:
         if state.exists() and api:
@@ -186,7 +193,7 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
         state.remove()
     if args.all and api:
         removed += remove_lab_containers(None)
-    if not removed and not any(s.root.exists() for s in states):
+    if not removed and not existed:
         say("no lab was up" if not args.all else "no labs were up")
     for name in removed:
         say(f"removed {name}")
@@ -272,7 +279,12 @@ def cmd_probes(args: argparse.Namespace) -> int:
 
 # ----- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mailprobe", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="mailprobe",
+        description="Mail-authentication diagnostic test harness.",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="probe a mail domain (or the embedded lab) and report")
@@ -323,21 +335,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from probes.lab.doctor import DoctorError
+    from probes.lab.image import ImageBuildError
     from probes.lab.lab import LabStartError
+    from probes.lab.spec import LabSpecError
     from probes.lab.state import check_name
 
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "name", None):
-            check_name(args.name)
+            try:
+                check_name(args.name)
+            except ValueError as exc:
+                raise UsageError(f"--name: {exc}") from None
         with _terminate_as_interrupt():
             return args.func(args)
-    except (UsageError, ValueError) as exc:
+    except (UsageError, LabSpecError) as exc:
         print(f"mailprobe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DoctorError as exc:
         print(f"mailprobe: cannot reach a container engine: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ImageBuildError as exc:
+        print(f"mailprobe: the lab image could not be built: {exc}", file=sys.stderr)
+        return EXIT_PROBE_ERROR
     except LabStartError as exc:
         print(f"mailprobe: the lab did not start: {exc}", file=sys.stderr)
         return EXIT_PROBE_ERROR

@@ -86,7 +86,7 @@ class TlsSpec:
     min_version: str = "TLSv1.2"
     certificate: str = "valid"  # valid | expired | expiring-soon | self-signed | wrong-host
     starttls: bool = True  # advertise STARTTLS on SMTP 25/587 (Exim; Dovecot always offers it)
-    key_readable: bool = True  # False: STARTTLS advertised, but the servers cannot load the key
+    key_readable: bool = True  # False: Exim advertises STARTTLS but cannot load its key
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class EximSpec:
     open_relay: bool = False
     vrfy: bool = False
     expn: bool = False
-    auth_before_tls: bool = False  # advertise AUTH on 587 before STARTTLS
+    auth_before_tls: bool = False  # advertise AUTH before STARTTLS (on every Exim port)
 
 
 @dataclass(frozen=True)
