@@ -8,7 +8,6 @@ import smtplib
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dns.message
