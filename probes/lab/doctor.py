@@ -210,6 +210,9 @@ def start_podman_service(say: Say, wait_s: float = 15.0) -> DockerApi:
             stderr=log,
             start_new_session=True,
             close_fds=True,
+            # The service outlives us: it (and every conmon it forks) must not sit in a
+            # directory that may be deleted, such as a CI checkout.
+            cwd="/",
         )
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
