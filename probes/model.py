@@ -81,6 +81,10 @@ class Target:
     ca_file: str | None = None
     credentials_ref: str | None = None  # "env:NAME" or "file:PATH"; never the secret itself
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # Local DKIM private keys to match against the published ones: (selector, path) pairs.
+    # Only the paths are kept; the key material is read by the probe and never reported.
+    dkim_keys: tuple[tuple[str, str], ...] = ()
+    discover_selectors: bool = False  # also try a list of commonly used DKIM selectors
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +96,8 @@ class Target:
             "sending_ips": list(self.sending_ips),
             "resolver": self.resolver,
             "ca_file": self.ca_file,
+            "dkim_keys": {sel: path for sel, path in self.dkim_keys},
+            "discover_selectors": self.discover_selectors,
         }
 
 

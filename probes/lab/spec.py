@@ -131,6 +131,9 @@ class LabSpec:
     dmarc: str | None = "v=DMARC1; p=reject; adkim=r; aspf=r; rua=mailto:dmarc-reports@{domain}"
     ptr: Mapping[str, bool | str] = field(default_factory=dict)  # role -> False | PTR name
     extra_records: tuple[str, ...] = ()  # zone-file lines, relative to the lab domain
+    # More zones the lab DNS serves (e.g. a report receiver's domain): name -> zone-file lines
+    # relative to that zone. Placeholders work in the lines.
+    extra_zones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     tls: TlsSpec = field(default_factory=TlsSpec)
     exim: EximSpec = field(default_factory=EximSpec)
     dovecot: DovecotSpec = field(default_factory=DovecotSpec)
@@ -283,6 +286,19 @@ class LabSpec:
             if len(rec.split()) < 3:
                 fail(f"extra_records[{i}]", f"{rec!r} is not 'NAME TYPE DATA'")
             _check_placeholders(f"extra_records[{i}]", rec, fail)
+        for zone, records in self.extra_zones.items():
+            where = f"extra_zones.{zone}"
+            name = zone.rstrip(".").lower()
+            if not is_domain(name):
+                fail(where, f"{zone!r} is not a domain name")
+            if name == self.domain or name.endswith("." + self.domain):
+                fail(where, f"{zone!r} is inside the lab domain: use extra_records")
+            if name.endswith(".in-addr.arpa") or name.endswith(".ip6.arpa"):
+                fail(where, f"{zone!r}: reverse zones come from the ptr field")
+            for i, rec in enumerate(records):
+                if len(rec.split()) < 3:
+                    fail(f"{where}[{i}]", f"{rec!r} is not 'NAME TYPE DATA'")
+                _check_placeholders(f"{where}[{i}]", rec, fail)
 
 
 _LOOPBACK = ipaddress.ip_network("127.0.0.0/8")

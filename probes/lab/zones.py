@@ -110,6 +110,21 @@ def reverse_zones(spec: LabSpec) -> list[Zone]:
     return zones
 
 
+def extra_zones(spec: LabSpec) -> list[Zone]:
+    """The spec's extra zones (other domains the lab DNS is authoritative for)."""
+    zones = []
+    values = spec.placeholders()
+    for name, records in sorted(spec.extra_zones.items()):
+        origin = name.rstrip(".").lower() + "."
+        lines = _soa(origin, spec.domain)
+        for i, rec in enumerate(records):
+            line = fill_placeholders(rec, values)
+            _check_lines(origin, spec.domain, [line], f"extra_zones.{name}[{i}]")
+            lines.append(line)
+        zones.append(Zone(origin, "\n".join(lines) + "\n"))
+    return zones
+
+
 def server_names(spec: LabSpec, role: str) -> list[str]:
     """DNS names a server's certificate must carry."""
     assert role in SERVER_ROLES

@@ -1,21 +1,28 @@
 """The one door to the network, passed to probes.
 
-Only code under probes.net opens sockets or asks DNS. For now `Net` carries the configuration
-every network operation needs; the resolver, SMTP, IMAP, POP3 and TLS methods come later.
-Every timeout comes from the Target; nothing here calls socket.setdefaulttimeout.
+Only code under probes.net opens sockets or asks DNS. `Net` carries the configuration every
+network operation needs and the run's resolver door, `net.dns` (probes.net.dns.DnsClient:
+cached, counted, concurrent). Every timeout comes from the Target; nothing here calls
+socket.setdefaulttimeout.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from probes.errors import ProbeConfigError
 from probes.model import Target, Timeouts
 
+if TYPE_CHECKING:
+    from probes.net.dns import DnsClient
+
 DNS_PORT = 53
 
+_DNS_INIT_LOCK = threading.Lock()
 _BRACKETED = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>[^:]*))?$")
 
 
@@ -27,15 +34,38 @@ class Net:
     resolver: str | None = None  # "IP", "IP:PORT" or "[IPv6]:PORT"; None = system resolver
     ca_file: str | None = None
     source_address: str | None = None  # local address to bind outgoing connections to
+    # The run's resolver door; built from `resolver` on first use unless given (several
+    # targets of one run may share one, and with it the cache).
+    dns_client: DnsClient | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def for_target(cls, target: Target, *, source_address: str | None = None) -> Net:
+    def for_target(
+        cls,
+        target: Target,
+        *,
+        source_address: str | None = None,
+        dns_client: DnsClient | None = None,
+    ) -> Net:
         return cls(
             timeouts=target.timeouts,
             resolver=target.resolver,
             ca_file=target.ca_file,
             source_address=source_address,
+            dns_client=dns_client,
         )
+
+    @property
+    def dns(self) -> DnsClient:
+        """The resolver door (raises ProbeConfigError for a bad resolver setting)."""
+        if self.dns_client is None:
+            from probes.net.dns import client_for
+
+            with _DNS_INIT_LOCK:
+                if self.dns_client is None:
+                    client = client_for(self.resolver_addr(), timeout=self.timeouts.dns)
+                    object.__setattr__(self, "dns_client", client)
+        assert self.dns_client is not None
+        return self.dns_client
 
     def resolver_addr(self) -> tuple[str, int] | None:
         """The configured resolver as (ip, port), or None for the system resolver.

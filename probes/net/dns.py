@@ -1,0 +1,510 @@
+"""The resolver door: every DNS question mailprobe asks goes through a `DnsClient`.
+
+- **One answer per (name, type) per run.** The client caches every answer, failures included,
+  and concurrent askers of the same question share one in-flight query. `stats` counts what
+  went on the wire and what came from the cache.
+- **Failures are data.** `query()` never raises for a DNS-level problem: SERVFAIL, REFUSED,
+  a timeout, a malformed reply, a CNAME loop or an invalid name come back as a `DnsAnswer`
+  whose `rcode` says so (`answer.ok` is False). A probe either turns that into a finding or
+  calls `answer.raise_for_failure()` and lets the runner classify it (ERROR/DNS or TIMEOUT).
+- **Concurrency.** `submit()` returns a Future, `query_many()` asks several questions at once.
+  Wire queries run on one bounded thread pool shared by every client in the process; a wire
+  query never waits on another, so the pool cannot deadlock.
+- **Backends.** `WireBackend` speaks DNS to a resolver (UDP, TCP when truncated) with dnspython;
+  `StaticBackend` answers from records held in memory (unit tests, the OpenSPF suite).
+
+Names are handled lower-case, without the trailing dot ("." is the root).
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+
+from probes.errors import DnsError
+
+# rcode values that are answers (the name does or does not exist); everything else is a failure.
+NOERROR = "NOERROR"
+NXDOMAIN = "NXDOMAIN"
+# Pseudo-rcodes for failures that are not a server's rcode.
+TIMEOUT = "TIMEOUT"  # no reply within the time allowed
+NETWORK = "NETWORK"  # the resolver could not be reached (connection refused, unreachable)
+BADNAME = "BADNAME"  # the question is not a valid DNS name (label > 63, name > 255, empty label)
+BADRESPONSE = "BADRESPONSE"  # the reply could not be parsed or did not match the question
+CNAME_LOOP = "CNAME_LOOP"  # a CNAME chain loops or is longer than MAX_CNAMES
+
+MAX_CNAMES = 8
+DEFAULT_POOL_SIZE = 128
+DEFAULT_CACHE_SIZE = 200_000
+EDNS_PAYLOAD = 1232
+
+
+class DnsTimeout(DnsError, TimeoutError):
+    """A DNS question got no answer in time (the runner reports ERROR/TIMEOUT)."""
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    """The answer to one question, after following CNAMEs.
+
+    `records` holds the rdata of type `rdtype` at the end of the CNAME chain:
+    TXT -> tuple of bytes strings per record (join them without separator for the value),
+    A/AAAA -> address text, MX -> (preference, exchange name), PTR/CNAME/NS -> name,
+    TLSA -> (usage, selector, mtype, hex data), anything else -> rdata text.
+    """
+
+    name: str
+    rdtype: str
+    rcode: str
+    records: tuple[Any, ...] = ()
+    cnames: tuple[str, ...] = ()  # the CNAME targets followed, in order
+    detail: str | None = None  # why a failure happened (human readable)
+
+    @property
+    def ok(self) -> bool:
+        """The question was answered: the name exists (NOERROR) or does not (NXDOMAIN)."""
+        return self.rcode in (NOERROR, NXDOMAIN)
+
+    @property
+    def void(self) -> bool:
+        """Answered with nothing: NXDOMAIN, or NOERROR without records (RFC 7208 void lookup)."""
+        return self.ok and not self.records
+
+    @property
+    def canonical_name(self) -> str:
+        return self.cnames[-1] if self.cnames else self.name
+
+    def texts(self) -> list[str]:
+        """TXT records as strings: character-strings joined without separator, UTF-8 decoded
+        with undecodable bytes replaced (parsers check for non-ASCII themselves)."""
+        return [b"".join(parts).decode("utf-8", errors="replace") for parts in self.records]
+
+    def raise_for_failure(self) -> DnsAnswer:
+        """Return self when answered; raise DnsTimeout or DnsError naming the question if not."""
+        if self.ok:
+            return self
+        text = f"{self.rdtype} {self.name}: {self.rcode}"
+        if self.detail:
+            text += f" ({self.detail})"
+        if self.rcode == TIMEOUT:
+            raise DnsTimeout(text)
+        raise DnsError(text)
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What a backend returns for one question, before CNAME chasing.
+
+    `records` are already in DnsAnswer form; `cname` is the alias target when the name is a
+    CNAME and the backend did not give the target's records; `chain` lists CNAME targets the
+    backend already followed (a recursive resolver returns the whole chain at once).
+    """
+
+    rcode: str
+    records: tuple[Any, ...] = ()
+    cname: str | None = None
+    chain: tuple[str, ...] = ()
+    detail: str | None = None
+
+
+class Backend(Protocol):
+    def resolve(self, name: str, rdtype: str) -> RawAnswer: ...
+
+    def describe(self) -> str: ...
+
+    def describe_dig(self, name: str, rdtype: str) -> str: ...
+
+
+@dataclass
+class DnsStats:
+    queries: int = 0  # questions sent to the backend (cache misses, CNAME follow-ups included)
+    cache_hits: int = 0
+    failures: int = 0  # answers that were not NOERROR/NXDOMAIN
+
+    def to_json(self) -> dict[str, int]:
+        return {"queries": self.queries, "cache_hits": self.cache_hits, "failures": self.failures}
+
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=DEFAULT_POOL_SIZE, thread_name_prefix="mailprobe-dns"
+            )
+        return _pool
+
+
+def normalize_name(name: str) -> str:
+    text = name.strip().lower()
+    if text in ("", "."):
+        return "."
+    return text.rstrip(".")
+
+
+def check_name(name: str) -> str | None:
+    """None when `name` is a valid DNS name, else why not."""
+    if name == ".":
+        return None
+    if len(name) > 253:
+        return f"name is {len(name)} characters long (at most 253)"
+    for label in name.split("."):
+        if not label:
+            return "empty label"
+        if len(label.encode("utf-8", errors="replace")) > 63:
+            return f"label {label[:20]!r}… longer than 63 bytes"
+    return None
+
+
+class DnsClient:
+    """The per-run resolver door: cached, counted, concurrent. Thread-safe."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        pool: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.backend = backend
+        self.stats = DnsStats()
+        self._cache: OrderedDict[tuple[str, str], Future[DnsAnswer]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._pool = pool
+
+    # --- asking -----------------------------------------------------------------------------
+
+    def submit(self, name: str, rdtype: str) -> Future[DnsAnswer]:
+        """Ask (name, rdtype) without waiting; the Future never raises for DNS problems."""
+        key = (normalize_name(name), rdtype.upper())
+        with self._lock:
+            future = self._cache.get(key)
+            if future is not None:
+                self.stats.cache_hits += 1
+                self._cache.move_to_end(key)
+                return future
+            future = Future()
+            self._cache[key] = future
+            while len(self._cache) > self._cache_size:
+                oldest_key = next(iter(self._cache))
+                if not self._cache[oldest_key].done():
+                    break
+                del self._cache[oldest_key]
+        pool = self._pool or _shared_pool()
+        pool.submit(self._fill, future, *key)
+        return future
+
+    def query(self, name: str, rdtype: str) -> DnsAnswer:
+        """Ask (name, rdtype) and wait for the answer (cached for the rest of the run)."""
+        return self.submit(name, rdtype).result()
+
+    def query_many(self, questions: Iterable[tuple[str, str]]) -> list[DnsAnswer]:
+        """Ask several questions at once; answers in the order asked."""
+        futures = [self.submit(name, rdtype) for name, rdtype in questions]
+        return [f.result() for f in futures]
+
+    def addresses(self, name: str) -> tuple[DnsAnswer, DnsAnswer]:
+        """The A and AAAA answers for `name`, asked together."""
+        a, aaaa = self.query_many([(name, "A"), (name, "AAAA")])
+        return a, aaaa
+
+    # --- reproducing ------------------------------------------------------------------------
+
+    def dig(self, name: str, rdtype: str) -> str:
+        """The dig command line that asks the same question of the same resolver."""
+        return self.backend.describe_dig(name, rdtype)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _fill(self, future: Future[DnsAnswer], name: str, rdtype: str) -> None:
+        try:
+            answer = self._lookup(name, rdtype, ())
+        except Exception as exc:  # a backend bug must not leave askers waiting forever
+            answer = DnsAnswer(name, rdtype, BADRESPONSE, detail=f"{type(exc).__name__}: {exc}")
+        self._finish(future, answer)
+
+    def _finish(self, future: Future[DnsAnswer], answer: DnsAnswer) -> None:
+        if not answer.ok:
+            with self._lock:
+                self.stats.failures += 1
+        future.set_result(answer)
+
+    def _lookup(self, name: str, rdtype: str, seen: tuple[str, ...]) -> DnsAnswer:
+        """Ask the backend for (name, rdtype); CNAME targets go through the cache too."""
+        problem = check_name(name)
+        if problem is not None:
+            return DnsAnswer(name, rdtype, BADNAME, detail=problem)
+        with self._lock:
+            self.stats.queries += 1
+        raw = self.backend.resolve(name, rdtype)
+        if raw.rcode not in (NOERROR, NXDOMAIN):
+            return DnsAnswer(name, rdtype, raw.rcode, detail=raw.detail)
+        chain = list(raw.chain)
+        if raw.cname is not None and not raw.records:
+            chain.append(normalize_name(raw.cname))
+        visited = {name, *seen}
+        for i, target in enumerate(chain):
+            if target in visited:
+                return DnsAnswer(
+                    name, rdtype, CNAME_LOOP, cnames=tuple(chain[: i + 1]), detail=f"at {target}"
+                )
+            visited.add(target)
+        if len(seen) + len(chain) > MAX_CNAMES:
+            return DnsAnswer(
+                name,
+                rdtype,
+                CNAME_LOOP,
+                cnames=tuple(chain),
+                detail=f"chain longer than {MAX_CNAMES}",
+            )
+        if raw.cname is None or raw.records:
+            return DnsAnswer(name, rdtype, raw.rcode, raw.records, tuple(chain), raw.detail)
+        tail = self._follow(chain[-1], rdtype, (*seen, name, *chain[:-1]))
+        return DnsAnswer(
+            name, rdtype, tail.rcode, tail.records, (*chain, *tail.cnames), tail.detail
+        )
+
+    def _follow(self, target: str, rdtype: str, seen: tuple[str, ...]) -> DnsAnswer:
+        """The answer for a CNAME target: from the cache when done, else asked here."""
+        key = (target, rdtype)
+        with self._lock:
+            future = self._cache.get(key)
+            if future is None:
+                future = Future()
+                self._cache[key] = future
+                mine = True
+            else:
+                mine = False
+                self.stats.cache_hits += 1
+        if not mine:
+            if future.done():
+                return future.result()
+            # Another thread is asking it right now; waiting could deadlock a loop: ask again.
+            return self._lookup(target, rdtype, seen)
+        try:
+            answer = self._lookup(target, rdtype, seen)
+        except Exception as exc:
+            answer = DnsAnswer(target, rdtype, BADRESPONSE, detail=f"{type(exc).__name__}: {exc}")
+        self._finish(future, answer)
+        return answer
+
+
+# --- rdata conversion ------------------------------------------------------------------------
+
+
+def _name_text(name: dns.name.Name) -> str:
+    return normalize_name(name.to_text())
+
+
+def convert_rdata(rdata: Any) -> Any:
+    """One dnspython rdata in DnsAnswer form (see DnsAnswer.records)."""
+    rdtype = rdata.rdtype
+    if rdtype in (dns.rdatatype.TXT, dns.rdatatype.SPF):
+        return tuple(bytes(s) for s in rdata.strings)
+    if rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+        return rdata.address
+    if rdtype == dns.rdatatype.MX:
+        return (int(rdata.preference), _name_text(rdata.exchange))
+    if rdtype in (dns.rdatatype.PTR, dns.rdatatype.CNAME, dns.rdatatype.NS):
+        return _name_text(rdata.target)
+    if rdtype == dns.rdatatype.TLSA:
+        return (int(rdata.usage), int(rdata.selector), int(rdata.mtype), rdata.cert.hex())
+    return rdata.to_text()
+
+
+def interpret(response: dns.message.Message, name: str, rdtype: str) -> RawAnswer:
+    """A dnspython response to (name, rdtype) as a RawAnswer, CNAMEs in the reply followed."""
+    rcode = dns.rcode.to_text(response.rcode())
+    qtype = dns.rdatatype.from_text(rdtype)
+    by_owner: dict[tuple[str, int], list[Any]] = {}
+    for rrset in response.answer:
+        if rrset.rdclass != dns.rdataclass.IN:
+            continue
+        key = (_name_text(rrset.name), rrset.rdtype)
+        by_owner.setdefault(key, []).extend(rrset)
+    chain: list[str] = []
+    current = name
+    while (current, dns.rdatatype.CNAME) in by_owner and qtype != dns.rdatatype.CNAME:
+        target = _name_text(by_owner[(current, dns.rdatatype.CNAME)][0].target)
+        if target in chain or target == name or len(chain) > MAX_CNAMES:
+            chain.append(target)
+            break
+        chain.append(target)
+        current = target
+    records = tuple(convert_rdata(rd) for rd in by_owner.get((current, qtype), ()))
+    if rcode not in (NOERROR, NXDOMAIN):
+        return RawAnswer(rcode, detail="server answered " + rcode)
+    cname = chain[-1] if chain and not records else None
+    # The final target's records were not in the reply: the client asks for them itself.
+    return RawAnswer(
+        rcode, records, cname=cname, chain=tuple(chain[:-1]) if cname else tuple(chain)
+    )
+
+
+class WireBackend:
+    """Questions to a resolver over UDP (TCP when truncated), `attempts` tries per question."""
+
+    def __init__(
+        self,
+        servers: Sequence[tuple[str, int]] | None = None,
+        *,
+        timeout: float = 5.0,
+        attempts: int = 2,
+        source: str | None = None,
+    ) -> None:
+        if servers is None:
+            system = dns.resolver.Resolver()
+            servers = [(ip, 53) for ip in system.nameservers]
+            self.explicit = False
+        else:
+            self.explicit = True
+        if not servers:
+            raise DnsError("no DNS resolver configured (give --resolver IP[:PORT])")
+        self.servers = list(servers)
+        self.timeout = timeout
+        self.attempts = max(1, attempts)
+        self.source = source
+
+    def describe(self) -> str:
+        ip, port = self.servers[0]
+        return f"{ip}:{port}" if self.explicit else "system resolver"
+
+    def describe_dig(self, name: str, rdtype: str) -> str:
+        parts = ["dig", "+short", rdtype, shlex.quote(name)]
+        if self.explicit:
+            ip, port = self.servers[0]
+            parts.append(f"@{ip}")
+            if port != 53:
+                parts += ["-p", str(port)]
+        return " ".join(parts)
+
+    def resolve(self, name: str, rdtype: str) -> RawAnswer:
+        try:
+            request = dns.message.make_query(
+                name + ".", rdtype, use_edns=0, payload=EDNS_PAYLOAD, flags=dns.flags.RD
+            )
+        except (dns.exception.DNSException, ValueError) as exc:
+            return RawAnswer(BADNAME, detail=str(exc))
+        per_try = self.timeout / self.attempts
+        last = RawAnswer(TIMEOUT, detail=f"no answer within {self.timeout:g} s")
+        for attempt in range(self.attempts):
+            ip, port = self.servers[attempt % len(self.servers)]
+            try:
+                response, _ = dns.query.udp_with_fallback(
+                    request, ip, timeout=per_try, port=port, source=self.source
+                )
+            except dns.exception.Timeout:
+                last = RawAnswer(TIMEOUT, detail=f"no answer from {ip}:{port} in {per_try:g} s")
+                continue
+            except (ConnectionError, OSError) as exc:
+                last = RawAnswer(NETWORK, detail=f"{ip}:{port}: {exc}")
+                continue
+            except dns.exception.DNSException as exc:
+                last = RawAnswer(BADRESPONSE, detail=f"{ip}:{port}: {exc}")
+                continue
+            if response.flags & dns.flags.TC:
+                last = RawAnswer(BADRESPONSE, detail="answer truncated even over TCP")
+                continue
+            raw = interpret(response, name, rdtype)
+            if raw.rcode == "SERVFAIL" and attempt + 1 < self.attempts:
+                last = raw
+                continue
+            return raw
+        return last
+
+
+class StaticBackend:
+    """Answers from memory: {(name, TYPE): [records in DnsAnswer form] | rcode string}.
+
+    A CNAME is given as {(name, "CNAME"): ["target"]}; TXT records may be str (one string),
+    bytes, or a tuple of str/bytes (several character-strings). The rcode TIMEOUT stands for a
+    server that never answers. Names not present at all are NXDOMAIN; present names without the
+    asked type are NOERROR with no records.
+    """
+
+    def __init__(self, records: Mapping[tuple[str, str], Any]) -> None:
+        self.data: dict[tuple[str, str], Any] = {}
+        self.names: set[str] = set()
+        for (name, rdtype), value in records.items():
+            key = (normalize_name(name), rdtype.upper())
+            self.data[key] = value if isinstance(value, str) else [_norm(rdtype, v) for v in value]
+            self.names.add(key[0])
+
+    def describe(self) -> str:
+        return "static records"
+
+    def describe_dig(self, name: str, rdtype: str) -> str:
+        return f"dig +short {rdtype} {shlex.quote(name)}"
+
+    def resolve(self, name: str, rdtype: str) -> RawAnswer:
+        value = self.data.get((name, rdtype))
+        if isinstance(value, str):
+            return RawAnswer(value, detail="static " + value)
+        if value:
+            return RawAnswer(NOERROR, tuple(value))
+        cname = self.data.get((name, "CNAME"))
+        if isinstance(cname, str):
+            return RawAnswer(cname, detail="static " + cname)
+        if cname and rdtype != "CNAME":
+            return RawAnswer(NOERROR, cname=cname[0])
+        return RawAnswer(NOERROR if name in self.names else NXDOMAIN)
+
+
+def _norm(rdtype: str, value: Any) -> Any:
+    kind = rdtype.upper()
+    if kind in ("TXT", "SPF"):
+        parts = value if isinstance(value, tuple | list) else (value,)
+        return tuple(p.encode() if isinstance(p, str) else bytes(p) for p in parts)
+    if kind == "MX":
+        pref, host = value
+        return (int(pref), normalize_name(host))
+    if kind in ("PTR", "CNAME", "NS"):
+        return normalize_name(value)
+    return value
+
+
+def client_for(
+    resolver: tuple[str, int] | None, *, timeout: float, source: str | None = None
+) -> DnsClient:
+    """A DnsClient asking `resolver` (or the system's resolvers when None)."""
+    servers = None if resolver is None else [resolver]
+    return DnsClient(WireBackend(servers, timeout=timeout, source=source))
+
+
+__all__ = [
+    "BADNAME",
+    "BADRESPONSE",
+    "CNAME_LOOP",
+    "NETWORK",
+    "NOERROR",
+    "NXDOMAIN",
+    "TIMEOUT",
+    "DnsAnswer",
+    "DnsClient",
+    "DnsStats",
+    "DnsTimeout",
+    "RawAnswer",
+    "StaticBackend",
+    "WireBackend",
+    "client_for",
+]
