@@ -293,8 +293,6 @@ class LabSpec:
                 fail(where, f"{zone!r} is not a domain name")
             if name == self.domain or name.endswith("." + self.domain):
                 fail(where, f"{zone!r} is inside the lab domain: use extra_records")
-            if name.endswith(".in-addr.arpa") or name.endswith(".ip6.arpa"):
-                fail(where, f"{zone!r}: reverse zones come from the ptr field")
             for i, rec in enumerate(records):
                 if len(rec.split()) < 3:
                     fail(f"{where}[{i}]", f"{rec!r} is not 'NAME TYPE DATA'")
