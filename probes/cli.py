@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import signal
 import sys
@@ -57,10 +58,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from probes import registry
 
     say = _say(args.quiet)
-    if not args.lab and not args.domain:
-        raise UsageError("check: give a DOMAIN or --lab")
-    if args.lab and args.domain:
-        raise UsageError("check: give either a DOMAIN or --lab, not both")
+    sources = [bool(args.lab), bool(args.domain), bool(args.domains)]
+    if sum(sources) == 0:
+        raise UsageError("check: give a DOMAIN, --domains FILE or --lab")
+    if sum(sources) > 1:
+        raise UsageError("check: give only one of DOMAIN, --domains FILE and --lab")
     renderers = registry.load_renderers()
     if args.format not in renderers:
         raise UsageError(
@@ -68,8 +70,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     available = registry.load_probes()
     probe_classes = registry.select_probes(available, args.probe or [])
+    dkim_keys = _dkim_keys(args.dkim_key or [])
+    if args.domains:
+        from probes.audit import read_domains
+
+        if args.concurrency < 1:
+            raise UsageError(f"--concurrency {args.concurrency}: must be at least 1")
+        domains = read_domains(args.domains)
+        template = _target_from_args(args, domains[0], dkim_keys)
+        return _audit_and_report(args, domains, template, probe_classes)
     if not args.lab:
-        target = _target_from_args(args, args.domain)
+        target = _target_from_args(args, args.domain, dkim_keys)
         return _run_and_report(args, target, probe_classes, renderers, secrets=())
 
     from probes.lab.lab import Lab
@@ -89,18 +100,47 @@ def cmd_check(args: argparse.Namespace) -> int:
             ),
             resolver=args.resolver or info.resolver,
             ca_file=args.ca_file or info.ca_file,
+            dkim_keys=tuple(dkim_keys or info.dkim.items()),
+            discover_selectors=args.discover_selectors,
         )
         return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))
 
 
-def _target_from_args(args: argparse.Namespace, domain: str) -> Target:
+def _dkim_keys(values: list[str]) -> tuple[tuple[str, str], ...]:
+    keys = []
+    for value in values:
+        selector, sep, path = value.partition("=")
+        if not sep or not selector or not path:
+            raise UsageError(f"--dkim-key {value!r}: expected SELECTOR=FILE")
+        if not Path(path).is_file():
+            raise UsageError(f"--dkim-key {value!r}: {path}: no such file")
+        keys.append((selector, path))
+    return tuple(keys)
+
+
+def _target_from_args(
+    args: argparse.Namespace, domain: str, dkim_keys: tuple[tuple[str, str], ...] = ()
+) -> Target:
+    from probes.names import InvalidDomain, normalize_domain
+
+    try:
+        name = normalize_domain(domain)
+    except InvalidDomain as exc:
+        raise UsageError(f"DOMAIN: {exc}") from None
+    for ip in args.sending_ip or ():
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise UsageError(f"--sending-ip {ip!r}: not an IP address") from None
     target = Target(
-        domain=domain.rstrip(".").lower(),
+        domain=name,
         mx_hosts=tuple(args.mx or ()),
         selectors=tuple(args.selector or ()),
         sending_ips=tuple(args.sending_ip or ()),
         resolver=args.resolver,
         ca_file=args.ca_file,
+        dkim_keys=dkim_keys,
+        discover_selectors=args.discover_selectors,
     )
     from probes.net import Net
 
@@ -114,17 +154,20 @@ def _target_from_args(args: argparse.Namespace, domain: str) -> Target:
 
 
 def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> int:
+    from probes.net import Net
     from probes.runner import run_probes
 
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    results = run_probes([cls() for cls in probe_classes], target, secrets=secrets)
+    net = Net.for_target(target)
+    results = run_probes([cls() for cls in probe_classes], target, net, secrets=secrets)
     report = RunReport(
         run_id=new_run_id(started),
         target=target,
         started=started,
         duration_s=time.perf_counter() - t0,
         results=tuple(results),
+        dns=net.dns_client.stats.to_json() if net.dns_client is not None else None,
     )
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
     formats = ["json"] if args.format == "json" else ["json", args.format]
@@ -134,6 +177,73 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
         renderers[args.format](report, sys.stdout)
     _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))
     return status
+
+
+def _audit_and_report(args, domains: list[str], template: Target, probe_classes) -> int:
+    """`check --domains`: one JSON line per domain in DIR/domains.jsonl, a line each on stdout."""
+    from probes.audit import audit_domains
+    from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
+
+    if args.format not in ("text", "json"):
+        raise UsageError(f"--format {args.format!r}: with --domains use text or json")
+    run_id = new_run_id()
+    out_dir = Path(args.output) if args.output else Path("reports") / run_id
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stream = open(out_dir / "domains.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"--output {out_dir}: {exc.strerror or exc}") from None
+    fail_on = Severity(args.fail_on)
+    worst = EXIT_OK
+    counts = {"domains": 0, "failing": 0, "errors": 0, "queries": 0}
+    t0 = time.perf_counter()
+    with stream:
+        reports = audit_domains(
+            domains,
+            lambda: [cls() for cls in probe_classes],
+            template,
+            concurrency=args.concurrency,
+        )
+        for report in reports:
+            line = json.dumps(report.to_json(), separators=(",", ":"))
+            stream.write(line + "\n")
+            stream.flush()
+            status = exit_status(report, fail_on)
+            counts["domains"] += 1
+            counts["failing"] += status == EXIT_FINDINGS
+            counts["errors"] += status == EXIT_PROBE_ERROR
+            counts["queries"] += (report.dns or {}).get("queries", 0)
+            worst = EXIT_FINDINGS if EXIT_FINDINGS in (worst, status) else max(worst, status)
+            if args.format == "json":
+                print(line)
+            elif not args.quiet or status != EXIT_OK:
+                print(_domain_line(report, status))
+    if args.format == "text":
+        _say(args.quiet)(
+            f"{counts['domains']} domains in {time.perf_counter() - t0:.1f}s: "
+            f"{counts['failing']} with findings at or above {fail_on.value}, "
+            f"{counts['errors']} with probe errors; {counts['queries']} DNS queries"
+        )
+    _say(args.quiet)(f"report written: {out_dir / 'domains.jsonl'}")
+    return worst
+
+
+def _domain_line(report: RunReport, status: int) -> str:
+    worst = max(
+        (f.severity for r in report.results for f in r.findings),
+        key=lambda s: s.rank,
+        default=None,
+    )
+    codes = sorted(
+        {f.code for r in report.results for f in r.findings if f.severity is not Severity.INFO}
+    )
+    errors = [f"{r.probe_id}:{r.error.value}" for r in report.results if r.error is not None]
+    parts = [report.target.domain, worst.value if worst else "ok"]
+    if codes:
+        parts.append(" ".join(codes))
+    if errors:
+        parts.append("errors: " + " ".join(errors))
+    return "  ".join(parts)
 
 
 def _load_spec(path: str | None):
@@ -298,6 +408,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--sending-ip", action="append", metavar="IP")
     check.add_argument("--mx", action="append", metavar="HOST")
     check.add_argument("--probe", action="append", metavar="GLOB")
+    check.add_argument(
+        "--domains", metavar="FILE", help="audit many domains (one per line), concurrently"
+    )
+    check.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        metavar="N",
+        help="domains audited at once with --domains (default 32)",
+    )
+    check.add_argument(
+        "--dkim-key",
+        action="append",
+        metavar="SEL=FILE",
+        help="a local DKIM private key to match against the published key of SEL",
+    )
+    check.add_argument(
+        "--discover-selectors",
+        action="store_true",
+        help="also look for DKIM keys under commonly used selector names",
+    )
     check.add_argument("--ca-file", metavar="PEM")
     check.add_argument("--format", default="text", help="text (default) or json")
     check.add_argument("--output", metavar="DIR", help="report directory (default reports/RUN-ID)")

@@ -27,6 +27,8 @@ class RunReport:
     started: datetime  # timezone-aware
     duration_s: float
     results: tuple[ProbeResult, ...]
+    # DNS questions of the run: {"queries": wire queries, "cache_hits": ..., "failures": ...}
+    dns: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.started.tzinfo is None or self.started.utcoffset() is None:
@@ -41,6 +43,7 @@ class RunReport:
             "started": iso_utc(self.started),
             "duration_s": round(self.duration_s, 6),
             "results": [r.to_json() for r in self.results],
+            "dns": dict(self.dns) if self.dns is not None else None,
         }
 
     def count(self, outcome: Outcome) -> int:

@@ -11,7 +11,9 @@ SEVERITY_ORDER = (Severity.FAIL, Severity.WARN, Severity.INFO)
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
 
 
 def _result_line(result: ProbeResult, width: int) -> str:
@@ -66,4 +68,9 @@ def render(report: RunReport, stream: TextIO) -> None:
                     out += _finding_lines(finding)
                 out.append("")
     out.append(tally(report))
+    if report.dns is not None:
+        out.append(
+            f"DNS: {_plural(report.dns.get('queries', 0), 'query')} sent, "
+            f"{report.dns.get('cache_hits', 0)} answered from the run's cache"
+        )
     stream.write("\n".join(out) + "\n")

@@ -1,0 +1,109 @@
+"""Audit many domains concurrently: `mailprobe check --domains FILE` and its API.
+
+Each domain is a run of its own: its own Target (built from a template), its own DnsClient
+(so its cache and query count are its own and memory stays bounded however many domains
+there are), and its own RunReport. At most `concurrency` domains are in flight; reports
+come back in the order the domains were given, as soon as each (and those before it) is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from probes.errors import UsageError
+from probes.model import Target
+from probes.names import InvalidDomain, normalize_domain
+from probes.net import Net
+from probes.net.dns import client_for
+from probes.probe import Probe
+from probes.report.run import RunReport, new_run_id
+from probes.runner import run_probes
+
+DEFAULT_CONCURRENCY = 32
+
+
+def read_domains(path: str | Path) -> list[str]:
+    """Domains from a file, one per line; blank lines and `#` comments are skipped.
+
+    Raises UsageError naming the file and line of the first invalid name, or an unreadable
+    file. Duplicates are dropped (first one kept).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"--domains {path}: cannot read: {reason}") from None
+    domains: dict[str, None] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        try:
+            domains[normalize_domain(entry)] = None
+        except InvalidDomain as exc:
+            raise UsageError(f"--domains {path}, line {lineno}: {exc}") from None
+    if not domains:
+        raise UsageError(f"--domains {path}: no domains in the file")
+    return list(domains)
+
+
+def audit_one(
+    domain: str,
+    probes: Sequence[Probe],
+    template: Target,
+    *,
+    max_workers: int = 8,
+) -> RunReport:
+    """Run `probes` against one domain with a fresh DNS client; return its report."""
+    target = dataclasses.replace(template, domain=domain)
+    resolver = Net.for_target(target).resolver_addr()
+    dns_client = client_for(resolver, timeout=target.timeouts.dns)
+    net = Net.for_target(target, dns_client=dns_client)
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    results = run_probes(probes, target, net, max_workers=max_workers)
+    return RunReport(
+        run_id=new_run_id(started),
+        target=target,
+        started=started,
+        duration_s=time.perf_counter() - t0,
+        results=tuple(results),
+        dns=dns_client.stats.to_json(),
+    )
+
+
+def audit_domains(
+    domains: Iterable[str],
+    probe_factory: Callable[[], Sequence[Probe]],
+    template: Target,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> Iterator[RunReport]:
+    """Audit every domain, `concurrency` at a time; yield reports in input order.
+
+    `probe_factory` makes the probe instances for one domain (probes may keep state).
+    Closing the iterator early (or KeyboardInterrupt) cancels the domains not yet started;
+    those in flight end within their own timeouts.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    pending: deque[Future[RunReport]] = deque()
+    queue = iter(domains)
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="mailprobe-domain")
+    try:
+        for domain in queue:
+            pending.append(pool.submit(audit_one, domain, probe_factory(), template))
+            if len(pending) >= 2 * concurrency:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
