@@ -1,0 +1,195 @@
+"""dns.ptr: reverse DNS of the MX addresses and the declared sending IPs, forward-confirmed.
+
+For every address: PTR at its reverse name (IPv4 in-addr.arpa, IPv6 ip6.arpa), then FCrDNS:
+each PTR name is resolved forward (A for IPv4, AAAA for IPv6) and one of them must give the
+address back. The walk is MX -> A/AAAA -> PTR -> A/AAAA, each level asked at once; the
+sending IPs' PTRs go out together with the MX question.
+
+Codes (subject: the IP address):
+- PTR_MISSING [fail for a sending IP, warn for an MX address] no PTR record.
+- PTR_NOT_CONFIRMED [warn] no PTR name resolves back to the address (evidence: the names and
+  the addresses they resolve to). A PTR name that is not a valid DNS name or ends in a CNAME
+  loop counts as resolving to nothing.
+- PTR_CONFIRMED [info] the PTR name that resolves back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import dns.reversename
+
+from probes.checks.dns_mx import walk_mx
+from probes.errors import ProbeConfigError
+from probes.model import Finding, Severity, Target
+from probes.net import Net
+from probes.net.dns import BADNAME, CNAME_LOOP, DnsAnswer, normalize_name
+from probes.probe import BaseProbe
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Bounds against hostile data: addresses per MX host, PTR names per address.
+MAX_ADDRESSES_PER_HOST = 16
+MAX_PTR_NAMES = 8
+# Forward answers that are judgements, not failures: the name cannot resolve to anything.
+_UNRESOLVABLE = (BADNAME, CNAME_LOOP)
+
+
+def parse_sending_ips(values: Sequence[str]) -> list[IPAddress]:
+    """The declared sending IPs as addresses (IPv4-mapped IPv6 as IPv4), duplicates dropped.
+
+    Raises ProbeConfigError naming the first value that is not a plain IP address.
+    """
+    out: list[IPAddress] = []
+    for value in values:
+        text = str(value).strip()
+        try:
+            if "%" in text:
+                raise ValueError("scoped address")
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            raise ProbeConfigError(f"sending IP {value!r} is not an IPv4 or IPv6 address") from None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip not in out:
+            out.append(ip)
+    return out
+
+
+def reverse_name(ip: IPAddress) -> str:
+    return normalize_name(dns.reversename.from_address(str(ip)).to_text())
+
+
+def _same_address(text: str, ip: IPAddress) -> bool:
+    try:
+        return ipaddress.ip_address(str(text)) == ip
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Subject:
+    ip: IPAddress
+    roles: list[str] = field(default_factory=list)
+    sending: bool = False
+    ptr: Future[DnsAnswer] | None = None
+
+
+class DnsPtr(BaseProbe):
+    id = "dns.ptr"
+    description = "PTR records of MX addresses and sending IPs, forward-confirmed (FCrDNS)"
+
+    def run(self, target: Target, net: Net) -> Iterator[Finding]:
+        sending = parse_sending_ips(target.sending_ips)
+        dns = net.dns
+        subjects: dict[IPAddress, _Subject] = {}
+        for ip in sending:
+            subj = subjects.setdefault(ip, _Subject(ip))
+            subj.sending = True
+            subj.roles.append("sending IP")
+            subj.ptr = dns.submit(reverse_name(ip), "PTR")
+
+        failures: list[DnsAnswer] = []
+        mxs = walk_mx(target.domain, dns)
+        if not mxs.answer.ok:
+            failures.append(mxs.answer)
+        for host in mxs.hosts:
+            failures.extend(host.failures)
+            for text in host.addresses[:MAX_ADDRESSES_PER_HOST]:
+                try:
+                    ip = ipaddress.ip_address(text)
+                except ValueError:
+                    continue
+                subj = subjects.setdefault(ip, _Subject(ip))
+                subj.roles.append(f"address of MX {host.name}")
+                if subj.ptr is None:
+                    subj.ptr = dns.submit(reverse_name(ip), "PTR")
+
+        # PTR answers, then every PTR name forward at once.
+        ptrs: dict[IPAddress, DnsAnswer] = {}
+        forward: dict[tuple[str, str], Future[DnsAnswer]] = {}
+        for ip, subj in subjects.items():
+            assert subj.ptr is not None
+            ptrs[ip] = answer = subj.ptr.result()
+            rdtype = "A" if ip.version == 4 else "AAAA"
+            if answer.ok:
+                for name in answer.records[:MAX_PTR_NAMES]:
+                    key = (str(name), rdtype)
+                    if key not in forward:
+                        forward[key] = dns.submit(*key)
+
+        for ip, subj in subjects.items():
+            failure = yield from self._judge(subj, ptrs[ip], forward, net)
+            if failure is not None:
+                failures.append(failure)
+        if failures:
+            failures[0].raise_for_failure()
+
+    def _judge(
+        self,
+        subj: _Subject,
+        answer: DnsAnswer,
+        forward: dict[tuple[str, str], Future[DnsAnswer]],
+        net: Net,
+    ) -> Generator[Finding, None, DnsAnswer | None]:
+        """Findings for one address; returns the failure that stopped a judgement, if any."""
+        ip, dns = subj.ip, net.dns
+        subject = str(ip)
+        role = ", ".join(subj.roles)
+        if not answer.ok:
+            return answer
+        if not answer.records:
+            severity = Severity.FAIL if subj.sending else Severity.WARN
+            yield self.finding(
+                "PTR_MISSING",
+                severity,
+                f"{ip} ({role}) has no PTR record",
+                evidence={
+                    "ip": subject,
+                    "role": role,
+                    "reverse_name": answer.name,
+                    "PTR": answer.rcode,
+                },
+                reproduce=dns.dig(answer.name, "PTR"),
+                subject=subject,
+            )
+            return None
+        rdtype = "A" if ip.version == 4 else "AAAA"
+        names = [str(n) for n in answer.records]
+        checked = names[:MAX_PTR_NAMES]
+        evidence = {"ip": subject, "role": role, "ptr": " ".join(n + "." for n in names)}
+        failed: DnsAnswer | None = None
+        for name in checked:
+            fwd = forward[(name, rdtype)].result()
+            if fwd.ok and any(_same_address(r, ip) for r in fwd.records):
+                yield self.finding(
+                    "PTR_CONFIRMED",
+                    Severity.INFO,
+                    f"{ip} ({role}) has PTR {name}, which resolves back to it",
+                    evidence={**evidence, "confirmed_by": name},
+                    reproduce=dns.dig(answer.name, "PTR"),
+                    subject=subject,
+                )
+                return None
+            if fwd.ok or fwd.rcode in _UNRESOLVABLE:
+                got = " ".join(str(r) for r in fwd.records) if fwd.ok else ""
+                evidence[f"{rdtype} {name}"] = got or f"none ({fwd.rcode})"
+            else:
+                evidence[f"{rdtype} {name}"] = f"lookup failed ({fwd.rcode})"
+                failed = failed or fwd
+        if failed is not None:
+            return failed  # a name we could not resolve might have confirmed it
+        if len(names) > len(checked):
+            evidence["not_checked"] = f"{len(names) - len(checked)} more PTR names"
+        yield self.finding(
+            "PTR_NOT_CONFIRMED",
+            Severity.WARN,
+            f"{ip} ({role}): no PTR name resolves back to it (FCrDNS fails)",
+            evidence=evidence,
+            reproduce=dns.dig(checked[0], rdtype),
+            subject=subject,
+        )
+        return None
