@@ -1,0 +1,152 @@
+"""dns.dane: TLSA records for SMTP (RFC 7672) at `_25._tcp.<mx host>` for every MX host.
+
+Presence and parameters only. Whether the certificate an MX presents matches its TLSA
+records belongs to the transport probes (they hold the TLS session). DNSSEC validation is not
+checked here either: the resolver door does not report the AD bit, and senders ignore TLSA
+records that are not DNSSEC-secure (RFC 7672 §2.2). The TLSA name is taken from the MX host
+name as published (RFC 7672 §2.2.2 uses the CNAME-expanded name only when the alias chain is
+DNSSEC-secure, which cannot be told here). With no MX records the domain itself is the host
+(implicit MX). Two levels: MX, then every host's TLSA at once.
+
+Codes (subject: the MX host):
+- DANE_TLSA_PRESENT [info] TLSA records found (evidence: usage selector mtype data).
+- DANE_TLSA_MISSING [info] no TLSA record.
+- DANE_TLSA_UNUSABLE [warn] records an SMTP client treats as unusable: usage PKIX-TA(0) or
+  PKIX-EE(1) (RFC 7672 §3.1.3), unknown usage/selector/matching type, or data whose length
+  does not fit the matching type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from probes.checks.dns_mx import mx_set
+from probes.model import Finding, Severity, Target
+from probes.net import Net
+from probes.net.dns import DnsAnswer, normalize_name
+from probes.probe import BaseProbe
+
+USAGES = {0: "PKIX-TA", 1: "PKIX-EE", 2: "DANE-TA", 3: "DANE-EE"}
+SELECTORS = {0: "Cert", 1: "SPKI"}
+MATCHING_TYPES = {0: "Full", 1: "SHA2-256", 2: "SHA2-512"}
+DIGEST_BYTES = {1: 32, 2: 64}
+MAX_DATA_CHARS = 80  # hex characters of a record's data shown in evidence
+MAX_LISTED = 10  # unusable records listed one by one in evidence
+
+
+def tlsa_name(host: str, port: int = 25) -> str:
+    return f"_{port}._tcp.{normalize_name(host)}"
+
+
+def tlsa_problem(record: Any) -> str | None:
+    """Why an SMTP client would not use this TLSA record (None when it is usable). Pure."""
+    if not (isinstance(record, tuple) and len(record) == 4):
+        return f"unparsable TLSA record {str(record)[:MAX_DATA_CHARS]!r}"
+    usage, selector, mtype, data = record
+    if usage in (0, 1):
+        return (
+            f"usage {usage} ({USAGES[usage]}) is not used by SMTP clients "
+            "(RFC 7672 §3.1.3: publish DANE-TA(2) or DANE-EE(3))"
+        )
+    if usage not in USAGES:
+        return f"unknown certificate usage {usage}"
+    if selector not in SELECTORS:
+        return f"unknown selector {selector}"
+    if mtype not in MATCHING_TYPES:
+        return f"unknown matching type {mtype}"
+    text = str(data)
+    try:
+        size = len(bytes.fromhex(text))
+    except ValueError:
+        return "association data is not hexadecimal"
+    want = DIGEST_BYTES.get(mtype)
+    if want is not None and size != want:
+        return f"{MATCHING_TYPES[mtype]} data is {size} bytes, not {want}"
+    if size == 0:
+        return "empty association data"
+    return None
+
+
+def format_tlsa(record: Any) -> str:
+    if not (isinstance(record, tuple) and len(record) == 4):
+        return str(record)[:MAX_DATA_CHARS]
+    usage, selector, mtype, data = record
+    text = str(data)
+    if len(text) > MAX_DATA_CHARS:
+        text = f"{text[:MAX_DATA_CHARS]}…({len(text) // 2} bytes)"
+    names = "/".join(
+        (
+            USAGES.get(usage, "?"),
+            SELECTORS.get(selector, "?"),
+            MATCHING_TYPES.get(mtype, "?"),
+        )
+    )
+    return f"{usage} {selector} {mtype} {text} [{names}]"
+
+
+class DnsDane(BaseProbe):
+    id = "dns.dane"
+    description = "DANE for SMTP: TLSA records at _25._tcp of each MX host (presence, parameters)"
+
+    def run(self, target: Target, net: Net) -> Iterator[Finding]:
+        dns = net.dns
+        domain = normalize_name(target.domain)
+        answer = dns.query(domain, "MX").raise_for_failure()
+        hosts = [host.name for host in mx_set(domain, answer).hosts if host.ip_literal is None]
+        answers = dns.query_many([(tlsa_name(host), "TLSA") for host in hosts])
+        failures: list[DnsAnswer] = []
+        for host, tlsa in zip(hosts, answers, strict=True):
+            if not tlsa.ok:
+                failures.append(tlsa)
+                continue
+            reproduce = dns.dig(tlsa.name, "TLSA")
+            if not tlsa.records:
+                yield self.finding(
+                    "DANE_TLSA_MISSING",
+                    Severity.INFO,
+                    f"MX host {host} publishes no TLSA record (no DANE for SMTP)",
+                    evidence={"name": tlsa.name, "TLSA": tlsa.rcode},
+                    reproduce=reproduce,
+                    subject=host,
+                )
+                continue
+            records = [format_tlsa(r) for r in tlsa.records]
+            yield self.finding(
+                "DANE_TLSA_PRESENT",
+                Severity.INFO,
+                f"MX host {host} publishes {len(records)} TLSA record(s)",
+                evidence={
+                    "name": tlsa.name,
+                    "records": "; ".join(records),
+                    "note": "certificate match is checked by the SMTP transport probes",
+                },
+                reproduce=reproduce,
+                subject=host,
+            )
+            problems = [
+                (text, problem)
+                for rec, text in zip(tlsa.records, records, strict=True)
+                if (problem := tlsa_problem(rec)) is not None
+            ]
+            if problems:
+                usable = len(records) - len(problems)
+                yield self.finding(
+                    "DANE_TLSA_UNUSABLE",
+                    Severity.WARN,
+                    f"MX host {host}: {len(problems)} of {len(records)} TLSA record(s) "
+                    "unusable for SMTP"
+                    + ("" if usable else " (none usable: DANE senders cannot authenticate it)"),
+                    evidence={
+                        "name": tlsa.name,
+                        "usable": str(usable),
+                        **{
+                            f"record {i + 1}": f"{t}: {p}"
+                            for i, (t, p) in enumerate(problems[:MAX_LISTED])
+                        },
+                    },
+                    reproduce=reproduce,
+                    subject=host,
+                )
+        if failures:
+            failures[0].raise_for_failure()
