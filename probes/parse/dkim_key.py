@@ -141,7 +141,7 @@ def parse_tag_list(text: str) -> dict[str, str]:
         if not spec.strip(_WSP):
             if i == len(specs) - 1:
                 break  # an optional trailing ";"
-            raise DkimKeySyntaxError(f'empty tag-spec (";;") after tag number {i}', None)
+            raise DkimKeySyntaxError(f"empty tag-spec (nothing between two ';') at tag {i + 1}")
         if "=" not in spec:
             raise DkimKeySyntaxError(
                 f"tag-spec {_short(spec.strip(_WSP))!r} has no '='", _guess_name(spec)
@@ -161,6 +161,8 @@ def parse_tag_list(text: str) -> dict[str, str]:
 
 def parse(text: str) -> DkimKeyRecord:
     """Parse one DKIM key record; raises DkimKeySyntaxError (naming the tag) when unusable."""
+    if not text.strip(_WSP):
+        raise DkimKeySyntaxError("the record is empty (no p= tag)", "p")
     tags = parse_tag_list(text)
     version = tags.get("v")
     if version is not None:
@@ -283,7 +285,7 @@ def _describe_char(c: str) -> str:
 
 def _guess_name(text: str) -> str | None:
     name = text.split("=", 1)[0].strip(_WSP)
-    return name if _TAG_NAME.match(name) else None
+    return name if len(name) <= 20 and _TAG_NAME.match(name) else None
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -1,0 +1,448 @@
+"""dns.dkim: the DKIM key record of each selector, and local private keys matched against it.
+
+Selectors: `target.selectors`, the selectors of `target.dkim_keys`, and with
+`target.discover_selectors` a built-in list of commonly used names (a guessed selector
+without a DKIM record is not a finding). Every `<selector>._domainkey.<domain>` TXT question
+is asked at once; local key files are read while the answers come in.
+
+Codes (CONTRACT.md): DKIM_KEY_MISSING, DKIM_KEY_SYNTAX_ERROR, DKIM_KEY_REVOKED,
+DKIM_KEY_TOO_SHORT, DKIM_KEY_WEAK, DKIM_TESTING_MODE, DKIM_KEY_MISMATCH,
+DKIM_PRIVATE_KEY_EXPOSED. Added here:
+- DKIM_KEY_MULTIPLE_RECORDS [fail]: several TXT records at one selector (RFC 6376 §3.6.2.2:
+  "TXT RRs MUST be unique for a particular selector name"; results are undefined). Each
+  record is still judged on its own (evidence `record_index`).
+- DKIM_KEY_UNUSABLE [fail]: well-formed but no verifier will accept a signature made with it:
+  `h=` without sha256 (RFC 8301 forbids rsa-sha1) or `s=` without `email`/`*`.
+- DKIM_KEY_TOO_LONG [warn]: RSA over 4096 bits (RFC 8301 §3.2: verifiers need not handle it).
+- DKIM_KEY_OK [info]: a usable key with no warning (evidence: type, bits, fingerprint).
+- DKIM_KEY_MATCHES [info]: a local private key matches the published key.
+- DKIM_NO_SELECTOR_FOUND [info]: discovery found no key under any common selector.
+
+Failures: a selector whose lookup fails (SERVFAIL, timeout) gets no finding; the other
+selectors are judged, then the first failure is raised (ERROR: could not fully test). A local
+key file that cannot be read or parsed is a configuration problem: the findings are yielded,
+then ProbeConfigError names the path and the reason (never key material).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from probes.checks.dkim_local_key import LocalKey, read_local_key
+from probes.errors import ProbeConfigError, ProbeSkipped
+from probes.model import Finding, Severity, Target
+from probes.net import Net
+from probes.net.dns import BADNAME, DnsAnswer, check_name, normalize_name
+from probes.parse import dkim_key
+from probes.parse.dkim_key import DkimKeyRecord, DkimKeySyntaxError
+from probes.probe import BaseProbe
+
+# Selector names in common use (mail hosting, ESPs, signing software defaults).
+COMMON_SELECTORS = (
+    "default",
+    "selector1",
+    "selector2",
+    "google",
+    "k1",
+    "k2",
+    "k3",
+    "mail",
+    "dkim",
+    "dkim1",
+    "dkim2",
+    "s1",
+    "s2",
+    "s1024",
+    "s2048",
+    "smtp",
+    "mx",
+    "key1",
+    "key2",
+    "sig1",
+    "selector",
+    "email",
+    "mail1",
+    "mail2",
+    "mandrill",
+    "everlytic",
+    "mailjet",
+    "mxvault",
+    "pm",
+    "cm",
+    "hs1",
+    "hs2",
+    "zendesk1",
+    "zendesk2",
+    "protonmail",
+    "protonmail2",
+    "protonmail3",
+    "fm1",
+    "fm2",
+    "fm3",
+    "zmail",
+    "mailo",
+    "krs",
+    "smtpapi",
+    "ed25519",
+)
+
+MAX_EVIDENCE_CHARS = 400
+# Asked next to the guessed selectors: a DKIM record here means a wildcard under _domainkey,
+# and guessed selectors answering with that same record are not real selectors.
+WILDCARD_LABEL = "mailprobe-wildcard-check"
+
+
+@dataclass(frozen=True)
+class _Selector:
+    name: str
+    qname: str
+    discovered: bool
+
+
+class DnsDkim(BaseProbe):
+    """The DKIM key record of each selector; local private keys matched against them."""
+
+    id = "dns.dkim"
+    description = (
+        "DKIM key record per selector: syntax, revoked/testing keys, key type and size; "
+        "local private keys matched against the published key"
+    )
+
+    def run(self, target: Target, net: Net) -> Iterable[Finding]:
+        domain = normalize_name(target.domain)
+        selectors, bad = _selectors(target, domain)
+        if not selectors and not bad:
+            raise ProbeSkipped("no DKIM selector given (--selector or --discover-selectors)")
+        discovering = any(s.discovered for s in selectors)
+        # Every question at once (with discovery, plus one that tells a wildcard apart).
+        futures = [net.dns.submit(s.qname, "TXT") for s in selectors]
+        wildcard_future = (
+            net.dns.submit(f"{WILDCARD_LABEL}._domainkey.{domain}", "TXT") if discovering else None
+        )
+        local_keys = {sel: read_local_key(path) for sel, path in _key_paths(target)}
+        answers = [f.result() for f in futures]
+        wildcard = _dkim_texts(wildcard_future.result()) if wildcard_future else None
+
+        problems: list[Exception] = [ProbeConfigError(msg) for msg in bad]
+        found_any = False
+        for sel, answer in zip(selectors, answers, strict=True):
+            local = local_keys.get(sel.name)
+            if local is not None:
+                yield from self._local_file(sel, local)
+                if local.problem is not None:
+                    problems.append(
+                        ProbeConfigError(
+                            f"DKIM key for selector {sel.name!r}: {local.path}: {local.problem}"
+                        )
+                    )
+                    local = None
+            if not answer.ok:
+                if answer.rcode == BADNAME:
+                    problems.append(
+                        ProbeConfigError(f"selector {sel.name!r}: {sel.qname} is not a DNS name")
+                    )
+                else:
+                    try:
+                        answer.raise_for_failure()
+                    except Exception as exc:  # DnsError / DnsTimeout, raised after the rest
+                        problems.append(exc)
+                continue
+            texts = answer.texts()
+            if sel.discovered:
+                texts = [t for t in texts if dkim_key.looks_like_dkim(t)]
+                if not texts or (wildcard and sorted(texts) == wildcard):
+                    continue
+            found_any = True
+            yield from self._judge(sel, answer, texts, local, net)
+
+        if discovering and not found_any and not any(not s.discovered for s in selectors):
+            if wildcard:
+                detail = "every name under _domainkey answers (wildcard record)"
+            else:
+                detail = f"none of {len(selectors)} commonly used selectors has a key record"
+            yield self._finding(
+                "DKIM_NO_SELECTOR_FOUND",
+                Severity.INFO,
+                f"No DKIM key found by selector discovery: {detail}; give the selectors "
+                "in use with --selector",
+                {"selectors_tried": str(len(selectors)), "domain": domain},
+                None,
+                None,
+            )
+        if problems:
+            raise problems[0]
+
+    # --- one selector -----------------------------------------------------------------------
+
+    def _judge(
+        self,
+        sel: _Selector,
+        answer: DnsAnswer,
+        texts: list[str],
+        local: LocalKey | None,
+        net: Net,
+    ) -> Iterator[Finding]:
+        dig = net.dns.dig(sel.qname, "TXT")
+        base = {"selector": sel.name, "name": sel.qname}
+        if answer.cnames:
+            base["cname_chain"] = " -> ".join(answer.cnames)
+        if sel.discovered:
+            base["discovered"] = "yes"
+
+        if not texts:
+            yield self._finding(
+                "DKIM_KEY_MISSING",
+                Severity.FAIL,
+                f"No DKIM key record at {sel.qname} ({answer.rcode}, no TXT record)",
+                base | {"rcode": answer.rcode},
+                dig,
+                sel.name,
+            )
+            return
+        if len(texts) > 1:
+            yield self._finding(
+                "DKIM_KEY_MULTIPLE_RECORDS",
+                Severity.FAIL,
+                f"{len(texts)} TXT records at {sel.qname}; a selector must have exactly one "
+                "(RFC 6376 §3.6.2.2), verifiers pick one at random or fail",
+                base | {"records": str(len(texts))},
+                dig,
+                sel.name,
+            )
+        published = []
+        for index, text in enumerate(texts):
+            evidence = base | {"record": _clip(text)}
+            if len(texts) > 1:
+                evidence["record_index"] = str(index)
+            try:
+                record = dkim_key.parse(text)
+            except DkimKeySyntaxError as exc:
+                yield self._finding(
+                    "DKIM_KEY_SYNTAX_ERROR",
+                    Severity.FAIL,
+                    f"DKIM key record at {sel.qname} is invalid: {exc}",
+                    evidence | {"tag": exc.tag or "(record)", "error": str(exc)},
+                    dig,
+                    sel.name,
+                )
+                continue
+            published.append(record)
+            yield from self._judge_record(sel, record, evidence, dig)
+        if local is not None and published:
+            yield from self._match(sel, local, published, base, dig)
+
+    def _judge_record(
+        self, sel: _Selector, record: DkimKeyRecord, evidence: dict[str, str], dig: str
+    ) -> Iterator[Finding]:
+        bad = False
+        if record.testing:
+            bad = True
+            yield self._finding(
+                "DKIM_TESTING_MODE",
+                Severity.WARN,
+                f"{sel.qname} has t=y (testing): verifiers treat its signatures as unsigned mail",
+                evidence | {"t": record.tags.get("t", "")},
+                dig,
+                sel.name,
+            )
+        key = record.public_key
+        if key is None:
+            yield self._finding(
+                "DKIM_KEY_REVOKED",
+                Severity.WARN,
+                f"{sel.qname} has an empty p= (key revoked): nothing signed with it verifies",
+                evidence,
+                dig,
+                sel.name,
+            )
+            return
+        key_evidence = evidence | {
+            "key_type": key.key_type,
+            "bits": str(key.bits),
+            "encoding": key.encoding,
+            "fingerprint": key.fingerprint,
+        }
+        unusable = []
+        if not record.allows_sha256:
+            unusable.append(f"h={record.tags.get('h', '')} excludes sha256 (RFC 8301)")
+        if not record.for_email:
+            unusable.append(f"s={record.tags.get('s', '')} excludes email")
+        if unusable:
+            bad = True
+            yield self._finding(
+                "DKIM_KEY_UNUSABLE",
+                Severity.FAIL,
+                f"{sel.qname}: no verifier accepts signatures with this key: "
+                + "; ".join(unusable),
+                key_evidence | {"reason": "; ".join(unusable)},
+                dig,
+                sel.name,
+            )
+        if key.key_type == "rsa":
+            if key.bits < dkim_key.MIN_RSA_BITS:
+                bad = True
+                yield self._finding(
+                    "DKIM_KEY_TOO_SHORT",
+                    Severity.FAIL,
+                    f"{sel.qname}: RSA key of {key.bits} bits; verifiers must reject keys "
+                    f"under {dkim_key.MIN_RSA_BITS} bits (RFC 8301)",
+                    key_evidence,
+                    dig,
+                    sel.name,
+                )
+            elif key.bits < dkim_key.GOOD_RSA_BITS:
+                bad = True
+                yield self._finding(
+                    "DKIM_KEY_WEAK",
+                    Severity.WARN,
+                    f"{sel.qname}: RSA key of {key.bits} bits; use at least "
+                    f"{dkim_key.GOOD_RSA_BITS} (RFC 8301)",
+                    key_evidence,
+                    dig,
+                    sel.name,
+                )
+            elif key.bits > dkim_key.MAX_VERIFIED_RSA_BITS:
+                bad = True
+                yield self._finding(
+                    "DKIM_KEY_TOO_LONG",
+                    Severity.WARN,
+                    f"{sel.qname}: RSA key of {key.bits} bits; verifiers need only handle up "
+                    f"to {dkim_key.MAX_VERIFIED_RSA_BITS} (RFC 8301)",
+                    key_evidence,
+                    dig,
+                    sel.name,
+                )
+        if not bad:
+            yield self._finding(
+                "DKIM_KEY_OK",
+                Severity.INFO,
+                f"{sel.qname}: {key.key_type.upper()} key, {key.bits} bits",
+                key_evidence,
+                dig,
+                sel.name,
+            )
+
+    def _match(
+        self,
+        sel: _Selector,
+        local: LocalKey,
+        published: list[DkimKeyRecord],
+        base: dict[str, str],
+        dig: str,
+    ) -> Iterator[Finding]:
+        assert local.public_key is not None
+        mine = local.public_key
+        evidence = base | {
+            "key_file": local.path,
+            "local_key": f"{mine.key_type} {mine.bits} bits",
+            "local_fingerprint": mine.fingerprint,
+        }
+        keys = [r.public_key for r in published if r.public_key is not None]
+        if any(mine.same_key(k) for k in keys):
+            yield self._finding(
+                "DKIM_KEY_MATCHES",
+                Severity.INFO,
+                f"The private key in {local.path} matches the key published at {sel.qname}",
+                evidence,
+                dig,
+                sel.name,
+            )
+            return
+        if keys:
+            published_text = ", ".join(f"{k.key_type} {k.bits} bits {k.fingerprint}" for k in keys)
+        else:
+            published_text = "revoked (empty p=)"
+        yield self._finding(
+            "DKIM_KEY_MISMATCH",
+            Severity.FAIL,
+            f"The private key in {local.path} does not match the key published at "
+            f"{sel.qname}: mail signed with it fails DKIM",
+            evidence | {"published": published_text},
+            dig,
+            sel.name,
+        )
+
+    def _local_file(self, sel: _Selector, local: LocalKey) -> Iterator[Finding]:
+        if local.exposed:
+            yield self._finding(
+                "DKIM_PRIVATE_KEY_EXPOSED",
+                Severity.WARN,
+                f"DKIM private key file {local.path} (selector {sel.name}) is accessible to "
+                f"other users ({local.exposed_to}); make it mode 0600 or 0400",
+                {
+                    "selector": sel.name,
+                    "path": local.path,
+                    "mode": local.mode_text,
+                    "access": local.exposed_to,
+                },
+                f"stat -c '%a %U:%G' {shlex.quote(local.path)}",
+                sel.name,
+            )
+
+    def _finding(
+        self,
+        code: str,
+        severity: Severity,
+        message: str,
+        evidence: dict[str, str],
+        reproduce: str | None,
+        subject: str | None,
+    ) -> Finding:
+        return self.finding(
+            code, severity, message, evidence=evidence, reproduce=reproduce, subject=subject
+        )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _selectors(target: Target, domain: str) -> tuple[list[_Selector], list[str]]:
+    """The selectors to ask (given ones first, in order, then discovered) and bad names."""
+    out: list[_Selector] = []
+    bad: list[str] = []
+    seen: set[str] = set()
+    given = [*target.selectors, *(sel for sel, _ in target.dkim_keys)]
+    for raw in given:
+        name = normalize_name(raw)
+        if name in seen:
+            continue
+        seen.add(name)
+        qname = f"{name}._domainkey.{domain}"
+        problem = check_name(qname) if name not in ("", ".") else "empty selector"
+        if problem is not None:
+            bad.append(f"selector {raw!r}: not a valid DNS name ({problem})")
+            continue
+        out.append(_Selector(name, qname, discovered=False))
+    if target.discover_selectors:
+        for name in COMMON_SELECTORS:
+            if name not in seen:
+                seen.add(name)
+                out.append(_Selector(name, f"{name}._domainkey.{domain}", discovered=True))
+    return out, bad
+
+
+def _key_paths(target: Target) -> list[tuple[str, str]]:
+    """(selector, path) of the local keys, one per selector (the first one given wins)."""
+    out: dict[str, str] = {}
+    for sel, path in target.dkim_keys:
+        out.setdefault(normalize_name(sel), path)
+    return list(out.items())
+
+
+def _dkim_texts(answer: DnsAnswer) -> list[str] | None:
+    """The DKIM-looking records of a wildcard check, sorted; None when there are none."""
+    if not answer.ok:
+        return None
+    texts = sorted(t for t in answer.texts() if dkim_key.looks_like_dkim(t))
+    return texts or None
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_EVIDENCE_CHARS:
+        return text
+    return text[: MAX_EVIDENCE_CHARS - 1] + f"… ({len(text)} characters)"
+
+
+__all__ = ["COMMON_SELECTORS", "DnsDkim"]
