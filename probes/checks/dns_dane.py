@@ -118,7 +118,10 @@ class DnsDane(BaseProbe):
                 f"MX host {host} publishes {len(records)} TLSA record(s)",
                 evidence={
                     "name": tlsa.name,
-                    "records": "; ".join(records),
+                    "records": "; ".join(records[:MAX_LISTED])
+                    + (
+                        f"; … {len(records) - MAX_LISTED} more" if len(records) > MAX_LISTED else ""
+                    ),
                     "note": "certificate match is checked by the SMTP transport probes",
                 },
                 reproduce=reproduce,

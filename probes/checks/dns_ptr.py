@@ -31,8 +31,10 @@ from probes.probe import BaseProbe
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Bounds against hostile data: addresses per MX host, PTR names per address.
+# Bounds against hostile data: addresses per MX host, MX addresses in all, PTR names per
+# address. (Sending IPs are the user's own list and are all checked.)
 MAX_ADDRESSES_PER_HOST = 16
+MAX_MX_ADDRESSES = 64
 MAX_PTR_NAMES = 8
 # Forward answers that are judgements, not failures: the name cannot resolve to anything.
 _UNRESOLVABLE = (BADNAME, CNAME_LOOP)
@@ -96,6 +98,7 @@ class DnsPtr(BaseProbe):
         mxs = walk_mx(target.domain, dns)
         if not mxs.answer.ok:
             failures.append(mxs.answer)
+        mx_addresses = 0
         for host in mxs.hosts:
             failures.extend(host.failures)
             for text in host.addresses[:MAX_ADDRESSES_PER_HOST]:
@@ -103,6 +106,10 @@ class DnsPtr(BaseProbe):
                     ip = ipaddress.ip_address(text)
                 except ValueError:
                     continue
+                if ip not in subjects:
+                    if mx_addresses >= MAX_MX_ADDRESSES:
+                        continue
+                    mx_addresses += 1
                 subj = subjects.setdefault(ip, _Subject(ip))
                 subj.roles.append(f"address of MX {host.name}")
                 if subj.ptr is None:

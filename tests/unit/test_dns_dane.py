@@ -103,3 +103,12 @@ def test_mx_failure_is_an_error():
     net = Net(dns_client=DnsClient(StaticBackend({(DOMAIN, "MX"): "REFUSED"})))
     result = run_one(DnsDane(), Target(domain=DOMAIN), net, Redactor())
     assert result.outcome is Outcome.ERROR and result.error is ErrorReason.DNS
+
+
+def test_many_records_are_listed_within_bounds():
+    result = run(
+        {("_25._tcp.mx1.example.com", "TLSA"): [(1, 1, 1, f"{i:064x}") for i in range(300)]}
+    )
+    assert result.outcome is Outcome.COMPLETED
+    for f in result.findings:
+        assert sum(len(v) for v in f.evidence.values()) < 3000

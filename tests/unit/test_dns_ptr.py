@@ -178,3 +178,26 @@ def test_walk_is_four_levels_deep_however_many_hosts():
     assert severe(result) == set()
     assert backend.asked > 20
     assert elapsed < 0.6  # MX -> A/AAAA -> PTR -> A/AAAA: 4 levels of 0.1 s
+
+
+class CountingBackend(StaticBackend):
+    def __init__(self, records):
+        super().__init__(records)
+        self.lock = threading.Lock()
+        self.ptr_questions = 0
+
+    def resolve(self, name, rdtype):
+        if rdtype == "PTR":
+            with self.lock:
+                self.ptr_questions += 1
+        return super().resolve(name, rdtype)
+
+
+def test_hostile_mx_address_sets_are_bounded():
+    records = {(DOMAIN, "MX"): [(i, f"h{i}.example.com.") for i in range(40)]}
+    for i in range(40):
+        records[(f"h{i}.example.com", "A")] = [f"10.{i}.{j // 256}.{j % 256}" for j in range(100)]
+    backend = CountingBackend(records)
+    result = run(None, sending_ips=(SENDER_V4,), backend=backend)
+    assert result.outcome is Outcome.COMPLETED
+    assert backend.ptr_questions == 64 + 1
