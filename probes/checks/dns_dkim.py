@@ -88,7 +88,7 @@ COMMON_SELECTORS = (
     "ed25519",
 )
 
-MAX_EVIDENCE_CHARS = 400
+MAX_EVIDENCE_CHARS = 1000  # a 4096-bit RSA record is ~740 characters
 # Asked next to the guessed selectors: a DKIM record here means a wildcard under _domainkey,
 # and guessed selectors answering with that same record are not real selectors.
 WILDCARD_LABEL = "mailprobe-wildcard-check"
