@@ -192,6 +192,8 @@ class DnsDmarc(BaseProbe):
             yield self._multiple(dns, own)
 
         if own.record is not None:
+            # Its own record applies (§4.10.1); its Organizational Domain is only needed for
+            # report destinations, and is worked out there.
             discovery = Discovery(domain, domain, domain)
         else:
             discovery = self._discover(sites, domain, names, pending)
