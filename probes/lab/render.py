@@ -12,7 +12,13 @@ from pathlib import Path
 
 from probes.lab import dovecot_conf, exim_conf, knot_conf, pki
 from probes.lab.spec import SERVER_ROLES, LabSpec
-from probes.lab.zones import extra_zones, forward_zone, reverse_zones, server_names
+from probes.lab.zones import (
+    extra_zones,
+    forward_zone,
+    reverse_zones,
+    server_names,
+    tld_zones,
+)
 
 FILES_DIR = Path(__file__).parent / "files"
 
@@ -56,7 +62,12 @@ def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
         dkimpy_keys[sel.name] = raw_path
 
     # DNS.
-    zones = [forward_zone(spec, public), *reverse_zones(spec), *extra_zones(spec)]
+    zones = [
+        forward_zone(spec, public),
+        *reverse_zones(spec),
+        *extra_zones(spec),
+        *tld_zones(spec),
+    ]
     for zone in zones:
         (root / "dns" / f"{zone.name}.zone").write_text(zone.text)
     (root / "dns" / "knot.conf").write_text(knot_conf.knot_conf(spec, zones))

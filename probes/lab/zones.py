@@ -125,6 +125,17 @@ def extra_zones(spec: LabSpec) -> list[Zone]:
     return zones
 
 
+def tld_zones(spec: LabSpec) -> list[Zone]:
+    """Empty zones for the top-level domains of the lab's zones ("test." for example.test).
+
+    With them the lab DNS answers NXDOMAIN, not REFUSED, for names such as `_dmarc.test`
+    that a DMARC tree walk asks, as the real DNS would.
+    """
+    served = {spec.domain, *(z.rstrip(".").lower() for z in spec.extra_zones)}
+    tlds = sorted({name.rsplit(".", 1)[-1] for name in served} - served)
+    return [Zone(tld + ".", "\n".join(_soa(tld + ".", spec.domain)) + "\n") for tld in tlds]
+
+
 def server_names(spec: LabSpec, role: str) -> list[str]:
     """DNS names a server's certificate must carry."""
     assert role in SERVER_ROLES

@@ -268,3 +268,10 @@ def test_zone_names_are_absolute():
     assert z.origin == dns.name.from_text("example.test.")
     assert z.rdclass == 1
     assert dns.rdatatype.from_text("TXT") in {rds.rdtype for _, rds in z.iterate_rdatasets()}
+
+
+def test_lab_serves_the_tlds_of_its_zones_so_parent_lookups_are_nxdomain_not_refused():
+    from probes.lab.zones import tld_zones
+
+    spec = LabSpec(domain="example.test", block="127.9.9.0/24", extra_zones={"other.org": ()})
+    assert [z.origin for z in tld_zones(spec)] == ["org.", "test."]
