@@ -222,7 +222,7 @@ def _take_record(walk: Walk, node: Node, next_nodes: list[Node], next_aux: list[
         return
     node.status = "ok"
     exp = node.record.modifier("exp")
-    if exp is not None and node.via == "apex":
+    if exp is not None:  # pyspf fetches exp= of every record it evaluates: have it cached
         target = spfparse.expand_static(exp.value, domain=node.domain, original=walk.domain)
         if target:
             next_aux.append(AuxLookup("exp", (target,), node, exp.text))
@@ -233,7 +233,9 @@ def _take_record(walk: Walk, node: Node, next_nodes: list[Node], next_aux: list[
         if not followed:
             walk.truncated = True
         if isinstance(term, spfparse.Modifier):  # redirect
-            _add_child(walk, node, "redirect", term.value, term.text, True, followed, next_nodes)
+            _add_child(
+                walk, node, "redirect", term.value, term.text, node.passes, followed, next_nodes
+            )
             continue
         if term.name == "include":
             passes = node.passes and term.qualifier == "+"

@@ -303,7 +303,8 @@ def test_a_pass_all_in_an_included_record_passes_everyone_but_neutral_there_does
         (D, "TXT"): ["v=spf1 include:open.test include:neutral.test -include:neg.test -all"],
         ("open.test", "TXT"): ["v=spf1 +all"],
         ("neutral.test", "TXT"): ["v=spf1 ?all"],
-        ("neg.test", "TXT"): ["v=spf1 +all"],  # under -include: a match gives fail
+        ("neg.test", "TXT"): ["v=spf1 redirect=neg2.test"],  # under -include: a match fails
+        ("neg2.test", "TXT"): ["v=spf1 +all"],
     }
     result, _ = run(records)
     assert [f.subject for f in result.findings if f.code == "SPF_PERMISSIVE_ALL"] == ["open.test"]
