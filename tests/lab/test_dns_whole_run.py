@@ -33,7 +33,7 @@ def _dns_probes():
 
 
 def test_every_dns_probe_is_installed():
-    ids = set(registry.select_probes(registry.load_probes(), ["dns.*"]))
+    ids = {cls.id for cls in registry.select_probes(registry.load_probes(), ["dns.*"])}
     assert {"dns.mx", "dns.ptr", "dns.spf", "dns.dkim", "dns.dmarc"} <= ids
 
 
