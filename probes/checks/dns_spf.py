@@ -43,6 +43,7 @@ Codes:
 - SPF_NO_ALL [warn] the top record (after redirects) has neither all nor redirect
 - SPF_PTR_MECHANISM [warn] a record uses `ptr` (RFC 7208 §5.5: do not use)
 - SPF_IP_NOT_AUTHORIZED [fail] a declared sending IP evaluates to anything but pass
+- SPF_IP_AUTHORIZED [info] a declared sending IP evaluates to pass (the result per IP)
 - SPF_LOOKUP_COUNT [info] a complete walk within the limits: the count and the tree
 """
 
@@ -392,6 +393,8 @@ class DnsSpf(BaseProbe):
                 continue
             if not verdict.passed:
                 yield self._not_authorized(verdict, domain, dig)
+            else:
+                yield self._authorized(verdict, domain, dig)
         if failures:
             first = failures[0]
             text = (
@@ -666,6 +669,21 @@ class DnsSpf(BaseProbe):
         workers = min(MAX_PARALLEL_EVALUATIONS, len(ips))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailprobe-spf") as pool:
             return list(pool.map(lambda ip: evaluate(door, ip, sender, domain), ips))
+
+    def _authorized(self, verdict: SpfVerdict, domain: str, dig: str) -> Finding:
+        return self.finding(
+            "SPF_IP_AUTHORIZED",
+            Severity.INFO,
+            f"sending IP {verdict.ip} evaluates to pass under the SPF policy of {domain}",
+            evidence={
+                "result": verdict.result,
+                "mechanism": verdict.mechanism or "(none matched)",
+                "sender": f"postmaster@{domain}",
+                "lookups": str(verdict.lookups),
+            },
+            reproduce=dig,
+            subject=verdict.ip,
+        )
 
     def _not_authorized(self, verdict: SpfVerdict, domain: str, dig: str) -> Finding:
         return self.finding(

@@ -132,3 +132,15 @@ def test_client_for_lab_resolver_answers(dns_lab):
     ip, port = info.resolver.split(":")
     client = client_for((ip, int(port)), timeout=2.0)
     assert client.query(info.domain, "MX").records == ((10, f"mx.{info.domain}"),)
+
+
+def test_each_declared_sending_ip_gets_its_spf_result(lab_target, run_probe, dns_lab):
+    from probes.checks.dns_spf import DnsSpf
+
+    info = dns_lab.info
+    allowed, outsider = info.client_ips["authorized"], info.client_ips["unauthorized"]
+    result = run_probe(DnsSpf(), lab_target(sending_ips=(allowed, outsider)))
+    by_ip = {f.subject: f for f in result.findings if f.code.startswith("SPF_IP_")}
+    assert by_ip[allowed].code == "SPF_IP_AUTHORIZED"
+    assert by_ip[outsider].code == "SPF_IP_NOT_AUTHORIZED"
+    assert by_ip[outsider].evidence["result"] == "fail"
