@@ -59,9 +59,13 @@ class ZoneEditor:
         self.replace(name, rdtype)
 
     def restore(self) -> None:
-        """Put every (name, type) touched since the last restore back as it was."""
+        """Put every (name, type) touched since the last restore back as it was.
+
+        Newest change first: a CNAME added where a TXT was deleted must go before the TXT
+        can come back (a server ignores other data added next to a CNAME).
+        """
         originals, self._originals = self._originals, {}
-        for (name, rdtype), values in originals.items():
+        for (name, rdtype), values in reversed(list(originals.items())):
             update = dns.update.UpdateMessage(self.zone_of(name))
             update.delete(name, rdtype)
             for value in values:
