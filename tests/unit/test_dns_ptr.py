@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+from dnsrounds import RoundsBackend
 
 from probes.checks.dns_ptr import DnsPtr, parse_sending_ips, reverse_name
 from probes.model import ErrorReason, Outcome, Severity, Target
@@ -36,9 +36,8 @@ GOOD = {
 }
 
 
-def run(records, sending_ips=(SENDER_V4, SENDER_V6), backend=None):
-    backend = backend or StaticBackend(records)
-    net = Net(dns_client=DnsClient(backend))
+def run(records, sending_ips=(SENDER_V4, SENDER_V6), backend=None, client=None):
+    net = Net(dns_client=client or DnsClient(backend or StaticBackend(records)))
     target = Target(domain=DOMAIN, sending_ips=tuple(sending_ips))
     return run_one(DnsPtr(), target, net, Redactor())
 
@@ -147,37 +146,26 @@ def test_ipv4_mapped_sending_ip_is_checked_as_ipv4():
     assert str(ip) == SENDER_V4
 
 
-class LevelBackend(StaticBackend):
-    """Sleeps per question and records the highest number of questions in flight."""
-
-    def __init__(self, records, delay):
-        super().__init__(records)
-        self.delay = delay
-        self.lock = threading.Lock()
-        self.asked = 0
-
-    def resolve(self, name, rdtype):
-        with self.lock:
-            self.asked += 1
-        time.sleep(self.delay)
-        return super().resolve(name, rdtype)
-
-
-def test_walk_is_four_levels_deep_however_many_hosts():
+def test_walk_asks_each_level_at_once_however_many_hosts():
     records = {(DOMAIN, "MX"): [(i, f"mx{i}.example.com.") for i in range(6)]}
     for i in range(6):
         ip = f"192.0.2.{i + 1}"
         records[(f"mx{i}.example.com", "A")] = [ip]
         records[(reverse_name(parse_sending_ips([ip])[0]), "PTR")] = [f"mx{i}.example.com."]
     records.update({k: v for k, v in GOOD.items() if k[0] != DOMAIN})
-    backend = LevelBackend(records, 0.1)
-    start = time.perf_counter()
-    result = run(None, backend=backend)
-    elapsed = time.perf_counter() - start
+    with RoundsBackend(records) as backend:
+        result = run(None, client=backend.client())
     assert result.outcome is Outcome.COMPLETED
     assert severe(result) == set()
-    assert backend.asked > 20
-    assert elapsed < 0.6  # MX -> A/AAAA -> PTR -> A/AAAA: 4 levels of 0.1 s
+    # Round 1: MX and the sending IPs' PTRs; 2: every MX host's A/AAAA; 3: every MX address's
+    # PTR, with the sending IPs' PTR name forward. The MX addresses' PTR names are the MX hosts,
+    # answered in round 2, so their forward confirmation adds no round.
+    hosts = {(f"mx{i}.example.com", rdtype) for i in range(6) for rdtype in ("A", "AAAA")}
+    ptrs = {(reverse_name(parse_sending_ips([f"192.0.2.{i + 1}"])[0]), "PTR") for i in range(6)}
+    assert backend.rounds == 3, backend.batches
+    assert (DOMAIN, "MX") in backend.batches[0]
+    assert hosts <= set(backend.batches[1])
+    assert ptrs <= set(backend.batches[2])
 
 
 class CountingBackend(StaticBackend):

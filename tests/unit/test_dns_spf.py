@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 import spf as pyspf
+from dnsrounds import RoundsBackend
 
 from probes.checks.dns_spf import MAX_FOLLOWED, DnsSpf, walk_spf
 from probes.checks.spf_eval import evaluate
 from probes.model import ErrorReason, Outcome, Severity, Target
 from probes.net import Net
-from probes.net.dns import DnsClient, RawAnswer, StaticBackend
+from probes.net.dns import DnsClient, StaticBackend
 from probes.runner import Redactor, run_one
 
 D = "example.com"
+# A hang guard (pytest-timeout), not a speed limit: speed is measured in benchmarks.
+HANG_GUARD_S = 30
 
 
-def run(records, *, ips=(), domain=D, backend=None):
-    client = DnsClient(backend or StaticBackend(records))
+def run(records, *, ips=(), domain=D, client=None):
+    client = client or DnsClient(StaticBackend(records))
     target = Target(domain=domain, sending_ips=tuple(ips))
     result = run_one(DnsSpf(), target, Net(dns_client=client), Redactor())
     return result, client
@@ -421,21 +421,21 @@ def test_a_cname_loop_is_no_data():
     assert codes(result) == ["SPF_MISSING"]
 
 
-# --- hostile input and speed ------------------------------------------------------------------
+# --- hostile input and depth ------------------------------------------------------------------
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_a_hundred_includes_are_bounded_and_reported_as_more_than_the_cap():
     records = {(D, "TXT"): ["v=spf1 " + " ".join(f"include:i{i}.test" for i in range(100))]}
     records.update({(f"i{i}.test", "TXT"): [f"v=spf1 a:h{i}.test -all"] for i in range(100)})
-    start = time.monotonic()
     result, client = run(records, ips=["192.0.2.1"])
-    assert time.monotonic() - start < 5
     finding = only(result, "SPF_TOO_MANY_LOOKUPS")
     assert finding.evidence["count"] == f"more than {MAX_FOLLOWED}"
     assert client.stats.queries <= 3 * MAX_FOLLOWED + 10
     assert only(result, "SPF_IP_NOT_AUTHORIZED").evidence["result"] == "permerror"
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_deep_nesting_stops_at_the_cap():
     records = {(D, "TXT"): ["v=spf1 include:n0.test -all"]}
     records.update({(f"n{i}.test", "TXT"): [f"v=spf1 include:n{i + 1}.test"] for i in range(200)})
@@ -444,45 +444,23 @@ def test_deep_nesting_stops_at_the_cap():
     assert client.stats.queries <= MAX_FOLLOWED + 2
 
 
-def test_a_10kb_record_gives_findings_in_bounded_time():
+@pytest.mark.timeout(HANG_GUARD_S)
+def test_a_10kb_record_gives_findings_with_bounded_work():
     terms = " ".join(f"a:h{i}.example.com" for i in range(600))
     record = "v=spf1 " + terms + " -all"
     assert len(record) > 10_000
     chunks = tuple(record[i : i + 255] for i in range(0, len(record), 255))
-    start = time.monotonic()
     result, client = run({(D, "TXT"): [chunks]}, ips=["192.0.2.1"])
-    assert time.monotonic() - start < 5
     assert "SPF_TOO_MANY_LOOKUPS" in codes(result)
     assert "SPF_TOO_MANY_VOID_LOOKUPS" in codes(result)
     assert client.stats.queries <= 3 * MAX_FOLLOWED + 10
 
 
-class SlowBackend(StaticBackend):
-    """Every question takes DELAY seconds; records the most questions in flight at once."""
-
-    DELAY = 0.05
-
-    def __init__(self, records):
-        super().__init__(records)
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.peak = 0
-
-    def resolve(self, name: str, rdtype: str) -> RawAnswer:
-        with self.lock:
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
-        try:
-            time.sleep(self.DELAY)
-            return super().resolve(name, rdtype)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
-
-
 def test_the_walk_asks_each_level_in_parallel():
-    # Three levels of includes, each record with a and mx terms: 25 questions, 4 levels deep
-    # (apex TXT; includes + a/mx; their includes + MX hosts; the last level's addresses).
+    # Three levels of includes, each record with a and mx terms: 27 questions, 5 rounds deep:
+    # apex TXT; a/mx and the includes; their a hosts and includes, the MX host's addresses;
+    # the mx: term of the last level; its MX host's addresses. The evaluation of the sending
+    # IP after the walk is answered from the cache.
     records = {(D, "TXT"): ["v=spf1 a mx include:l1a.test include:l1b.test include:l1c.test -all"]}
     records.update({(D, "A"): ["192.0.2.1"], (D, "MX"): [(0, "mx.example.com")]})
     records.update({("mx.example.com", "A"): ["192.0.2.2"]})
@@ -490,12 +468,13 @@ def test_the_walk_asks_each_level_in_parallel():
         records[(f"{name}.test", "TXT")] = [f"v=spf1 include:{name}-2.test a:h.{name}.test ~all"]
         records[(f"{name}-2.test", "TXT")] = [f"v=spf1 mx:{name}-2.test ~all"]
         records[(f"{name}-2.test", "MX")] = [(0, f"mx.{name}.test")]
-    backend = SlowBackend(records)
-    start = time.monotonic()
-    result, client = run(records, backend=backend, ips=["192.0.2.200"])
-    elapsed = time.monotonic() - start
+    with RoundsBackend(records) as backend:
+        result, client = run(records, client=backend.client(), ips=["192.0.2.200"])
     assert "SPF_IP_NOT_AUTHORIZED" in codes(result)
-    assert client.stats.queries >= 20
-    assert backend.peak >= 6
-    # Sequential asking would take >= 20 x DELAY = 1 s; four levels take about 0.2 s.
-    assert elapsed < 10 * SlowBackend.DELAY, elapsed
+    assert client.stats.queries == sum(len(batch) for batch in backend.batches) == 27
+    # As many rounds as the longest chain of dependent questions, whatever their number.
+    assert backend.rounds == 5, backend.batches
+    includes = [(f"{name}.test", "TXT") for name in ("l1a", "l1b", "l1c")]
+    assert set(includes) <= set(backend.batches[1])
+    last_mx = [(f"{name}-2.test", "MX") for name in ("l1a", "l1b", "l1c")]
+    assert backend.batches[3] == last_mx
