@@ -35,8 +35,9 @@ Codes:
 - SPF_TOO_MANY_LOOKUPS [fail] more than 10 DNS-querying terms, or an mx with more than 10 MX
   records (evidence: count, the include tree)
 - SPF_TOO_MANY_VOID_LOOKUPS [fail] more than 2 void lookups for an IPv4 client
-- SPF_TOO_MANY_VOID_LOOKUPS_IPV6 [warn] more than 2 only for an IPv6 client: terms naming
-  hosts without AAAA (an IPv6 client not matched before gets permerror instead of fail)
+- SPF_TOO_MANY_VOID_LOOKUPS_IPV6 [warn when a declared sending IP is IPv6, else info] more
+  than 2 only for an IPv6 client: terms naming hosts without AAAA (an IPv6 client not matched
+  before gets permerror instead of fail)
 - SPF_INCLUDE_LOOP [fail], SPF_INCLUDE_MISSING [fail] include/redirect target without SPF
 - SPF_PERMISSIVE_ALL [fail] `+all`/`?all` deciding the domain's result (the record or the top
   record reached by redirect), or a `+all` in an included record (it passes every client)
@@ -380,7 +381,8 @@ class DnsSpf(BaseProbe):
         dig = door.dig(domain, "TXT")
         yield from self._record_findings(walk, door, dig)
         if root.status == "ok":
-            yield from self._limit_findings(walk, dig)
+            ipv6_senders = any(ipaddress.ip_address(ip).version == 6 for ip in ips)
+            yield from self._limit_findings(walk, dig, ipv6_senders)
             yield from self._all_findings(walk, door)
         verdicts = self._evaluate(door, domain, ips)
         failures = list(walk.failures)
@@ -519,7 +521,7 @@ class DnsSpf(BaseProbe):
                     subject=node.domain,
                 )
 
-    def _limit_findings(self, walk: Walk, dig: str) -> Iterator[Finding]:
+    def _limit_findings(self, walk: Walk, dig: str, ipv6_senders: bool) -> Iterator[Finding]:
         tree = _cut(render_tree(walk.root))
         if walk.count > MAX_LOOKUPS:
             heavy = sorted(
@@ -565,7 +567,9 @@ class DnsSpf(BaseProbe):
             who = "for an IPv4 client" if ipv4 else "for an IPv6 client (AAAA lookups)"
             yield self.finding(
                 code,
-                Severity.FAIL if ipv4 else Severity.WARN,
+                # Over the limit for IPv6 clients only: a problem for a domain that sends over
+                # IPv6 (a declared IPv6 sending IP); otherwise worth knowing, not a warning.
+                Severity.FAIL if ipv4 else Severity.WARN if ipv6_senders else Severity.INFO,
                 f"SPF of {walk.domain} makes {void4 if ipv4 else void6} void lookups {who} "
                 f"(RFC 7208 §4.6.4 allows {MAX_VOID_LOOKUPS}; receivers return permerror)",
                 evidence={

@@ -195,16 +195,21 @@ def test_an_empty_include_target_and_an_empty_mx_are_void_lookups():
     assert "SPF_INCLUDE_MISSING" in codes(result)
 
 
-def test_hosts_without_aaaa_are_void_only_for_an_ipv6_client():
+@pytest.mark.parametrize(
+    ("ips", "severity"),
+    [((), Severity.INFO), (("192.0.2.1",), Severity.INFO), (("2001:db8::1",), Severity.WARN)],
+)
+def test_hosts_without_aaaa_are_void_only_for_an_ipv6_client(ips, severity):
+    """A warning only for a domain that declares an IPv6 sending IP; otherwise info."""
     records = {
         (D, "TXT"): ["v=spf1 a a:h1.example.com a:h2.example.com -all"],
         (D, "A"): ["192.0.2.1"],
         ("h1.example.com", "A"): ["192.0.2.2"],
         ("h2.example.com", "A"): ["192.0.2.3"],
     }
-    result, _ = run(records)
+    result, _ = run(records, ips=ips)
     finding = only(result, "SPF_TOO_MANY_VOID_LOOKUPS_IPV6")
-    assert finding.severity is Severity.WARN
+    assert finding.severity is severity
     assert finding.evidence["count_ipv4_client"] == "0"
     assert finding.evidence["count_ipv6_client"] == "3"
     assert "SPF_TOO_MANY_VOID_LOOKUPS" not in codes(result)
