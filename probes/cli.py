@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import ipaddress
 import json
+import os
 import signal
 import sys
 import time
@@ -76,6 +77,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         if args.concurrency < 1:
             raise UsageError(f"--concurrency {args.concurrency}: must be at least 1")
+        if args.processes < 1:
+            raise UsageError(f"--processes {args.processes}: must be at least 1")
         domains = read_domains(args.domains)
         template = _target_from_args(args, domains[0], dkim_keys)
         return _audit_and_report(args, domains, template, probe_classes)
@@ -181,7 +184,7 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
 
 def _audit_and_report(args, domains: list[str], template: Target, probe_classes) -> int:
     """`check --domains`: one JSON line per domain in DIR/domains.jsonl, a line each on stdout."""
-    from probes.audit import audit_domains
+    from probes.audit import audit_domains_in_processes
     from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
 
     if args.format not in ("text", "json"):
@@ -198,11 +201,12 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
     counts = {"domains": 0, "failing": 0, "errors": 0, "queries": 0}
     t0 = time.perf_counter()
     with stream:
-        reports = audit_domains(
+        reports = audit_domains_in_processes(
             domains,
-            lambda: [cls() for cls in probe_classes],
+            [cls.id for cls in probe_classes],
             template,
             concurrency=args.concurrency,
+            processes=min(args.processes, max(1, len(domains) // 8)),
         )
         for report in reports:
             line = json.dumps(report.to_json(), separators=(",", ":"))
@@ -417,6 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=32,
         metavar="N",
         help="domains audited at once with --domains (default 32)",
+    )
+    check.add_argument(
+        "--processes",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        metavar="N",
+        help="worker processes with --domains (default: CPU cores, at most 4)",
     )
     check.add_argument(
         "--dkim-key",

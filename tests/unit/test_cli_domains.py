@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import socketserver
+import threading
 
+import dns.message
+import dns.rcode
 import pytest
 
 from probes import cli
@@ -83,3 +87,42 @@ def test_domains_mode_writes_one_json_line_per_domain(tmp_path, capsys):
     assert status in (0, 1, 3)
     stdout_lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
     assert len(stdout_lines) == 3
+
+
+class _Refuser(socketserver.BaseRequestHandler):
+    """A resolver that answers REFUSED at once."""
+
+    def handle(self):
+        data, sock = self.request
+        response = dns.message.make_response(dns.message.from_wire(data))
+        response.set_rcode(dns.rcode.REFUSED)
+        sock.sendto(response.to_wire(), self.client_address)
+
+
+@pytest.fixture
+def refusing_resolver():
+    server = socketserver.ThreadingUDPServer(("127.0.0.1", 0), _Refuser)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_domains_mode_in_two_processes_keeps_input_order(tmp_path, capsys, refusing_resolver):
+    path = tmp_path / "domains.txt"
+    names = [f"d{i}.example" for i in range(40)]
+    path.write_text("\n".join(names) + "\n")
+    out = tmp_path / "out"
+    argv = ["check", "--domains", str(path), "--resolver", refusing_resolver]
+    argv += ["--probe", "dns.mx"]
+    cli.main([*argv, "--processes", "2", "--concurrency", "4", "--output", str(out), "-q"])
+    lines = (out / "domains.jsonl").read_text().splitlines()
+    assert [json.loads(line)["target"]["domain"] for line in lines] == names
+    capsys.readouterr()
+
+
+def test_processes_below_one_is_a_usage_error(tmp_path, capsys):
+    path = tmp_path / "domains.txt"
+    path.write_text("a.example\n")
+    assert cli.main(["check", "--domains", str(path), "--processes", "0"]) == 2
+    assert "--processes" in capsys.readouterr().err
