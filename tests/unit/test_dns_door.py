@@ -311,9 +311,15 @@ class _Handler(socketserver.BaseRequestHandler):
 
 @pytest.fixture
 def fake_resolver():
-    udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), _Handler)
-    port = udp.server_address[1]
-    tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), _Handler)
+    # UDP and TCP on the same port: a free UDP port may be taken for TCP, so retry.
+    for _ in range(50):
+        udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), _Handler)
+        port = udp.server_address[1]
+        try:
+            tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), _Handler)
+            break
+        except OSError:
+            udp.server_close()
     servers = [udp, tcp]
     for server in servers:
         server.mode = "truncate"
