@@ -406,47 +406,116 @@ def dns_probe_classes() -> tuple[dict[str, type], list[str]]:
 class ChildRun:
     wall_s: float
     status: int
-    maxrss_mb: float
-    cpu_s: float  # user + system
+    maxrss_mb: float  # the largest single process (wait4's ru_maxrss)
+    tree_rss_mb: float  # the largest sum of VmRSS over the child and its descendants (sampled)
+    processes: int  # most processes seen at once in the tree
+    cpu_s: float  # user + system, the child and its descendants
     stderr_tail: str
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (from /proc/PID/task/*/children)."""
+    seen, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with contextlib.suppress(OSError, ValueError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return seen
+
+
+def _rss_bytes(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def run_child(cmd: list[str], stderr_path: Path, limit_s: float | None = None) -> ChildRun:
-    """Run `cmd`, return wall time, exit status and peak RSS (wait4); killed after `limit_s`."""
+    """Run `cmd` in its own process group; return wall time, exit status, CPU and memory.
+
+    Memory: wait4's ru_maxrss (largest single process) and, sampled every 0.1 s, the sum of
+    VmRSS over the process tree (mailprobe --processes runs worker processes). On a time-out
+    or an interrupt the group is ended: SIGTERM, then SIGKILL after 5 s."""
+    peak_tree, most = 0, 0
     with open(stderr_path, "wb") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
+        next_sample = 0.0
         try:
             deadline = None if limit_s is None else t0 + limit_s
             while True:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
-                if deadline is not None and time.perf_counter() > deadline:
-                    proc.kill()
-                    pid, status, usage = os.wait4(proc.pid, 0)
+                now = time.perf_counter()
+                if now >= next_sample:
+                    pids = _tree(proc.pid)
+                    peak_tree = max(peak_tree, sum(_rss_bytes(p) for p in pids))
+                    most = max(most, len(pids))
+                    next_sample = now + 0.1
+                if deadline is not None and now > deadline:
+                    pid, status, usage = _end_group(proc.pid)
                     break
                 time.sleep(0.02)
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
             with contextlib.suppress(ChildProcessError):
-                os.wait4(proc.pid, 0)
+                _end_group(proc.pid)
             raise
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
     tail = stderr_path.read_text(errors="replace").strip().splitlines()[-8:]
     cpu = usage.ru_utime + usage.ru_stime
-    return ChildRun(wall, proc.returncode, usage.ru_maxrss * 1024 / MB, cpu, "\n".join(tail))
+    return ChildRun(
+        wall,
+        proc.returncode,
+        usage.ru_maxrss * 1024 / MB,
+        peak_tree / MB,
+        most,
+        cpu,
+        "\n".join(tail),
+    )
+
+
+def _end_group(pgid: int):
+    """End the process group this script started for a child (its id is the child's pid);
+    reap the child and return wait4's (pid, status, rusage)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        reaped = os.wait4(pgid, os.WNOHANG)
+        if reaped[0]:
+            break
+        time.sleep(0.1)
+    else:
+        reaped = None
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)  # workers left behind, or a child that ignored TERM
+    return reaped or os.wait4(pgid, 0)
 
 
 def mailprobe_cmd(
-    domains_file: Path, resolver: str, out_dir: Path, concurrency: int, via_cli: bool
+    domains_file: Path,
+    resolver: str,
+    out_dir: Path,
+    concurrency: int,
+    via_cli: bool,
+    processes: int = 0,
 ) -> list[str]:
+    """The command line of one mailprobe run (`processes` 0: mailprobe's default)."""
     if via_cli:
         cmd = [str(ROOT / ".venv" / "bin" / "mailprobe"), "check", "--domains", str(domains_file)]
         cmd += ["--resolver", resolver, "--probe", "dns.*", "--format", "json", "-q"]
         cmd += ["--output", str(out_dir), "--concurrency", str(concurrency)]
+        if processes:
+            cmd += ["--processes", str(processes)]
         for sel in SELECTORS:
             cmd += ["--selector", sel]
         return cmd
@@ -553,7 +622,7 @@ def trace_domain(
     out.mkdir(exist_ok=True)
     proxy.set_trace(True)
     try:
-        run_child(mailprobe_cmd(pair, resolver, out, 1, via_cli), tmp / "trace.err")
+        run_child(mailprobe_cmd(pair, resolver, out, 1, via_cli, 1), tmp / "trace.err")
     finally:
         entries = proxy.trace()
         proxy.set_trace(False)
@@ -683,10 +752,11 @@ def summarize_mailprobe(
             within == len(values) and got == n_domains,
         )
     rss_target = f"<= {TARGET_RSS_MB:.0f} MB at {TARGET_RSS_DOMAINS} domains"
-    rss_ok = run.maxrss_mb <= TARGET_RSS_MB if n_domains >= TARGET_RSS_DOMAINS else None
+    rss_ok = run.tree_rss_mb <= TARGET_RSS_MB if n_domains >= TARGET_RSS_DOMAINS else None
     res.add(
         f"mailprobe peak RSS{label}",
-        f"{run.maxrss_mb:.0f} MB ({n_domains} domains)",
+        f"{run.tree_rss_mb:.0f} MB, {run.processes} process(es) ({n_domains} domains;"
+        f" largest process {run.maxrss_mb:.0f} MB)",
         rss_target,
         rss_ok,
     )
@@ -747,28 +817,38 @@ def run_bench(args: argparse.Namespace, res: Results, started: list, tmp: Path) 
     started.append(proxy)
     print(f"  proxy {proxy_ip}:53 -> {lab.info.resolver}, {delay * 1000:.0f} ms per query")
 
-    runs: list[tuple[int, ChildRun, int]] = []  # (concurrency, run, reports)
+    runs: list[tuple[str, ChildRun, int]] = []  # (label, run, reports)
     ratios: list[tuple[float, str]] = []
-    for concurrency in args.concurrency:
+    combos = [(p, c) for p in args.processes for c in args.concurrency]
+    for processes, concurrency in combos:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"== mailprobe, {args.domains} domains, concurrency {concurrency} (load {load})")
-        out_dir = tmp / f"mailprobe-out-{concurrency}"
+        procs = f"--processes {processes}" if processes else "default --processes"
+        print(
+            f"== mailprobe, {args.domains} domains, --concurrency {concurrency}, {procs}"
+            f" (load {load})"
+        )
+        out_dir = tmp / f"mailprobe-out-{processes}-{concurrency}"
         out_dir.mkdir()
         before = proxy.counts()
         run = run_child(
-            mailprobe_cmd(domains_file, proxy_ip, out_dir, concurrency, via_cli),
+            mailprobe_cmd(domains_file, proxy_ip, out_dir, concurrency, via_cli, processes),
             tmp / "mailprobe.err",
         )
         mp_counts = proxy.counts() - before
         reports = read_reports(out_dir / "domains.jsonl")
-        print(f"  {run.wall_s:.2f} s wall, {run.cpu_s:.1f} s CPU, peak RSS {run.maxrss_mb:.0f} MB")
+        print(
+            f"  {run.wall_s:.2f} s wall, {run.cpu_s:.1f} s CPU, peak RSS {run.tree_rss_mb:.0f} MB"
+            f" over {run.processes} process(es) (largest {run.maxrss_mb:.0f} MB)"
+        )
         if not reports:
             print(run.stderr_tail)
             raise SystemExit(f"error: mailprobe produced no report (exit status {run.status})")
-        label = f" (c={concurrency})" if len(args.concurrency) > 1 else ""
+        label = ""
+        if len(combos) > 1:
+            label = f" (p={processes or 'default'}, c={concurrency})"
         found = summarize_mailprobe(res, reports, plans, delay, run, mp_counts, args.domains, label)
         ratios = ratios or found
-        runs.append((concurrency, run, len(reports)))
+        runs.append((label, run, len(reports)))
 
     if ratios and not args.no_trace:
         print("== slowest domain against its critical path, traced alone")
@@ -837,8 +917,7 @@ def run_bench(args: argparse.Namespace, res: Results, started: list, tmp: Path) 
     )
     res.add(f"checkdmarc {version} wall time", f"{cd_run.wall_s:.2f} s ({len(cd_domains)} domains)")
     res.add("checkdmarc queries/domain", f"{cd_counts.total / len(cd_domains):.1f}")
-    for concurrency, run, got in runs:
-        label = f" (c={concurrency})" if len(runs) > 1 else ""
+    for label, run, got in runs:
         speedup = (cd_run.wall_s / len(cd_domains)) / (run.wall_s / got)
         scaled = ", per domain: checkdmarc ran a subset" if len(cd_domains) != got else ""
         print(f"  checkdmarc / mailprobe{label} wall time: {speedup:.1f}x{scaled}")
@@ -874,6 +953,11 @@ def main(argv: list[str] | None = None) -> int:
         default="32",
         help="mailprobe --concurrency; a comma-separated list runs mailprobe once for each",
     )
+    parser.add_argument(
+        "--processes",
+        default="0",
+        help="mailprobe --processes (0: its default); a list runs each with each concurrency",
+    )
     parser.add_argument("--delay-ms", type=float, default=20.0, help="proxy delay per query")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generator")
     parser.add_argument(
@@ -898,10 +982,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--domains must be at least 1")
     try:
         args.concurrency = [int(c) for c in args.concurrency.split(",")]
+        args.processes = [int(c) for c in args.processes.split(",")]
     except ValueError:
-        parser.error(f"--concurrency {args.concurrency!r}: integers separated by commas")
-    if min(args.concurrency) < 1:
-        parser.error("--concurrency: at least 1")
+        parser.error("--concurrency, --processes: integers separated by commas")
+    if min(args.concurrency) < 1 or min(args.processes) < 0:
+        parser.error("--concurrency: at least 1; --processes: at least 1 (0: mailprobe's default)")
     if args.domains > 60_000:
         parser.error("--domains: at most 60000 (address plan)")
     if args.checkdmarc_limit is None:
