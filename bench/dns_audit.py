@@ -1,6 +1,7 @@
 """Benchmark: mailprobe's DNS probes over many domains vs checkdmarc, through a 20 ms DNS proxy.
 
-    .venv/bin/python bench/dns_audit.py [--domains 1000] [--mailprobe-only] [--concurrency 32]
+    .venv/bin/python bench/dns_audit.py [--domains 1000] [--mailprobe-only]
+        [--concurrency 32[,8,...]] [--processes 0[,1,2]] [--checkdmarc-domains M] [--no-trace]
 
 1. Generates N domains with realistic record sets (SPF with 2-3 levels of includes through
    shared provider zones and partner domains, DKIM with 2 selectors and RSA 2048 keys, DMARC
@@ -10,11 +11,13 @@
    ever connects to them.
 2. Puts a delaying DNS proxy (bench/dnsproxy.py: 20 ms per query, UDP and TCP, no
    serialization) on the lab block's .99 address, port 53, in front of Knot.
-3. Runs `mailprobe check --domains FILE --probe 'dns.*'` (a subprocess: wall time, peak RSS),
-   then checkdmarc (bench/.venv-checkdmarc, installed from PyPI on first use) over the same
+3. Runs `mailprobe check --domains FILE --probe 'dns.*'` (a subprocess: wall time, CPU, peak
+   memory summed over its processes) once per --processes x --concurrency pair, then
+   checkdmarc (bench/.venv-checkdmarc, installed from PyPI on first use) over the same
    domains through the same proxy, and prints wall times, queries per domain, the ratio, and
    each domain's wall time against its critical path (its longest chain of dependent queries,
-   computed from the generated records, x 20 ms).
+   computed from the generated records, x 20 ms). The worst domain is then traced alone: the
+   proxy's log shows its rounds of questions.
 
 A benchmark, not a test: it prints figures and compares them with targets, never asserts.
 The lab and the proxy are stopped at the end, also on errors and Ctrl-C. See bench/README.md.
@@ -752,11 +755,13 @@ def summarize_mailprobe(
             within == len(values) and got == n_domains,
         )
     rss_target = f"<= {TARGET_RSS_MB:.0f} MB at {TARGET_RSS_DOMAINS} domains"
-    rss_ok = run.tree_rss_mb <= TARGET_RSS_MB if n_domains >= TARGET_RSS_DOMAINS else None
+    # The sampled sum can miss a short peak that ru_maxrss (one process) caught: take the larger.
+    peak = max(run.tree_rss_mb, run.maxrss_mb)
+    rss_ok = peak <= TARGET_RSS_MB if n_domains >= TARGET_RSS_DOMAINS else None
     res.add(
         f"mailprobe peak RSS{label}",
-        f"{run.tree_rss_mb:.0f} MB, {run.processes} process(es) ({n_domains} domains;"
-        f" largest process {run.maxrss_mb:.0f} MB)",
+        f"{peak:.0f} MB ({n_domains} domains; sum over {run.processes} process(es)"
+        f" {run.tree_rss_mb:.0f} MB sampled, largest process {run.maxrss_mb:.0f} MB)",
         rss_target,
         rss_ok,
     )
