@@ -3,6 +3,7 @@
 - `mailprobe_lab`: one lab with the default (correct) spec, shared by the session.
 - `mailprobe_lab_factory`: call it with a LabSpec to get a running Lab; every lab it started is
   removed when the test ends, also when it fails or is interrupted.
+- `mailprobe_lab_factory_session`: the same, with labs kept until the session ends.
 
 Tests that use them should carry `@pytest.mark.lab`. Scenario collection arrives later.
 """
@@ -10,6 +11,7 @@ Tests that use them should carry `@pytest.mark.lab`. Scenario collection arrives
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
@@ -37,8 +39,9 @@ def mailprobe_lab() -> Iterator[Lab]:
         lab.stop()
 
 
-@pytest.fixture
-def mailprobe_lab_factory() -> Iterator[Callable[..., Lab]]:
+@contextmanager
+def _lab_starter() -> Iterator[Callable[..., Lab]]:
+    """A function that starts labs; every lab it started is stopped on leaving."""
     from probes.lab.lab import Lab
 
     started: list[Lab] = []
@@ -54,3 +57,16 @@ def mailprobe_lab_factory() -> Iterator[Callable[..., Lab]]:
     finally:
         for lab in started:
             lab.stop()
+
+
+@pytest.fixture
+def mailprobe_lab_factory() -> Iterator[Callable[..., Lab]]:
+    with _lab_starter() as start:
+        yield start
+
+
+@pytest.fixture(scope="session")
+def mailprobe_lab_factory_session() -> Iterator[Callable[..., Lab]]:
+    """Like mailprobe_lab_factory, but the labs live until the end of the session."""
+    with _lab_starter() as start:
+        yield start

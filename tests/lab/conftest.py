@@ -32,25 +32,6 @@ def dns_lab(mailprobe_lab_factory_session):
     return mailprobe_lab_factory_session(DNS_LAB_SPEC)
 
 
-@pytest.fixture(scope="session")
-def mailprobe_lab_factory_session():
-    from probes.lab.lab import Lab
-
-    started: list[Lab] = []
-
-    def start(spec: LabSpec | None = None, **kwargs) -> Lab:
-        lab = Lab(spec, **kwargs)
-        started.append(lab)
-        lab.start()
-        return lab
-
-    try:
-        yield start
-    finally:
-        for lab in started:
-            lab.stop()
-
-
 @pytest.fixture
 def zone(dns_lab):
     info = dns_lab.info
