@@ -36,3 +36,20 @@ class UsageError(Exception):
 
 class PluginError(UsageError):
     """An installed probe or renderer entry point is broken; the message names it."""
+
+
+class SubjectError(Exception):
+    """Probing one or more subjects (e.g. `host:port`) of a probe failed.
+
+    A probe that covers several subjects reports the findings of the ones that worked and then
+    raises this; the runner classifies it as its first cause. The message names every subject.
+    """
+
+    def __init__(self, failures: list[tuple[str, BaseException]]) -> None:
+        if not failures:
+            raise ValueError("SubjectError needs at least one failure")
+        self.failures = failures
+        self.cause = failures[0][1]
+        super().__init__(
+            "; ".join(f"{subject}: {type(exc).__name__}: {exc}" for subject, exc in failures)
+        )

@@ -25,12 +25,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import dns.exception
 
-from probes.errors import DnsError, ProbeConfigError, ProbeSkipped, ProtocolError
+from probes.errors import DnsError, ProbeConfigError, ProbeSkipped, ProtocolError, SubjectError
 from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Target
 from probes.net import Net
 from probes.probe import Probe
 
-DEFAULT_MAX_WORKERS = 8
+DEFAULT_MAX_WORKERS = 32  # probes wait on the network, not the CPU
 REDACTED = "***"
 MAX_DETAIL_CHARS = 500
 
@@ -61,6 +61,8 @@ CLASSIFICATION: tuple[tuple[type[BaseException], Outcome, ErrorReason | None], .
 
 def classify(exc: BaseException) -> tuple[Outcome, ErrorReason | None]:
     """The (outcome, reason) for an exception a probe raised, from CLASSIFICATION."""
+    if isinstance(exc, SubjectError):
+        return classify(exc.cause)
     for exc_type, outcome, reason in CLASSIFICATION:
         if isinstance(exc, exc_type):
             return outcome, reason
@@ -84,6 +86,8 @@ def error_detail(exc: BaseException, redact: Redactor) -> str:
     """One line, `ExceptionType: message`, secrets redacted (reason only for ProbeSkipped)."""
     if isinstance(exc, ProbeSkipped):
         text = exc.reason
+    elif isinstance(exc, SubjectError):
+        text = str(exc)
     else:
         message = str(exc)
         text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__

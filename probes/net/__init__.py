@@ -1,9 +1,10 @@
 """The one door to the network, passed to probes.
 
 Only code under probes.net opens sockets or asks DNS. `Net` carries the configuration every
-network operation needs and the run's resolver door, `net.dns` (probes.net.dns.DnsClient:
-cached, counted, concurrent). Every timeout comes from the Target; nothing here calls
-socket.setdefaulttimeout.
+network operation needs, the run's resolver door, `net.dns` (probes.net.dns.DnsClient:
+cached, counted, concurrent), and its connection slots, `net.slots` (at most `max_per_host`
+connections to one address at a time; probes.net.stream). Every timeout comes from the
+Target; nothing here calls socket.setdefaulttimeout.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from probes.model import Target, Timeouts
 
 if TYPE_CHECKING:
     from probes.net.dns import DnsClient
+    from probes.net.stream import HostSlots
 
 DNS_PORT = 53
+DEFAULT_MAX_PER_HOST = 2
 
 _DNS_INIT_LOCK = threading.Lock()
 _BRACKETED = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>[^:]*))?$")
@@ -37,6 +40,9 @@ class Net:
     # The run's resolver door; built from `resolver` on first use unless given (several
     # targets of one run may share one, and with it the cache).
     dns_client: DnsClient | None = field(default=None, compare=False, repr=False)
+    # At most this many connections to one address at a time, across all probes of the run.
+    max_per_host: int = DEFAULT_MAX_PER_HOST
+    host_slots: HostSlots | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def for_target(
@@ -45,6 +51,7 @@ class Net:
         *,
         source_address: str | None = None,
         dns_client: DnsClient | None = None,
+        max_per_host: int = DEFAULT_MAX_PER_HOST,
     ) -> Net:
         return cls(
             timeouts=target.timeouts,
@@ -52,7 +59,20 @@ class Net:
             ca_file=target.ca_file,
             source_address=source_address,
             dns_client=dns_client,
+            max_per_host=max_per_host,
         )
+
+    @property
+    def slots(self) -> HostSlots:
+        """The run's connection slots per host (probes.net.stream.HostSlots)."""
+        if self.host_slots is None:
+            from probes.net.stream import HostSlots
+
+            with _DNS_INIT_LOCK:
+                if self.host_slots is None:
+                    object.__setattr__(self, "host_slots", HostSlots(self.max_per_host))
+        assert self.host_slots is not None
+        return self.host_slots
 
     @property
     def dns(self) -> DnsClient:

@@ -65,7 +65,8 @@ class DnsAnswer:
     `records` holds the rdata of type `rdtype` at the end of the CNAME chain:
     TXT -> tuple of bytes strings per record (join them without separator for the value),
     A/AAAA -> address text, MX -> (preference, exchange name), PTR/CNAME/NS -> name,
-    TLSA -> (usage, selector, mtype, hex data), anything else -> rdata text.
+    TLSA -> (usage, selector, mtype, hex data), SRV -> (priority, weight, port, "target"),
+    anything else -> rdata text.
     """
 
     name: str
@@ -327,6 +328,8 @@ def convert_rdata(rdata: Any) -> Any:
         return (int(rdata.preference), _name_text(rdata.exchange))
     if rdtype in (dns.rdatatype.PTR, dns.rdatatype.CNAME, dns.rdatatype.NS):
         return _name_text(rdata.target)
+    if rdtype == dns.rdatatype.SRV:
+        return (int(rdata.priority), int(rdata.weight), int(rdata.port), _name_text(rdata.target))
     if rdtype == dns.rdatatype.TLSA:
         return (int(rdata.usage), int(rdata.selector), int(rdata.mtype), rdata.cert.hex())
     return rdata.to_text()

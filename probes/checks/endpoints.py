@@ -1,0 +1,149 @@
+"""Which host:port endpoints a transport probe looks at, and running checks on them at once.
+
+Hosts come from the Target (`mx_hosts`, `submission_hosts`, `mailbox_hosts`); when a list is
+empty they are discovered in DNS: MX records for the MX role, RFC 6186 SRV records
+(`_submission._tcp`, `_submissions._tcp`, `_imap._tcp`, `_imaps._tcp`, `_pop3._tcp`,
+`_pop3s._tcp`) for the others, with the port the SRV record names. Every endpoint is checked
+concurrently; the run's connection slots (`net.slots`) keep each address to its limit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from probes.errors import DnsError, ProbeSkipped, SubjectError
+from probes.model import Finding, Target
+from probes.net import Net
+
+# SRV service label per well-known port (RFC 6186).
+SRV_SERVICE = {
+    587: "_submission._tcp",
+    465: "_submissions._tcp",
+    143: "_imap._tcp",
+    993: "_imaps._tcp",
+    110: "_pop3._tcp",
+    995: "_pop3s._tcp",
+}
+ROLE_FIELD = {"mx": "mx_hosts", "submission": "submission_hosts", "mailbox": "mailbox_hosts"}
+ROLE_OPTION = {"mx": "--mx", "submission": "--submission-host", "mailbox": "--mailbox-host"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str  # the name as configured or discovered (or an IP literal)
+    ip: str
+    port: int
+
+    @property
+    def subject(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def hosts_for(target: Target, net: Net, role: str, port: int) -> list[tuple[str, int]]:
+    """(host, port) pairs for a role: configured hosts on `port`, else discovered in DNS."""
+    configured = getattr(target, ROLE_FIELD[role])
+    if configured:
+        return [(h.rstrip(".").lower(), port) for h in configured]
+    if role == "mx":
+        answer = net.dns.query(target.domain, "MX")
+        answer.raise_for_failure()
+        hosts = [host for _pref, host in sorted(answer.records) if host not in ("", ".")]
+        if not hosts and not answer.records:
+            return [(target.domain, port)]  # RFC 5321 implicit MX
+        return [(h, port) for h in hosts]
+    service = SRV_SERVICE.get(port)
+    if service is None:
+        return []
+    answer = net.dns.query(f"{service}.{target.domain}", "SRV")
+    if not answer.ok:
+        answer.raise_for_failure()
+    # "." as target means the service is decidedly not available (RFC 6186 section 3.4).
+    return [
+        (host, srv_port)
+        for _prio, _weight, srv_port, host in sorted(answer.records)
+        if host not in ("", ".")
+    ]
+
+
+def resolve(net: Net, host: str) -> str:
+    """The address to connect to: the literal itself, or the host's first A (then AAAA)."""
+    if is_ip(host):
+        return host
+    a, aaaa = net.dns.addresses(host)
+    for answer in (a, aaaa):
+        if answer.records:
+            return str(answer.records[0])
+    for answer in (a, aaaa):
+        if not answer.ok:
+            answer.raise_for_failure()
+    raise DnsError(f"{host} has no A or AAAA record")
+
+
+def endpoints_for(target: Target, net: Net, role: str, port: int) -> list[Endpoint]:
+    """The role's endpoints on `port`; ProbeSkipped when there are none to look at."""
+    pairs = hosts_for(target, net, role, port)
+    if not pairs:
+        where = f"{SRV_SERVICE.get(port, '?')}.{target.domain} SRV"
+        raise ProbeSkipped(
+            f"no {role} hosts: none configured ({ROLE_OPTION[role]}) and none found ({where})"
+        )
+    seen: set[tuple[str, int]] = set()
+    endpoints = []
+    failures: list[tuple[str, BaseException]] = []
+    for host, p in pairs:
+        if (host, p) in seen:
+            continue
+        seen.add((host, p))
+        try:
+            endpoints.append(Endpoint(host=host, ip=resolve(net, host), port=p))
+        except (DnsError, TimeoutError) as exc:
+            failures.append((f"{host}:{p}", exc))
+    if failures:
+        raise SubjectError(failures)
+    return endpoints
+
+
+Check = Callable[[Endpoint, list[Finding]], None]
+
+
+def check_all(endpoints: Sequence[Endpoint], check: Check) -> Iterator[Finding]:
+    """Run `check(endpoint, out)` on every endpoint at once; yield all findings in endpoint order.
+
+    A check appends its findings to `out` as it goes, so what it found before failing is kept.
+    Endpoints whose check raised are reported after all findings, as one SubjectError naming
+    each failed endpoint."""
+    if len(endpoints) == 1:
+        results = [_guarded(check, endpoints[0])]
+    else:
+        with ThreadPoolExecutor(
+            max_workers=len(endpoints), thread_name_prefix="mailprobe-endpoint"
+        ) as pool:
+            results = list(pool.map(lambda ep: _guarded(check, ep), endpoints))
+    failures = []
+    for endpoint, (findings, exc) in zip(endpoints, results, strict=True):
+        yield from findings
+        if exc is not None:
+            failures.append((endpoint.subject, exc))
+    if failures:
+        raise SubjectError(failures)
+
+
+def _guarded(check: Check, endpoint: Endpoint) -> tuple[list[Finding], Exception | None]:
+    out: list[Finding] = []
+    try:
+        check(endpoint, out)
+    except Exception as exc:
+        return out, exc
+    return out, None

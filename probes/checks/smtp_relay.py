@@ -1,0 +1,90 @@
+"""smtp.relay: does port 25 of an MX host relay for strangers?
+
+The test asks without authenticating: MAIL FROM and RCPT TO both outside the target's domains
+(RFC 2606 names, which real servers cannot confuse with their own). An accepted RCPT is an open
+relay. The transaction is then reset and closed: DATA is never sent, so nothing is relayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from probes.checks.endpoints import Endpoint, check_all, endpoints_for
+from probes.checks.reproduce import swaks_line
+from probes.model import Finding, Severity, Target
+from probes.net import Net
+from probes.net.mail_sessions import EHLO_NAME, SmtpSession
+from probes.net.stream import Connection
+from probes.parse import smtp_reply
+from probes.probe import BaseProbe
+
+RELAY_FROM = "mailprobe-relay-test@example.net"
+RELAY_TO = "mailprobe-relay-test@example.com"
+
+
+class SmtpRelay(BaseProbe):
+    id = "smtp.relay"
+    description = (
+        "open relay test on port 25 of each MX host: a foreign sender and recipient, then RSET "
+        "(never DATA)"
+    )
+
+    def run(self, target: Target, net: Net) -> Iterable[Finding]:
+        endpoints = endpoints_for(target, net, "mx", 25)
+        yield from check_all(endpoints, lambda ep, out: self.check(ep, out, net))
+
+    def check(self, ep: Endpoint, out: list[Finding], net: Net) -> None:
+        reproduce = swaks_line(
+            ep.ip, ep.port, quit_after="RCPT", ehlo=EHLO_NAME, mail_from=RELAY_FROM, to=RELAY_TO
+        )
+        try:
+            conn = Connection.open(net, ep.ip, ep.port, label=ep.subject)
+        except ConnectionRefusedError:
+            return  # smtp.mx reports the closed port
+        with conn:
+            smtp = SmtpSession(conn)
+            banner = smtp.banner()
+            if banner.code != 220:
+                raise smtp_reply.SmtpReplyError(f"the server greets with {banner.code}, not 220")
+            smtp.ehlo()
+            mail = smtp.command(f"MAIL FROM:<{RELAY_FROM}>")
+            rcpt = smtp.command(f"RCPT TO:<{RELAY_TO}>") if mail.code == 250 else None
+            smtp.command("RSET")
+            smtp.quit()
+        evidence = {"mail_from": f"{mail.code} {smtp_reply.shorten(mail.text)}"}
+        if rcpt is None:
+            out.append(
+                self.finding(
+                    "SMTP_RELAY_UNTESTED",
+                    Severity.INFO,
+                    f"{ep.subject} refused the foreign sender, so relaying could not be tested",
+                    evidence=evidence,
+                    reproduce=reproduce,
+                    subject=ep.subject,
+                )
+            )
+            return
+        evidence["rcpt_to"] = f"{rcpt.code} {smtp_reply.shorten(rcpt.text)}"
+        if rcpt.code in (250, 251):
+            out.append(
+                self.finding(
+                    "SMTP_OPEN_RELAY",
+                    Severity.FAIL,
+                    f"{ep.subject} accepts mail from {RELAY_FROM} to {RELAY_TO} without "
+                    "authentication: an open relay",
+                    evidence=evidence,
+                    reproduce=reproduce,
+                    subject=ep.subject,
+                )
+            )
+        else:
+            out.append(
+                self.finding(
+                    "SMTP_RELAY_REFUSED",
+                    Severity.INFO,
+                    f"{ep.subject} refuses to relay for a stranger",
+                    evidence=evidence,
+                    reproduce=reproduce,
+                    subject=ep.subject,
+                )
+            )

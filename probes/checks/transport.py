@@ -1,0 +1,449 @@
+"""The shape every transport probe shares: one conversation per endpoint, TLS judged on it.
+
+For each endpoint (concurrently, within the run's per-host connection limit):
+1. The main conversation: connect; greeting and capabilities; for STARTTLS ports, whether the
+   upgrade is offered and works; the handshake, verifying the chain against `--ca-file` or the
+   system store. When the chain does not verify, the conversation is repeated without
+   verification so the certificate and the rest can still be judged (the password is then
+   never sent). Capabilities after TLS; a login when credentials are configured.
+2. The protocol sweep: every other TLS version the local OpenSSL can offer, pinned, one
+   connection each.
+3. Findings: PORT_CLOSED, STARTTLS_*, TLS_HANDSHAKE_FAILED, AUTH_*, certificate and version
+   findings (probes.checks.tls_findings), and the protocol's own.
+
+Protocol specifics (SMTP, IMAP, POP3) come from a `Dialect`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from probes.checks.endpoints import Endpoint, check_all, endpoints_for
+from probes.checks.reproduce import openssl_line
+from probes.checks.tls_findings import VerifyResult, certificate_findings, tls_version_findings
+from probes.credentials import Credentials, load_credentials
+from probes.model import Finding, Severity, Target
+from probes.net import Net
+from probes.net.stream import Connection
+from probes.net.tls import VERSIONS, LocalTlsUnsupported, TlsSession, untestable_reason
+from probes.parse.certificate import CertificateParseError, parse_certificate
+from probes.probe import BaseProbe
+
+
+class StartTlsRefused(Exception):
+    """The server answered the STARTTLS/STLS command with a refusal (text: its reply)."""
+
+
+class PortClosed(Exception):
+    """Nothing accepted the connection (state: "refused" or "filtered")."""
+
+    def __init__(self, state: str, detail: str) -> None:
+        super().__init__(detail)
+        self.state = state
+
+
+@dataclass
+class Conversation:
+    """What one main conversation saw."""
+
+    before: Any = None  # the dialect's capabilities before TLS (None on implicit-TLS ports)
+    after: Any = None  # ... after TLS
+    greeting: str = ""
+    session: TlsSession | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+
+class Dialect:
+    """Protocol specifics. Subclasses implement the conversation steps."""
+
+    name: ClassVar[str]  # "smtp" | "imap" | "pop3" (also openssl's -starttls value)
+
+    def open(self, conn: Connection) -> Any:
+        """A protocol session on a fresh connection."""
+        raise NotImplementedError
+
+    def greet(self, session: Any) -> tuple[str, Any]:
+        """Read the greeting and ask for capabilities: (greeting text, capabilities)."""
+        raise NotImplementedError
+
+    def starttls_offered(self, caps: Any) -> bool:
+        raise NotImplementedError
+
+    def request_tls(self, session: Any) -> None:
+        """Ask for the upgrade; StartTlsRefused when the server says no."""
+        raise NotImplementedError
+
+    def capabilities_after_tls(self, session: Any) -> Any:
+        raise NotImplementedError
+
+    def plaintext_auth(self, caps: Any) -> str | None:
+        """What plaintext authentication the pre-TLS capabilities offer, or None."""
+        raise NotImplementedError
+
+    def login(self, session: Any, caps: Any, creds: Credentials) -> tuple[bool, str]:
+        """(accepted, the server's answer) for a login with `creds`, over TLS."""
+        raise NotImplementedError
+
+    def goodbye(self, session: Any) -> None:
+        raise NotImplementedError
+
+    def capabilities_evidence(self, before: Any, after: Any) -> dict[str, str]:
+        raise NotImplementedError
+
+
+class EndpointProbe(BaseProbe):
+    """One kind of endpoint (role + port + TLS mode) of every host of the target."""
+
+    role: ClassVar[str]  # "mx" | "submission" | "mailbox"
+    port: ClassVar[int]
+    implicit_tls: ClassVar[bool]
+    dialect: ClassVar[Dialect]
+    logs_in: ClassVar[bool] = False  # log in with the target's credentials when configured
+    capabilities_code: ClassVar[str]
+    # Ports of the same role on the same host: while one of them is open, this one being
+    # closed is information, not a failure (e.g. 587 closed but 465 open).
+    alternatives: ClassVar[tuple[int, ...]] = ()
+
+    def run(self, target: Target, net: Net) -> Iterable[Finding]:
+        creds = None
+        if self.logs_in and target.credentials_ref:
+            creds = load_credentials(target.credentials_ref)
+        endpoints = endpoints_for(target, net, self.role, self.port)
+        yield from check_all(endpoints, lambda ep, out: self.check(ep, out, net, creds))
+
+    # ----- one endpoint -----------------------------------------------------------------------
+    def check(self, ep: Endpoint, out: list[Finding], net: Net, creds: Credentials | None) -> None:
+        verify = VerifyResult(verified=True, ca_source=net.ca_file or "system store")
+        try:
+            try:
+                talk = self.converse(ep, net, verify=True, creds=creds)
+            except ssl.SSLCertVerificationError as exc:
+                verify = VerifyResult(
+                    verified=False,
+                    code=exc.verify_code,
+                    message=exc.verify_message,
+                    ca_source=net.ca_file or "system store",
+                )
+                talk = self.converse(ep, net, verify=False, creds=creds)
+        except PortClosed as closed:
+            out.append(self.port_closed(ep, net, closed))
+            return
+        except _HandshakeFailed as failed:
+            out.append(self.handshake_failed(ep, net, failed.cause))
+            return
+        out.extend(talk.findings)
+        if talk.session is None:
+            return
+        tls_reproduce = self.tls_reproduce(ep, net)
+        out.extend(self.certificate(ep, talk.session, verify, tls_reproduce))
+        accepted = self.sweep(ep, net, talk.session.version)
+        out.extend(
+            tls_version_findings(
+                self,
+                negotiated=talk.session.version,
+                cipher=talk.session.cipher,
+                accepted=accepted,
+                subject=ep.subject,
+                reproduce=tls_reproduce,
+            )
+        )
+
+    def converse(
+        self, ep: Endpoint, net: Net, *, verify: bool, creds: Credentials | None
+    ) -> Conversation:
+        talk = Conversation()
+        conn = self.connect(ep, net, verify=verify, version=None)
+        try:
+            session = self.dialect.open(conn)
+            if self.implicit_tls:
+                talk.session = conn.tls
+                talk.greeting, talk.after = self.dialect.greet(session)
+            else:
+                talk.greeting, talk.before = self.dialect.greet(session)
+                self.plain_findings(ep, net, session, talk)
+                if not self.dialect.starttls_offered(talk.before):
+                    talk.findings.append(self.starttls_not_offered(ep, net))
+                    self.dialect.goodbye(session)
+                    return talk
+                try:
+                    self.dialect.request_tls(session)
+                    talk.session = conn.start_tls(server_name=ep.host, verify=verify)
+                except ssl.SSLCertVerificationError:
+                    raise
+                except (StartTlsRefused, ssl.SSLError, ConnectionError, EOFError) as exc:
+                    talk.findings.append(self.starttls_failed(ep, net, exc))
+                    return talk
+                talk.after = self.dialect.capabilities_after_tls(session)
+            talk.findings.append(self.capabilities_finding(ep, net, talk))
+            if creds is not None:
+                talk.findings.append(self.login(ep, net, session, talk, creds, verify))
+            self.dialect.goodbye(session)
+        finally:
+            conn.close()
+        return talk
+
+    def connect(self, ep: Endpoint, net: Net, *, verify: bool, version: str | None) -> Connection:
+        """Open the endpoint; PortClosed when nothing accepts the connection."""
+        try:
+            return Connection.open(
+                net,
+                ep.ip,
+                ep.port,
+                label=ep.subject,
+                implicit_tls=self.implicit_tls,
+                server_name=ep.host,
+                verify=verify,
+                tls_version=version,
+            )
+        except ConnectionRefusedError as exc:
+            raise PortClosed("refused", f"connection refused: {exc}") from None
+        except TimeoutError as exc:
+            if "handshake" in str(exc) or "slot" in str(exc):
+                raise
+            raise PortClosed(
+                "filtered", f"no answer within {net.timeouts.connect:g} s (filtered?)"
+            ) from None
+        except ssl.SSLCertVerificationError:
+            raise
+        except (ssl.SSLError, ConnectionResetError, EOFError) as exc:
+            if not self.implicit_tls:
+                raise
+            raise _HandshakeFailed(exc) from None
+
+    # ----- the version sweep ------------------------------------------------------------------
+    def sweep(self, ep: Endpoint, net: Net, negotiated: str) -> dict[str, bool | None]:
+        accepted: dict[str, bool | None] = {negotiated: True}
+        todo = []
+        for version in VERSIONS:
+            if version == negotiated:
+                continue
+            if untestable_reason(version):
+                accepted[version] = None
+            else:
+                todo.append(version)
+        with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+            for version, result in zip(
+                todo, pool.map(lambda v: self.try_version(ep, net, v), todo), strict=True
+            ):
+                accepted[version] = result
+        return accepted
+
+    def try_version(self, ep: Endpoint, net: Net, version: str) -> bool | None:
+        """True: the server completed a handshake pinned to `version`; False: it refused;
+        None: it could not be tried (local OpenSSL, or the server did not get that far)."""
+        try:
+            conn = self.connect(ep, net, verify=False, version=version)
+        except LocalTlsUnsupported:
+            return None
+        except _HandshakeFailed:
+            return False
+        except (PortClosed, TimeoutError, OSError):
+            return None
+        try:
+            if self.implicit_tls:
+                return True
+            session = self.dialect.open(conn)
+            try:
+                _, caps = self.dialect.greet(session)
+                if not self.dialect.starttls_offered(caps):
+                    return None
+                self.dialect.request_tls(session)
+            except Exception:
+                return None
+            try:
+                conn.start_tls(server_name=ep.host, verify=False, version=version)
+            except LocalTlsUnsupported:
+                return None
+            except (ssl.SSLError, ConnectionError, EOFError):
+                return False
+            except (TimeoutError, OSError):
+                return None
+            return True
+        finally:
+            conn.close()
+
+    # ----- findings -------------------------------------------------------------------------
+    def plain_findings(self, ep: Endpoint, net: Net, session: Any, talk: Conversation) -> None:
+        """Findings from the plaintext phase of a STARTTLS port (before the upgrade)."""
+        offered = self.dialect.plaintext_auth(talk.before)
+        if offered:
+            talk.findings.append(
+                self.finding(
+                    "AUTH_BEFORE_TLS",
+                    Severity.FAIL,
+                    f"{ep.subject} offers plaintext authentication before TLS: passwords can "
+                    "cross the network in the clear",
+                    evidence={"offered": offered},
+                    reproduce=self.plain_reproduce(ep, net),
+                    subject=ep.subject,
+                )
+            )
+
+    def certificate(
+        self, ep: Endpoint, session: TlsSession, verify: VerifyResult, reproduce: str
+    ) -> list[Finding]:
+        if not session.leaf_der:
+            return [
+                self.finding(
+                    "CERT_UNTRUSTED",
+                    Severity.FAIL,
+                    f"{ep.subject} presented no certificate",
+                    reproduce=reproduce,
+                    subject=ep.subject,
+                )
+            ]
+        try:
+            info = parse_certificate(session.leaf_der)
+        except CertificateParseError as exc:
+            return [
+                self.finding(
+                    "CERT_UNTRUSTED",
+                    Severity.FAIL,
+                    f"{ep.subject} presented a certificate that cannot be parsed",
+                    evidence={"error": str(exc)[:200]},
+                    reproduce=reproduce,
+                    subject=ep.subject,
+                )
+            ]
+        return certificate_findings(
+            self,
+            info=info,
+            verify=verify,
+            hostname=ep.host,
+            now=datetime.now(UTC),
+            subject=ep.subject,
+            reproduce=reproduce,
+        )
+
+    def capabilities_finding(self, ep: Endpoint, net: Net, talk: Conversation) -> Finding:
+        evidence = {"greeting": talk.greeting[:200]}
+        evidence.update(self.dialect.capabilities_evidence(talk.before, talk.after))
+        return self.finding(
+            self.capabilities_code,
+            Severity.INFO,
+            f"{ep.subject} answers {self.dialect.name.upper()}",
+            evidence=evidence,
+            reproduce=self.plain_reproduce(ep, net),
+            subject=ep.subject,
+        )
+
+    def login(
+        self,
+        ep: Endpoint,
+        net: Net,
+        session: Any,
+        talk: Conversation,
+        creds: Credentials,
+        verified: bool,
+    ) -> Finding:
+        if not verified:
+            return self.finding(
+                "AUTH_NOT_TRIED",
+                Severity.INFO,
+                f"{ep.subject}: the configured credentials were not sent, because the "
+                "certificate did not verify",
+                evidence={"user": creds.user},
+                reproduce=self.plain_reproduce(ep, net),
+                subject=ep.subject,
+            )
+        ok, answer = self.dialect.login(session, talk.after, creds)
+        if ok:
+            return self.finding(
+                "AUTH_OK",
+                Severity.INFO,
+                f"{ep.subject} accepts the configured credentials over TLS",
+                evidence={"user": creds.user, "answer": answer[:200]},
+                reproduce=self.plain_reproduce(ep, net, user=creds.user),
+                subject=ep.subject,
+            )
+        return self.finding(
+            "AUTH_FAILED",
+            Severity.FAIL,
+            f"{ep.subject} refuses the configured credentials",
+            evidence={"user": creds.user, "answer": answer[:200]},
+            reproduce=self.plain_reproduce(ep, net, user=creds.user),
+            subject=ep.subject,
+        )
+
+    def starttls_not_offered(self, ep: Endpoint, net: Net) -> Finding:
+        return self.finding(
+            "STARTTLS_NOT_OFFERED",
+            Severity.FAIL,
+            f"{ep.subject} does not offer STARTTLS: everything crosses the network in the clear",
+            reproduce=self.starttls_reproduce(ep, net),
+            subject=ep.subject,
+        )
+
+    def starttls_failed(self, ep: Endpoint, net: Net, exc: BaseException) -> Finding:
+        detail = str(exc) or type(exc).__name__
+        return self.finding(
+            "STARTTLS_FAILED",
+            Severity.FAIL,
+            f"{ep.subject} offers STARTTLS but the upgrade fails",
+            evidence={"error": f"{type(exc).__name__}: {detail}"[:300]},
+            reproduce=self.starttls_reproduce(ep, net),
+            subject=ep.subject,
+        )
+
+    def handshake_failed(self, ep: Endpoint, net: Net, exc: BaseException) -> Finding:
+        detail = str(exc) or type(exc).__name__
+        return self.finding(
+            "TLS_HANDSHAKE_FAILED",
+            Severity.FAIL,
+            f"{ep.subject} accepts connections but the TLS handshake fails",
+            evidence={"error": f"{type(exc).__name__}: {detail}"[:300]},
+            reproduce=self.tls_reproduce(ep, net),
+            subject=ep.subject,
+        )
+
+    def port_closed(self, ep: Endpoint, net: Net, closed: PortClosed) -> Finding:
+        open_alternative = next((p for p in self.alternatives if _accepts(net, ep.ip, p)), None)
+        required = open_alternative is None
+        evidence = {"state": closed.state, "detail": str(closed)}
+        if open_alternative is not None:
+            evidence["open_alternative"] = str(open_alternative)
+        return self.finding(
+            "PORT_CLOSED",
+            Severity.FAIL if required else Severity.INFO,
+            f"{ep.subject} is closed ({closed.state})"
+            + ("" if required else f"; port {open_alternative} serves the same purpose"),
+            evidence=evidence,
+            reproduce=self.plain_reproduce(ep, net),
+            subject=ep.subject,
+        )
+
+    # ----- reproduce lines ----------------------------------------------------------------------
+    def tls_reproduce(self, ep: Endpoint, net: Net) -> str:
+        return openssl_line(
+            ep.ip,
+            ep.port,
+            starttls=None if self.implicit_tls else self.dialect.name,
+            servername=ep.host,
+            ca_file=net.ca_file,
+        )
+
+    def starttls_reproduce(self, ep: Endpoint, net: Net) -> str:
+        return self.tls_reproduce(ep, net)
+
+    def plain_reproduce(self, ep: Endpoint, net: Net, user: str | None = None) -> str:
+        return self.tls_reproduce(ep, net)
+
+
+class _HandshakeFailed(Exception):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+def _accepts(net: Net, ip: str, port: int) -> bool:
+    try:
+        conn = Connection.open(net, ip, port)
+    except OSError:
+        return False
+    conn.close()
+    return True

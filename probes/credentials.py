@@ -1,0 +1,54 @@
+"""Login credentials, referenced, never carried: `env:NAME` or `file:PATH`.
+
+The reference is what a Target, a report or a log may show; the secret is read only when a
+probe logs in. The value (the variable's content, or the file's first line) is `USER:PASSWORD`,
+split at the first colon, as in `curl -u`. Errors name the reference and never the value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from probes.errors import ProbeConfigError
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return f"Credentials(user={self.user!r}, password=***)"
+
+
+def check_ref(ref: str) -> None:
+    """Raise ProbeConfigError unless `ref` has the form env:NAME or file:PATH."""
+    kind, sep, rest = ref.partition(":")
+    if not sep or kind not in ("env", "file") or not rest:
+        raise ProbeConfigError(f"credentials {ref!r}: expected env:NAME or file:PATH")
+
+
+def load_credentials(ref: str) -> Credentials:
+    """Read the credentials `ref` points at (ProbeConfigError naming `ref` when unusable)."""
+    check_ref(ref)
+    kind, _, rest = ref.partition(":")
+    if kind == "env":
+        value = os.environ.get(rest)
+        if value is None:
+            raise ProbeConfigError(f"credentials {ref!r}: environment variable {rest} is not set")
+    else:
+        try:
+            text = Path(rest).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProbeConfigError(
+                f"credentials {ref!r}: cannot read the file: {exc.strerror or type(exc).__name__}"
+            ) from None
+        except UnicodeDecodeError:
+            raise ProbeConfigError(f"credentials {ref!r}: the file is not UTF-8 text") from None
+        value = text.splitlines()[0] if text else ""
+    user, sep, password = value.strip("\r\n").partition(":")
+    if not sep or not user or not password:
+        raise ProbeConfigError(f"credentials {ref!r}: expected USER:PASSWORD")
+    return Credentials(user=user, password=password)

@@ -1,0 +1,264 @@
+"""Line-oriented TCP connections for SMTP, IMAP and POP3 (part of the network door).
+
+`Connection.open(net, ip, port)` takes one of the host's connection slots (at most
+`net.max_per_host` connections to one address at a time, shared by every probe of the run),
+connects within `timeouts.connect` and keeps the slot until `close()`.
+
+Reading is bounded three ways, so a hostile or hung server cannot hold a probe or its memory:
+- time: every reply must be complete within `timeouts.io` of asking for it, however slowly
+  the bytes trickle in (TimeoutError);
+- line length: MAX_LINE_BYTES without a line end is a ProtocolError;
+- reply size: more than MAX_REPLY_LINES lines or MAX_REPLY_BYTES bytes is a ProtocolError.
+
+A short transcript of the last lines (client lines marked secret are masked) is kept for
+evidence and error messages.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from probes.errors import ProtocolError
+from probes.net import tls as tlsmod
+from probes.net.tls import TlsSession
+
+if TYPE_CHECKING:
+    from probes.net import Net
+
+MAX_LINE_BYTES = 8192
+MAX_REPLY_LINES = 1000
+MAX_REPLY_BYTES = 256 * 1024
+TRANSCRIPT_LINES = 40
+_RECV = 16384
+
+
+class HostSlots:
+    """At most `per_host` connections to one address at a time (operators rate-limit)."""
+
+    def __init__(self, per_host: int) -> None:
+        if per_host < 1:
+            raise ValueError(f"connections per host must be at least 1, not {per_host}")
+        self.per_host = per_host
+        self._lock = threading.Lock()
+        self._sems: dict[str, threading.BoundedSemaphore] = {}
+
+    def _sem(self, host: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            sem = self._sems.get(host)
+            if sem is None:
+                sem = self._sems[host] = threading.BoundedSemaphore(self.per_host)
+            return sem
+
+    def acquire(self, host: str, timeout: float) -> Callable[[], None]:
+        """Wait for a slot (TimeoutError after `timeout`); returns the release function."""
+        sem = self._sem(host)
+        if not sem.acquire(timeout=timeout):
+            raise TimeoutError(f"{host}: no free connection slot within {timeout:g} s")
+        released = threading.Event()
+
+        def release() -> None:
+            if not released.is_set():
+                released.set()
+                sem.release()
+
+        return release
+
+    @contextmanager
+    def hold(self, host: str, timeout: float) -> Iterator[None]:
+        release = self.acquire(host, timeout)
+        try:
+            yield
+        finally:
+            release()
+
+
+class Connection:
+    """One client connection; plain first, TLS after `start_tls()` or from the start."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        label: str,
+        io_timeout: float,
+        ca_file: str | None,
+        release: Callable[[], None],
+    ) -> None:
+        self._sock: socket.socket = sock
+        self.label = label
+        self.io_timeout = io_timeout
+        self.ca_file = ca_file
+        self._release = release
+        self._buf = bytearray()
+        self.tls: TlsSession | None = None
+        self.transcript: collections.deque[str] = collections.deque(maxlen=TRANSCRIPT_LINES)
+        self.discarded_before_tls = 0  # bytes a server sent after its STARTTLS go-ahead
+
+    # ----- opening and closing ----------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        net: Net,
+        ip: str,
+        port: int,
+        *,
+        label: str | None = None,
+        implicit_tls: bool = False,
+        server_name: str | None = None,
+        verify: bool = True,
+        tls_version: str | None = None,
+    ) -> Connection:
+        """Connect (and for implicit TLS, handshake). Raises ConnectionRefusedError,
+        TimeoutError, OSError, ssl errors; nothing stays open or held when it raises."""
+        timeouts = net.timeouts
+        release = net.slots.acquire(ip, timeout=max(timeouts.probe, timeouts.connect))
+        try:
+            source = (net.source_address, 0) if net.source_address else None
+            sock = socket.create_connection(
+                (ip, port), timeout=timeouts.connect, source_address=source
+            )
+        except BaseException:
+            release()
+            raise
+        conn = cls(
+            sock,
+            label=label or f"{ip}:{port}",
+            io_timeout=timeouts.io,
+            ca_file=net.ca_file,
+            release=release,
+        )
+        if implicit_tls:
+            try:
+                conn.start_tls(server_name=server_name, verify=verify, version=tls_version)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        finally:
+            self._release()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----- TLS --------------------------------------------------------------------------------
+    def start_tls(
+        self, *, server_name: str | None, verify: bool, version: str | None = None
+    ) -> TlsSession:
+        """Handshake on this connection, within the I/O timeout."""
+        if self.tls is not None:
+            raise ProtocolError(f"{self.label}: TLS is already on")
+        # Bytes the server sent before the handshake must not be read as if they came over TLS
+        # (the STARTTLS command-injection class of bugs): drop them.
+        self.discarded_before_tls = len(self._buf)
+        self._buf.clear()
+        self._sock, session = tlsmod.handshake(
+            self._sock,
+            server_name=server_name,
+            deadline=time.monotonic() + self.io_timeout,
+            verify=verify,
+            ca_file=self.ca_file,
+            version=version,
+        )
+        self.tls = session
+        self.transcript.append(f"-- TLS {session.version} {session.cipher}")
+        return session
+
+    # ----- writing and reading ----------------------------------------------------------------
+    def send_line(self, line: str, *, secret: bool = False, shown: str | None = None) -> None:
+        """Send `line` + CRLF. A secret line shows in the transcript as `shown` (or masked)."""
+        if secret:
+            self.transcript.append("C: " + (shown if shown is not None else "***"))
+        else:
+            self.transcript.append("C: " + line)
+        data = line.encode("utf-8") + b"\r\n"
+        deadline = time.monotonic() + self.io_timeout
+        view = memoryview(data)
+        while view:
+            self._sock.settimeout(self._remaining(deadline, "send"))
+            try:
+                sent = self._sock.send(view)
+            except (TimeoutError, ssl.SSLWantWriteError):
+                raise TimeoutError(f"{self.label}: could not send within the I/O timeout") from None
+            view = view[sent:]
+
+    def read_reply(self, done: Callable[[str], bool]) -> list[str]:
+        """Lines (decoded, line ends stripped) up to and including the one `done` accepts."""
+        deadline = time.monotonic() + self.io_timeout
+        lines: list[str] = []
+        size = 0
+        while True:
+            line = self._read_line(deadline)
+            size += len(line)
+            lines.append(line)
+            self.transcript.append("S: " + _shorten(line))
+            if done(line):
+                return lines
+            if len(lines) >= MAX_REPLY_LINES or size > MAX_REPLY_BYTES:
+                raise ProtocolError(
+                    f"{self.label}: reply longer than {MAX_REPLY_LINES} lines or "
+                    f"{MAX_REPLY_BYTES // 1024} KiB; gave up reading it"
+                )
+
+    def read_line(self) -> str:
+        """One line, within the I/O timeout."""
+        line = self._read_line(time.monotonic() + self.io_timeout)
+        self.transcript.append("S: " + _shorten(line))
+        return line
+
+    def _read_line(self, deadline: float) -> str:
+        while True:
+            end = self._buf.find(b"\n")
+            if end >= 0:
+                if end > MAX_LINE_BYTES:
+                    raise self._too_long()
+                raw = bytes(self._buf[:end])
+                del self._buf[: end + 1]
+                return raw.rstrip(b"\r").decode("utf-8", errors="replace")
+            if len(self._buf) > MAX_LINE_BYTES:
+                raise self._too_long()
+            self._sock.settimeout(self._remaining(deadline, "reply"))
+            try:
+                chunk = self._sock.recv(_RECV)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"{self.label}: no complete reply within {self.io_timeout:g} s"
+                ) from None
+            if not chunk:
+                raise ConnectionResetError(
+                    f"{self.label}: the server closed the connection"
+                    + (
+                        f" after {_shorten(self._buf.decode('utf-8', 'replace'))!r}"
+                        if self._buf
+                        else ""
+                    )
+                )
+            self._buf += chunk
+
+    def _remaining(self, deadline: float, what: str) -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"{self.label}: no complete {what} within {self.io_timeout:g} s")
+        return remaining
+
+    def _too_long(self) -> ProtocolError:
+        return ProtocolError(
+            f"{self.label}: a line longer than {MAX_LINE_BYTES} bytes; gave up reading it"
+        )
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
