@@ -266,7 +266,8 @@ def certificate_findings(
         add(
             "CERT_UNTRUSTED",
             Severity.FAIL,
-            f"{subject}: certificate chain does not verify against {verify.ca_source}: {message}",
+            f"{subject}: certificate chain does not verify against "
+            f"{shorten(verify.ca_source)}: {message}",
             {
                 "verify_code": code,
                 "verify_message": message,

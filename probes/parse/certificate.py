@@ -69,14 +69,16 @@ def parse_certificate(der: bytes) -> CertInfo:
     except CertificateParseError:
         raise
     # cryptography parses lazily: malformed names/extensions surface while reading fields,
-    # as ValueError, or as its own Exception subclasses (DuplicateExtension,
-    # UnsupportedGeneralNameType); all of them mean "not a certificate we can read".
+    # as ValueError, or as its own Exception subclasses (InvalidVersion, DuplicateExtension,
+    # UnsupportedGeneralNameType, ...); all of them mean "not a certificate we can read".
     except (
         ValueError,
         TypeError,
         UnsupportedAlgorithm,
+        x509.InvalidVersion,
         x509.DuplicateExtension,
         x509.UnsupportedGeneralNameType,
+        x509.AttributeNotFound,
     ) as exc:
         raise CertificateParseError(f"unreadable certificate: {exc}") from None
 

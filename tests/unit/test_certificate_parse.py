@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
+import random
+import warnings
 
 import pytest
 from cryptography import x509
@@ -393,3 +395,44 @@ def test_a_labels_are_compared_as_given_and_unicode_names_are_encoded():
 def test_malformed_reference_names_match_nothing(host):
     info = info_for(dns=["mx.example.com", "*.example.com"])
     assert not hostname_matches(info, host)
+
+
+def test_invalid_x509_version_raises_certificate_parse_error():
+    der = build()
+    version_v3 = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2 (v3)
+    assert der.count(version_v3) == 1
+    with pytest.raises(CertificateParseError):
+        parse_certificate(der.replace(version_v3, bytes.fromhex("a003020107")))
+
+
+def test_mutated_certificates_raise_only_certificate_parse_error():
+    """Seeded byte mutations of real certificates: a CertInfo or CertificateParseError, and
+    hostname_matches copes with whatever names survive."""
+    rng = random.Random(20250601)
+    bases = [
+        build(dns=["a.example.com", "*.b.example.com"], ips=["127.0.0.1", "::1"]),
+        build(key=rsa.generate_private_key(65537, 1024), cn=None),
+        build(key=ed25519.Ed25519PrivateKey.generate()),
+    ]
+    parsed = 0
+    for _ in range(1500):
+        data = bytearray(rng.choice(bases))
+        for _ in range(rng.randint(1, 3)):
+            pos = rng.randrange(len(data))
+            op = rng.random()
+            if op < 0.6:
+                data[pos] = rng.randrange(256)
+            elif op < 0.8:
+                del data[pos]
+            else:
+                data.insert(pos, rng.randrange(256))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. non-positive serial numbers
+                info = parse_certificate(bytes(data))
+        except CertificateParseError:
+            continue
+        parsed += 1
+        for host in ("a.example.com", "x.b.example.com", "127.0.0.1", "::1"):
+            assert isinstance(hostname_matches(info, host), bool)
+    assert parsed > 0  # the mutations also produce certificates that still parse

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import ssl
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -15,7 +17,7 @@ from probes.checks.tls_findings import (
     shorten_list,
     tls_version_findings,
 )
-from probes.lab.pki import make_ca, make_server_cert
+from probes.lab.pki import certs_pem, make_ca, make_server_cert, private_pem
 from probes.model import Severity
 from probes.parse.certificate import CertInfo, parse_certificate
 from probes.probe import BaseProbe
@@ -408,3 +410,76 @@ def test_untestable_legacy_versions_are_not_findings():
     untested = findings[0].evidence["untested"]
     assert untested.startswith("SSLv3 (local OpenSSL has no SSLv3), TLSv1 (")
     assert findings[0].evidence["refused"] == "none"
+
+
+# -- real OpenSSL verdicts (in-memory handshake, no sockets) -------------------------------------
+
+
+def memory_handshake(tmp_path, chain, key, ca) -> tuple[bytes, VerifyResult]:
+    """A TLS handshake between two in-memory SSLObjects, the client set up as the network door
+    is (chain verified against the CA file, host name not checked); the leaf DER and verdict."""
+    cert_file, key_file, ca_file = tmp_path / "chain.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert_file.write_bytes(certs_pem(chain))
+    key_file.write_bytes(private_pem(key))
+    ca_file.write_bytes(certs_pem([ca.cert]))
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert_file, key_file)
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_ctx.check_hostname = False
+    client_ctx.load_verify_locations(ca_file)
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    from_client, from_server = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = client_ctx.wrap_bio(to_client, from_client, server_side=False)
+    server = server_ctx.wrap_bio(to_server, from_server, server_side=True)
+    verify = VerifyResult(verified=True, ca_source=str(ca_file))
+    for _ in range(10):
+        try:
+            client.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLCertVerificationError as err:
+            verify = VerifyResult(False, err.verify_code, err.verify_message, str(ca_file))
+            break
+        to_server.write(from_client.read())
+        with contextlib.suppress(ssl.SSLWantReadError):
+            server.do_handshake()
+        to_client.write(from_server.read())
+    else:
+        raise AssertionError("handshake did not finish")
+    if not verify.verified:  # what the door does: the leaf from the server side's own chain
+        return chain[0].public_bytes(Encoding.DER), verify
+    der = client.getpeercert(binary_form=True)
+    assert der is not None
+    return der, verify
+
+
+@pytest.mark.parametrize(
+    ("kind", "signer", "expected_code", "expected"),
+    [
+        ("valid", "lab", None, {"CERT_OK"}),
+        ("expired", "lab", 10, {"CERT_EXPIRED"}),
+        ("expiring-soon", "lab", None, {"CERT_EXPIRING_SOON"}),
+        ("self-signed", "lab", 18, {"CERT_SELF_SIGNED"}),
+        ("wrong-host", "lab", None, {"CERT_HOSTNAME_MISMATCH"}),
+        ("valid", "other", 19, {"CERT_UNTRUSTED"}),
+        ("expired", "other", 19, {"CERT_EXPIRED", "CERT_UNTRUSTED"}),
+    ],
+)
+def test_openssl_verdicts_map_to_findings(tmp_path, kind, signer, expected_code, expected):
+    lab_ca, other_ca = make_ca("lab"), make_ca("other")
+    chain, key = make_server_cert(
+        lab_ca if signer == "lab" else other_ca, ["mx.example.test"], ["127.0.0.25"], kind=kind
+    )
+    der, verify = memory_handshake(tmp_path, chain, key, lab_ca)
+    assert verify.code == expected_code
+    findings = certificate_findings(
+        PROBE,
+        info=parse_certificate(der),
+        verify=verify,
+        hostname="mx.example.test",
+        now=dt.datetime.now(dt.UTC),
+        subject="127.0.0.25:25",
+        reproduce=REPRO,
+    )
+    assert set(codes(findings)) == expected
