@@ -9,6 +9,7 @@ come back in the order the domains were given, as soon as each (and those before
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,8 +20,9 @@ from pathlib import Path
 from probes.errors import UsageError
 from probes.model import Target
 from probes.names import InvalidDomain, normalize_domain
-from probes.net import Net
+from probes.net import DEFAULT_MAX_PER_HOST, Net
 from probes.net.dns import client_for
+from probes.net.stream import HostSlots
 from probes.probe import Probe
 from probes.report.run import RunReport, new_run_id
 from probes.runner import run_probes
@@ -53,6 +55,18 @@ def read_domains(path: str | Path) -> list[str]:
     return list(domains)
 
 
+_SLOTS: HostSlots | None = None
+_SLOTS_LOCK = threading.Lock()
+
+
+def _shared_slots() -> HostSlots:
+    global _SLOTS
+    with _SLOTS_LOCK:
+        if _SLOTS is None:
+            _SLOTS = HostSlots(DEFAULT_MAX_PER_HOST)
+        return _SLOTS
+
+
 def audit_one(
     domain: str,
     probes: Sequence[Probe],
@@ -65,6 +79,9 @@ def audit_one(
     resolver = Net.for_target(target).resolver_addr()
     dns_client = client_for(resolver, timeout=target.timeouts.dns)
     net = Net.for_target(target, dns_client=dns_client)
+    # Domains often share mail servers: the per-host connection limit holds across them all
+    # (within one process).
+    object.__setattr__(net, "host_slots", _shared_slots())
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     results = run_probes(probes, target, net, max_workers=max_workers)

@@ -29,6 +29,7 @@ from probes.report import (
 )
 
 EXIT_INTERRUPTED = 130
+LAB_CREDENTIALS_ENV = "MAILPROBE_LAB_CREDENTIALS"
 FORMATS = ("text", "json")
 
 
@@ -79,6 +80,16 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise UsageError(f"--concurrency {args.concurrency}: must be at least 1")
         if args.processes < 1:
             raise UsageError(f"--processes {args.processes}: must be at least 1")
+        for option, value in (
+            ("--mx", args.mx),
+            ("--submission-host", args.submission_host),
+            ("--mailbox-host", args.mailbox_host),
+        ):
+            if value:
+                raise UsageError(
+                    f"{option}: names one domain's servers; with --domains each domain's "
+                    "servers come from its DNS"
+                )
         domains = read_domains(args.domains)
         template = _target_from_args(args, domains[0], dkim_keys)
         return _audit_and_report(args, domains, template, probe_classes)
@@ -92,11 +103,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     with Lab(spec, say=say) as lab:
         info = lab.info
         assert info is not None
+        credentials_ref = args.credentials
+        if credentials_ref is None:
+            # The lab's throwaway login, handed over in this process's environment only.
+            os.environ[LAB_CREDENTIALS_ENV] = f"{info.user}:{info.password}"
+            credentials_ref = f"env:{LAB_CREDENTIALS_ENV}"
         target = Target(
             domain=info.domain,
             mx_hosts=tuple(args.mx or [f"mx.{info.domain}"]),
-            submission_hosts=(f"mx.{info.domain}", f"outbound.{info.domain}"),
-            mailbox_hosts=(f"mailbox.{info.domain}",),
+            submission_hosts=tuple(
+                args.submission_host or [f"mx.{info.domain}", f"outbound.{info.domain}"]
+            ),
+            mailbox_hosts=tuple(args.mailbox_host or [f"mailbox.{info.domain}"]),
+            credentials_ref=credentials_ref,
             selectors=tuple(args.selector or list(info.dkim)),
             sending_ips=tuple(
                 args.sending_ip or [info.client_ips["authorized"], info.hosts["outbound"]]
@@ -135,9 +154,19 @@ def _target_from_args(
             ipaddress.ip_address(ip)
         except ValueError:
             raise UsageError(f"--sending-ip {ip!r}: not an IP address") from None
+    if args.credentials:
+        from probes.credentials import check_ref
+
+        try:
+            check_ref(args.credentials)
+        except ProbeConfigError as exc:
+            raise UsageError(f"--credentials: {exc}") from None
     target = Target(
         domain=name,
         mx_hosts=tuple(args.mx or ()),
+        submission_hosts=tuple(args.submission_host or ()),
+        mailbox_hosts=tuple(args.mailbox_host or ()),
+        credentials_ref=args.credentials,
         selectors=tuple(args.selector or ()),
         sending_ips=tuple(args.sending_ip or ()),
         resolver=args.resolver,
@@ -162,7 +191,9 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
 
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    net = Net.for_target(target)
+    if args.max_per_host < 1:
+        raise UsageError(f"--max-per-host {args.max_per_host}: must be at least 1")
+    net = Net.for_target(target, max_per_host=args.max_per_host)
     results = run_probes([cls() for cls in probe_classes], target, net, secrets=secrets)
     report = RunReport(
         run_id=new_run_id(started),
@@ -411,6 +442,30 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--selector", action="append", metavar="SEL")
     check.add_argument("--sending-ip", action="append", metavar="IP")
     check.add_argument("--mx", action="append", metavar="HOST")
+    check.add_argument(
+        "--submission-host",
+        action="append",
+        metavar="HOST",
+        help="a submission server (587/465); default: RFC 6186 SRV records",
+    )
+    check.add_argument(
+        "--mailbox-host",
+        action="append",
+        metavar="HOST",
+        help="an IMAP/POP3 server; default: RFC 6186 SRV records",
+    )
+    check.add_argument(
+        "--credentials",
+        metavar="REF",
+        help="login to try over TLS: env:NAME or file:PATH holding USER:PASSWORD",
+    )
+    check.add_argument(
+        "--max-per-host",
+        type=int,
+        default=2,
+        metavar="N",
+        help="connections to one server address at a time (default 2)",
+    )
     check.add_argument("--probe", action="append", metavar="GLOB")
     check.add_argument(
         "--domains", metavar="FILE", help="audit many domains (one per line), concurrently"
