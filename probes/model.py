@@ -96,7 +96,6 @@ class Target:
             "sending_ips": list(self.sending_ips),
             "resolver": self.resolver,
             "ca_file": self.ca_file,
-            "credentials_ref": self.credentials_ref,
             "dkim_keys": {sel: path for sel, path in self.dkim_keys},
             "discover_selectors": self.discover_selectors,
         }
