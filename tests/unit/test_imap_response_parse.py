@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -168,6 +169,163 @@ def test_thousand_untagged_lines():
 
 def test_non_ascii_greeting_text_is_kept():
     assert parse_greeting("* OK prêt \udcff").text == "prêt \udcff"
+
+
+# ----- transcripts (tests/data/transcripts: captured from the lab, and hand-written) ------------
+
+TRANSCRIPTS = Path(__file__).resolve().parents[1] / "data" / "transcripts"
+IMAP_FILES = sorted(TRANSCRIPTS.glob("*/imap-*.txt"))
+LAB_BEFORE_TLS = {"IMAP4REV1", "SASL-IR", "LOGIN-REFERRALS", "ID", "ENABLE", "IDLE", "LITERAL+"}
+
+
+def exchanges(path: Path) -> list[tuple[str | None, list[str]]]:
+    """(client line, or None for the greeting; the server lines answering it) of a transcript."""
+    result: list[tuple[str | None, list[str]]] = [(None, [])]
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    for line in text.split("\n"):
+        if line.startswith("C: "):
+            result.append((line[3:], []))
+        elif line.startswith("S: "):
+            result[-1][1].append(line[3:])
+    return result
+
+
+def answer(name: str, tag: str) -> list[str]:
+    return next(
+        lines
+        for sent, lines in exchanges(TRANSCRIPTS / name)
+        if sent is not None and sent.split()[0] == tag
+    )
+
+
+def greeting(name: str):
+    return parse_greeting(exchanges(TRANSCRIPTS / name)[0][1][0])
+
+
+def test_transcripts_are_there():
+    assert {path.parent.name for path in IMAP_FILES} == {
+        "lab-default",
+        "lab-permissive",
+        "handwritten",
+    }
+
+
+@pytest.mark.parametrize("path", IMAP_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_transcript_response_parses_and_ends_where_the_door_stops(path):
+    (_, greeting_lines), *commands = exchanges(path)
+    assert len(greeting_lines) == 1
+    parse_greeting(greeting_lines[0])
+    for command, lines in commands:
+        tag = command.split()[0]
+        done = is_tagged_done(tag)
+        assert [done(line) for line in lines] == [False] * (len(lines) - 1) + [True]
+        parse_tagged(lines[-1], tag)
+        if command.split()[1].upper() == "CAPABILITY":
+            parse_capabilities(lines, tag)
+
+
+@pytest.mark.parametrize("lab", ["lab-default", "lab-permissive"])
+def test_lab_dovecot_greeting_carries_capabilities(lab):
+    g = greeting(f"{lab}/imap-143-starttls.txt")
+    assert g.status == "OK"
+    assert g.capabilities == parse_capabilities(answer(f"{lab}/imap-143-starttls.txt", "a1"), "a1")
+
+
+def test_lab_dovecot_before_tls_disables_login():
+    caps = parse_capabilities(answer("lab-default/imap-143-starttls.txt", "a1"), "a1")
+    assert caps == LAB_BEFORE_TLS | {"STARTTLS", "LOGINDISABLED"}
+    assert not login_allowed(caps)
+    assert auth_mechanisms(caps) == ()
+    refused = answer("lab-default/imap-143-starttls.txt", "a2")
+    assert len(refused) == 2  # an untagged "* BAD [ALERT]" precedes the tagged NO
+    tagged = parse_tagged(refused[-1], "a2")
+    assert (tagged.status, tagged.code) == ("NO", "PRIVACYREQUIRED")
+
+
+def test_lab_dovecot_permissive_allows_login_before_tls():
+    caps = parse_capabilities(answer("lab-permissive/imap-143-starttls.txt", "a1"), "a1")
+    assert caps == LAB_BEFORE_TLS | {"STARTTLS", "AUTH=PLAIN", "AUTH=LOGIN"}
+    assert login_allowed(caps)
+    assert auth_mechanisms(caps) == ("LOGIN", "PLAIN")
+    tagged = parse_tagged(answer("lab-permissive/imap-143-starttls.txt", "a2")[-1], "a2")
+    assert (tagged.status, tagged.code) == ("NO", "AUTHENTICATIONFAILED")
+
+
+@pytest.mark.parametrize("lab", ["lab-default", "lab-permissive"])
+def test_lab_dovecot_after_starttls(lab):
+    name = f"{lab}/imap-143-starttls.txt"
+    assert parse_tagged(answer(name, "a3")[-1], "a3").status == "OK"
+    caps = parse_capabilities(answer(name, "a4"), "a4")
+    assert caps == LAB_BEFORE_TLS | {"AUTH=PLAIN", "AUTH=LOGIN"}
+    tagged = parse_tagged(answer(name, "a5")[-1], "a5")
+    assert (tagged.status, tagged.code) == ("NO", "AUTHENTICATIONFAILED")
+
+
+@pytest.mark.parametrize("lab", ["lab-default", "lab-permissive"])
+def test_lab_dovecot_implicit_tls(lab):
+    name = f"{lab}/imap-993.txt"
+    caps = parse_capabilities(answer(name, "a1"), "a1")
+    assert greeting(name).capabilities == caps
+    assert "STARTTLS" not in caps and login_allowed(caps)
+    assert auth_mechanisms(caps) == ("LOGIN", "PLAIN")
+    assert parse_tagged(answer(name, "a2")[-1], "a2").code == "AUTHENTICATIONFAILED"
+
+
+def test_lab_transcripts_hold_no_real_password():
+    for path in IMAP_FILES:
+        for command, _lines in exchanges(path):
+            if command is not None and " LOGIN " in command.upper():
+                assert command.endswith('"wrong"') or command.endswith(" wrong")
+
+
+def test_courier_greeting_capabilities_and_plain_no():
+    name = "handwritten/imap-courier.txt"
+    g = greeting(name)
+    assert "STARTTLS" in g.capabilities and "ACL2=UNION" in g.capabilities
+    assert auth_mechanisms(g.capabilities) == ()
+    tagged = parse_tagged(answer(name, "a2")[-1], "a2")
+    assert (tagged.status, tagged.code) == ("NO", None)
+    assert parse_tagged(answer(name, "a3")[-1], "a3").status == "OK"
+
+
+def test_cyrus_capabilities_only_on_request():
+    name = "handwritten/imap-cyrus.txt"
+    assert greeting(name).capabilities is None
+    caps = parse_capabilities(answer(name, "a1"), "a1")
+    assert {"LOGINDISABLED", "STARTTLS", "RIGHTS=KXTEN", "COMPRESS=DEFLATE"} <= caps
+    assert not login_allowed(caps)
+
+
+def test_gmail_mechanisms():
+    name = "handwritten/imap-gmail.txt"
+    assert greeting(name).capabilities is None
+    caps = parse_capabilities(answer(name, "a1"), "a1")
+    assert auth_mechanisms(caps) == (
+        "OAUTHBEARER",
+        "PLAIN",
+        "PLAIN-CLIENTTOKEN",
+        "XOAUTH",
+        "XOAUTH2",
+    )
+    assert parse_tagged(answer(name, "a2")[-1], "a2").code == "AUTHENTICATIONFAILED"
+
+
+def test_exchange_greeting_trailing_bracket_is_text_not_code():
+    g = greeting("handwritten/imap-exchange.txt")
+    assert (g.status, g.capabilities) == ("OK", None)
+    caps = parse_capabilities(answer("handwritten/imap-exchange.txt", "a1"), "a1")
+    assert {"IMAP4", "IMAP4REV1"} <= caps
+    assert auth_mechanisms(caps) == ("PLAIN", "XOAUTH2")
+
+
+def test_quirks_lower_case_and_tagged_capability_code():
+    name = "handwritten/imap-quirks.txt"
+    g = greeting(name)
+    assert g.capabilities == {"IMAP4REV1", "STARTTLS", "AUTH=PLAIN", "LOGINDISABLED"}
+    caps = parse_capabilities(answer(name, "a1"), "a1")
+    assert caps == {"IMAP4REV1", "STARTTLS", "AUTH=PLAIN", "LOGINDISABLED", "ID"}
+    tagged = parse_tagged(answer(name, "a2")[-1], "a2")
+    assert (tagged.status, tagged.code) == ("NO", "PRIVACYREQUIRED")
 
 
 _prefix = st.sampled_from(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -202,6 +203,205 @@ def test_banner_name(line, name):
 
 def test_banner_name_only_for_220():
     assert banner_name(Reply(554, ("mx.example.test no service",))) is None
+
+
+# ----- transcripts (tests/data/transcripts: captured from the lab, and hand-written) ------------
+
+TRANSCRIPTS = Path(__file__).resolve().parents[1] / "data" / "transcripts"
+SMTP_FILES = sorted(TRANSCRIPTS.glob("*/smtp-*.txt"))
+
+
+def exchanges(path: Path) -> list[tuple[str | None, list[str]]]:
+    """(client line, or None for the banner; the server lines answering it) of a transcript."""
+    result: list[tuple[str | None, list[str]]] = [(None, [])]
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    for line in text.split("\n"):
+        if line.startswith("C: "):
+            result.append((line[3:], []))
+        elif line.startswith("S: "):
+            result[-1][1].append(line[3:])
+    return result
+
+
+def replies(name: str) -> list[tuple[str | None, Reply]]:
+    return [(command, parse_reply(lines)) for command, lines in exchanges(TRANSCRIPTS / name)]
+
+
+def reply_to(name: str, command: str, nth: int = 0) -> Reply:
+    found = [
+        reply for sent, reply in replies(name) if sent is not None and sent.startswith(command)
+    ]
+    return found[nth]
+
+
+def test_transcripts_are_there():
+    dirs = {path.parent.name for path in SMTP_FILES}
+    assert dirs == {"lab-default", "lab-permissive", "handwritten"}
+
+
+@pytest.mark.parametrize("path", SMTP_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_transcript_reply_parses_and_ends_where_the_door_stops(path):
+    for _command, lines in exchanges(path):
+        assert lines, "every client line is answered"
+        assert [is_last_line(line) for line in lines] == [False] * (len(lines) - 1) + [True]
+        parse_reply(lines)
+
+
+@pytest.mark.parametrize("lab", ["lab-default", "lab-permissive"])
+def test_lab_exim_banner_and_name(lab):
+    banner = replies(f"{lab}/smtp-25-ehlo.txt")[0][1]
+    assert banner.code == 220
+    assert banner_name(banner) == "mx.example.test"
+    ehlo = parse_ehlo(reply_to(f"{lab}/smtp-25-ehlo.txt", "EHLO"))
+    assert ehlo.name == "mx.example.test"
+    assert ehlo.size == 52428800
+    assert ehlo.has("STARTTLS") and ehlo.has("PIPELINING") and ehlo.has("CHUNKING")
+
+
+def test_lab_exim_port_25_offers_no_auth_and_no_vrfy_by_default():
+    ehlo = parse_ehlo(reply_to("lab-default/smtp-25-ehlo.txt", "EHLO"))
+    assert ehlo.auth_mechanisms == ()
+    assert not ehlo.has("VRFY") and not ehlo.has("EXPN")
+
+
+def test_lab_exim_permissive_offers_auth_vrfy_expn_before_tls():
+    ehlo = parse_ehlo(reply_to("lab-permissive/smtp-25-ehlo.txt", "EHLO"))
+    assert ehlo.auth_mechanisms == ("PLAIN", "LOGIN")
+    assert ehlo.has("VRFY") and ehlo.has("EXPN")
+
+
+@pytest.mark.parametrize("lab", ["lab-default", "lab-permissive"])
+def test_lab_exim_starttls_then_no_starttls(lab):
+    name = f"{lab}/smtp-25-starttls.txt"
+    assert reply_to(name, "STARTTLS").code == 220
+    assert parse_ehlo(reply_to(name, "EHLO", 0)).has("STARTTLS")
+    assert not parse_ehlo(reply_to(name, "EHLO", 1)).has("STARTTLS")
+
+
+def test_lab_exim_submission_auth_only_after_tls():
+    name = "lab-default/smtp-587-starttls-auth.txt"
+    before, after = parse_ehlo(reply_to(name, "EHLO", 0)), parse_ehlo(reply_to(name, "EHLO", 1))
+    assert before.auth_mechanisms == () and before.has("STARTTLS")
+    assert after.auth_mechanisms == ("PLAIN", "LOGIN") and not after.has("STARTTLS")
+    assert reply_to(name, "AUTH PLAIN", 0).code == 503
+    failed = reply_to(name, "AUTH PLAIN", 1)
+    assert (failed.code, failed.is_positive, failed.enhanced) == (535, False, None)
+
+
+def test_lab_exim_permissive_submission_asks_for_auth_before_tls():
+    name = "lab-permissive/smtp-587-starttls-auth.txt"
+    challenge = reply_to(name, "AUTH PLAIN", 0)
+    assert (challenge.code, challenge.lines) == (334, ("",))
+    assert reply_to(name, "*").code == 501
+
+
+@pytest.mark.parametrize("lab", ["lab-default", "lab-permissive"])
+def test_lab_exim_implicit_tls_port_offers_auth_not_starttls(lab):
+    ehlo = parse_ehlo(reply_to(f"{lab}/smtp-465-ehlo.txt", "EHLO"))
+    assert ehlo.auth_mechanisms == ("PLAIN", "LOGIN")
+    assert not ehlo.has("STARTTLS")
+
+
+@pytest.mark.parametrize(
+    ("lab", "vrfy", "expn"), [("lab-default", 252, 550), ("lab-permissive", 250, 250)]
+)
+def test_lab_exim_vrfy_expn_codes(lab, vrfy, expn):
+    name = f"{lab}/smtp-25-vrfy-expn.txt"
+    assert reply_to(name, "VRFY user@").code == vrfy
+    assert reply_to(name, "EXPN").code == expn
+    assert reply_to(name, "VRFY user").code == 501  # no domain: refused either way
+
+
+def test_lab_exim_refuses_relay():
+    name = "lab-default/smtp-25-relay.txt"
+    relay = reply_to(name, "RCPT TO:<someone@")
+    assert (relay.code, relay.enhanced, relay.is_positive) == (550, None, False)
+    assert reply_to(name, "RCPT TO:<user@").code == 250
+
+
+def test_postfix_enhanced_codes_and_relay_denied():
+    name = "handwritten/smtp-postfix.txt"
+    assert banner_name(replies(name)[0][1]) == "mail.example.com"
+    ehlo = parse_ehlo(reply_to(name, "EHLO"))
+    assert ehlo.has("ENHANCEDSTATUSCODES") and ehlo.has("VRFY") and ehlo.size == 10240000
+    assert reply_to(name, "VRFY").enhanced == "2.0.0"
+    relay = reply_to(name, "RCPT")
+    assert (relay.code, relay.enhanced) == (554, "5.7.1")
+
+
+def test_postscreen_multi_line_banner():
+    banner = replies("handwritten/smtp-postfix-postscreen.txt")[0][1]
+    assert banner.code == 220 and len(banner.lines) == 2
+    assert banner_name(banner) == "mx.example.com"
+
+
+def test_anonymous_banner_names_no_host_but_ehlo_does():
+    name = "handwritten/smtp-postfix-anonymous.txt"
+    assert banner_name(replies(name)[0][1]) is None
+    assert parse_ehlo(reply_to(name, "EHLO")).name == "mail.example.com"
+
+
+def test_m365_auth_after_starttls_and_exchange_banner():
+    name = "handwritten/smtp-m365-submission.txt"
+    assert banner_name(replies(name)[0][1]) == "AM0PR01CA0123.outlook.office365.com"
+    assert parse_ehlo(reply_to(name, "EHLO", 0)).auth_mechanisms == ()
+    after = parse_ehlo(reply_to(name, "EHLO", 1))
+    assert after.auth_mechanisms == ("LOGIN", "XOAUTH2")
+    assert after.size == 157286400
+    assert reply_to(name, "STARTTLS").enhanced == "2.0.0"
+    assert reply_to(name, "d3Jvbmc=").enhanced == "5.7.139"
+
+
+def test_exchange_old_style_auth_is_merged():
+    ehlo = parse_ehlo(reply_to("handwritten/smtp-exchange-onprem.txt", "EHLO"))
+    assert ehlo.auth_mechanisms == ("NTLM", "LOGIN")
+    assert ehlo.keywords["X-EXPS"] == ("GSSAPI", "NTLM")
+    assert reply_to("handwritten/smtp-exchange-onprem.txt", "VRFY").code == 252
+
+
+def test_gmail_multi_line_auth_failure():
+    name = "handwritten/smtp-gmail.txt"
+    assert banner_name(replies(name)[0][1]) == "smtp.gmail.com"
+    ehlo = parse_ehlo(reply_to(name, "EHLO", 1))
+    assert ehlo.greeting == "at your service, [203.0.113.5]"
+    assert ehlo.auth_mechanisms[:2] == ("LOGIN", "PLAIN") and "XOAUTH2" in ehlo.auth_mechanisms
+    failed = reply_to(name, "AUTH")
+    assert (failed.code, failed.enhanced, len(failed.lines)) == (535, "5.7.8", 2)
+
+
+def test_gmail_mx_four_line_550():
+    failed = reply_to("handwritten/smtp-gmail-mx.txt", "RCPT")
+    assert (failed.code, failed.enhanced, len(failed.lines)) == (550, "5.1.1", 4)
+
+
+def test_qmail_single_line_ehlo():
+    name = "handwritten/smtp-qmail.txt"
+    assert banner_name(replies(name)[0][1]) == "mail.example.org"
+    ehlo = parse_ehlo(reply_to(name, "EHLO"))
+    assert (ehlo.name, ehlo.greeting, dict(ehlo.keywords)) == ("mail.example.org", "", {})
+
+
+def test_sendmail_multi_line_banner_with_empty_line():
+    name = "handwritten/smtp-multiline-banner.txt"
+    banner = replies(name)[0][1]
+    assert len(banner.lines) == 4 and banner.lines[2] == ""
+    assert banner_name(banner) == "mail.example.net"
+    ehlo = parse_ehlo(reply_to(name, "EHLO"))
+    assert ehlo.size is None and ehlo.has("SIZE")
+    assert ehlo.auth_mechanisms == ("DIGEST-MD5", "CRAM-MD5")
+
+
+def test_quirks_lower_case_trailing_spaces_empty_last_line():
+    name = "handwritten/smtp-quirks.txt"
+    assert banner_name(replies(name)[0][1]) is None
+    ehlo = parse_ehlo(reply_to(name, "EHLO"))
+    assert ehlo.name == "relay.example.com"
+    assert ehlo.size == 20480000
+    assert ehlo.has("STARTTLS") and ehlo.has("8BITMIME")
+    assert ehlo.auth_mechanisms == ("LOGIN", "PLAIN")
+    assert set(ehlo.keywords) == {"SIZE", "STARTTLS", "AUTH", "8BITMIME"}
+    bye = reply_to(name, "QUIT")
+    assert (bye.code, bye.lines) == (221, ("",))
 
 
 _code = st.sampled_from(["250", "220", "550", "199", "25", "abc", "250 ", "250-", "220-"])
