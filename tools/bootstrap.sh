@@ -32,3 +32,16 @@ if [ ! -f "$STAMP" ] || [ "$MAILPROBE_HOME/pyproject.toml" -nt "$STAMP" ]; then
   "$VENV/bin/python" -m pip install -q -e "$MAILPROBE_HOME[test]"
   touch "$STAMP"
 fi
+# swaks (Debian package) for the smtp.swaks probe: installed with apt as root, tried once per
+# venv; without it that probe is skipped, so a failure here never stops the bootstrap.
+SWAKS_TRIED="$VENV/.mailprobe-swaks-apt-tried"
+if ! command -v swaks >/dev/null 2>&1 && [ ! -f "$SWAKS_TRIED" ] \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  touch "$SWAKS_TRIED"
+  _mp_log "installing swaks with apt-get (for the smtp.swaks probe)"
+  if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null 2>&1; }; }; then
+    _mp_log "could not install swaks; the smtp.swaks probe will be skipped"
+  fi
+fi

@@ -57,6 +57,7 @@ STAGES = (
 )
 REDACTED = "[redacted]"
 MAX_TEXT = 300  # characters kept of one reply's text or one note
+MAX_EHLO_LINES = 200  # EHLO reply lines looked at for STARTTLS and AUTH
 
 # The 4-character hints swaks puts before each line (ptrans() in swaks).
 INFO = "=== "
@@ -207,6 +208,7 @@ class _Open:
     command: str | None = None
     code: int | None = None
     lines: list[str] = field(default_factory=list)
+    kept: int = 0  # characters in `lines` (only the first MAX_TEXT are ever shown)
     reply_done: bool = True
     flagged: bool = False  # swaks marked a reply of this stage as an error
     failed: bool = False  # swaks said the stage failed (no reply needed)
@@ -374,14 +376,17 @@ class _Parser:
             return
         if cur.reply_done:
             cur.lines = []
+            cur.kept = 0
             cur.replies += 1
             if cur.name in ("EHLO", "EHLO_TLS"):
                 self.ehlo_caps = []
         code, sep, text = int(m[1]), m[2], m[3]
         cur.code = code
-        cur.lines.append(text.strip())
-        if cur.name in ("EHLO", "EHLO_TLS"):
-            self.ehlo_caps.append(text.strip())
+        if cur.kept <= MAX_TEXT:
+            cur.lines.append(text.strip()[: MAX_TEXT + 1])
+            cur.kept += len(cur.lines[-1]) + 1
+        if cur.name in ("EHLO", "EHLO_TLS") and len(self.ehlo_caps) < MAX_EHLO_LINES:
+            self.ehlo_caps.append(text.strip()[:MAX_TEXT])
         cur.reply_done = sep != "-"
         if is_error:
             cur.flagged = True
