@@ -5,7 +5,8 @@ For each endpoint (concurrently, within the run's per-host connection limit):
    upgrade is offered and works; the handshake, verifying the chain against `--ca-file` or the
    system store. When the chain does not verify, the conversation is repeated without
    verification so the certificate and the rest can still be judged (the password is then
-   never sent). Capabilities after TLS; a login when credentials are configured.
+   never sent, nor when the certificate does not name the host). Capabilities after TLS; a
+   login when credentials are configured.
 2. The protocol sweep: every other TLS version the local OpenSSL can offer, pinned, one
    connection each.
 3. Findings: PORT_CLOSED, STARTTLS_*, TLS_HANDSHAKE_FAILED, AUTH_*, certificate and version
@@ -19,20 +20,28 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from probes.checks.endpoints import Endpoint, check_all, endpoints_for
-from probes.checks.reproduce import openssl_line
-from probes.checks.tls_findings import VerifyResult, certificate_findings, tls_version_findings
+from probes.checks.reproduce import OPENSSL_VERSION_FLAGS, openssl_line
+from probes.checks.tls_findings import (
+    LEGACY_SEVERITY,
+    VerifyResult,
+    certificate_findings,
+    tls_version_findings,
+)
 from probes.credentials import Credentials, load_credentials
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.stream import Connection
 from probes.net.tls import VERSIONS, LocalTlsUnsupported, TlsSession, untestable_reason
-from probes.parse.certificate import CertificateParseError, parse_certificate
+from probes.parse.certificate import CertificateParseError, hostname_matches, parse_certificate
 from probes.probe import BaseProbe
+
+# OpenSSL 3 offers TLS 1.0/1.1 (and SSLv3, where built) only at security level 0.
+LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
 
 
 class StartTlsRefused(Exception):
@@ -142,16 +151,19 @@ class EndpointProbe(BaseProbe):
         tls_reproduce = self.tls_reproduce(ep, net)
         out.extend(self.certificate(ep, talk.session, verify, tls_reproduce))
         accepted = self.sweep(ep, net, talk.session.version)
-        out.extend(
-            tls_version_findings(
-                self,
-                negotiated=talk.session.version,
-                cipher=talk.session.cipher,
-                accepted=accepted,
-                subject=ep.subject,
-                reproduce=tls_reproduce,
-            )
-        )
+        for finding in tls_version_findings(
+            self,
+            negotiated=talk.session.version,
+            cipher=talk.session.cipher,
+            accepted=accepted,
+            subject=ep.subject,
+            reproduce=tls_reproduce,
+        ):
+            if finding.code == "TLS_LEGACY_PROTOCOL":
+                # The plain line would negotiate the best version: pin the legacy one.
+                version = finding.evidence["version"]
+                finding = replace(finding, reproduce=self.tls_reproduce(ep, net, version))
+            out.append(finding)
 
     def converse(
         self, ep: Endpoint, net: Net, *, verify: bool, creds: Credentials | None
@@ -181,7 +193,12 @@ class EndpointProbe(BaseProbe):
                 talk.after = self.dialect.capabilities_after_tls(session)
             talk.findings.append(self.capabilities_finding(ep, net, talk))
             if creds is not None:
-                talk.findings.append(self.login(ep, net, session, talk, creds, verify))
+                withheld = (
+                    "the certificate chain did not verify"
+                    if not verify
+                    else _name_refusal(ep.host, talk.session)
+                )
+                talk.findings.append(self.login(ep, net, session, talk, creds, withheld))
             self.dialect.goodbye(session)
         finally:
             conn.close()
@@ -339,15 +356,16 @@ class EndpointProbe(BaseProbe):
         session: Any,
         talk: Conversation,
         creds: Credentials,
-        verified: bool,
+        withheld: str | None,
     ) -> Finding:
-        if not verified:
+        """AUTH_OK / AUTH_FAILED, or AUTH_NOT_TRIED when `withheld` says why the server is not
+        authenticated (chain not verified, or the certificate is not for the host name)."""
+        if withheld is not None:
             return self.finding(
                 "AUTH_NOT_TRIED",
                 Severity.INFO,
-                f"{ep.subject}: the configured credentials were not sent, because the "
-                "certificate did not verify",
-                evidence={"user": creds.user},
+                f"{ep.subject}: the configured credentials were not sent, because {withheld}",
+                evidence={"user": creds.user, "reason": withheld},
                 reproduce=self.plain_reproduce(ep, net),
                 subject=ep.subject,
             )
@@ -418,20 +436,41 @@ class EndpointProbe(BaseProbe):
         )
 
     # ----- reproduce lines ----------------------------------------------------------------------
-    def tls_reproduce(self, ep: Endpoint, net: Net) -> str:
-        return openssl_line(
+    def tls_reproduce(self, ep: Endpoint, net: Net, version: str | None = None) -> str:
+        """The openssl line; with `version`, pinned to it (legacy versions also need
+        `-cipher DEFAULT:@SECLEVEL=0`, or OpenSSL 3 refuses to offer them)."""
+        line = openssl_line(
             ep.ip,
             ep.port,
             starttls=None if self.implicit_tls else self.dialect.name,
             servername=ep.host,
             ca_file=net.ca_file,
+            tls_version=version if version in OPENSSL_VERSION_FLAGS else None,
         )
+        if version in LEGACY_SEVERITY and version in OPENSSL_VERSION_FLAGS:
+            flag = OPENSSL_VERSION_FLAGS[version]
+            line = line.replace(f" {flag} -brief", f" {flag} -cipher {LEGACY_CIPHERS} -brief", 1)
+        return line
 
     def starttls_reproduce(self, ep: Endpoint, net: Net) -> str:
         return self.tls_reproduce(ep, net)
 
     def plain_reproduce(self, ep: Endpoint, net: Net, user: str | None = None) -> str:
         return self.tls_reproduce(ep, net)
+
+
+def _name_refusal(host: str, session: TlsSession | None) -> str | None:
+    """Why the certificate does not authenticate `host` (None when it does). OpenSSL checked
+    the chain only; a password goes to a server only when its certificate also names it."""
+    if session is None or not session.leaf_der:
+        return "the server presented no certificate"
+    try:
+        info = parse_certificate(session.leaf_der)
+    except CertificateParseError:
+        return "the certificate cannot be parsed"
+    if not hostname_matches(info, host):
+        return f"the certificate is not valid for {host}"
+    return None
 
 
 class _HandshakeFailed(Exception):

@@ -1,0 +1,465 @@
+"""The transport probes (smtp.*, imap.*, pop3.*) against the real Exim/Dovecot lab.
+
+A correct lab gives no warn/fail finding on any endpoint and logs in everywhere with the lab's
+credentials; each misconfigured lab spec gives exactly the codes it should, on exactly the
+endpoints it should. Every spec starts one lab, shared by the tests that need it.
+
+Lab endpoints (subjects are the configured names): Exim "mx" (25 STARTTLS, 587 STARTTLS+AUTH,
+465 implicit TLS), Exim "outbound" (25, 587; no 465), Dovecot "mailbox" (143, 993, 110, 995).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import secrets
+import shutil
+import subprocess
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from probes.checks.mailbox_endpoints import ImapStartTls, ImapTls, Pop3StartTls, Pop3Tls
+from probes.checks.smtp_endpoints import SmtpMx, SmtpSubmission, SmtpSubmissions
+from probes.checks.smtp_relay import SmtpRelay
+from probes.lab.spec import DovecotSpec, EximSpec, LabSpec, TlsSpec
+from probes.model import Outcome, Severity, Target, Timeouts
+from probes.net.tls import untestable_reason
+from probes.runner import run_probes
+
+pytestmark = pytest.mark.lab
+
+CREDS_ENV = "MAILPROBE_TEST_TRANSPORT_CREDS"
+
+MX25 = "mx.example.test:25"
+MX587 = "mx.example.test:587"
+MX465 = "mx.example.test:465"
+OUT587 = "outbound.example.test:587"
+OUT465 = "outbound.example.test:465"
+IMAP = "mailbox.example.test:143"
+IMAPS = "mailbox.example.test:993"
+POP3 = "mailbox.example.test:110"
+POP3S = "mailbox.example.test:995"
+
+EXIM_STARTTLS = (MX25, MX587, OUT587)
+TLS_ENDPOINTS = (MX25, MX587, OUT587, MX465, IMAP, IMAPS, POP3, POP3S)
+LOGIN_ENDPOINTS = (MX587, OUT587, MX465, IMAP, IMAPS, POP3, POP3S)
+STARTTLS_FLAG = {25: "smtp", 587: "smtp", 143: "imap", 110: "pop3"}
+
+FAIL, WARN, INFO = Severity.FAIL, Severity.WARN, Severity.INFO
+
+
+def every(code: str, severity: Severity, subjects, times: int = 1) -> Counter:
+    return Counter({(code, severity, s): times for s in subjects})
+
+
+# name -> (spec, the exact warn/fail findings as a Counter of (code, severity, subject))
+CASES: dict[str, tuple[LabSpec, Counter]] = {
+    "cert-expired": (
+        LabSpec(tls=TlsSpec(certificate="expired")),
+        every("CERT_EXPIRED", FAIL, TLS_ENDPOINTS),
+    ),
+    "cert-expiring-soon": (
+        LabSpec(tls=TlsSpec(certificate="expiring-soon")),
+        every("CERT_EXPIRING_SOON", WARN, TLS_ENDPOINTS),
+    ),
+    "cert-self-signed": (
+        LabSpec(tls=TlsSpec(certificate="self-signed")),
+        every("CERT_SELF_SIGNED", WARN, TLS_ENDPOINTS),
+    ),
+    "cert-wrong-host": (
+        LabSpec(tls=TlsSpec(certificate="wrong-host")),
+        every("CERT_HOSTNAME_MISMATCH", FAIL, TLS_ENDPOINTS),
+    ),
+    # One finding per accepted legacy version: TLSv1 and TLSv1.1 on each endpoint.
+    "tls-1.0-enabled": (
+        LabSpec(tls=TlsSpec(min_version="TLSv1")),
+        every("TLS_LEGACY_PROTOCOL", WARN, TLS_ENDPOINTS, times=2),
+    ),
+    # Only Exim honours key_readable (Dovecot will not start without its key).
+    "key-unreadable": (
+        LabSpec(tls=TlsSpec(key_readable=False)),
+        every("STARTTLS_FAILED", FAIL, EXIM_STARTTLS)
+        + every("TLS_HANDSHAKE_FAILED", FAIL, [MX465]),
+    ),
+    # Only Exim honours starttls=False: Dovecot always offers STARTTLS/STLS, so 143/110 stay
+    # clean, and implicit TLS on 465 is unaffected.
+    "starttls-off": (
+        LabSpec(tls=TlsSpec(starttls=False)),
+        every("STARTTLS_NOT_OFFERED", FAIL, EXIM_STARTTLS),
+    ),
+    "dovecot-plaintext-auth": (
+        LabSpec(dovecot=DovecotSpec(plaintext_auth=True)),
+        every("AUTH_BEFORE_TLS", FAIL, [IMAP, POP3]),
+    ),
+    "exim-auth-before-tls": (
+        LabSpec(exim=EximSpec(auth_before_tls=True)),
+        every("AUTH_BEFORE_TLS", FAIL, EXIM_STARTTLS),
+    ),
+    # Distinct codes, so one lab proves all three toggles.
+    "relay-vrfy-expn": (
+        LabSpec(exim=EximSpec(open_relay=True, vrfy=True, expn=True)),
+        every("SMTP_OPEN_RELAY", FAIL, [MX25])
+        + every("SMTP_VRFY_ENABLED", WARN, [MX25])
+        + every("SMTP_EXPN_ENABLED", WARN, [MX25]),
+    ),
+    "ptr-mismatch": (
+        LabSpec(ptr={"mx": "other-name.example.test"}),
+        every("SMTP_BANNER_PTR_MISMATCH", WARN, [MX25]),
+    ),
+}
+
+
+def all_probes():
+    return [
+        SmtpMx(),
+        SmtpSubmission(),
+        SmtpSubmissions(),
+        SmtpRelay(),
+        ImapStartTls(),
+        ImapTls(),
+        Pop3StartTls(),
+        Pop3Tls(),
+    ]
+
+
+def lab_target(info, io: float = 5, **overrides) -> Target:
+    target = Target(
+        domain=info.domain,
+        mx_hosts=(f"mx.{info.domain}",),
+        submission_hosts=(f"mx.{info.domain}", f"outbound.{info.domain}"),
+        mailbox_hosts=(f"mailbox.{info.domain}",),
+        resolver=info.resolver,
+        ca_file=info.ca_file,
+        timeouts=Timeouts(dns=2, connect=3, io=io, probe=60),
+    )
+    return dataclasses.replace(target, **overrides)
+
+
+def run_with_credentials(info, value: str | None, probes=None, **overrides):
+    """Run the probes with CREDS_ENV set to `value` (None: no credentials configured).
+
+    No `secrets=` is given to the runner: the probes themselves must keep the password out."""
+    with pytest.MonkeyPatch.context() as mp:
+        if value is None:
+            mp.delenv(CREDS_ENV, raising=False)
+            ref = None
+        else:
+            mp.setenv(CREDS_ENV, value)
+            ref = f"env:{CREDS_ENV}"
+        target = lab_target(info, credentials_ref=ref, **overrides)
+        return run_probes(probes or all_probes(), target)
+
+
+def findings(results):
+    return [f for r in results for f in r.findings]
+
+
+def severe(results) -> Counter:
+    return Counter((f.code, f.severity, f.subject) for f in findings(results) if f.severity >= WARN)
+
+
+def of_code(results, code: str) -> dict[str, object]:
+    found = [f for f in findings(results) if f.code == code]
+    subjects = [f.subject for f in found]
+    assert len(subjects) == len(set(subjects)), f"{code} twice on one endpoint: {subjects}"
+    return {f.subject: f for f in found}
+
+
+def assert_completed(results) -> None:
+    assert {r.probe_id: (r.outcome, r.error_detail) for r in results} == {
+        r.probe_id: (Outcome.COMPLETED, None) for r in results
+    }
+
+
+def serialized(results) -> str:
+    return json.dumps([r.to_json() for r in results])
+
+
+def assert_secret_absent(results, user: str, password: str) -> None:
+    text = serialized(results)
+    assert password not in text
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    assert token not in text
+    assert base64.b64encode(password.encode()).decode() not in text
+
+
+def ip_port(info, subject: str) -> str:
+    host, port = subject.rsplit(":", 1)
+    role = host.split(".", 1)[0]
+    return f"{info.hosts[role]}:{port}"
+
+
+def assert_reproduce_shapes(info, results) -> None:
+    """SMTP findings reproduce with swaks (VRFY/EXPN with printf | nc), TLS_*/CERT_* with
+    `openssl s_client -connect IP:PORT` (-starttls for STARTTLS ports), and IMAP/POP3 findings
+    with openssl s_client as well."""
+    for result in results:
+        for f in result.findings:
+            where = f"{result.probe_id} {f.code} {f.subject}: {f.reproduce!r}"
+            assert f.reproduce, where
+            host_port = ip_port(info, f.subject)
+            port = int(f.subject.rsplit(":", 1)[1])
+            tls_code = f.code.startswith(("TLS_", "CERT_"))
+            if f.code in ("SMTP_VRFY_ENABLED", "SMTP_EXPN_ENABLED"):
+                verb = "VRFY" if f.code == "SMTP_VRFY_ENABLED" else "EXPN"
+                ip = host_port.split(":")[0]
+                assert f.reproduce.startswith("printf "), where
+                assert f"{verb} postmaster" in f.reproduce, where
+                assert "| nc " in f.reproduce, where
+                assert f.reproduce.endswith(f" {ip} {port}"), where
+            elif tls_code or not result.probe_id.startswith("smtp."):
+                assert f.reproduce.startswith(f"openssl s_client -connect {host_port} "), where
+                flag = STARTTLS_FLAG.get(port)
+                if flag:
+                    assert f" -starttls {flag} " in f.reproduce, where
+                else:
+                    assert " -starttls " not in f.reproduce, where
+            else:
+                ip = host_port.split(":")[0]
+                assert f.reproduce.startswith(f"swaks --server {ip} --port {port}"), where
+
+
+# ----- labs ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lab_for(mailprobe_lab_factory_session):
+    """lab_for(name) -> the running Lab for CASES[name] (or a correct LabSpec() for "correct"
+    and "wrong-password"), started once; all are removed when the module is done."""
+    labs = {}
+
+    def get(name: str):
+        if name not in labs:
+            spec = CASES[name][0] if name in CASES else LabSpec()
+            labs[name] = mailprobe_lab_factory_session(spec)
+        return labs[name]
+
+    yield get
+    with ThreadPoolExecutor(max_workers=4) as pool:  # Lab.stop is safe to call again later
+        list(pool.map(lambda lab: lab.stop(), labs.values()))
+
+
+@pytest.fixture(scope="module")
+def correct_lab(lab_for):
+    return lab_for("correct")
+
+
+# ----- the correct lab -------------------------------------------------------------------------
+
+
+def test_correct_lab_completes_every_probe_without_warn_or_fail(correct_lab):
+    info = correct_lab.info
+    results = run_with_credentials(info, None)
+    assert_completed(results)
+    assert severe(results) == Counter()
+    # what was seen on each TLS endpoint is reported as info
+    assert set(of_code(results, "CERT_OK")) == set(TLS_ENDPOINTS)
+    assert set(of_code(results, "TLS_NEGOTIATED")) == set(TLS_ENDPOINTS)
+    assert set(of_code(results, "SMTP_RELAY_REFUSED")) == {MX25}
+    # outbound has no 465, but its 587 is open: information, not a failure
+    closed = of_code(results, "PORT_CLOSED")
+    assert set(closed) == {OUT465}
+    assert closed[OUT465].severity is INFO
+    assert closed[OUT465].evidence["open_alternative"] == "587"
+    assert_reproduce_shapes(info, results)
+
+
+def test_correct_credentials_log_in_on_every_submission_and_mailbox_endpoint(correct_lab):
+    info = correct_lab.info
+    results = run_with_credentials(info, f"{info.user}:{info.password}")
+    assert_completed(results)
+    assert severe(results) == Counter()
+    ok = of_code(results, "AUTH_OK")
+    assert set(ok) == set(LOGIN_ENDPOINTS)
+    assert all(f.evidence["user"] == info.user for f in ok.values())
+    assert_secret_absent(results, info.user, info.password)
+    assert_reproduce_shapes(info, results)
+
+
+def test_wrong_password_fails_login_on_every_endpoint_and_is_never_shown(lab_for):
+    # A lab of its own: Dovecot's anvil penalises the client IP after failed logins (2, 4, 8,
+    # up to 15 s before each further auth answer, plus a 2 s failure delay), which would slow
+    # down the other tests' logins; the same delays need an I/O timeout above 5 s here.
+    info = lab_for("wrong-password").info
+    wrong = "not-the-password-" + secrets.token_hex(8)
+    results = run_with_credentials(info, f"{info.user}:{wrong}", io=25)
+    assert_completed(results)
+    assert severe(results) == every("AUTH_FAILED", FAIL, LOGIN_ENDPOINTS)
+    assert "AUTH_OK" not in {f.code for f in findings(results)}
+    assert_secret_absent(results, info.user, wrong)
+    assert_secret_absent(results, info.user, info.password)
+    assert_reproduce_shapes(info, results)
+
+
+def test_submission_hosts_without_smtp_fail_as_closed_ports(correct_lab):
+    info = correct_lab.info
+    mailbox = f"mailbox.{info.domain}"
+    results = run_with_credentials(
+        info, None, [SmtpSubmission(), SmtpSubmissions()], submission_hosts=(mailbox,)
+    )
+    assert_completed(results)
+    assert severe(results) == every("PORT_CLOSED", FAIL, [f"{mailbox}:587", f"{mailbox}:465"])
+    assert {f.evidence["state"] for f in findings(results)} == {"refused"}
+    assert_reproduce_shapes(info, results)
+
+
+def test_mailbox_host_without_imap_or_pop3_fails_as_closed_ports(correct_lab):
+    info = correct_lab.info
+    mx = f"mx.{info.domain}"
+    results = run_with_credentials(
+        info,
+        None,
+        [ImapStartTls(), ImapTls(), Pop3StartTls(), Pop3Tls()],
+        mailbox_hosts=(mx,),
+    )
+    assert_completed(results)
+    assert severe(results) == every(
+        "PORT_CLOSED", FAIL, [f"{mx}:{p}" for p in (143, 993, 110, 995)]
+    )
+    assert_reproduce_shapes(info, results)
+
+
+# ----- one lab per misconfiguration ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def case_results(lab_for):
+    """name -> (lab info, results), the probes run once per case with the correct
+    credentials configured (a login that works is info, so the expected sets hold)."""
+    done = {}
+
+    def get(name: str):
+        if name not in done:
+            info = lab_for(name).info
+            done[name] = info, run_with_credentials(info, f"{info.user}:{info.password}")
+        return done[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_misconfiguration_gives_exactly_its_codes(name, case_results):
+    info, results = case_results(name)
+    if name == "tls-1.0-enabled":
+        missing = [v for v in ("TLSv1", "TLSv1.1") if untestable_reason(v)]
+        if missing:
+            pytest.skip(f"the local OpenSSL cannot offer {', '.join(missing)}")
+    assert_completed(results)
+    assert severe(results) == CASES[name][1]
+    assert_reproduce_shapes(info, results)
+    assert_secret_absent(results, info.user, info.password)
+
+
+def test_legacy_protocol_findings_name_tls_1_0_and_1_1_on_every_endpoint(case_results):
+    missing = [v for v in ("TLSv1", "TLSv1.1") if untestable_reason(v)]
+    if missing:
+        pytest.skip(f"the local OpenSSL cannot offer {', '.join(missing)}")
+    _, results = case_results("tls-1.0-enabled")
+    seen: dict[str, set[str]] = {}
+    for f in findings(results):
+        if f.code == "TLS_LEGACY_PROTOCOL":
+            seen.setdefault(f.subject, set()).add(f.evidence["version"])
+    assert seen == {s: {"TLSv1", "TLSv1.1"} for s in TLS_ENDPOINTS}
+
+
+def test_password_is_not_sent_unless_the_certificate_authenticates_the_host(case_results):
+    # expired and self-signed: the chain does not verify; wrong-host: the chain verifies
+    # against the lab CA, but the certificate names another host
+    for name in ("cert-expired", "cert-self-signed", "cert-wrong-host"):
+        _, results = case_results(name)
+        codes = {(f.code, f.subject) for f in findings(results) if f.code.startswith("AUTH_")}
+        assert codes == {("AUTH_NOT_TRIED", s) for s in LOGIN_ENDPOINTS}, name
+        for finding in of_code(results, "AUTH_NOT_TRIED").values():
+            assert finding.evidence["reason"], name
+
+
+def test_verified_certificate_problems_still_log_in(case_results):
+    # an expiring certificate is still valid: the login goes ahead
+    _, results = case_results("cert-expiring-soon")
+    assert set(of_code(results, "AUTH_OK")) == set(LOGIN_ENDPOINTS)
+
+
+def test_unreadable_key_reports_exims_454_refusal(case_results):
+    _, results = case_results("key-unreadable")
+    failed = of_code(results, "STARTTLS_FAILED")
+    for subject in EXIM_STARTTLS:
+        assert "454" in failed[subject].evidence["error"]
+
+
+def test_vrfy_and_expn_findings_carry_exims_250_answers(case_results):
+    _, results = case_results("relay-vrfy-expn")
+    vrfy = of_code(results, "SMTP_VRFY_ENABLED")[MX25]
+    expn = of_code(results, "SMTP_EXPN_ENABLED")[MX25]
+    assert vrfy.evidence["command"] == "VRFY postmaster"
+    assert vrfy.evidence["reply"].startswith("250 ")
+    # postmaster is an alias of the lab user: EXPN expands it
+    assert expn.evidence["command"] == "EXPN postmaster"
+    assert expn.evidence["reply"].startswith("250 ")
+    assert "user@example.test" in expn.evidence["reply"]
+    relay = of_code(results, "SMTP_OPEN_RELAY")[MX25]
+    assert relay.evidence["rcpt_to"].startswith("250 ")
+
+
+def test_ptr_mismatch_names_the_announced_and_the_ptr_name(case_results):
+    _, results = case_results("ptr-mismatch")
+    finding = of_code(results, "SMTP_BANNER_PTR_MISMATCH")[MX25]
+    assert finding.evidence["ptr"] == "other-name.example.test"
+    assert "mx.example.test" in finding.evidence["announced"].split()
+
+
+# ----- the reproduce lines reproduce -----------------------------------------------------------
+
+
+def run_line(line: str) -> str:
+    """Run a reproduce line in a shell (lab addresses only); its stdout and stderr."""
+    done = subprocess.run(
+        line, shell=True, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
+    return done.stdout + done.stderr
+
+
+def need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+
+
+def test_legacy_protocol_reproduce_lines_negotiate_that_version(case_results):
+    need("openssl")
+    missing = [v for v in ("TLSv1", "TLSv1.1") if untestable_reason(v)]
+    if missing:
+        pytest.skip(f"the local OpenSSL cannot offer {', '.join(missing)}")
+    _, results = case_results("tls-1.0-enabled")
+    legacy = [f for f in findings(results) if f.code == "TLS_LEGACY_PROTOCOL"]
+    assert legacy
+    for finding in legacy:
+        version = finding.evidence["version"]
+        output = run_line(finding.reproduce)
+        assert f"Protocol version: {version}\n" in output, (finding.reproduce, output[-500:])
+
+
+def test_expired_certificate_reproduce_line_shows_the_expiry(case_results):
+    need("openssl")
+    _, results = case_results("cert-expired")
+    for subject in (MX25, IMAPS):
+        finding = of_code(results, "CERT_EXPIRED")[subject]
+        assert "certificate has expired" in run_line(finding.reproduce), finding.reproduce
+
+
+def test_starttls_failed_reproduce_line_shows_exims_454(case_results):
+    need("swaks")
+    _, results = case_results("key-unreadable")
+    finding = of_code(results, "STARTTLS_FAILED")[MX25]
+    output = run_line(finding.reproduce)
+    assert "<** 454 " in output or "<-  454 " in output, output[-800:]
+
+
+def test_open_relay_reproduce_line_shows_the_accepted_recipient(case_results):
+    need("swaks")
+    _, results = case_results("relay-vrfy-expn")
+    finding = of_code(results, "SMTP_OPEN_RELAY")[MX25]
+    lines = run_line(finding.reproduce).splitlines()
+    rcpt = next(i for i, line in enumerate(lines) if line.startswith(" -> RCPT TO:"))
+    assert lines[rcpt + 1].startswith("<-  250 "), lines
