@@ -44,6 +44,10 @@ service auth {
 }
 service anvil {
   client_limit = 1024
+  # No growing delay after failed logins: tests try wrong passwords on purpose.
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service imap-login {
   inet_listener imap {
