@@ -8,9 +8,13 @@ and a login with configured credentials, only ever over TLS. Findings reproduce 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from probes.checks.endpoints import Endpoint
 from probes.checks.transport import Dialect, EndpointProbe, StartTlsRefused
 from probes.credentials import Credentials
 from probes.errors import ProtocolError
+from probes.net import Net
 from probes.net.mail_sessions import ImapSession, Pop3Session
 from probes.net.stream import Connection
 from probes.parse import imap_response, pop3_response
@@ -119,6 +123,11 @@ class Pop3Dialect(Dialect):
 class _Mailbox(EndpointProbe):
     role = "mailbox"
     logs_in = True
+    # What a plaintext session shows before TLS (openssl s_client only shows it after).
+    plain_commands: ClassVar[str] = ""
+
+    def capabilities_reproduce(self, ep: Endpoint, net: Net) -> str:
+        return f"printf '{self.plain_commands}' | nc -q 5 {ep.ip} {ep.port}"
 
 
 class ImapStartTls(_Mailbox):
@@ -129,6 +138,7 @@ class ImapStartTls(_Mailbox):
     )
     port = 143
     implicit_tls = False
+    plain_commands = "a1 CAPABILITY\\r\\na2 LOGOUT\\r\\n"
     dialect = ImapDialect()
     capabilities_code = "IMAP_CAPABILITIES"
     alternatives = (993, 110, 995)
@@ -152,6 +162,7 @@ class Pop3StartTls(_Mailbox):
     )
     port = 110
     implicit_tls = False
+    plain_commands = "CAPA\\r\\nQUIT\\r\\n"
     dialect = Pop3Dialect()
     capabilities_code = "POP3_CAPABILITIES"
     alternatives = (995, 993, 143)

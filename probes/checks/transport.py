@@ -296,7 +296,7 @@ class EndpointProbe(BaseProbe):
                     f"{ep.subject} offers plaintext authentication before TLS: passwords can "
                     "cross the network in the clear",
                     evidence={"offered": offered},
-                    reproduce=self.plain_reproduce(ep, net),
+                    reproduce=self.capabilities_reproduce(ep, net),
                     subject=ep.subject,
                 )
             )
@@ -454,6 +454,10 @@ class EndpointProbe(BaseProbe):
 
     def starttls_reproduce(self, ep: Endpoint, net: Net) -> str:
         return self.tls_reproduce(ep, net)
+
+    def capabilities_reproduce(self, ep: Endpoint, net: Net) -> str:
+        """A command showing the capabilities offered before TLS."""
+        return self.plain_reproduce(ep, net)
 
     def plain_reproduce(self, ep: Endpoint, net: Net, user: str | None = None) -> str:
         return self.tls_reproduce(ep, net)

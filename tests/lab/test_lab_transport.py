@@ -195,7 +195,7 @@ def ip_port(info, subject: str) -> str:
 def assert_reproduce_shapes(info, results) -> None:
     """SMTP findings reproduce with swaks (VRFY/EXPN with printf | nc), TLS_*/CERT_* with
     `openssl s_client -connect IP:PORT` (-starttls for STARTTLS ports), and IMAP/POP3 findings
-    with openssl s_client as well."""
+    with openssl s_client as well, except AUTH_BEFORE_TLS (printf | nc: before TLS)."""
     for result in results:
         for f in result.findings:
             where = f"{result.probe_id} {f.code} {f.subject}: {f.reproduce!r}"
@@ -210,6 +210,12 @@ def assert_reproduce_shapes(info, results) -> None:
                 assert f"{verb} postmaster" in f.reproduce, where
                 assert "| nc " in f.reproduce, where
                 assert f.reproduce.endswith(f" {ip} {port}"), where
+            elif f.code == "AUTH_BEFORE_TLS" and not result.probe_id.startswith("smtp."):
+                # openssl shows capabilities only after TLS: a plaintext session shows them.
+                ip = host_port.split(":")[0]
+                assert f.reproduce.startswith("printf '"), where
+                assert "CAPA" in f.reproduce, where  # CAPABILITY (IMAP) or CAPA (POP3)
+                assert f.reproduce.endswith(f"| nc -q 5 {ip} {port}"), where
             elif tls_code or not result.probe_id.startswith("smtp."):
                 assert f.reproduce.startswith(f"openssl s_client -connect {host_port} "), where
                 flag = STARTTLS_FLAG.get(port)
