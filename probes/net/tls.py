@@ -11,7 +11,7 @@ point is to see what the *server* accepts. Verification of the chain is on or of
 
 from __future__ import annotations
 
-import select
+import selectors
 import socket
 import ssl
 import time
@@ -133,9 +133,12 @@ def _wait(sock: socket.socket, deadline: float, *, read: bool) -> None:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError("TLS handshake did not complete in time")
-    ready = select.select([sock] if read else [], [] if read else [sock], [], remaining)
-    if not (ready[0] or ready[1]):
-        raise TimeoutError("TLS handshake did not complete in time")
+    # A selector, not select.select(): that cannot wait on descriptors >= FD_SETSIZE (1024),
+    # which a busy run has.
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ if read else selectors.EVENT_WRITE)
+        if not selector.select(remaining):
+            raise TimeoutError("TLS handshake did not complete in time")
 
 
 def _is_ip(name: str) -> bool:
