@@ -244,6 +244,36 @@ def machine_busy() -> tuple[float, float]:
     return (sum(fields[:8]) - idle) / hz, sum(fields[:8]) / hz
 
 
+def cgroup_cpu_files(lab) -> dict[str, Path]:
+    """Each lab container's cgroup v1 `cpuacct.usage` file (CPU ns of all its processes), by
+    role; empty when the layout is not cgroup v1 (then no server CPU is shown)."""
+    files = {}
+    for container in getattr(lab, "containers", []):
+        with contextlib.suppress(Exception):
+            wrapped = container.get_wrapped_container()
+            wrapped.reload()
+            pid = int(wrapped.attrs["State"]["Pid"])
+            for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+                _, controllers, path = line.split(":", 2)
+                if "cpuacct" in controllers.split(","):
+                    usage = Path(f"/sys/fs/cgroup/{controllers}{path}/cpuacct.usage")
+                    if usage.exists():
+                        files[container.role] = usage
+    return files
+
+
+CGROUP_CPU: dict[str, Path] = {}  # filled once the lab runs
+
+
+def server_cpu() -> dict[str, float]:
+    """CPU seconds each lab container has used so far."""
+    found = {}
+    for role, path in CGROUP_CPU.items():
+        with contextlib.suppress(OSError, ValueError):
+            found[role] = int(path.read_text()) / 1e9
+    return found
+
+
 @dataclass
 class Run:
     wall_s: float
@@ -253,6 +283,7 @@ class Run:
     peak: dict[str, int]
     problems: list[str]
     durations: dict[str, float]  # probe id -> its own duration inside the run
+    server_cpu: dict[str, float]  # lab role -> CPU seconds its container used during the run
 
 
 def run_set(eps: Sequence[Endpoint], target, limit: int, *, workers: int | None = None) -> Run:
@@ -265,10 +296,13 @@ def run_set(eps: Sequence[Endpoint], target, limit: int, *, workers: int | None 
     net = dataclasses.replace(Net.for_target(target, max_per_host=limit), host_slots=slots)
     probes = [load_class(ep.cls_path)() for ep in eps]
     busy0, total0 = machine_busy()
+    srv0 = server_cpu()
     cpu0, t0 = time.process_time(), time.perf_counter()
     results = run_probes(probes, target, net, max_workers=workers or DEFAULT_MAX_WORKERS)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     busy1, total1 = machine_busy()
+    srv1 = server_cpu()
+    srv = {role: srv1[role] - srv0[role] for role in srv1 if role in srv0}
     busy = (busy1 - busy0) / max(1e-9, total1 - total0)
     problems = []
     for r in results:
@@ -278,7 +312,7 @@ def run_set(eps: Sequence[Endpoint], target, limit: int, *, workers: int | None 
             if f.severity is not Severity.INFO:
                 problems.append(f"{r.probe_id} {f.code} ({f.severity.value})")
     durations = {r.probe_id: r.duration_s for r in results}
-    return Run(wall, cpu, busy, dict(slots.opened), dict(slots.peak), problems, durations)
+    return Run(wall, cpu, busy, dict(slots.opened), dict(slots.peak), problems, durations, srv)
 
 
 def lab_target(info):
@@ -297,6 +331,28 @@ def lab_target(info):
 def per_host(counts: dict[str, int], info) -> str:
     names = {ip: role for role, ip in info.hosts.items()}
     return ", ".join(f"{names.get(ip, ip)} {n}" for ip, n in sorted(counts.items()))
+
+
+def cpu_split(runs: Sequence[Run]) -> str:
+    parts = [f"client {fmt_s(statistics.median(r.cpu_s for r in runs))}"]
+    for role in ("mx", "mailbox", "dns"):
+        values = [r.server_cpu[role] for r in runs if role in r.server_cpu]
+        if values:
+            parts.append(f"{role} {fmt_s(statistics.median(values))}")
+    return ", ".join(parts)
+
+
+def cpu_split_sum(alone: dict[str, list[Run]]) -> str:
+    client = sum(statistics.median(r.cpu_s for r in v) for v in alone.values())
+    parts = [f"client {fmt_s(client)}"]
+    for role in ("mx", "mailbox", "dns"):
+        total = 0.0
+        for v in alone.values():
+            values = [r.server_cpu[role] for r in v if role in r.server_cpu]
+            total += statistics.median(values) if values else 0.0
+        if CGROUP_CPU.get(role):
+            parts.append(f"{role} {fmt_s(total)}")
+    return ", ".join(parts)
 
 
 def bench_limit(limit: int, target, info, runs: int, res: Results) -> dict[str, float]:
@@ -348,6 +404,21 @@ def bench_limit(limit: int, target, info, runs: int, res: Results) -> dict[str, 
         "    each probe's own time inside the concurrent run (median): "
         + ", ".join(f"{k} {fmt_s(v)}" for k, v in inside.items())
     )
+    print(
+        "    CPU per run (median): concurrent "
+        + cpu_split(conc)
+        + "; all seven alone, summed: "
+        + cpu_split_sum(alone)
+    )
+    total_cpu = statistics.median(r.cpu_s + sum(r.server_cpu.values()) for r in conc)
+    cpus = len(os.sched_getaffinity(0))
+    floor = total_cpu / cpus
+    if CGROUP_CPU:
+        print(
+            f"    CPU floor: client + lab servers {fmt_s(total_cpu)} of CPU / {cpus} CPUs ="
+            f" {fmt_s(floor)}: concurrent / floor {c_med / floor:.2f}x, floor / slowest alone"
+            f" {floor / max(singles.values()):.2f}x"
+        )
     busy_c = statistics.median(r.busy for r in conc)
     busy_a = statistics.median(r.busy for v in alone.values() for r in v)
     print(
@@ -373,6 +444,12 @@ def bench_limit(limit: int, target, info, runs: int, res: Results) -> dict[str, 
         f"<= {TARGET_RATIO}x",
         r.over_slowest <= TARGET_RATIO,
     )
+    if CGROUP_CPU:
+        res.add(
+            f"CPU floor of the concurrent run{tag}",
+            f"{fmt_s(floor)} ({fmt_s(total_cpu)} CPU / {cpus}); concurrent / floor"
+            f" {c_med / floor:.2f}x",
+        )
     res.add(
         f"sum alone / concurrent{tag}",
         f"{r.sequential_over_concurrent:.2f}x (sum {fmt_s(r.sum_s)}; 1 worker {fmt_s(s_med)})",
@@ -394,15 +471,31 @@ class Proc:
 RUNNING: dict[int, subprocess.Popen] = {}
 
 
+def vm_hwm_kb(pid: int) -> int:
+    """The process's peak RSS so far (VmHWM), 0 once it is gone.
+
+    Not wait4's ru_maxrss: Linux carries the parent's peak into a forked child across exec,
+    so every child of this (larger) process would show at least the parent's figure.
+    """
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 def run_proc(cmd: list[str], limit_s: float) -> Proc:
-    """Run a command in its own process group; wall, CPU (wait4) and peak RSS."""
+    """Run a command in its own process group; wall, CPU (wait4) and peak RSS (VmHWM,
+    sampled every 5 ms)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True, cwd=ROOT)
         RUNNING[proc.pid] = proc
         try:
             deadline = t0 + limit_s
+            hwm_kb = 0
             while True:
+                hwm_kb = max(hwm_kb, vm_hwm_kb(proc.pid))
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
@@ -420,7 +513,7 @@ def run_proc(cmd: list[str], limit_s: float) -> Proc:
         return Proc(
             wall,
             usage.ru_utime + usage.ru_stime,
-            usage.ru_maxrss * 1024 / MB,
+            hwm_kb * 1024 / MB,
             proc.returncode,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
@@ -733,6 +826,9 @@ def run_bench(args, res: Results, started: list, tmp: Path) -> int:
         " network round trip, so these times are the probes' own work and the servers'."
     )
     target = lab_target(info)
+    CGROUP_CPU.update(cgroup_cpu_files(lab))
+    if not CGROUP_CPU:
+        print("  no cgroup v1 cpuacct files for the containers: server CPU not shown")
 
     first = run_set(ENDPOINTS, target, 2)
     print(f"  first run in this process (imports, cold caches; not counted): {fmt_s(first.wall_s)}")
