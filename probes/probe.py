@@ -42,13 +42,24 @@ class BaseProbe:
         reproduce: str | None = None,
         subject: str | None = None,
     ) -> Finding:
-        """A Finding of this probe (probe_id filled in)."""
+        """A Finding of this probe (probe_id filled in).
+
+        Control characters in the message and evidence (which often quote what a server sent)
+        are escaped, so a hostile server cannot put terminal escape codes into a report."""
         return Finding(
             probe_id=self.id,
             code=code,
             severity=severity,
-            message=message,
-            evidence=dict(evidence) if evidence else {},
+            message=printable(message),
+            evidence={str(k): printable(str(v)) for k, v in evidence.items()} if evidence else {},
             reproduce=reproduce,
-            subject=subject,
+            subject=printable(subject) if subject is not None else None,
         )
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n"}
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (C0 but tab and newline, DEL, C1) as \\xNN escapes."""
+    return text.translate(_CONTROL)
