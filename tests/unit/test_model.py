@@ -68,3 +68,17 @@ def test_target_to_json_never_contains_credentials_ref():
     data = target.to_json()
     assert data["domain"] == "example.com"
     assert "env:SECRET_PASSWORD" not in str(data)
+
+
+def test_finding_escapes_control_characters_a_server_sent():
+    from probes.probe import BaseProbe
+
+    class P(BaseProbe):
+        id = "t.p"
+        description = "t"
+
+    finding = P().finding(
+        "X", Severity.INFO, "banner \x1b[2J", evidence={"greeting": "evil\x07\r\x00 é\tok\n"}
+    )
+    assert finding.message == "banner \\x1b[2J"
+    assert finding.evidence["greeting"] == "evil\\x07\\x0d\\x00 é\tok\n"
