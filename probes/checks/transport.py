@@ -35,7 +35,7 @@ from probes.checks.tls_findings import (
 from probes.credentials import Credentials, load_credentials
 from probes.model import Finding, Severity, Target
 from probes.net import Net
-from probes.net.stream import Connection
+from probes.net.stream import Connection, ConnectTimeout
 from probes.net.tls import VERSIONS, LocalTlsUnsupported, TlsSession, untestable_reason
 from probes.parse.certificate import CertificateParseError, hostname_matches, parse_certificate
 from probes.probe import BaseProbe
@@ -219,9 +219,7 @@ class EndpointProbe(BaseProbe):
             )
         except ConnectionRefusedError as exc:
             raise PortClosed("refused", f"connection refused: {exc}") from None
-        except TimeoutError as exc:
-            if "handshake" in str(exc) or "slot" in str(exc):
-                raise
+        except ConnectTimeout:
             raise PortClosed(
                 "filtered", f"no answer within {net.timeouts.connect:g} s (filtered?)"
             ) from None

@@ -50,6 +50,9 @@ service anvil {
   }
 }
 service imap-login {
+  # High-performance mode: long-lived login processes, not one per connection.
+  service_count = 0
+  process_min_avail = 1
   inet_listener imap {
     port = @@IMAP@@
   }
@@ -59,6 +62,8 @@ service imap-login {
   }
 }
 service pop3-login {
+  service_count = 0
+  process_min_avail = 1
   inet_listener pop3 {
     port = @@POP3@@
   }

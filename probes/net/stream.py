@@ -39,6 +39,10 @@ TRANSCRIPT_LINES = 40
 _RECV = 16384
 
 
+class ConnectTimeout(TimeoutError):
+    """Nothing answered the TCP connection attempt in time (a filtered port, or a dead host)."""
+
+
 class HostSlots:
     """At most `per_host` connections to one address at a time (operators rate-limit)."""
 
@@ -124,6 +128,12 @@ class Connection:
             sock = socket.create_connection(
                 (ip, port), timeout=timeouts.connect, source_address=source
             )
+        except TimeoutError:
+            release()
+            raise ConnectTimeout(
+                f"{label or f'{ip}:{port}'}: no answer to the connection within "
+                f"{timeouts.connect:g} s"
+            ) from None
         except BaseException:
             release()
             raise
