@@ -396,24 +396,33 @@ class EndpointProbe(BaseProbe):
         )
 
     def starttls_failed(self, ep: Endpoint, net: Net, exc: BaseException) -> Finding:
-        detail = str(exc) or type(exc).__name__
-        return self.finding(
+        return self._tls_failure(
             "STARTTLS_FAILED",
-            Severity.FAIL,
             f"{ep.subject} offers STARTTLS but the upgrade fails",
-            evidence={"error": f"{type(exc).__name__}: {detail}"[:300]},
-            reproduce=self.starttls_reproduce(ep, net),
-            subject=ep.subject,
+            ep,
+            exc,
+            self.starttls_reproduce(ep, net),
         )
 
     def handshake_failed(self, ep: Endpoint, net: Net, exc: BaseException) -> Finding:
-        detail = str(exc) or type(exc).__name__
-        return self.finding(
+        return self._tls_failure(
             "TLS_HANDSHAKE_FAILED",
-            Severity.FAIL,
             f"{ep.subject} accepts connections but the TLS handshake fails",
-            evidence={"error": f"{type(exc).__name__}: {detail}"[:300]},
-            reproduce=self.tls_reproduce(ep, net),
+            ep,
+            exc,
+            self.tls_reproduce(ep, net),
+        )
+
+    def _tls_failure(
+        self, code: str, message: str, ep: Endpoint, exc: BaseException, reproduce: str
+    ) -> Finding:
+        error = f"{type(exc).__name__}: {str(exc) or type(exc).__name__}"
+        return self.finding(
+            code,
+            Severity.FAIL,
+            message,
+            evidence={"error": error[:300]},
+            reproduce=reproduce,
             subject=ep.subject,
         )
 

@@ -21,24 +21,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from probes.errors import ProtocolError
+from probes.parse.shown import shorten as _shorten
 
 GREETING_STATUSES = ("OK", "PREAUTH", "BYE")
 TAGGED_STATUSES = ("OK", "NO", "BAD")
 _LITERAL = re.compile(r"\{[0-9]+\+?\}\Z", re.ASCII)
 # A tag: ASTRING-CHARs except "+" (no space, controls, "(){%*\"\\" or "+").
 _TAG = re.compile(r'[^\x00-\x20\x7f(){%*"\\+]+', re.ASCII)
-_MAX_SHOWN = 80
 
 
 class ImapResponseError(ProtocolError):
     """A malformed or unexpected IMAP response; the message says what and shows the line."""
-
-
-def _shorten(line: str, limit: int = _MAX_SHOWN) -> str:
-    shown = repr(line)[1:-1]
-    if len(shown) > limit:
-        shown = shown[: limit - 3] + "..."
-    return shown
 
 
 def _check_line(line: str) -> None:

@@ -16,19 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from probes.errors import ProtocolError
-
-_MAX_SHOWN = 80
+from probes.parse.shown import shorten as _shorten
 
 
 class Pop3ResponseError(ProtocolError):
     """A malformed or negative POP3 response; the message says what and shows the line."""
-
-
-def _shorten(line: str, limit: int = _MAX_SHOWN) -> str:
-    shown = repr(line)[1:-1]
-    if len(shown) > limit:
-        shown = shown[: limit - 3] + "..."
-    return shown
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from probes.errors import ProtocolError
+from probes.parse.shown import shorten
 
 _LINE = re.compile(r"([0-9]{3})(?:([ -])(.*)|)", re.ASCII | re.DOTALL)
 # RFC 3463: class "." subject "." detail; class 2, 4 or 5; subject/detail 1-3 digits.
@@ -33,19 +34,10 @@ _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+\.?", re.ASCII)
 _ADDRESS_LITERAL = re.compile(
     r"\[(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|IPv6:[0-9A-Fa-f:.]{2,45})\]", re.ASCII
 )
-_MAX_SHOWN = 80
 
 
 class SmtpReplyError(ProtocolError):
     """A malformed SMTP reply; the message says what was wrong and shows the line."""
-
-
-def shorten(line: str, limit: int = _MAX_SHOWN) -> str:
-    """The line as shown in an error message: control characters escaped, <= limit chars."""
-    shown = repr(line)[1:-1]
-    if len(shown) > limit:
-        shown = shown[: limit - 3] + "..."
-    return shown
 
 
 def _split(line: str) -> tuple[int, str, str]:
