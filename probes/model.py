@@ -67,6 +67,38 @@ class Timeouts:
     probe: float = 120.0
 
 
+SEND_VIA = ("submission", "submissions", "mx")
+RETRIEVE_VIA = ("imaps", "imap", "pop3s", "pop3")
+CANONICALIZATIONS = ("relaxed/relaxed", "simple/simple")
+
+
+@dataclass(frozen=True)
+class MessageOptions:
+    """How the message probes send, sign and read back their test message (docs/message.md)."""
+
+    # How the test message leaves: "submission" (587, STARTTLS + AUTH), "submissions" (465,
+    # implicit TLS + AUTH) or "mx" (straight to an MX host on 25, from `source_address`).
+    send_via: str = "submission"
+    # Who signs: "mailprobe" (with the Target's dkim_keys) or "target" (submit unsigned and
+    # check that the target's MTA signed it).
+    signer: str = "mailprobe"
+    canonicalization: str = "relaxed/relaxed"
+    # Signed header fields; From is always signed twice (oversigned) unless listed here.
+    signed_headers: tuple[str, ...] = ("from", "to", "subject", "date", "message-id")
+    oversign_from: bool = True
+    mail_from: str | None = None  # envelope sender; default: the login user, else postmaster@
+    header_from: str | None = None  # From: address; default: mail_from
+    rcpt_to: str | None = None  # default: the login user
+    source_address: str | None = None  # local address for sending via "mx"
+    retrieve_via: str = "imaps"  # imaps | imap (STARTTLS) | pop3s | pop3 (STLS)
+    receiver_id: str | None = None  # authserv-id to trust; default: the first MX host name
+    deadline_s: float = 30.0  # give up waiting for the message (MESSAGE_NOT_DELIVERED)
+    keep: bool = False  # leave the test message in the mailbox
+    # Receiver mode: listen here ("IP:PORT") for what the target's outbound MTA sends.
+    receiver_listen: str | None = None
+    receiver_domain: str | None = None  # the domain whose MX points at the receiver
+
+
 @dataclass(frozen=True)
 class Target:
     """What to probe: a mail domain and, optionally, its servers and how to reach them."""
@@ -85,6 +117,7 @@ class Target:
     # Only the paths are kept; the key material is read by the probe and never reported.
     dkim_keys: tuple[tuple[str, str], ...] = ()
     discover_selectors: bool = False  # also try a list of commonly used DKIM selectors
+    message: MessageOptions = field(default_factory=MessageOptions)
 
     def to_json(self) -> dict[str, Any]:
         return {
