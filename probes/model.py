@@ -86,6 +86,7 @@ class MessageOptions:
     # Signed header fields; From is always signed twice (oversigned) unless listed here.
     signed_headers: tuple[str, ...] = ("from", "to", "subject", "date", "message-id")
     oversign_from: bool = True
+    submit_host: str | None = None  # where to submit; default: the first submission host
     mail_from: str | None = None  # envelope sender; default: the login user, else postmaster@
     header_from: str | None = None  # From: address; default: mail_from
     rcpt_to: str | None = None  # default: the login user
