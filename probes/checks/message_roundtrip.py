@@ -1,0 +1,397 @@
+"""message.roundtrip: send a test message, read it back, and judge how it was received.
+
+The self-hosted version of mailing port25's check-auth or mail-tester and reading the report:
+1. compose a message carrying a unique token (Message-ID, X-Mailprobe-Token, Subject), so
+   concurrent runs never confuse their messages;
+2. sign it with dkimpy (`--dkim-key`; `signer: target` sends it unsigned and expects the
+   target's MTA to sign);
+3. send it: submission 587 (STARTTLS + AUTH), 465 (implicit TLS + AUTH), or straight to an MX
+   on 25 from the configured source address;
+4. read it back over IMAP (IDLE where offered) or POP3, implicit TLS or STARTTLS, matched by
+   token, until the deadline; delete it unless told to keep it;
+5. judge: the receiver's own Authentication-Results (probes.mail.trust: authserv-id match,
+   forged ones flagged), the harness's own DKIM/SPF/DMARC verdicts (probes.mail.verify), and
+   every disagreement between the two.
+
+Codes (CONTRACT.md "Message round trip"; subject: the receiver id or the d=/selector):
+MESSAGE_NOT_DELIVERED [fail], AUTHRES_MISSING [fail], AUTHRES_FORGED [warn],
+AUTHRES_{SPF,DKIM,DMARC,IPREV}_NOT_PASS [fail], DKIM_SIGNATURE_INVALID [fail],
+DMARC_NOT_ALIGNED [fail], VERDICT_DISAGREEMENT [warn]; added: MESSAGE_DELIVERED [info] (timings),
+AUTHRES_SEEN [info] (the trusted header), OWN_VERDICTS [info] (the harness's verdicts).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+from probes.checks.endpoints import Endpoint, endpoints_for
+from probes.checks.reproduce import swaks_line
+from probes.credentials import Credentials, load_credentials
+from probes.errors import ProbeConfigError, ProbeSkipped
+from probes.mail import trust
+from probes.mail.compose import TestMessage, compose, new_token
+from probes.mail.dkim_sign import load_signing_key, sign
+from probes.mail.verify import OwnVerdicts, verify_message
+from probes.model import (
+    CANONICALIZATIONS,
+    RETRIEVE_VIA,
+    SEND_VIA,
+    Finding,
+    MessageOptions,
+    Severity,
+    Target,
+)
+from probes.net import Net
+from probes.net.mailbox import fetch_by_token
+from probes.net.smtp_send import send_message
+from probes.parse.authres import AuthResult
+from probes.probe import BaseProbe
+
+# send_via -> (role, port, TLS mode)
+SEND = {
+    "submission": ("submission", 587, "starttls"),
+    "submissions": ("submission", 465, "implicit"),
+    "mx": ("mx", 25, "starttls"),
+}
+# retrieve_via -> (protocol, port, TLS mode)
+RETRIEVE = {
+    "imaps": ("imap", 993, "implicit"),
+    "imap": ("imap", 143, "starttls"),
+    "pop3s": ("pop3", 995, "implicit"),
+    "pop3": ("pop3", 110, "starttls"),
+}
+METHODS = ("spf", "dkim", "dmarc", "iprev")
+EHLO_NAME = "mailprobe.invalid"
+
+
+def check_options(opts: MessageOptions) -> None:
+    """ProbeConfigError naming the field when an option has no meaning."""
+    for name, value, allowed in (
+        ("send_via", opts.send_via, SEND_VIA),
+        ("retrieve_via", opts.retrieve_via, RETRIEVE_VIA),
+        ("canonicalization", opts.canonicalization, CANONICALIZATIONS),
+        ("signer", opts.signer, ("mailprobe", "target")),
+    ):
+        if value not in allowed:
+            raise ProbeConfigError(f"message.{name} {value!r}: one of {', '.join(allowed)}")
+    if not opts.deadline_s > 0:
+        raise ProbeConfigError(f"message.deadline_s {opts.deadline_s!r}: must be above 0")
+
+
+class MessageRoundTrip:
+    """Shared by the probe and the benchmark: one round trip, its raw results."""
+
+    def __init__(self, target: Target, net: Net, creds: Credentials) -> None:
+        self.target, self.net, self.creds = target, net, creds
+        self.opts = target.message
+
+    def addresses(self) -> tuple[str, str, str]:
+        """(envelope sender, header From, recipient)."""
+        o = self.opts
+        mail_from = o.mail_from or self.creds.user
+        header_from = o.header_from or mail_from
+        rcpt_to = o.rcpt_to or self.creds.user
+        for label, value in (("mail_from", mail_from), ("header_from", header_from)):
+            if "@" not in value:
+                raise ProbeConfigError(f"message.{label} {value!r}: not an address")
+        return mail_from, header_from, rcpt_to
+
+    def build(self) -> TestMessage:
+        mail_from, header_from, rcpt_to = self.addresses()
+        message = compose(
+            token=new_token(), header_from=header_from, to=rcpt_to, mail_from=mail_from
+        )
+        if self.opts.signer != "mailprobe" or not self.target.dkim_keys:
+            return message
+        selector, path = self.target.dkim_keys[0]
+        raw = sign(
+            message.raw,
+            key=load_signing_key(path),
+            domain=header_from.rsplit("@", 1)[1].lower(),
+            selector=selector,
+            canonicalization=self.opts.canonicalization,
+            headers=self.opts.signed_headers,
+            oversign_from=self.opts.oversign_from,
+        )
+        return TestMessage(
+            token=message.token,
+            raw=raw,
+            message_id=message.message_id,
+            header_from=message.header_from,
+            mail_from=message.mail_from,
+            rcpt_to=message.rcpt_to,
+        )
+
+    def submit_endpoint(self) -> tuple[Endpoint, str]:
+        role, port, mode = SEND[self.opts.send_via]
+        target = self.target
+        if role == "submission" and self.opts.submit_host:
+            target = replace(target, submission_hosts=(self.opts.submit_host,))
+        return endpoints_for(target, self.net, role, port)[0], mode
+
+    def mailbox_endpoint(self) -> tuple[Endpoint, str, str]:
+        protocol, port, mode = RETRIEVE[self.opts.retrieve_via]
+        return endpoints_for(self.target, self.net, "mailbox", port)[0], protocol, mode
+
+    def send(self, message: TestMessage) -> tuple[Endpoint, float]:
+        ep, mode = self.submit_endpoint()
+        t0 = time.monotonic()
+        send_message(
+            self.net,
+            ip=ep.ip,
+            port=ep.port,
+            server_name=ep.host,
+            mode=mode,
+            helo=EHLO_NAME,
+            mail_from=message.mail_from,
+            rcpt_to=[message.rcpt_to],
+            raw=message.raw,
+            creds=self.creds if self.opts.send_via != "mx" else None,
+        )
+        return ep, time.monotonic() - t0
+
+    def fetch(self, message: TestMessage, deadline: float):
+        ep, protocol, mode = self.mailbox_endpoint()
+        return fetch_by_token(
+            self.net,
+            ip=ep.ip,
+            port=ep.port,
+            server_name=ep.host,
+            protocol=protocol,
+            tls=mode,
+            creds=self.creds,
+            token=message.token,
+            deadline=deadline,
+            delete=not self.opts.keep,
+        )
+
+
+class MessageRoundTripProbe(BaseProbe):
+    id = "message.roundtrip"
+    description = (
+        "send a DKIM-signed test message, read it back over IMAP/POP3, judge the receiver's "
+        "Authentication-Results against the harness's own DKIM/SPF/DMARC verdicts"
+    )
+
+    def run(self, target: Target, net: Net) -> Iterable[Finding]:
+        check_options(target.message)
+        if not target.credentials_ref:
+            raise ProbeSkipped(
+                "the round trip logs in to read the message back: give --credentials"
+            )
+        creds = load_credentials(target.credentials_ref)
+        trip = MessageRoundTrip(target, net, creds)
+        message = trip.build()
+        receiver_id = self.receiver_id(target, net)
+        sent_ep, submit_s = trip.send(message)
+        sent_at = time.monotonic()
+        retrieved = trip.fetch(message, sent_at + target.message.deadline_s)
+        reproduce = self.reproduce(sent_ep, target, message, creds)
+        if retrieved is None:
+            yield self.finding(
+                "MESSAGE_NOT_DELIVERED",
+                Severity.FAIL,
+                f"the test message did not arrive within {target.message.deadline_s:g} s",
+                evidence={"token": message.token, "sent_to": sent_ep.subject},
+                reproduce=reproduce,
+                subject=message.rcpt_to,
+            )
+            return
+        yield self.finding(
+            "MESSAGE_DELIVERED",
+            Severity.INFO,
+            f"the test message arrived after {time.monotonic() - sent_at:.2f} s",
+            evidence={
+                "token": message.token,
+                "submit_s": f"{submit_s:.3f}",
+                "found_after_s": f"{retrieved.found_after_s:.3f}",
+                "retrieved_via": f"{target.message.retrieve_via} ({retrieved.method})",
+                "deleted": "yes" if retrieved.deleted else "no",
+            },
+            reproduce=reproduce,
+            subject=message.rcpt_to,
+        )
+        yield from self.judge(retrieved.raw, message, receiver_id, net, reproduce)
+
+    def receiver_id(self, target: Target, net: Net) -> str:
+        if target.message.receiver_id:
+            return target.message.receiver_id
+        return endpoints_for(target, net, "mx", 25)[0].host
+
+    # ----- judging ------------------------------------------------------------------------
+    def judge(
+        self, raw: bytes, message: TestMessage, receiver_id: str, net: Net, reproduce: str
+    ) -> Iterator[Finding]:
+        verdicts = trust.judge(raw, message.raw, receiver_id)
+        for ar, why in verdicts.forged:
+            yield self.finding(
+                "AUTHRES_FORGED",
+                Severity.WARN,
+                f"an Authentication-Results header claims {receiver_id}, but {why}",
+                evidence={"header": ar.value[:300], "why": why},
+                reproduce=reproduce,
+                subject=receiver_id,
+            )
+        receiver = _receiver_results(verdicts)
+        if not verdicts.trusted:
+            yield self.finding(
+                "AUTHRES_MISSING",
+                Severity.FAIL,
+                f"no Authentication-Results from {receiver_id} in the received message",
+                evidence={
+                    "other_authserv_ids": " ".join(
+                        sorted({a.parsed.authserv_id for a in verdicts.foreign if a.parsed})
+                    )
+                    or "none",
+                    "unparsed": str(len(verdicts.unparsed)),
+                },
+                reproduce=reproduce,
+                subject=receiver_id,
+            )
+        else:
+            yield self.finding(
+                "AUTHRES_SEEN",
+                Severity.INFO,
+                f"{receiver_id} added Authentication-Results",
+                evidence={f"header_{i}": a.value[:400] for i, a in enumerate(verdicts.trusted)},
+                reproduce=reproduce,
+                subject=receiver_id,
+            )
+            for method in METHODS:
+                for result in receiver.get(method, []):
+                    if result.result != "pass":
+                        yield self.finding(
+                            f"AUTHRES_{method.upper()}_NOT_PASS",
+                            Severity.FAIL,
+                            f"{receiver_id} says {method}={result.result}",
+                            evidence=_result_evidence(result),
+                            reproduce=reproduce,
+                            subject=receiver_id,
+                        )
+        seen = trust.client_seen(raw, receiver_id)
+        own = verify_message(
+            raw,
+            client_ip=seen.ip,
+            mail_from=trust.return_path(raw) or message.mail_from,
+            helo=seen.helo or EHLO_NAME,
+            net=net,
+        )
+        yield from self.own_findings(own, receiver_id, reproduce)
+        if verdicts.trusted:
+            yield from self.disagreements(own, receiver, receiver_id, reproduce)
+
+    def own_findings(self, own: OwnVerdicts, receiver_id: str, reproduce: str) -> Iterator[Finding]:
+        evidence = {"dkim": _own_dkim_text(own) or "none", "dmarc": own.dmarc.result}
+        if own.spf is not None:
+            evidence["spf"] = f"{own.spf.result} ({own.spf.domain})"
+        yield self.finding(
+            "OWN_VERDICTS",
+            Severity.INFO,
+            "the harness's own verification of the received message",
+            evidence=evidence,
+            reproduce=reproduce,
+            subject=own.header_from_domain,
+        )
+        for sig in own.dkim:
+            if sig.result != "pass":
+                yield self.finding(
+                    "DKIM_SIGNATURE_INVALID",
+                    Severity.FAIL,
+                    f"the DKIM signature d={sig.domain} s={sig.selector} does not verify "
+                    f"({sig.result})",
+                    evidence={
+                        "d": sig.domain,
+                        "s": sig.selector,
+                        "result": sig.result,
+                        "reason": sig.reason or "",
+                    },
+                    reproduce=reproduce,
+                    subject=f"{sig.selector}._domainkey.{sig.domain}",
+                )
+        if own.dmarc.result == "fail":
+            yield self.finding(
+                "DMARC_NOT_ALIGNED",
+                Severity.FAIL,
+                f"neither an aligned DKIM pass nor an aligned SPF pass for "
+                f"{own.header_from_domain}",
+                evidence={
+                    "header_from": own.header_from_domain,
+                    "dkim_pass": " ".join(s.domain for s in own.dkim if s.result == "pass")
+                    or "none",
+                    "spf": f"{own.spf.result} ({own.spf.domain})" if own.spf else "not checked",
+                    "adkim": own.dmarc.adkim or "r",
+                    "aspf": own.dmarc.aspf or "r",
+                    "reason": own.dmarc.reason,
+                },
+                reproduce=reproduce,
+                subject=own.header_from_domain,
+            )
+
+    def disagreements(
+        self,
+        own: OwnVerdicts,
+        receiver: dict[str, list[AuthResult]],
+        receiver_id: str,
+        reproduce: str,
+    ) -> Iterator[Finding]:
+        pairs: list[tuple[str, str, str, str]] = []  # (method, what, own, receiver)
+        if own.spf is not None:
+            for result in receiver.get("spf", []):
+                pairs.append(("spf", own.spf.domain, own.spf.result, result.result))
+        own_dkim = {(s.domain.lower(), s.selector.lower()): s.result for s in own.dkim}
+        for result in receiver.get("dkim", []):
+            key = (
+                result.properties.get("header.d", "").lower(),
+                result.properties.get("header.s", "").lower(),
+            )
+            if key in own_dkim:
+                pairs.append(("dkim", f"d={key[0]} s={key[1]}", own_dkim[key], result.result))
+            elif result.result == "none" and own.dkim:
+                pairs.append(("dkim", "any signature", _own_dkim_text(own), "none"))
+        for result in receiver.get("dmarc", []):
+            pairs.append(("dmarc", own.header_from_domain, own.dmarc.result, result.result))
+        for method, what, mine, theirs in pairs:
+            if mine != theirs:
+                yield self.finding(
+                    "VERDICT_DISAGREEMENT",
+                    Severity.WARN,
+                    f"{method} for {what}: the harness says {mine}, {receiver_id} says {theirs}",
+                    evidence={"method": method, "what": what, "own": mine, "receiver": theirs},
+                    reproduce=reproduce,
+                    subject=receiver_id,
+                )
+
+    def reproduce(
+        self, ep: Endpoint, target: Target, message: TestMessage, creds: Credentials
+    ) -> str:
+        tls = "implicit" if target.message.send_via == "submissions" else "starttls"
+        return swaks_line(
+            ep.ip,
+            ep.port,
+            tls=tls,
+            auth_user=creds.user if target.message.send_via != "mx" else None,
+            ehlo=EHLO_NAME,
+            mail_from=message.mail_from,
+            to=message.rcpt_to,
+        )
+
+
+def _receiver_results(verdicts: trust.Judgement) -> dict[str, list[AuthResult]]:
+    out: dict[str, list[AuthResult]] = {}
+    for ar in verdicts.trusted:
+        assert ar.parsed is not None
+        for result in ar.parsed.results:
+            out.setdefault(result.method, []).append(result)
+    return out
+
+
+def _result_evidence(result: AuthResult) -> dict[str, str]:
+    evidence = {"result": result.result, "reason": result.reason or ""}
+    evidence.update({k: str(v) for k, v in result.properties.items()})
+    return evidence
+
+
+def _own_dkim_text(own: OwnVerdicts) -> str:
+    return " ".join(f"{s.result}(d={s.domain} s={s.selector})" for s in own.dkim)
