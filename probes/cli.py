@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from probes.errors import ProbeConfigError, UsageError
-from probes.model import Severity, Target
+from probes.model import (
+    CANONICALIZATIONS,
+    RETRIEVE_VIA,
+    SEND_VIA,
+    MessageOptions,
+    Severity,
+    Target,
+)
 from probes.report import (
     EXIT_PROBE_ERROR,
     EXIT_USAGE,
@@ -124,6 +131,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             ca_file=args.ca_file or info.ca_file,
             dkim_keys=tuple(dkim_keys or info.dkim.items()),
             discover_selectors=args.discover_selectors,
+            message=_message_options(
+                args,
+                submit_host=f"outbound.{info.domain}",
+                source_address=info.client_ips["authorized"],
+            ),
         )
         return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))
 
@@ -173,6 +185,7 @@ def _target_from_args(
         ca_file=args.ca_file,
         dkim_keys=dkim_keys,
         discover_selectors=args.discover_selectors,
+        message=_message_options(args),
     )
     from probes.net import Net
 
@@ -183,6 +196,49 @@ def _target_from_args(
     if args.ca_file and not Path(args.ca_file).is_file():
         raise UsageError(f"--ca-file {args.ca_file}: no such file")
     return target
+
+
+def _message_options(
+    args: argparse.Namespace,
+    *,
+    submit_host: str | None = None,
+    source_address: str | None = None,
+) -> MessageOptions:
+    """The message probes' settings from the command line (lab defaults where given)."""
+    if args.deadline is not None and not args.deadline > 0:
+        raise UsageError(f"--deadline {args.deadline}: must be above 0 seconds")
+    if args.receiver_listen is not None:
+        ip, sep, port = args.receiver_listen.rpartition(":")
+        try:
+            ipaddress.ip_address(ip.strip("[]"))
+            valid = bool(sep) and port.isdigit() and 1 <= int(port) <= 65535
+        except ValueError:
+            valid = False
+        if not valid:
+            raise UsageError(f"--receiver-listen {args.receiver_listen!r}: expected IP:PORT")
+    source = args.source_address or source_address
+    if source is not None:
+        try:
+            ipaddress.ip_address(source)
+        except ValueError:
+            raise UsageError(f"--source-address {source!r}: not an IP address") from None
+    defaults = MessageOptions()
+    return MessageOptions(
+        send_via=args.send_via,
+        signer=args.signer,
+        canonicalization=args.canonicalization,
+        submit_host=args.submit_host or submit_host,
+        mail_from=args.mail_from,
+        header_from=args.header_from,
+        rcpt_to=args.rcpt_to,
+        source_address=source,
+        retrieve_via=args.retrieve_via,
+        receiver_id=args.receiver_id,
+        deadline_s=args.deadline if args.deadline is not None else defaults.deadline_s,
+        keep=args.keep_message,
+        receiver_listen=args.receiver_listen,
+        receiver_domain=args.receiver_domain,
+    )
 
 
 def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> int:
@@ -466,6 +522,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="connections to one server address at a time (default 2)",
     )
+    msg = check.add_argument_group("message round trip (message.* probes; docs/message.md)")
+    msg.add_argument("--send-via", choices=SEND_VIA, default="submission")
+    msg.add_argument("--submit-host", metavar="HOST", help="default: the first submission host")
+    msg.add_argument("--signer", choices=("mailprobe", "target"), default="mailprobe")
+    msg.add_argument("--canonicalization", choices=CANONICALIZATIONS, default="relaxed/relaxed")
+    msg.add_argument("--mail-from", metavar="ADDR", help="envelope sender (default: the user)")
+    msg.add_argument("--header-from", metavar="ADDR", help="From: (default: --mail-from)")
+    msg.add_argument("--rcpt-to", metavar="ADDR", help="recipient (default: the user)")
+    msg.add_argument("--source-address", metavar="IP", help="local address to send from")
+    msg.add_argument("--retrieve-via", choices=RETRIEVE_VIA, default="imaps")
+    msg.add_argument("--receiver-id", metavar="ID", help="authserv-id to trust (default: MX)")
+    msg.add_argument("--deadline", type=float, metavar="S", help="wait this long (default 30)")
+    msg.add_argument("--keep-message", action="store_true", help="do not delete it afterwards")
+    msg.add_argument("--receiver-listen", metavar="IP:PORT", help="receiver mode: listen here")
+    msg.add_argument("--receiver-domain", metavar="DOMAIN", help="receiver mode: its domain")
     check.add_argument("--probe", action="append", metavar="GLOB")
     check.add_argument(
         "--domains", metavar="FILE", help="audit many domains (one per line), concurrently"

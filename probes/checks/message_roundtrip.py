@@ -137,9 +137,12 @@ class MessageRoundTrip:
 
     def send(self, message: TestMessage) -> tuple[Endpoint, float]:
         ep, mode = self.submit_endpoint()
+        net = self.net
+        if self.opts.source_address:
+            net = replace(net, source_address=self.opts.source_address)
         t0 = time.monotonic()
         send_message(
-            self.net,
+            net,
             ip=ep.ip,
             port=ep.port,
             server_name=ep.host,
