@@ -1,0 +1,226 @@
+"""The test message: a unique token, and the exact bytes that will be sent.
+
+Pure: no I/O. `compose()` builds a plain-text message whose token appears three times, so it
+can be found again whatever a receiver does to the message: in the Message-ID
+(`<token@domain of the From address>`), in an `X-Mailprobe-Token` header field and in the
+Subject. The bytes are final (CRLF line ends, 7bit or quoted-printable body): sign them and
+send them as they are, so that body hashes survive.
+
+`find_token(raw)` reads the token back out of a received message (X-Mailprobe-Token first,
+then the Message-ID), tolerant of folded header fields and of LF or CRLF line ends.
+`header_fields(raw)` is the small header-section reader both use (verify.py uses it for From).
+
+Bad input raises ValueError: a token that is not 1-128 characters of [A-Za-z0-9_-], a From
+address without a domain, header text with CR or LF in it (header injection), an extra header
+field name that is not printable ASCII without ":".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import quopri
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.header import Header
+
+TOKEN_HEADER = "X-Mailprobe-Token"
+MAX_HEADER_BYTES = 256 * 1024  # find_token/header_fields read at most this much of a message
+MAX_FIELDS = 1000  # header fields header_fields returns at most
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
+_FIELD_NAME_RE = re.compile(r"[\x21-\x39\x3b-\x7e]{1,76}\Z")  # RFC 5322 ftext
+_MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF
+_CRLF = "\r\n"
+
+
+@dataclass(frozen=True)
+class TestMessage:
+    """A composed test message. `raw` is exactly what goes on the wire (before SMTP
+    dot-stuffing, which the transport does); the addresses are the bare addresses."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    token: str
+    raw: bytes
+    message_id: str  # with the angle brackets
+    header_from: str
+    mail_from: str
+    rcpt_to: str
+
+
+def new_token() -> str:
+    """A fresh token: 32 lower-case hex digits (128 random bits)."""
+    return secrets.token_hex(16)
+
+
+def compose(
+    *,
+    token: str,
+    header_from: str,
+    to: str,
+    mail_from: str,
+    subject_prefix: str = "mailprobe test",
+    extra_headers: Sequence[tuple[str, str]] = (),
+    body: str | None = None,
+    date: dt.datetime | None = None,
+) -> TestMessage:
+    """The test message carrying `token`.
+
+    `header_from` and `to` may be bare addresses or `Name <address>`; the Message-ID's domain
+    is the From address's domain. `mail_from` ("" for the null sender) is only recorded. A
+    naive `date` is taken as UTC; the default is now. Header fields, in order: From, To,
+    Subject, Date, Message-ID, X-Mailprobe-Token, MIME-Version, Content-Type,
+    Content-Transfer-Encoding, then `extra_headers`.
+    """
+    if not _TOKEN_RE.match(token):
+        raise ValueError("the token must be 1-128 characters of A-Z, a-z, 0-9, '_' and '-'")
+    from_name, from_addr = _address(header_from, "From")
+    to_name, to_addr = _address(to, "To")
+    _no_line_breaks(mail_from, "MAIL FROM")
+    domain = from_addr.rpartition("@")[2]
+    message_id = f"<{token}@{domain}>"
+    when = date or dt.datetime.now(dt.UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    _no_line_breaks(subject_prefix, "the subject prefix")
+    subject = f"{subject_prefix} {token}".strip()
+    if body is None:
+        body = (
+            "This is a mailprobe test message.\n"
+            f"Token: {token}\n"
+            "It checks DKIM, SPF and DMARC on the way through; it can be deleted.\n"
+        )
+    body_bytes, cte, charset = _body(body)
+
+    fields: list[tuple[str, str]] = [
+        ("From", _format_address(from_name, from_addr)),
+        ("To", _format_address(to_name, to_addr)),
+        ("Subject", _header_text("Subject", subject)),
+        ("Date", email.utils.format_datetime(when)),
+        ("Message-ID", message_id),
+        (TOKEN_HEADER, token),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f"text/plain; charset={charset}"),
+        ("Content-Transfer-Encoding", cte),
+    ]
+    for name, value in extra_headers:
+        if not _FIELD_NAME_RE.match(name):
+            raise ValueError(f"{name[:40]!r} is not a header field name")
+        _no_line_breaks(value, f"header {name}")
+        fields.append((name, _header_text(name, value)))
+
+    head = "".join(f"{name}: {value}{_CRLF}" for name, value in fields)
+    raw = head.encode("ascii") + b"\r\n" + body_bytes
+    return TestMessage(
+        token=token,
+        raw=raw,
+        message_id=message_id,
+        header_from=from_addr,
+        mail_from=mail_from,
+        rcpt_to=to_addr,
+    )
+
+
+def find_token(raw: bytes) -> str | None:
+    """The token of a received test message: the first valid X-Mailprobe-Token value, else
+    the left part of the Message-ID when it has the token's form; None when neither."""
+    fields = header_fields(raw)
+    for name, value in fields:
+        if name.lower() == TOKEN_HEADER.lower():
+            text = value.strip()
+            if _TOKEN_RE.match(text):
+                return text
+    for name, value in fields:
+        if name.lower() == "message-id":
+            match = re.match(r"\s*<([^<>@\s]+)@[^<>\s]*>", value)
+            if match and _TOKEN_RE.match(match.group(1)):
+                return match.group(1)
+    return None
+
+
+def header_fields(raw: bytes) -> list[tuple[str, str]]:
+    """The header fields of a message as (name, unfolded value), in order.
+
+    Reads up to the first empty line (LF or CRLF line ends), at most MAX_HEADER_BYTES and
+    MAX_FIELDS fields. Folded lines are joined (the line break removed, RFC 5322 §2.2.3);
+    lines that are neither a field nor a continuation (an mbox "From " line, garbage) are
+    skipped. Bytes that are not UTF-8 are replaced. Never raises.
+    """
+    head = raw[:MAX_HEADER_BYTES]
+    fields: list[list[str]] = []
+    for line in re.split(rb"\r?\n", head):
+        if not line.strip(b"\r"):
+            break
+        text = line.rstrip(b"\r").decode("utf-8", errors="replace")
+        if text[0] in " \t":
+            if fields:
+                fields[-1][1] += text
+            continue
+        name, sep, value = text.partition(":")
+        if not sep or not _FIELD_NAME_RE.match(name.rstrip(" \t")):
+            continue
+        if len(fields) >= MAX_FIELDS:
+            break
+        fields.append([name.rstrip(" \t"), value])
+    return [(name, value.strip()) for name, value in fields]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _no_line_breaks(text: str, what: str) -> None:
+    if "\r" in text or "\n" in text or "\0" in text:
+        raise ValueError(f"{what} contains a line break or NUL")
+
+
+def _address(text: str, what: str) -> tuple[str, str]:
+    """(display name, address) of a single mailbox; ValueError unless it has a domain."""
+    _no_line_breaks(text, what)
+    pairs = email.utils.getaddresses([text])
+    if len(pairs) != 1 or not pairs[0][1]:
+        raise ValueError(f"the {what} address {text[:80]!r} is not one mailbox")
+    name, addr = pairs[0]
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain or not addr.isascii() or " " in addr:
+        raise ValueError(f"the {what} address {addr[:80]!r} needs an ASCII local@domain form")
+    return name, addr
+
+
+def _format_address(name: str, addr: str) -> str:
+    if not name:
+        return addr
+    return email.utils.formataddr((name, addr), charset="utf-8")
+
+
+def _header_text(name: str, value: str) -> str:
+    """An unstructured header value: as is when ASCII and short, else RFC 2047 encoded and
+    folded with CRLF."""
+    if value.isascii() and len(name) + 2 + len(value) <= 78:
+        return value
+    return Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name).encode(
+        linesep=_CRLF
+    )
+
+
+def _body(text: str) -> tuple[bytes, str, str]:
+    """(body bytes with CRLF line ends, Content-Transfer-Encoding, charset)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if text.isascii() and all(len(line) <= _MAX_LINE for line in lines) and "\0" not in text:
+        return "".join(line + _CRLF for line in lines).encode("ascii"), "7bit", "us-ascii"
+    data = "\n".join(lines).encode("utf-8") + b"\n"
+    encoded = quopri.encodestring(data).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return encoded, "quoted-printable", "utf-8"
+
+
+__all__ = [
+    "TOKEN_HEADER",
+    "TestMessage",
+    "compose",
+    "find_token",
+    "header_fields",
+    "new_token",
+]
