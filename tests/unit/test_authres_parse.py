@@ -1,0 +1,309 @@
+"""The pure Authentication-Results parser (RFC 8601 §2.2, RFC 8616, RFC 8617)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from probes.parse.authres import (
+    MAX_COMMENT_DEPTH,
+    MAX_LENGTH,
+    AuthResError,
+    AuthResult,
+    AuthResults,
+    parse,
+)
+
+CASES_FILE = Path(__file__).parent.parent / "data" / "authres" / "cases.yaml"
+CASES: list[dict[str, Any]] = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))["cases"]
+
+
+def expected(data: dict[str, Any]) -> AuthResults:
+    return AuthResults(
+        authserv_id=data["authserv_id"],
+        version=data["version"],
+        results=tuple(
+            AuthResult(
+                method=r["method"],
+                result=r["result"],
+                reason=r.get("reason"),
+                properties=dict(r.get("properties") or {}),
+                method_version=r.get("method_version"),
+            )
+            for r in data["results"]
+        ),
+    )
+
+
+# --- the table: captured, RFC 8601 Appendix B, hand-reconstructed providers ---------------------
+
+
+def test_case_table_is_well_formed() -> None:
+    names = [c["name"] for c in CASES]
+    assert len(names) == len(set(names))
+    for case in CASES:
+        assert isinstance(case["value"], str), case["name"]
+        assert ("expect" in case) != ("error" in case), case["name"]
+        assert case["source"].split(":")[0].split()[0] in (
+            "captured",
+            "rfc8601",
+            "rfc8617",
+            "hand-reconstructed",
+        ), case["name"]
+        for r in case.get("expect", {}).get("results", []):
+            for key, value in (r.get("properties") or {}).items():
+                assert isinstance(value, str), (case["name"], key)
+            assert r.get("reason") is None or isinstance(r["reason"], str), case["name"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_table_value_parses_as_expected(case: dict[str, Any]) -> None:
+    options = case.get("options") or {}
+    if case.get("error"):
+        with pytest.raises(AuthResError):
+            parse(case["value"], **options)
+    else:
+        assert parse(case["value"], **options) == expected(case["expect"])
+
+
+def test_rfc8601_appendix_b_examples_are_all_in_the_table() -> None:
+    sources = {c["source"].split()[1] for c in CASES if c["source"].startswith("rfc8601 ")}
+    assert {"B.2", "B.3", "B.4", "B.5", "B.6", "B.7"} <= sources
+
+
+def test_lab_exim_capture_is_in_the_table() -> None:
+    assert sum(c["source"].startswith("captured: lab Exim") for c in CASES) >= 3
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+
+def test_result_fields_and_helpers() -> None:
+    ar = parse("mx.example.test; dkim/1=pass header.d=example.test; spf=fail; dkim=fail")
+    assert ar.authserv_id == "mx.example.test"
+    assert ar.version is None
+    assert isinstance(ar.results, tuple)
+    first = ar.results[0]
+    assert (first.method, first.result, first.reason, first.method_version) == (
+        "dkim",
+        "pass",
+        None,
+        1,
+    )
+    assert first.properties == {"header.d": "example.test"}
+    assert first.get("HEADER.D") == "example.test"
+    assert first.get("header.s") is None
+    assert [r.result for r in ar.for_method("DKIM")] == ["pass", "fail"]
+    assert ar.for_method("dmarc") == ()
+
+
+def test_error_is_a_value_error_with_a_position() -> None:
+    with pytest.raises(ValueError) as caught:
+        parse("mx.example.test; spf=")
+    assert isinstance(caught.value, AuthResError)
+    assert caught.value.position == len("mx.example.test; spf=")
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+
+def test_method_result_and_property_keys_are_lower_cased_values_kept() -> None:
+    ar = parse("MX.Example.Test; DKIM=PASS Header.D=Example.TEST; SPF=SoftFail SMTP.MailFrom=A@B.C")
+    assert ar.authserv_id == "MX.Example.Test"
+    assert [(r.method, r.result) for r in ar.results] == [("dkim", "pass"), ("spf", "softfail")]
+    assert ar.results[0].properties == {"header.d": "Example.TEST"}
+    assert ar.results[1].properties == {"smtp.mailfrom": "A@B.C"}
+
+
+def test_quoted_values_are_unquoted_with_escapes_resolved() -> None:
+    ar = parse(r'"mx.example.test"; dkim=pass reason="a \"b\" \\ c" header.b="ab+/cd=="')
+    assert ar.authserv_id == "mx.example.test"
+    assert ar.results[0].reason == 'a "b" \\ c'
+    assert ar.results[0].properties == {"header.b": "ab+/cd=="}
+
+
+def test_quoted_local_part_address_is_kept_as_written() -> None:
+    ar = parse('mx.example.test; spf=pass smtp.mailfrom="john doe"@example.com')
+    assert ar.results[0].properties == {"smtp.mailfrom": '"john doe"@example.com'}
+
+
+def test_comments_are_dropped_everywhere_nested_and_escaped() -> None:
+    value = (
+        "(a) mx.example.test (b (nested) \\) still b) ; (c; d=e) dkim (x) = (y) pass (z)"
+        " header (h) . (i) d (j) = (k) example.test (l (m (n))) ; (o)"
+    )
+    ar = parse(value)
+    assert ar == AuthResults(
+        "mx.example.test", None, (AuthResult("dkim", "pass", None, {"header.d": "example.test"}),)
+    )
+
+
+# --- tolerance ----------------------------------------------------------------------------------
+
+
+def test_missing_spaces_trailing_and_empty_semicolons_are_tolerated() -> None:
+    ar = parse("mx.example.test;;dkim=pass header.d=a.example;;spf=pass smtp.mailfrom=b.example;;")
+    assert [(r.method, r.properties) for r in ar.results] == [
+        ("dkim", {"header.d": "a.example"}),
+        ("spf", {"smtp.mailfrom": "b.example"}),
+    ]
+
+
+def test_authserv_id_with_only_a_semicolon_has_no_results() -> None:
+    assert parse("mx.example.test;") == AuthResults("mx.example.test", None, ())
+    assert parse("mx.example.test ; none ;") == AuthResults("mx.example.test", None, ())
+    assert parse("mx.example.test 7;NONE (nothing done)") == AuthResults("mx.example.test", 7, ())
+
+
+def test_method_named_like_none_is_a_method() -> None:
+    ar = parse("example.com; nonexistent=pass; none=fail")
+    assert [(r.method, r.result) for r in ar.results] == [("nonexistent", "pass"), ("none", "fail")]
+
+
+def test_microsoft_header_without_authserv_id_needs_the_option() -> None:
+    value = (
+        "spf=pass (sender IP is 1.2.3.4) smtp.mailfrom=a.com; dkim=none (message not signed)"
+        " header.d=none;dmarc=none action=none header.from=a.com;compauth=pass reason=100"
+    )
+    with pytest.raises(AuthResError):
+        parse(value)
+    ar = parse(value, authserv_id_optional=True)
+    assert ar.authserv_id == ""
+    assert ar.results == (
+        AuthResult("spf", "pass", None, {"smtp.mailfrom": "a.com"}),
+        AuthResult("dkim", "none", None, {"header.d": "none"}),
+        AuthResult("dmarc", "none", None, {"action": "none", "header.from": "a.com"}),
+        AuthResult("compauth", "pass", "100", {}),
+    )
+
+
+def test_option_keeps_a_present_authserv_id() -> None:
+    ar = parse("mx.example.test; spf=pass", authserv_id_optional=True)
+    assert ar.authserv_id == "mx.example.test"
+    ar = parse("; spf=pass", authserv_id_optional=True)
+    assert (ar.authserv_id, [r.method for r in ar.results]) == ("", ["spf"])
+
+
+def test_ptype_less_property_is_kept_under_its_bare_name() -> None:
+    ar = parse("mx.example.test; dmarc=pass Action=None header.from=a.example")
+    assert ar.results[0].properties == {"action": "None", "header.from": "a.example"}
+
+
+def test_missing_semicolon_reads_the_next_result_as_a_bare_property() -> None:
+    ar = parse("mx.example.test; dkim=pass spf=fail")
+    assert ar.results == (AuthResult("dkim", "pass", None, {"spf": "fail"}),)
+
+
+def test_first_reason_and_first_property_occurrence_win() -> None:
+    ar = parse("x; dkim=pass reason=a header.d=one reason=b header.d=two")
+    assert ar.results[0].reason == "a"
+    assert ar.results[0].properties == {"header.d": "one"}
+
+
+def test_reason_may_follow_properties() -> None:
+    ar = parse('x; dmarc=fail header.from=a.example reason="policy says no"')
+    assert ar.results[0].reason == "policy says no"
+
+
+@pytest.mark.parametrize(
+    "pvalue",
+    ["@example.com", "<x@y.example>", "2001:db8::1", "[192.0.2.1]", "abc+/de==", "256/256", "<>"],
+)
+def test_unquoted_values_with_token_specials_are_kept(pvalue: str) -> None:
+    ar = parse(f"x; m=pass smtp.v={pvalue} header.d=a")
+    assert ar.results[0].properties == {"smtp.v": pvalue, "header.d": "a"}
+
+
+def test_empty_property_value_is_the_empty_string() -> None:
+    ar = parse("x; spf=none smtp.mailfrom=; dkim=none header.d=")
+    assert [r.properties for r in ar.results] == [{"smtp.mailfrom": ""}, {"header.d": ""}]
+
+
+def test_non_ascii_values_are_accepted() -> None:
+    ar = parse('例え.テスト; spf=pass smtp.mailfrom=用户@例子.广告 header.from="Ünïcode"')
+    assert ar.authserv_id == "例え.テスト"
+    assert ar.results[0].properties == {"smtp.mailfrom": "用户@例子.广告", "header.from": "Ünïcode"}
+
+
+def test_arc_result_with_oldest_pass() -> None:
+    ar = parse("mx.example.test; arc=pass header.oldest-pass=0 smtp.remote-ip=192.0.2.1")
+    assert ar.results[0].properties == {"header.oldest-pass": "0", "smtp.remote-ip": "192.0.2.1"}
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("  \r\n\t ", id="only-white-space"),
+        pytest.param("(just a comment) (and (another))", id="only-comments"),
+        pytest.param("; spf=pass", id="missing-authserv-id-semicolon-first"),
+        pytest.param("spf=pass smtp.mailfrom=a.example", id="missing-authserv-id-result-first"),
+        pytest.param("dkim/1=pass", id="missing-authserv-id-versioned-method-first"),
+        pytest.param('""; spf=pass', id="empty-quoted-authserv-id"),
+        pytest.param("mx.example.test", id="authserv-id-alone"),
+        pytest.param("mx.example.test 1", id="authserv-id-and-version-alone"),
+        pytest.param("mx.example.test spf=pass", id="no-semicolon-after-authserv-id"),
+        pytest.param("mx.example.test 1x; none", id="version-not-digits"),
+        pytest.param("mx.example.test 1234567890; none", id="version-too-long"),
+        pytest.param("mx.example.test; spf=", id="method-without-result-at-end"),
+        pytest.param("mx.example.test; spf=; dkim=pass", id="method-without-result"),
+        pytest.param("mx.example.test; spf= (comment) ;", id="method-without-result-comment"),
+        pytest.param("mx.example.test; spf", id="method-without-equals"),
+        pytest.param("mx.example.test; spf pass", id="method-without-equals-space"),
+        pytest.param("mx.example.test; =pass", id="result-without-method"),
+        pytest.param("mx.example.test; dkim/=pass", id="method-version-empty"),
+        pytest.param("mx.example.test; dkim/1234567890=pass", id="method-version-too-long"),
+        pytest.param("mx.example.test; dkim=pass header.d", id="property-without-value"),
+        pytest.param("mx.example.test; dkim=pass header.=x", id="property-name-missing"),
+        pytest.param("mx.example.test; dkim=pass header.d=a stray", id="stray-word"),
+        pytest.param('mx.example.test; dkim=pass header.b="abc', id="unterminated-quote"),
+        pytest.param('"mx.example.test; dkim=pass', id="unterminated-quoted-authserv-id"),
+        pytest.param("mx.example.test; dkim=pass (unclosed", id="unterminated-comment"),
+        pytest.param("mx.example.test; dkim=pass (a (b)", id="unterminated-nested-comment"),
+        pytest.param("mx.example.test; dkim=pass (a\\)", id="unterminated-escaped-paren"),
+        pytest.param("mx.example.test; dkim=pass)", id="unbalanced-close-paren"),
+        pytest.param(")mx.example.test; none", id="close-paren-first"),
+        pytest.param("mx.example.test; none; spf=pass", id="none-with-results"),
+        pytest.param("mx.example.test; spf=pass; none", id="results-with-none"),
+        pytest.param("mx.example.test; spf=pass\x00", id="nul"),
+        pytest.param("mx.example.test; spf=pass\x1b[0m", id="escape-sequence"),
+        pytest.param("mx.example.test; dkim=pass.x", id="garbage-after-result"),
+        pytest.param('mx.example.test; dkim=pass header.d=a"b"', id="quote-inside-token"),
+    ],
+)
+def test_malformed_value_raises_authres_error(value: str) -> None:
+    with pytest.raises(AuthResError):
+        parse(value)
+
+
+def test_over_long_value_is_refused_before_parsing() -> None:
+    head = "mx.example.test; spf=pass smtp.mailfrom="
+    assert parse(head + "a" * (MAX_LENGTH - len(head))).results[0].result == "pass"
+    with pytest.raises(AuthResError) as caught:
+        parse(head + "a" * (MAX_LENGTH - len(head) + 1))
+    assert caught.value.position is None
+
+
+def test_comment_nesting_is_capped() -> None:
+    deep = "(" * MAX_COMMENT_DEPTH + ")" * MAX_COMMENT_DEPTH
+    assert parse(f"mx.example.test; {deep} spf=pass").results[0].method == "spf"
+    deeper = "(" * (MAX_COMMENT_DEPTH + 1) + ")" * (MAX_COMMENT_DEPTH + 1)
+    with pytest.raises(AuthResError):
+        parse(f"mx.example.test; {deeper} spf=pass")
+
+
+def test_deep_nesting_up_to_the_length_cap_is_refused_not_recursed() -> None:
+    with pytest.raises(AuthResError):
+        parse("x; " + "(" * (MAX_LENGTH - 3))
+
+
+@pytest.mark.parametrize("value", [None, b"mx.example.test; none", 42])
+def test_non_str_value_raises_authres_error(value: object) -> None:
+    with pytest.raises(AuthResError):
+        parse(value)  # type: ignore[arg-type]
