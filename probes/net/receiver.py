@@ -42,19 +42,7 @@ from dataclasses import dataclass, field
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from probes.errors import ProbeConfigError
-
-try:
-    from probes.mail.compose import find_token
-except ImportError:  # pragma: no cover - until probes.mail.compose lands
-    import email.parser
-    import email.policy
-
-    def find_token(raw: bytes) -> str | None:
-        head = raw.split(b"\r\n\r\n", 1)[0][:65536]
-        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
-        value = msg.get("X-Mailprobe-Token")
-        return str(value).strip() if value else None
-
+from probes.mail.compose import find_token
 
 MAX_RCPTS = 100
 DEFAULT_MAX_MESSAGES = 20
