@@ -229,6 +229,117 @@ class Connection:
         self.transcript.append("S: " + _shorten(line))
         return line
 
+    # ----- additions for the message round trip (raw bytes, waits, literals) -----------------
+    @property
+    def local_address(self) -> str:
+        """Our address on this connection, as the server sees it (getsockname()[0])."""
+        return str(self._sock.getsockname()[0])
+
+    def send_bytes(self, data: bytes, *, shown: str) -> None:
+        """Send `data` exactly as given (no line end added), within the I/O timeout.
+
+        The transcript shows `shown` instead of the bytes (a message body is no evidence)."""
+        self.transcript.append("C: " + shown)
+        deadline = time.monotonic() + self.io_timeout
+        view = memoryview(data)
+        while view:
+            self._sock.settimeout(self._remaining(deadline, "send"))
+            try:
+                sent = self._sock.send(view)
+            except (TimeoutError, ssl.SSLWantWriteError):
+                raise TimeoutError(f"{self.label}: could not send within the I/O timeout") from None
+            view = view[sent:]
+
+    def read_line_by(self, deadline: float) -> str:
+        """One line, complete before `deadline` (time.monotonic()) or TimeoutError."""
+        line = self._read_line(deadline)
+        self.transcript.append("S: " + _shorten(line))
+        return line
+
+    def poll_line(self, timeout: float) -> str | None:
+        """One line if it is complete within `timeout` seconds, else None.
+
+        Bytes of a line still incomplete stay buffered for the next read, so a wait can be cut
+        into slices (IMAP IDLE) without losing anything."""
+        try:
+            return self.read_line_by(time.monotonic() + max(0.0, timeout))
+        except TimeoutError:
+            return None
+
+    def read_exact(self, n: int, *, cap: int, deadline: float | None = None) -> bytes:
+        """Exactly `n` bytes (an IMAP literal), within the I/O timeout (or before `deadline`).
+
+        ProtocolError at once, before reading anything, when `n` exceeds `cap`."""
+        if n < 0 or n > cap:
+            raise ProtocolError(
+                f"{self.label}: the server announced {n} bytes, more than the {cap}-byte limit"
+            )
+        if deadline is None:
+            deadline = time.monotonic() + self.io_timeout
+        while len(self._buf) < n:
+            self._sock.settimeout(self._remaining(deadline, f"{n}-byte literal"))
+            try:
+                chunk = self._sock.recv(max(_RECV, min(n - len(self._buf), 1 << 20)))
+            except TimeoutError:
+                raise TimeoutError(
+                    f"{self.label}: {n} bytes announced, {len(self._buf)} arrived in time"
+                ) from None
+            if not chunk:
+                raise ConnectionResetError(
+                    f"{self.label}: the server closed the connection after {len(self._buf)} "
+                    f"of {n} announced bytes"
+                )
+            self._buf += chunk
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        self.transcript.append(f"S: <{n} bytes>")
+        return data
+
+    def read_dotted(self, *, cap: int, deadline: float | None = None) -> bytes:
+        """The body of a POP3 multi-line response up to the lone "." line, dot-unstuffed.
+
+        Lines keep their own line ends (the bytes are as the server stored them, so a DKIM body
+        hash survives). Complete within the I/O timeout (or before `deadline`); ProtocolError
+        as soon as the body passes `cap` bytes."""
+        if deadline is None:
+            deadline = time.monotonic() + self.io_timeout
+        out = bytearray()
+        start = 0  # where the search for the next line end resumes
+        while True:
+            end = self._buf.find(b"\n", start)
+            if end < 0:
+                start = len(self._buf)
+                if len(out) + len(self._buf) > cap + 3:
+                    raise self._over_cap(cap)
+                self._sock.settimeout(self._remaining(deadline, "multi-line reply"))
+                try:
+                    chunk = self._sock.recv(_RECV * 4)
+                except TimeoutError:
+                    raise TimeoutError(
+                        f"{self.label}: no complete multi-line reply within the time limit"
+                    ) from None
+                if not chunk:
+                    raise ConnectionResetError(
+                        f"{self.label}: the server closed the connection inside a multi-line "
+                        f"reply after {len(out)} bytes"
+                    )
+                self._buf += chunk
+                continue
+            line = bytes(self._buf[: end + 1])
+            del self._buf[: end + 1]
+            start = 0
+            if line in (b".\r\n", b".\n"):
+                self.transcript.append(f"S: <{len(out)} bytes> .")
+                return bytes(out)
+            if line.startswith(b"."):
+                line = line[1:]
+            out += line
+            if len(out) > cap:
+                raise self._over_cap(cap)
+
+    def _over_cap(self, cap: int) -> ProtocolError:
+        return ProtocolError(f"{self.label}: multi-line reply longer than {cap} bytes; gave up")
+
     def _read_line(self, deadline: float) -> str:
         while True:
             end = self._buf.find(b"\n")
