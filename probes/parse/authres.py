@@ -4,7 +4,13 @@
 header.d=example.test`), and returns `AuthResults(authserv_id, version, results)`. Every
 malformed value raises `AuthResError` (a `ValueError`), never anything else, in time and memory
 bounded by the input (at most `MAX_LENGTH` characters, comments nested at most
-`MAX_COMMENT_DEPTH` deep).
+`MAX_COMMENT_DEPTH` deep). `parse_arc(value)` reads an ARC-Authentication-Results value
+(`i=1; mx.example.test; arc=pass ...`, RFC 8617 §4.1.1) into `ArcAuthResults(instance,
+authres)` with the same rules and the same exception.
+
+Callers reading headers with the `email` package should use a non-compat32 policy (e.g.
+`email.policy.default`) or decode the raw header as UTF-8 themselves: compat32 turns non-ASCII
+bytes into U+FFFD, which parses but no longer matches the sender's value.
 
 Grammar accepted (RFC 8601 §2.2; CFWS = folding white space and comments, allowed between
 every two items below, including around ";", "=", "/" and "."):
@@ -54,7 +60,7 @@ Tolerance (quirks of real receivers, all accepted):
   without an authserv-id nobody can say whose verdicts these are (RFC 8601 §5).
 
 Rejected (`AuthResError`): a value that is not a str, longer than MAX_LENGTH, or contains
-control characters other than tab/CR/LF; nothing but white space and comments; a missing
+C0/C1 control characters other than tab, CR and LF; nothing but white space and comments; a missing
 authserv-id (the value starts with ";" or with `method=`); an authserv-id not followed by ";"
 (`example.org` alone); an authres-version or method-version that is not 1-9 digits; a method
 without "=" or without a result (`spf=;`); `none` next to real results; stray words (a property
@@ -73,6 +79,7 @@ from probes.parse.shown import shorten
 
 MAX_LENGTH: Final = 64 * 1024  # characters of one header value
 MAX_COMMENT_DEPTH: Final = 32
+MAX_ARC_INSTANCE: Final = 50  # RFC 8617 §4.2.1
 _MAX_VERSION_DIGITS: Final = 9
 
 _WS: Final = frozenset(" \t\r\n")
@@ -83,7 +90,7 @@ _KEYWORD_CHARS: Final = frozenset(
 _VALUE_STOP: Final = frozenset(' \t\r\n();"')
 # An unquoted authserv-id also ends at "=" (so `spf=pass; ...` is seen as a missing id).
 _AUTHSERV_STOP: Final = _VALUE_STOP | {"="}
-_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 but HT/LF/CR, DEL, C1
 
 
 class AuthResError(ValueError):
@@ -130,9 +137,43 @@ class AuthResults:
         return tuple(r for r in self.results if r.method == wanted)
 
 
+@dataclass(frozen=True)
+class ArcAuthResults:
+    """One ARC-Authentication-Results value (RFC 8617 §4.1.1): the ARC set's `instance` (i=)
+    and the Authentication-Results payload that follows it."""
+
+    instance: int
+    authres: AuthResults
+
+
 def parse(value: str, *, authserv_id_optional: bool = False) -> AuthResults:
     """Parse one Authentication-Results header value (no field name). See the module docstring
     for the grammar and tolerance rules; raises AuthResError for anything malformed."""
+    return _Parser(_checked(value)).payload(authserv_id_optional)
+
+
+def parse_arc(value: str, *, authserv_id_optional: bool = False) -> ArcAuthResults:
+    """Parse one ARC-Authentication-Results value, `i=N; authres-payload` (RFC 8617 §4.1.1;
+    N is 1 to MAX_ARC_INSTANCE). The payload follows the rules of `parse`."""
+    parser = _Parser(_checked(value))
+    parser.skip_cfws()
+    if parser.keyword().lower() != "i":
+        parser.pos = 0
+        raise parser.error("ARC-Authentication-Results must start with 'i='")
+    parser.skip_cfws()
+    parser.expect("=", "expected '=' after 'i'")
+    parser.skip_cfws()
+    start = parser.pos
+    instance = parser.digits("ARC instance")
+    if not 1 <= instance <= MAX_ARC_INSTANCE:
+        parser.pos = start
+        raise parser.error(f"ARC instance {instance} is not 1 to {MAX_ARC_INSTANCE}")
+    parser.skip_cfws()
+    parser.expect(";", "expected ';' after the ARC instance")
+    return ArcAuthResults(instance, parser.payload(authserv_id_optional))
+
+
+def _checked(value: object) -> str:
     if not isinstance(value, str):
         raise AuthResError(f"header value must be str, not {type(value).__name__}")
     if len(value) > MAX_LENGTH:
@@ -140,7 +181,7 @@ def parse(value: str, *, authserv_id_optional: bool = False) -> AuthResults:
     bad = _CONTROL.search(value)
     if bad:
         raise AuthResError(f"control character {bad.group()!r} in header value", bad.start())
-    return _Parser(value).payload(authserv_id_optional)
+    return value
 
 
 class _Parser:

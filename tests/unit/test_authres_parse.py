@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from probes.parse.authres import (
     MAX_COMMENT_DEPTH,
     MAX_LENGTH,
+    ArcAuthResults,
     AuthResError,
     AuthResult,
     AuthResults,
     parse,
+    parse_arc,
 )
 
 CASES_FILE = Path(__file__).parent.parent / "data" / "authres" / "cases.yaml"
@@ -307,3 +312,228 @@ def test_deep_nesting_up_to_the_length_cap_is_refused_not_recursed() -> None:
 def test_non_str_value_raises_authres_error(value: object) -> None:
     with pytest.raises(AuthResError):
         parse(value)  # type: ignore[arg-type]
+
+
+# --- ARC-Authentication-Results -----------------------------------------------------------------
+
+
+def test_arc_authentication_results_value() -> None:
+    arc = parse_arc(
+        "i=1; mx.microsoft.com 1; spf=pass smtp.mailfrom=contoso.com; dmarc=pass action=none"
+        " header.from=contoso.com; dkim=pass header.d=contoso.com; arc=none"
+    )
+    assert arc.instance == 1
+    assert (arc.authres.authserv_id, arc.authres.version) == ("mx.microsoft.com", 1)
+    assert [(r.method, r.result) for r in arc.authres.results] == [
+        ("spf", "pass"),
+        ("dmarc", "pass"),
+        ("dkim", "pass"),
+        ("arc", "none"),
+    ]
+
+
+def test_arc_instance_with_cfws_and_upper_case() -> None:
+    arc = parse_arc(" I (set) = 50 ;mx.example.test; arc=pass header.oldest-pass=0")
+    assert arc == ArcAuthResults(
+        50,
+        AuthResults(
+            "mx.example.test", None, (AuthResult("arc", "pass", None, {"header.oldest-pass": "0"}),)
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mx.example.test; arc=pass",
+        "i=0; mx.example.test; arc=pass",
+        "i=51; mx.example.test; arc=pass",
+        "i=; mx.example.test; arc=pass",
+        "i=1 mx.example.test; arc=pass",
+        "i=1;",
+        "i=1; spf=pass",
+        "",
+    ],
+)
+def test_malformed_arc_value_raises_authres_error(value: str) -> None:
+    with pytest.raises(AuthResError):
+        parse_arc(value)
+
+
+# --- property tests -----------------------------------------------------------------------------
+
+_KEYWORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=12)
+# Printable text for quoted-strings and comments (control characters are refused by design).
+_TEXT = st.one_of(
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20),
+    st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=20),
+)
+_TOKEN_ALPHABET = st.characters(
+    blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp"), blacklist_characters=' ();"='
+)
+_TOKEN = st.text(_TOKEN_ALPHABET, min_size=1, max_size=20)
+_VALUE_TOKEN = st.text(
+    st.one_of(_TOKEN_ALPHABET, st.sampled_from("=@<>/:[].+")), min_size=1, max_size=20
+).filter(lambda t: not t.startswith('"'))
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _comment(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    return f"({escaped})"
+
+
+_SPACE = st.sampled_from([" ", "  ", "\t", "\r\n ", "\r\n\t", "\n "])
+_ONE_CFWS = st.one_of(
+    _SPACE,
+    _TEXT.map(_comment),
+    _TEXT.map(lambda t: "(outer " + _comment(t) + ")"),  # nested, not escaped
+)
+_CFWS_OPT = st.one_of(
+    st.just(""), st.just(" "), _ONE_CFWS, st.tuples(_ONE_CFWS, _ONE_CFWS).map("".join)
+)
+_CFWS_REQ = st.one_of(st.just(" "), _ONE_CFWS, st.tuples(_SPACE, _ONE_CFWS).map("".join))
+
+
+def _cfws(required: bool = False) -> st.SearchStrategy[str]:
+    return _CFWS_REQ if required else _CFWS_OPT
+
+
+def _recase(draw: st.DrawFn, word: str) -> str:
+    flips = draw(st.integers(0, 2 ** len(word) - 1))
+    return "".join(c.upper() if flips >> i & 1 else c for i, c in enumerate(word))
+
+
+_AUTHSERV_ID = st.one_of(
+    _TOKEN.filter(lambda t: not t.isdigit()),
+    _TEXT.filter(lambda t: t.strip() != ""),
+)
+_PVALUE = st.one_of(_VALUE_TOKEN, _TEXT)
+_PROP_KEY = st.one_of(
+    st.tuples(_KEYWORD, _KEYWORD).map(lambda kv: f"{kv[0]}.{kv[1]}"),
+    _KEYWORD.filter(lambda k: k != "reason"),
+)
+
+
+@st.composite
+def _authres(draw: st.DrawFn) -> tuple[str, AuthResults]:
+    """A valid header value rendered with random CFWS, case and quoting, and its parse."""
+    authserv_id = draw(_AUTHSERV_ID)
+    quote_id = draw(st.booleans()) or any(c in authserv_id for c in ' ();"=\\\t')
+    out = [draw(_cfws()), _quote(authserv_id) if quote_id else authserv_id]
+    version = draw(st.none() | st.integers(0, 999_999_999))
+    if version is not None:
+        out += [draw(_cfws(required=True)), str(version)]
+    results = []
+    for _ in range(draw(st.integers(0, 4))):
+        method, result = draw(_KEYWORD), draw(_KEYWORD)
+        method_version = draw(st.none() | st.integers(0, 999))
+        reason = draw(st.none() | _PVALUE)
+        properties = draw(st.dictionaries(_PROP_KEY, _PVALUE, max_size=4))
+        out += [draw(_cfws()), ";", draw(_cfws()), _recase(draw, method)]
+        if method_version is not None:
+            out += [draw(_cfws()), "/", draw(_cfws()), str(method_version)]
+        out += [draw(_cfws()), "=", draw(_cfws()), _recase(draw, result)]
+        items = [("reason", reason)] if reason is not None else []
+        items += list(properties.items())
+        for key, value in items:
+            rendered_key = ".".join(
+                _recase(draw, part) + (draw(_cfws()) if i == 0 and "." in key else "")
+                for i, part in enumerate(key.split("."))
+            )
+            rendered = value if _is_token(value) and draw(st.booleans()) else _quote(value)
+            out += [draw(_cfws(required=True)), rendered_key, draw(_cfws()), "="]
+            out += [draw(_cfws()), rendered]
+        results.append(AuthResult(method, result, reason, properties, method_version))
+    if not results:
+        out.append(draw(st.sampled_from([";", "; none", ";none;", "; (c) NONE (d)"])))
+    elif draw(st.booleans()):
+        out.append(";")
+    out.append(draw(_cfws()))
+    return "".join(out), AuthResults(authserv_id, version, tuple(results))
+
+
+def _is_token(value: str) -> bool:
+    return bool(value) and not value.startswith('"') and not any(c in ' \t\r\n();"' for c in value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_authres())
+def test_round_trip_recovers_the_generated_header(generated: tuple[str, AuthResults]) -> None:
+    value, want = generated
+    assert parse(value) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(_authres())
+def test_round_trip_through_arc_prefix(generated: tuple[str, AuthResults]) -> None:
+    value, want = generated
+    assert parse_arc(f"i=3;{value}") == ArcAuthResults(3, want)
+
+
+def _assert_parses_or_authres_error(value: str) -> None:
+    try:
+        ar = parse(value)
+    except AuthResError:
+        return
+    assert isinstance(ar, AuthResults)
+    assert isinstance(ar.authserv_id, str) and ar.authserv_id.strip()
+    for r in ar.results:
+        assert r.method and r.method == r.method.lower()
+        assert r.result and r.result == r.result.lower()
+        assert all(isinstance(v, str) for v in r.properties.values())
+        assert all(k == k.lower() for k in r.properties)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_parses_or_raises_authres_error(value: str) -> None:
+    _assert_parses_or_authres_error(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=' \t\r\n();"=./@\\<>:aZ19-_', max_size=120))
+def test_any_text_of_grammar_characters_parses_or_raises_authres_error(value: str) -> None:
+    _assert_parses_or_authres_error(value)
+    with contextlib.suppress(AuthResError):
+        parse(value, authserv_id_optional=True)
+    with contextlib.suppress(AuthResError):
+        parse_arc(value)
+
+
+_MUTATION_CHARS = st.sampled_from([*';=()"\\./@<> \t\r\n\x00\x85', "none", "reason", "i=1;"])
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> str:
+    value, _ = draw(_authres())
+    for _ in range(draw(st.integers(1, 4))):
+        n = len(value)
+        at = draw(st.integers(0, n))
+        kind = draw(st.sampled_from(["insert", "delete", "duplicate", "truncate", "swap"]))
+        if kind == "insert":
+            value = value[:at] + draw(st.one_of(_MUTATION_CHARS, _TEXT)) + value[at:]
+        elif kind == "delete":
+            value = value[:at] + value[at + draw(st.integers(1, 5)) :]
+        elif kind == "duplicate":
+            end = draw(st.integers(at, n))
+            value = value[:end] + value[at:end] + value[end:]
+        elif kind == "truncate":
+            value = value[:at]
+        elif n > 1:
+            other = draw(st.integers(0, n - 1))
+            chars = list(value)
+            chars[min(at, n - 1)], chars[other] = chars[other], chars[min(at, n - 1)]
+            value = "".join(chars)
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(_mutated())
+def test_mutated_near_valid_header_parses_or_raises_authres_error(value: str) -> None:
+    _assert_parses_or_authres_error(value)
+    with contextlib.suppress(AuthResError):
+        parse(value, authserv_id_optional=True)
