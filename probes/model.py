@@ -86,6 +86,10 @@ class MessageOptions:
     # Signed header fields; From is always signed twice (oversigned) unless listed here.
     signed_headers: tuple[str, ...] = ("from", "to", "subject", "date", "message-id")
     oversign_from: bool = True
+    signing_domain: str | None = None  # d=; default: the domain of the header From
+    # More header fields for the test message (e.g. a forged Authentication-Results, to test
+    # that the receiver's own results can be told apart).
+    extra_headers: tuple[tuple[str, str], ...] = ()
     submit_host: str | None = None  # where to submit; default: the first submission host
     mail_from: str | None = None  # envelope sender; default: the login user, else postmaster@
     header_from: str | None = None  # From: address; default: mail_from

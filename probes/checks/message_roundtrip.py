@@ -45,7 +45,7 @@ from probes.model import (
 )
 from probes.net import Net
 from probes.net.mailbox import fetch_by_token
-from probes.net.smtp_send import send_message
+from probes.net.smtp_send import SmtpRejected, send_message
 from probes.parse.authres import AuthResult
 from probes.probe import BaseProbe
 
@@ -101,7 +101,11 @@ class MessageRoundTrip:
     def build(self) -> TestMessage:
         mail_from, header_from, rcpt_to = self.addresses()
         message = compose(
-            token=new_token(), header_from=header_from, to=rcpt_to, mail_from=mail_from
+            token=new_token(),
+            header_from=header_from,
+            to=rcpt_to,
+            mail_from=mail_from,
+            extra_headers=self.opts.extra_headers,
         )
         if self.opts.signer != "mailprobe" or not self.target.dkim_keys:
             return message
@@ -109,7 +113,7 @@ class MessageRoundTrip:
         raw = sign(
             message.raw,
             key=load_signing_key(path),
-            domain=header_from.rsplit("@", 1)[1].lower(),
+            domain=(self.opts.signing_domain or header_from.rsplit("@", 1)[1]).lower(),
             selector=selector,
             canonicalization=self.opts.canonicalization,
             headers=self.opts.signed_headers,
@@ -188,10 +192,26 @@ class MessageRoundTripProbe(BaseProbe):
         trip = MessageRoundTrip(target, net, creds)
         message = trip.build()
         receiver_id = self.receiver_id(target, net)
-        sent_ep, submit_s = trip.send(message)
+        sent_ep, _ = trip.submit_endpoint()
+        reproduce = self.reproduce(sent_ep, target, message, creds)
+        try:
+            sent_ep, submit_s = trip.send(message)
+        except SmtpRejected as refused:
+            yield self.finding(
+                "MESSAGE_NOT_DELIVERED",
+                Severity.FAIL,
+                f"{sent_ep.subject} refused the test message at {refused.stage}",
+                evidence={
+                    "token": message.token,
+                    "stage": refused.stage,
+                    "reply": f"{refused.code} {refused.text}"[:300],
+                },
+                reproduce=reproduce,
+                subject=message.rcpt_to,
+            )
+            return
         sent_at = time.monotonic()
         retrieved = trip.fetch(message, sent_at + target.message.deadline_s)
-        reproduce = self.reproduce(sent_ep, target, message, creds)
         if retrieved is None:
             yield self.finding(
                 "MESSAGE_NOT_DELIVERED",
