@@ -65,6 +65,16 @@ class LabInfo:
     dkimpy_keys: dict[str, str]
     ports: dict[str, int]
     lab_dir: str
+    # Receiver mode (probe message.receiver): the address mailprobe's own SMTP receiver listens
+    # on (with ports["smtp"], where the outbound Exim delivers) and the domain whose MX points
+    # there. Empty/None for a lab state written before receiver mode existed.
+    receiver: str = ""
+    receiver_domain: str | None = None
+
+    @property
+    def receiver_listen(self) -> str:
+        """`IP:PORT` for MessageOptions.receiver_listen."""
+        return f"{self.receiver}:{self.ports['smtp']}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +89,8 @@ class LabInfo:
             "dkim": dict(self.dkim),
             "ports": dict(self.ports),
             "lab_dir": self.lab_dir,
+            "receiver": self.receiver,
+            "receiver_domain": self.receiver_domain,
         }
 
     @classmethod
@@ -96,6 +108,8 @@ class LabInfo:
             dkimpy_keys=data.get("dkimpy_keys", {}),
             ports=data["ports"],
             lab_dir=data["lab_dir"],
+            receiver=data.get("receiver", ""),
+            receiver_domain=data.get("receiver_domain"),
         )
 
     @property
@@ -335,4 +349,6 @@ class Lab:
             dkimpy_keys={sel: str(path) for sel, path in files.dkimpy_keys.items()},
             ports=ports,
             lab_dir=str(files.root),
+            receiver=spec.address("receiver"),
+            receiver_domain=spec.receiver_domain,
         )

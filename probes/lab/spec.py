@@ -5,8 +5,15 @@ selectors, TLS settings and server toggles all live here. `validate()` refuses a
 before anything starts, naming the field (`LabSpecError.field`).
 
 DNS record values may use placeholders, replaced when the zone is generated:
-`{domain}`, `{dns}`, `{mx}`, `{outbound}`, `{mailbox}`, `{authorized}`, `{unauthorized}`
-(the lab addresses). Anything else in braces (SPF macros such as `%{i}`) is left alone.
+`{domain}`, `{dns}`, `{mx}`, `{outbound}`, `{mailbox}`, `{authorized}`, `{unauthorized}`,
+`{receiver}` (the lab addresses). Anything else in braces (SPF macros such as `%{i}`) is left
+alone.
+
+Role `receiver` (host octet 40) is not a lab server: it is the address where mailprobe's own
+SMTP receiver listens in receiver mode (probe `message.receiver`, on `ports.smtp`, where the
+outbound Exim delivers). It has an A record (`receiver.<domain>`) and a PTR like every role,
+and the lab DNS serves `receiver_domain` (default `receiver.test`) with its MX pointing there,
+so that mail the outbound Exim relays to `<anyone>@receiver.test` reaches the receiver.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any
 
 import yaml
 
-ROLES = ("dns", "mx", "outbound", "mailbox", "authorized", "unauthorized")
+ROLES = ("dns", "mx", "outbound", "mailbox", "authorized", "unauthorized", "receiver")
 SERVER_ROLES = ("dns", "mx", "outbound", "mailbox")
 # Host part of each role's address inside the lab's 127.x.y.0/24 block.
 DEFAULT_HOST_OCTET = {
@@ -33,6 +40,7 @@ DEFAULT_HOST_OCTET = {
     "mailbox": 143,
     "authorized": 10,
     "unauthorized": 11,
+    "receiver": 40,  # mailprobe's own SMTP receiver (receiver mode), not a lab container
 }
 # Which role serves which port name.
 PORT_ROLES = {
@@ -134,6 +142,9 @@ class LabSpec:
     # More zones the lab DNS serves (e.g. a report receiver's domain): name -> zone-file lines
     # relative to that zone. Placeholders work in the lines.
     extra_zones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Receiver mode: a zone the lab DNS serves whose MX is receiver.<domain> (the `receiver`
+    # role's address, where mailprobe's receiver listens). None: no such zone.
+    receiver_domain: str | None = "receiver.test"
     tls: TlsSpec = field(default_factory=TlsSpec)
     exim: EximSpec = field(default_factory=EximSpec)
     dovecot: DovecotSpec = field(default_factory=DovecotSpec)
@@ -297,6 +308,14 @@ class LabSpec:
                 if len(rec.split()) < 3:
                     fail(f"{where}[{i}]", f"{rec!r} is not 'NAME TYPE DATA'")
                 _check_placeholders(f"{where}[{i}]", rec, fail)
+        if self.receiver_domain is not None:
+            name = self.receiver_domain.rstrip(".").lower()
+            if not is_domain(name):
+                fail("receiver_domain", f"{self.receiver_domain!r} is not a domain name")
+            if name == self.domain or name.endswith("." + self.domain):
+                fail("receiver_domain", f"{name!r} is inside the lab domain")
+            if name in {z.rstrip(".").lower() for z in self.extra_zones}:
+                fail("receiver_domain", f"{name!r} is also one of extra_zones")
 
 
 _LOOPBACK = ipaddress.ip_network("127.0.0.0/8")

@@ -110,11 +110,20 @@ def reverse_zones(spec: LabSpec) -> list[Zone]:
     return zones
 
 
+def receiver_zone_records(spec: LabSpec) -> tuple[str, ...]:
+    """The receiver domain's records: its MX is the `receiver` role's host name."""
+    return (f"@ MX 10 {hostname_label('receiver')}.{spec.domain}.",)
+
+
 def extra_zones(spec: LabSpec) -> list[Zone]:
-    """The spec's extra zones (other domains the lab DNS is authoritative for)."""
+    """The spec's extra zones (other domains the lab DNS is authoritative for), and the
+    receiver domain's zone (receiver mode) when the spec has one."""
     zones = []
     values = spec.placeholders()
-    for name, records in sorted(spec.extra_zones.items()):
+    wanted = dict(spec.extra_zones)
+    if spec.receiver_domain is not None:
+        wanted[spec.receiver_domain] = receiver_zone_records(spec)
+    for name, records in sorted(wanted.items()):
         origin = name.rstrip(".").lower() + "."
         lines = _soa(origin, spec.domain)
         for i, rec in enumerate(records):
@@ -132,6 +141,8 @@ def tld_zones(spec: LabSpec) -> list[Zone]:
     that a DMARC tree walk asks, as the real DNS would.
     """
     served = {spec.domain, *(z.rstrip(".").lower() for z in spec.extra_zones)}
+    if spec.receiver_domain is not None:
+        served.add(spec.receiver_domain.rstrip(".").lower())
     tlds = sorted({name.rsplit(".", 1)[-1] for name in served} - served)
     return [Zone(tld + ".", "\n".join(_soa(tld + ".", spec.domain)) + "\n") for tld in tlds]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import smtplib
 import socket
@@ -289,3 +290,333 @@ def test_split_listen(value, expected):
 def test_split_listen_rejects(value):
     with pytest.raises(ProbeConfigError):
         split_listen(value)
+
+
+# ----- the message.receiver probe, offline: static DNS, the "target MTA" is smtplib -----------
+from probes.checks import message_receiver as mr  # noqa: E402
+from probes.lab.lab import LabInfo  # noqa: E402
+from probes.lab.spec import ROLES, LabSpec, LabSpecError  # noqa: E402
+from probes.lab.zones import extra_zones, forward_zone, reverse_zones, tld_zones  # noqa: E402
+from probes.model import MessageOptions, Outcome, Severity, Target  # noqa: E402
+from probes.net import Net  # noqa: E402
+from probes.net.dns import DnsClient, StaticBackend  # noqa: E402
+from probes.parse.authres import parse as parse_authres  # noqa: E402
+from probes.runner import Redactor, run_one  # noqa: E402
+
+GOOD_DNS = {
+    ("example.test", "TXT"): ["v=spf1 ip4:127.0.0.1 -all"],
+    ("_dmarc.example.test", "TXT"): ["v=DMARC1; p=reject"],
+    ("1.0.0.127.in-addr.arpa", "PTR"): ["relay.example.test"],
+    ("relay.example.test", "A"): ["127.0.0.1"],
+    ("receiver.test", "MX"): [(10, "rx.receiver.test")],
+    ("rx.receiver.test", "A"): ["127.0.0.1"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def offline_target(**message) -> Target:
+    options = MessageOptions(
+        receiver_listen=f"{HOST}:{free_port()}",
+        receiver_domain="receiver.test",
+        mail_from="sender@example.test",
+        deadline_s=10.0,
+        submit_host=HOST,
+    )
+    return Target(domain="example.test", message=dataclasses.replace(options, **message))
+
+
+def run_offline(target: Target, records=GOOD_DNS):
+    net = Net(dns_client=DnsClient(StaticBackend(records)))
+    return run_one(mr.MessageReceiver(), target, net, Redactor())
+
+
+@pytest.fixture
+def relay(monkeypatch):
+    """send_message replaced by a relay that hands the message straight to the receiver."""
+    sent: list[dict] = []
+
+    def fake_send(net, *, ip, port, server_name, mode, helo, mail_from, rcpt_to, raw, creds):
+        sent.append({"ip": ip, "port": port, "mode": mode, "rcpt_to": rcpt_to, "creds": creds})
+        listen_ip, listen_port = split_listen(relay.target.message.receiver_listen)
+        with smtplib.SMTP(listen_ip, listen_port, local_hostname="relay.example.test") as s:
+            s.sendmail(mail_from, rcpt_to, raw)
+
+    monkeypatch.setattr(mr, "send_message", fake_send)
+    relay.sent = sent
+    return relay
+
+
+def by_code(result) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for f in result.findings:
+        out.setdefault(f.code, []).append(f)
+    return out
+
+
+def test_probe_without_receiver_listen_is_skipped():
+    result = run_offline(Target(domain="example.test"))
+    assert result.outcome is Outcome.SKIPPED
+    assert "receiver_listen" in (result.error_detail or "")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"receiver_domain": None},
+        {"receiver_listen": "not-an-address"},
+        {"send_via": "carrier-pigeon"},
+        {"deadline_s": 0.0},
+    ],
+)
+def test_probe_configuration_errors(message):
+    result = run_offline(offline_target(**message))
+    assert result.outcome is Outcome.ERROR
+    assert result.error.value == "CONFIG"
+    assert receiver_threads() == []
+
+
+def test_probe_unsigned_message_from_an_spf_authorized_relay(relay):
+    relay.target = offline_target()
+    result = run_offline(relay.target)
+    assert result.outcome is Outcome.COMPLETED, result.error_detail
+    codes = by_code(result)
+    # No signature: dkim=none; SPF passes aligned, so DMARC passes; iprev passes.
+    assert {c for c, fs in codes.items() if fs[0].severity >= Severity.WARN} == {
+        "AUTHRES_DKIM_NOT_PASS"
+    }
+    assert codes["AUTHRES_DKIM_NOT_PASS"][0].evidence["result"] == "none"
+    (rep,) = codes["RECEIVER_REPORT"]
+    assert rep.subject == HOST
+    assert rep.evidence["helo"] == "relay.example.test"
+    assert rep.evidence["mail_from"] == "sender@example.test"
+    ar = parse_authres(rep.evidence["authentication_results"])
+    assert ar.authserv_id == "rx.receiver.test"
+    assert [(r.method, r.result) for r in ar.results] == [
+        ("iprev", "pass"),
+        ("spf", "pass"),
+        ("dkim", "none"),
+        ("dmarc", "pass"),
+    ]
+    assert relay.sent == [
+        {
+            "ip": HOST,
+            "port": 587,
+            "mode": "starttls",
+            "rcpt_to": ["check-auth@receiver.test"],
+            "creds": None,
+        }
+    ]
+    assert receiver_threads() == []
+
+
+def test_probe_reports_every_failed_method(relay):
+    records = {
+        ("example.test", "TXT"): ["v=spf1 ip4:192.0.2.1 -all"],
+        ("_dmarc.example.test", "TXT"): ["v=DMARC1; p=reject; aspf=s"],
+    }
+    relay.target = offline_target()
+    result = run_offline(relay.target, records)
+    assert result.outcome is Outcome.COMPLETED, result.error_detail
+    codes = by_code(result)
+    assert {c for c, fs in codes.items() if fs[0].severity >= Severity.WARN} == {
+        "AUTHRES_SPF_NOT_PASS",
+        "AUTHRES_DKIM_NOT_PASS",
+        "AUTHRES_DMARC_NOT_PASS",
+        "AUTHRES_IPREV_NOT_PASS",
+        "DMARC_NOT_ALIGNED",
+    }
+    assert codes["AUTHRES_SPF_NOT_PASS"][0].evidence["result"] == "fail"
+    assert codes["AUTHRES_DMARC_NOT_PASS"][0].evidence["result"] == "fail"
+    assert codes["AUTHRES_IPREV_NOT_PASS"][0].evidence["result"] == "permerror"
+    assert codes["DMARC_NOT_ALIGNED"][0].evidence["aspf"] == "s"
+    ar = parse_authres(codes["RECEIVER_REPORT"][0].evidence["authentication_results"])
+    assert {r.method: r.result for r in ar.results} == {
+        "iprev": "permerror",
+        "spf": "fail",
+        "dkim": "none",
+        "dmarc": "fail",
+    }
+
+
+def test_probe_gives_up_at_the_deadline(monkeypatch):
+    monkeypatch.setattr(mr, "send_message", lambda net, **kw: None)  # accepted, never relayed
+    target = offline_target(deadline_s=0.3)
+    result = run_offline(target)
+    assert result.outcome is Outcome.COMPLETED
+    (finding,) = result.findings
+    assert (finding.code, finding.severity) == ("MESSAGE_NOT_DELIVERED", Severity.FAIL)
+    assert finding.subject == target.message.receiver_listen
+    assert receiver_threads() == []
+
+
+def test_probe_stops_the_receiver_when_submission_fails(monkeypatch):
+    def refuse(net, **kw):
+        raise ConnectionRefusedError("submission port closed")
+
+    monkeypatch.setattr(mr, "send_message", refuse)
+    result = run_offline(offline_target())
+    assert result.outcome is Outcome.ERROR
+    assert result.error.value == "CONNECTIVITY"
+    assert receiver_threads() == []
+
+
+# ----- iprev ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("records", "result"),
+    [
+        (GOOD_DNS, "pass"),
+        ({}, "permerror"),  # no PTR
+        ({("1.0.0.127.in-addr.arpa", "PTR"): ["relay.example.test"]}, "fail"),  # no A
+        (
+            {
+                ("1.0.0.127.in-addr.arpa", "PTR"): ["relay.example.test"],
+                ("relay.example.test", "A"): ["127.0.0.2"],
+            },
+            "fail",
+        ),
+        ({("1.0.0.127.in-addr.arpa", "PTR"): "SERVFAIL"}, "temperror"),
+        (
+            {
+                ("1.0.0.127.in-addr.arpa", "PTR"): ["relay.example.test"],
+                ("relay.example.test", "A"): "SERVFAIL",
+            },
+            "temperror",
+        ),
+        (
+            {
+                ("1.0.0.127.in-addr.arpa", "PTR"): ["a.example.test", "relay.example.test"],
+                ("a.example.test", "A"): "SERVFAIL",
+                ("relay.example.test", "A"): ["127.0.0.1"],
+            },
+            "pass",
+        ),
+    ],
+)
+def test_iprev(records, result):
+    verdict = mr.iprev("127.0.0.1", DnsClient(StaticBackend(records)))
+    assert verdict.result == result
+
+
+def test_iprev_ipv6():
+    records = {
+        ("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", "PTR"): [
+            "v6.example.test"
+        ],
+        ("v6.example.test", "AAAA"): ["2001:db8::1"],
+    }
+    assert mr.iprev("2001:db8::1", DnsClient(StaticBackend(records))).result == "pass"
+
+
+# ----- the Authentication-Results value ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("pass", "pass"),
+        ("user@example.test", "user@example.test"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("2001:db8::1", '"2001:db8::1"'),
+        ('body hash "did not" verify; (x)', '"body hash \\"did not\\" verify; (x)"'),
+        ("", '""'),
+    ],
+)
+def test_ar_value_quotes_what_is_not_a_token(text, shown):
+    assert mr.ar_value(text) == shown
+
+
+def test_authentication_results_with_hostile_reasons_still_parse():
+    from probes.mail.alignment import DmarcOutcome
+    from probes.mail.verify import DkimVerdict, OwnVerdicts, SpfResult
+
+    own = OwnVerdicts(
+        dkim=[
+            DkimVerdict("example.test", "s1", "fail", 'bad "sig"; \\ (x) \x00\n', "rsa-sha256"),
+            DkimVerdict("example.test", "s2", "pass", None, "ed25519-sha256"),
+        ],
+        spf=SpfResult("softfail", "example.test", "~all matched"),
+        dmarc=DmarcOutcome("pass", "example.test", "none", "r", "r", "example.test", (), True, ""),
+        header_from_domain="example.test",
+    )
+    rev = mr.Iprev("2001:db8::1", "fail", "no PTR name resolves back", ("x.example.test",))
+    value = mr.authentication_results("rx.receiver.test", own, rev, "", "helo.example.test")
+    ar = parse_authres(value)
+    assert ar.authserv_id == "rx.receiver.test"
+    got = [(r.method, r.result, r.properties) for r in ar.results]
+    assert got[0][:2] == ("iprev", "fail")
+    assert got[0][2]["policy.iprev"] == "2001:db8::1"
+    assert got[1] == ("spf", "softfail", {"smtp.helo": "helo.example.test"})
+    assert [g[:2] for g in got[2:]] == [("dkim", "fail"), ("dkim", "pass"), ("dmarc", "pass")]
+    assert ar.results[2].reason.startswith('bad "sig"; \\ (x)')
+
+
+# ----- the lab's receiver role and zone ---------------------------------------------------------
+BLOCK = "127.66.7.0/24"
+
+
+def test_lab_receiver_role_has_octet_40_with_a_and_ptr():
+    spec = LabSpec(block=BLOCK)
+    assert "receiver" in ROLES
+    assert spec.address("receiver") == "127.66.7.40"
+    assert spec.placeholders()["receiver"] == "127.66.7.40"
+    forward = forward_zone(spec, {"mail": "AAAA"}).text
+    assert "receiver A 127.66.7.40" in forward
+    (rev,) = reverse_zones(spec)
+    assert "40 PTR receiver.example.test." in rev.text
+
+
+def test_lab_serves_the_receiver_domain_with_its_mx_at_the_receiver():
+    spec = LabSpec(block=BLOCK, extra_zones={"reports.test": ()})
+    zones = {z.name: z.text for z in extra_zones(spec)}
+    assert set(zones) == {"reports.test", "receiver.test"}
+    assert "@ MX 10 receiver.example.test." in zones["receiver.test"]
+    assert [z.origin for z in tld_zones(spec)] == ["test."]
+    # Without a receiver domain there is no such zone.
+    none = LabSpec(block=BLOCK, receiver_domain=None)
+    assert [z.name for z in extra_zones(none)] == []
+    other = LabSpec(block=BLOCK, receiver_domain="check.example.org")
+    assert [z.name for z in extra_zones(other)] == ["check.example.org"]
+    assert [z.origin for z in tld_zones(other)] == ["org.", "test."]
+
+
+@pytest.mark.parametrize(
+    "value", ["not a domain", "sub.example.test", "example.test", "reports.test"]
+)
+def test_lab_receiver_domain_validation(value):
+    spec = LabSpec(receiver_domain=value, extra_zones={"reports.test": ()})
+    with pytest.raises(LabSpecError) as err:
+        spec.validate()
+    assert err.value.field == "receiver_domain"
+
+
+def test_lab_receiver_domain_from_yaml_mapping():
+    assert LabSpec.from_mapping({"receiver_domain": "rx.test"}).receiver_domain == "rx.test"
+    assert LabSpec.from_mapping({"receiver_domain": None}).receiver_domain is None
+
+
+def test_lab_info_json_adds_receiver_keys_and_reads_old_state():
+    info = LabInfo(
+        lab_id="127-66-7",
+        domain="example.test",
+        resolver="127.66.7.53:53",
+        hosts={"mx": "127.66.7.25"},
+        client_ips={"authorized": "127.66.7.10"},
+        user="user@example.test",
+        password="pw",
+        ca_file="/ca.pem",
+        dkim={},
+        dkimpy_keys={},
+        ports={"smtp": 25},
+        lab_dir="/lab",
+        receiver="127.66.7.40",
+        receiver_domain="receiver.test",
+    )
+    data = info.to_json()
+    assert (data["receiver"], data["receiver_domain"]) == ("127.66.7.40", "receiver.test")
+    assert info.receiver_listen == "127.66.7.40:25"
+    assert LabInfo.from_json(data) == info
+    old = {k: v for k, v in data.items() if not k.startswith("receiver")}
+    assert LabInfo.from_json(old).receiver == ""
