@@ -54,6 +54,10 @@ Tolerance (quirks of real receivers, all accepted):
   lower-cased name (`"action"`). Consequence: a missing ";" between two results
   (`dkim=pass spf=pass`) reads the second as a bare property `"spf"` of the first;
 - when a reason or a property key appears twice in one resinfo, the first one is kept;
+- a resinfo that is only a domain name is skipped: Microsoft 365 writes the recipient domain
+  between results (`dkim=none (message not signed) header.d=none;lists.example.org;
+  dmarc=none action=none header.from=contoso.com`). A bare word without a dot (`x; spf;`)
+  is still an error;
 - `parse(value, authserv_id_optional=True)` also accepts a value that starts directly with a
   result, as Microsoft 365 writes its `Authentication-Results` (`spf=pass (sender IP is ...)
   smtp.mailfrom=...; dkim=...`): `authserv_id` is then "". By default that is an error:
@@ -90,6 +94,9 @@ _KEYWORD_CHARS: Final = frozenset(
 _VALUE_STOP: Final = frozenset(' \t\r\n();"')
 # An unquoted authserv-id also ends at "=" (so `spf=pass; ...` is seen as a missing id).
 _AUTHSERV_STOP: Final = _VALUE_STOP | {"="}
+# A resinfo that is only a dotted name: Microsoft 365 repeats the recipient domain as if it were
+# a result (`header.d=none;vger.kernel.org; dmarc=none ...`). A method name never holds a dot.
+_BARE_DOMAIN: Final = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+\.?")
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 but HT/LF/CR, DEL, C1
 
 
@@ -337,6 +344,8 @@ class _Parser:
                     continue  # empty resinfo: `;;` or a trailing ";"
             need_semicolon = True
             start = self.pos
+            if self.skip_bare_domain():
+                continue
             result = self.resinfo()
             if result is None:
                 none_at = start
@@ -346,6 +355,19 @@ class _Parser:
             self.pos = none_at
             raise self.error("'none' next to other results")
         return tuple(results)
+
+    def skip_bare_domain(self) -> bool:
+        """Skip a resinfo that is only a domain name (Microsoft's quirk); False if it is not."""
+        found = _BARE_DOMAIN.match(self.text, self.pos)
+        if not found:
+            return False
+        start = self.pos
+        self.pos = found.end()
+        self.skip_cfws()
+        if self.peek() in (";", ""):
+            return True
+        self.pos = start
+        return False
 
     def resinfo(self) -> AuthResult | None:
         """One resinfo after its ";" (None for the no-result `none`)."""

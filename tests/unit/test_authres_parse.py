@@ -52,6 +52,7 @@ def test_case_table_is_well_formed() -> None:
     for case in CASES:
         assert isinstance(case["value"], str), case["name"]
         assert ("expect" in case) != ("error" in case), case["name"]
+        assert case.get("parser", "authres") in ("authres", "arc"), case["name"]
         assert case["source"].split(":")[0].split()[0] in (
             "captured",
             "rfc8601",
@@ -67,9 +68,13 @@ def test_case_table_is_well_formed() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_table_value_parses_as_expected(case: dict[str, Any]) -> None:
     options = case.get("options") or {}
+    arc = case.get("parser") == "arc"
     if case.get("error"):
         with pytest.raises(AuthResError):
-            parse(case["value"], **options)
+            (parse_arc if arc else parse)(case["value"], **options)
+    elif arc:
+        want = ArcAuthResults(case["expect"]["instance"], expected(case["expect"]))
+        assert parse_arc(case["value"], **options) == want
     else:
         assert parse(case["value"], **options) == expected(case["expect"])
 
@@ -81,6 +86,26 @@ def test_rfc8601_appendix_b_examples_are_all_in_the_table() -> None:
 
 def test_lab_exim_capture_is_in_the_table() -> None:
     assert sum(c["source"].startswith("captured: lab Exim") for c in CASES) >= 3
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        "Gmail",
+        "Microsoft 365",
+        "Yahoo",
+        "Fastmail",
+        "Exim",
+        "OpenDKIM",
+        "OpenDMARC",
+        "rspamd",
+        "amavisd-new",
+    ],
+)
+def test_each_named_provider_has_a_hand_reconstructed_case(provider: str) -> None:
+    assert any(
+        c["source"].startswith("hand-reconstructed: ") and provider in c["source"] for c in CASES
+    )
 
 
 # --- the API ------------------------------------------------------------------------------------
@@ -190,6 +215,15 @@ def test_option_keeps_a_present_authserv_id() -> None:
     assert ar.authserv_id == "mx.example.test"
     ar = parse("; spf=pass", authserv_id_optional=True)
     assert (ar.authserv_id, [r.method for r in ar.results]) == ("", ["spf"])
+
+
+def test_resinfo_that_is_only_a_domain_is_skipped() -> None:
+    ar = parse("x; dkim=none header.d=none;lists.example.org.; dmarc=none (c) ; a.b (c)")
+    assert [r.method for r in ar.results] == ["dkim", "dmarc"]
+    with pytest.raises(AuthResError):
+        parse("x; dkim=none; spf; dmarc=none")
+    with pytest.raises(AuthResError):
+        parse("x; lists.example.org dmarc=none")
 
 
 def test_ptype_less_property_is_kept_under_its_bare_name() -> None:
