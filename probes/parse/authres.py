@@ -383,11 +383,11 @@ class _Parser:
             self.skip_cfws()
             method_version = self.digits("method-version")
             self.skip_cfws()
-        self.expect("=", f"expected '=' after method {method!r}")
+        self.expect("=", f"expected '=' after method {shorten(method, 40)!r}")
         self.skip_cfws()
         result = self.keyword()
         if not result:
-            raise self.error(f"method {method!r} has no result")
+            raise self.error(f"method {shorten(method, 40)!r} has no result")
         reason: str | None = None
         properties: dict[str, str] = {}
         while True:
@@ -404,12 +404,12 @@ class _Parser:
                 self.skip_cfws()
                 prop = self.keyword()
                 if not prop:
-                    raise self.error(f"expected a property name after {name!r}.")
+                    raise self.error(f"expected a property name after {shorten(name, 40)!r}.")
                 key = f"{name}.{prop}".lower()
                 self.skip_cfws()
             else:
                 key = name.lower()
-            self.expect("=", f"expected '=' after {key!r}")
+            self.expect("=", f"expected '=' after {shorten(key, 40)!r}")
             pvalue = self.pvalue()
             if key == "reason":
                 if reason is None:

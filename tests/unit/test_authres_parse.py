@@ -511,7 +511,8 @@ def test_round_trip_through_arc_prefix(generated: tuple[str, AuthResults]) -> No
 def _assert_parses_or_authres_error(value: str) -> None:
     try:
         ar = parse(value)
-    except AuthResError:
+    except AuthResError as e:
+        assert len(str(e)) < 300  # messages quote at most a short excerpt
         return
     assert isinstance(ar, AuthResults)
     assert isinstance(ar.authserv_id, str) and ar.authserv_id.strip()
@@ -571,3 +572,9 @@ def test_mutated_near_valid_header_parses_or_raises_authres_error(value: str) ->
     _assert_parses_or_authres_error(value)
     with contextlib.suppress(AuthResError):
         parse(value, authserv_id_optional=True)
+
+
+def test_error_message_is_bounded_for_a_huge_name() -> None:
+    with pytest.raises(AuthResError) as caught:
+        parse("x; " + "m" * 60_000 + "=")
+    assert len(str(caught.value)) < 200
