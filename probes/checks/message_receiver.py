@@ -17,8 +17,9 @@ address): the target must relay for that address. Envelope sender: `message.mail
 the login user, else postmaster@<domain>; From: `message.header_from`, else the sender.
 
 Codes (subject: the peer IP the message came from; the receiver address when nothing came):
-- MESSAGE_NOT_DELIVERED [fail] nothing with the token arrived before `message.deadline_s`
-  (counted from the end of the submission).
+- MESSAGE_NOT_DELIVERED [fail] the submission service refused the message (evidence: stage
+  and reply), or nothing with the token arrived before `message.deadline_s` (counted from the
+  end of the submission).
 - AUTHRES_SPF_NOT_PASS, AUTHRES_DKIM_NOT_PASS (one per signature, or result "none" without
   any), AUTHRES_DMARC_NOT_PASS, AUTHRES_IPREV_NOT_PASS [fail]: the receiver's (mailprobe's)
   verdict is not pass; evidence: result and reason.
@@ -53,7 +54,7 @@ from probes.model import SEND_VIA, Finding, MessageOptions, Severity, Target
 from probes.net import Net
 from probes.net.dns import BADNAME, CNAME_LOOP, DnsClient
 from probes.net.receiver import ReceivedMessage, Receiver, split_listen
-from probes.net.smtp_send import send_message
+from probes.net.smtp_send import SmtpRejected, send_message
 from probes.probe import BaseProbe
 
 # send_via -> (port, TLS mode, authenticate)
@@ -213,18 +214,35 @@ class MessageReceiver(BaseProbe):
         with receiver:
             t0 = time.monotonic()
             send_net = replace(net, source_address=plan.source_address)
-            send_message(
-                send_net,
-                ip=plan.endpoint.ip,
-                port=plan.endpoint.port,
-                server_name=plan.endpoint.host,
-                mode=plan.mode,
-                helo=EHLO_NAME,
-                mail_from=plan.message.mail_from,
-                rcpt_to=[plan.message.rcpt_to],
-                raw=plan.message.raw,
-                creds=plan.creds,
-            )
+            try:
+                send_message(
+                    send_net,
+                    ip=plan.endpoint.ip,
+                    port=plan.endpoint.port,
+                    server_name=plan.endpoint.host,
+                    mode=plan.mode,
+                    helo=EHLO_NAME,
+                    mail_from=plan.message.mail_from,
+                    rcpt_to=[plan.message.rcpt_to],
+                    raw=plan.message.raw,
+                    creds=plan.creds,
+                )
+            except SmtpRejected as refused:
+                yield self.finding(
+                    "MESSAGE_NOT_DELIVERED",
+                    Severity.FAIL,
+                    f"{plan.endpoint.subject} refused the test message at {refused.stage}",
+                    evidence={
+                        "token": plan.message.token,
+                        "submitted_to": plan.endpoint.subject,
+                        "stage": refused.stage,
+                        "reply": f"{refused.code} {refused.text}"[:300],
+                        "receiver": receiver.address,
+                    },
+                    reproduce=reproduce,
+                    subject=receiver.address,
+                )
+                return
             submitted = time.monotonic()
             got = receiver.wait_for(plan.message.token, submitted + opts.deadline_s)
         if got is None:
@@ -285,6 +303,7 @@ class MessageReceiver(BaseProbe):
                 header_from=header_from,
                 to=f"{RECIPIENT_LOCAL_PART}@{domain}",
                 mail_from=mail_from,
+                extra_headers=opts.extra_headers,
             )
         except ValueError as exc:
             raise ProbeConfigError(f"cannot compose the test message: {exc}") from None

@@ -33,6 +33,13 @@ def good_lab(mailprobe_lab_factory_session):
 
 
 @pytest.fixture(scope="session")
+def undeliverable_lab(mailprobe_lab_factory_session):
+    # A lab of its own: after a failed delivery to the receiver address, the outbound Exim's
+    # retry hints defer every later message to that host for a while (retry rule F,10m,15s).
+    return mailprobe_lab_factory_session(LabSpec())
+
+
+@pytest.fixture(scope="session")
 def wrong_key_lab(mailprobe_lab_factory_session):
     # The outbound Exim still signs with the lab's own key for `mail`; DNS publishes another.
     record = f"v=DKIM1; k=rsa; p={OTHER_KEY}"
@@ -162,12 +169,13 @@ def test_outbound_not_in_spf(spf_without_outbound_lab, monkeypatch):
     )
 
 
-def test_message_that_never_reaches_the_receiver_is_not_delivered(good_lab, monkeypatch):
-    info = good_lab.info
+def test_message_that_never_reaches_the_receiver_is_not_delivered(undeliverable_lab, monkeypatch):
+    lab = undeliverable_lab
+    info = lab.info
     # Listen where the receiver domain's MX does not point: nothing can arrive there.
     elsewhere = f"{info.client_ips['unauthorized']}:{info.ports['smtp']}"
-    target = target_for(good_lab, monkeypatch, receiver_listen=elsewhere, deadline_s=2.0)
-    result = run(good_lab, target)
+    target = target_for(lab, monkeypatch, receiver_listen=elsewhere, deadline_s=2.0)
+    result = run(lab, target)
     assert result.outcome is Outcome.COMPLETED, result.error_detail
     assert severe(result) == {"MESSAGE_NOT_DELIVERED"}
     (finding,) = result.findings
@@ -182,3 +190,35 @@ def test_listen_address_taken_by_a_lab_server_is_a_config_error(good_lab, monkey
     assert result.outcome is Outcome.ERROR
     assert result.error.value == "CONFIG"
     assert taken in (result.error_detail or "")
+
+
+def test_without_credentials_the_authorized_client_relays(good_lab, monkeypatch):
+    info = good_lab.info
+    target = target_for(
+        good_lab,
+        monkeypatch,
+        source_address=info.client_ips["authorized"],
+        mail_from=info.user,
+    )
+    target = dataclasses.replace(target, credentials_ref=None)
+    result = run(good_lab, target)
+    assert result.outcome is Outcome.COMPLETED, result.error_detail
+    assert severe(result) == set(), result.findings
+    assert report(result).evidence["peer_ip"] == info.hosts["outbound"]
+
+
+def test_relay_refused_for_an_unauthorized_client_is_not_delivered(good_lab, monkeypatch):
+    info = good_lab.info
+    target = target_for(
+        good_lab,
+        monkeypatch,
+        source_address=info.client_ips["unauthorized"],
+        mail_from=info.user,
+    )
+    target = dataclasses.replace(target, credentials_ref=None)
+    result = run(good_lab, target)
+    assert result.outcome is Outcome.COMPLETED, result.error_detail
+    (finding,) = result.findings
+    assert (finding.code, finding.severity) == ("MESSAGE_NOT_DELIVERED", Severity.FAIL)
+    assert finding.evidence["stage"] == "RCPT"
+    assert finding.evidence["reply"].startswith("550")

@@ -454,6 +454,24 @@ def test_probe_gives_up_at_the_deadline(monkeypatch):
     assert receiver_threads() == []
 
 
+def test_probe_submission_refused_is_not_delivered(monkeypatch):
+    from probes.net.smtp_send import SmtpRejected
+
+    def refuse(net, **kw):
+        raise SmtpRejected("RCPT", 550, "relay not permitted")
+
+    monkeypatch.setattr(mr, "send_message", refuse)
+    result = run_offline(offline_target())
+    assert result.outcome is Outcome.COMPLETED
+    (finding,) = result.findings
+    assert (finding.code, finding.severity) == ("MESSAGE_NOT_DELIVERED", Severity.FAIL)
+    assert (finding.evidence["stage"], finding.evidence["reply"]) == (
+        "RCPT",
+        "550 relay not permitted",
+    )
+    assert receiver_threads() == []
+
+
 def test_probe_stops_the_receiver_when_submission_fails(monkeypatch):
     def refuse(net, **kw):
         raise ConnectionRefusedError("submission port closed")
