@@ -16,7 +16,9 @@ What it refuses (the sender sees the reply):
 - a message over `max_bytes` (SIZE= too large, or too much DATA): 552 (aiosmtpd drops the data
   as soon as it is over, so memory stays bounded); a line over 1000 octets: 500;
 - a message without an `X-Mailprobe-Token` header: 550 5.6.0 (it is not a test message);
-- beyond `max_messages` kept messages: 452 4.3.1 (temporary).
+- beyond `max_messages` kept messages: 452 4.3.1 (temporary);
+- beyond `max_sessions` connections at once: 421 4.3.2 at connect, then closed.
+Memory stays below about (max_sessions + max_messages) * max_bytes.
 No STARTTLS, no AUTH: a receiving MX needs neither.
 
 `wait_for(token, deadline)` is thread-safe (a condition variable); `deadline` is a
@@ -46,6 +48,7 @@ from probes.mail.compose import find_token
 
 MAX_RCPTS = 100
 DEFAULT_MAX_MESSAGES = 20
+DEFAULT_MAX_SESSIONS = 20
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 10.0
@@ -112,6 +115,31 @@ class _Handler:
         return "250 2.0.0 OK: kept for mailprobe"
 
 
+class _CountedSMTP(SMTP):
+    """An aiosmtpd session that tells the receiver when its connection ends."""
+
+    def __init__(self, handler: _Handler, *, on_close, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        self._on_close = on_close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()
+
+
+class _Busy(asyncio.Protocol):
+    """What a connection beyond the session limit gets: 421, then the door."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(b"421 4.3.2 too many connections, try again later\r\n")
+        transport.close()
+
+
 def _plain_ip(text: str) -> str:
     """`::ffff:192.0.2.1` -> `192.0.2.1`; other addresses unchanged."""
     try:
@@ -135,6 +163,7 @@ class Receiver:
         accept_domains: Collection[str],
         max_bytes: int = 10_000_000,
         max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         try:
@@ -145,14 +174,16 @@ class Receiver:
             ) from None
         if not isinstance(port, int) or not 0 <= port < 65536:  # 0: any free port
             raise ProbeConfigError(f"receiver port {port!r} is not a TCP port number")
-        if max_bytes < 1 or max_messages < 1:
-            raise ValueError("max_bytes and max_messages must be positive")
+        if min(max_bytes, max_messages, max_sessions) < 1:
+            raise ValueError("max_bytes, max_messages and max_sessions must be positive")
         self.listen_ip = str(self.ip)
         self.port = port
         self.hostname = hostname
         self.accept_domains = frozenset(d.strip().rstrip(".").lower() for d in accept_domains)
         self.max_bytes = max_bytes
         self.max_messages = max_messages
+        self.max_sessions = max_sessions
+        self._sessions = 0  # open connections (only touched in the loop thread)
         self.idle_timeout = idle_timeout
         self._cond = threading.Condition()
         self._messages: list[ReceivedMessage] = []
@@ -218,10 +249,14 @@ class Receiver:
             raise ProbeConfigError(f"receiver listen address {self.address}: {why}") from None
         return sock
 
-    def _factory(self) -> SMTP:
+    def _factory(self) -> asyncio.Protocol:
         assert self._loop is not None
-        return SMTP(
+        if self._sessions >= self.max_sessions:
+            return _Busy()
+        self._sessions += 1
+        return _CountedSMTP(
             _Handler(self),
+            on_close=self._session_closed,
             hostname=self.hostname,
             data_size_limit=self.max_bytes,
             decode_data=False,
@@ -229,6 +264,9 @@ class Receiver:
             timeout=self.idle_timeout,
             loop=self._loop,
         )
+
+    def _session_closed(self) -> None:
+        self._sessions -= 1
 
     def _run(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ready: threading.Event):
         asyncio.set_event_loop(loop)

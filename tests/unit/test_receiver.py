@@ -638,3 +638,26 @@ def test_lab_info_json_adds_receiver_keys_and_reads_old_state():
     assert LabInfo.from_json(data) == info
     old = {k: v for k, v in data.items() if not k.startswith("receiver")}
     assert LabInfo.from_json(old).receiver == ""
+
+
+def test_connections_beyond_the_session_limit_get_421():
+    with receiver(max_sessions=2) as rx:
+        first, second = client(rx), client(rx)
+        with pytest.raises(smtplib.SMTPConnectError) as err:
+            client(rx)
+        assert err.value.smtp_code == 421
+        first.quit()
+        # Once a session ends, a new one is let in (the close is seen asynchronously).
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                third = client(rx)
+                break
+            except smtplib.SMTPConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        third.sendmail("a@example.test", ["check-auth@receiver.test"], message("tok-third"))
+        assert rx.wait_for("tok-third", time.monotonic() + 10) is not None
+        third.quit()
+        second.quit()
+    assert receiver_threads() == []
