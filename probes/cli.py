@@ -135,6 +135,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 args,
                 submit_host=f"outbound.{info.domain}",
                 source_address=info.client_ips["authorized"],
+                receiver_listen=info.receiver_listen,
+                receiver_domain=info.receiver_domain,
             ),
         )
         return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))
@@ -203,19 +205,19 @@ def _message_options(
     *,
     submit_host: str | None = None,
     source_address: str | None = None,
+    receiver_listen: str | None = None,
+    receiver_domain: str | None = None,
 ) -> MessageOptions:
     """The message probes' settings from the command line (lab defaults where given)."""
     if args.deadline is not None and not args.deadline > 0:
         raise UsageError(f"--deadline {args.deadline}: must be above 0 seconds")
     if args.receiver_listen is not None:
-        ip, sep, port = args.receiver_listen.rpartition(":")
+        from probes.net.receiver import split_listen
+
         try:
-            ipaddress.ip_address(ip.strip("[]"))
-            valid = bool(sep) and port.isdigit() and 1 <= int(port) <= 65535
-        except ValueError:
-            valid = False
-        if not valid:
-            raise UsageError(f"--receiver-listen {args.receiver_listen!r}: expected IP:PORT")
+            split_listen(args.receiver_listen)
+        except ProbeConfigError as exc:
+            raise UsageError(f"--receiver-listen: {exc}") from None
     source = args.source_address or source_address
     if source is not None:
         try:
@@ -236,8 +238,8 @@ def _message_options(
         receiver_id=args.receiver_id,
         deadline_s=args.deadline if args.deadline is not None else defaults.deadline_s,
         keep=args.keep_message,
-        receiver_listen=args.receiver_listen,
-        receiver_domain=args.receiver_domain,
+        receiver_listen=args.receiver_listen or receiver_listen,
+        receiver_domain=args.receiver_domain or receiver_domain,
     )
 
 
