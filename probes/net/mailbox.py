@@ -12,8 +12,9 @@ message; a message whose header does not match is never fetched twice and never 
 IMAP: TLS (implicit, or STARTTLS which must be offered), LOGIN (refused when LOGINDISABLED),
 SELECT INBOX, `UID SEARCH HEADER X-Mailprobe-Token "<token>"` (later rounds only among
 UIDs >= the UIDNEXT seen at SELECT). When nothing matches and the server offers IDLE, the
-session IDLEs until an `* N EXISTS` arrives (then DONE and search again), re-checking at least
-every IDLE_RECHECK_S; without IDLE it polls with backoff (POLL_FIRST_S doubling to
+session IDLEs until an `* N EXISTS` arrives (then DONE and search again), and also searches
+again after IDLE_RECHECK_FIRST_S doubling to IDLE_RECHECK_MAX_S (Dovecot delays IDLE
+notifications by 500 ms); without IDLE it polls with backoff (POLL_FIRST_S doubling to
 POLL_MAX_S). The hit is read with `UID FETCH uid BODY.PEEK[]` (the literal read exactly, at
 most `max_bytes`), checked, and deleted with `UID STORE +FLAGS.SILENT (\\Deleted)` and
 `UID EXPUNGE` (plain EXPUNGE without UIDPLUS); then LOGOUT.
@@ -54,7 +55,12 @@ PROTOCOLS = ("imap", "pop3")
 TLS_MODES = ("implicit", "starttls")
 POLL_FIRST_S = 0.05
 POLL_MAX_S = 1.0
-IDLE_RECHECK_S = 2.0  # search again at least this often while idling (a missed notification)
+# While idling, search again after IDLE_RECHECK_FIRST_S doubling to IDLE_RECHECK_MAX_S: Dovecot
+# holds every IDLE notification back for 500 ms (NOTIFY_DELAY_MSECS in its mailbox-watch.c), so
+# a message landing early in the wait is seen sooner by a search; later re-checks only guard
+# against a missed notification.
+IDLE_RECHECK_FIRST_S = 0.05
+IDLE_RECHECK_MAX_S = 2.0
 SMALL_LITERAL_CAP = 64 * 1024  # literals in responses other than the message fetch
 MAX_UNTAGGED = 10_000  # untagged responses to one command
 LISTING_CAP = 4 * 1024 * 1024  # UIDL / LIST bytes
@@ -185,12 +191,17 @@ class _Job:
 
 
 class _Backoff:
-    def __init__(self) -> None:
-        self.delay = POLL_FIRST_S
+    def __init__(self, first: float = POLL_FIRST_S, most: float = POLL_MAX_S) -> None:
+        self.delay = first
+        self.most = most
+
+    def next(self) -> float:
+        delay = self.delay
+        self.delay = min(self.delay * 2, self.most)
+        return delay
 
     def sleep(self, deadline: float) -> None:
-        time.sleep(max(0.0, min(self.delay, deadline - time.monotonic())))
-        self.delay = min(self.delay * 2, POLL_MAX_S)
+        time.sleep(max(0.0, min(self.next(), deadline - time.monotonic())))
 
 
 # ----- IMAP ---------------------------------------------------------------------------------------
@@ -273,10 +284,15 @@ class _ImapWaiter:
             self._login(conn, imap)
             idle = use_idle and "IDLE" in self.caps
             method = "idle" if idle else "poll"
-            backoff = _Backoff()
+            backoff = _Backoff(IDLE_RECHECK_FIRST_S, IDLE_RECHECK_MAX_S) if idle else _Backoff()
             first = True
             while True:
-                hits = self._search(imap, full=first) - self.checked
+                hits, grew = self._search(imap, full=first)
+                if grew and not hits - self.checked:
+                    # Dovecot searches the session's view as it was before the command and
+                    # reports new mail (EXISTS) after it: search that new mail at once.
+                    hits, _ = self._search(imap, full=first)
+                hits -= self.checked
                 found_at = time.monotonic()
                 first = False
                 for uid in sorted(hits):
@@ -291,7 +307,8 @@ class _ImapWaiter:
                     _logout(imap)
                     return None
                 if idle:
-                    idle = self._idle(imap)
+                    until = min(job.deadline, time.monotonic() + backoff.next())
+                    idle = self._idle(imap, until)
                 else:
                     backoff.sleep(job.deadline)
 
@@ -347,20 +364,23 @@ class _ImapWaiter:
             raise ProtocolError(f"{self.job.label}: no CAPABILITY data in the response")
         return caps
 
-    def _search(self, imap: _ImapConversation, *, full: bool) -> set[int]:
+    def _search(self, imap: _ImapConversation, *, full: bool) -> tuple[set[int], bool]:
+        """(UIDs the server matched, whether the response announced new mail (EXISTS))."""
         criteria = f'HEADER {TOKEN_HEADER} "{self.job.token}"'
         if not full and self.uidnext is not None:
             criteria = f"UID {self.uidnext}:* {criteria}"
         untagged, tagged = imap.run(f"UID SEARCH {criteria}")
         _ok(tagged, "SEARCH", self.job.label)
         uids: set[int] = set()
+        grew = False
         for unit in untagged:
+            grew = grew or bool(_EXISTS.match(unit.text))
             if match := _SEARCH.match(unit.text):
                 words = match.group(1).split()
                 if not all(w.isdigit() and len(w) <= 10 for w in words):
                     raise ProtocolError(f"{self.job.label}: malformed SEARCH response")
                 uids.update(int(w) for w in words)
-        return uids
+        return uids, grew
 
     def _fetch(self, imap: _ImapConversation, uid: int, max_bytes: int) -> bytes | None:
         untagged, tagged = imap.run(f"UID FETCH {uid} BODY.PEEK[]", cap=max_bytes)
@@ -383,9 +403,9 @@ class _ImapWaiter:
         _, tagged = imap.run(f"UID EXPUNGE {uid}" if "UIDPLUS" in self.caps else "EXPUNGE")
         return tagged.status == "OK"
 
-    def _idle(self, imap: _ImapConversation) -> bool:
-        """IDLE until new mail, the re-check interval or the deadline; False when the server
-        refused IDLE (the caller polls from then on)."""
+    def _idle(self, imap: _ImapConversation, until: float) -> bool:
+        """IDLE until new mail or `until`; False when the server refused IDLE (the caller
+        polls from then on)."""
         conn = imap.conn
         label = self.job.label
         tag = imap.send("IDLE")
@@ -402,9 +422,8 @@ class _ImapWaiter:
                 imap_response.parse_tagged(first, tag)  # NO/BAD: IDLE is not usable after all
                 return False
             woke = woke or bool(_EXISTS.match(first))
-        slice_end = min(self.job.deadline, time.monotonic() + IDLE_RECHECK_S)
         while not woke:
-            remaining = slice_end - time.monotonic()
+            remaining = until - time.monotonic()
             if remaining <= 0:
                 break
             line = conn.poll_line(remaining)

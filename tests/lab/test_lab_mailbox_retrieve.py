@@ -243,8 +243,9 @@ def _landing_watch(info, token: str, until: float, landed: list[float]) -> None:
             time.sleep(0.002)
 
 
-def _detect_once(info, via: str, idle: bool) -> tuple[float, float, float]:
-    """(submit s, landing after submit s, detection after landing s) for one round trip."""
+def _detect_once(info, via: str, idle: bool, reader_first: bool) -> tuple[float, float, float]:
+    """(submit s, landing after submit s, detection after landing s) for one round trip; the
+    reader starts before the submission (waiting) or right after it returns (sequential)."""
     token, raw = signed_message(info)
     landed: list[float] = []
     got: list[tuple[float, Retrieved | None]] = []
@@ -254,33 +255,45 @@ def _detect_once(info, via: str, idle: bool) -> tuple[float, float, float]:
         start = time.monotonic()
         got.append((start, fetch(info, token, via, within=10.0, delete=False, idle=idle)))
 
-    threads = [
-        threading.Thread(target=reader),
-        threading.Thread(target=_landing_watch, args=(info, token, until, landed)),
-    ]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.3)  # both sessions are logged in and waiting
+    watcher = threading.Thread(target=_landing_watch, args=(info, token, until, landed))
+    waiter = threading.Thread(target=reader)
+    watcher.start()
+    if reader_first:
+        waiter.start()
+    time.sleep(0.3)  # the sessions are logged in and waiting
     t0 = time.monotonic()
     send_to_mx(info, raw)
     t1 = time.monotonic()
-    for thread in threads:
-        thread.join()
+    if not reader_first:
+        waiter.start()
+    watcher.join()
+    waiter.join()
     start, result = got[0]
     assert result is not None and landed
     assert fetch(info, token, "imaps") is not None  # clean up
     return t1 - t0, landed[0] - t1, start + result.found_after_s - landed[0]
 
 
-@pytest.mark.parametrize(("via", "idle"), [("imaps", True), ("imaps", False), ("pop3s", False)])
-def test_detection_figures_are_printed(info, via, idle):
-    rounds = [_detect_once(info, via, idle) for _ in range(5)]
+@pytest.mark.parametrize(
+    ("via", "idle", "reader_first"),
+    [
+        ("imaps", True, True),
+        ("imaps", True, False),
+        ("imaps", False, True),
+        ("imaps", False, False),
+        ("pop3s", False, True),
+        ("pop3s", False, False),
+    ],
+)
+def test_detection_figures_are_printed(info, via, idle, reader_first):
+    rounds = [_detect_once(info, via, idle, reader_first) for _ in range(7)]
     detect = sorted(r[2] for r in rounds)
     print(
-        f"\n[detection] {via} {'IDLE' if idle else 'poll'}: submit "
-        f"{sorted(r[0] for r in rounds)[2] * 1000:.0f} ms, landed "
-        f"{sorted(r[1] for r in rounds)[2] * 1000:.0f} ms after submit, detected after landing: "
-        f"median {detect[2] * 1000:.0f} ms, all "
+        f"\n[detection] {via} {'IDLE' if idle else 'poll'} "
+        f"{'reader waiting' if reader_first else 'reader after submit'}: submit "
+        f"{sorted(r[0] for r in rounds)[3] * 1000:.0f} ms, landed "
+        f"{sorted(r[1] for r in rounds)[3] * 1000:.0f} ms after submit, detected after landing: "
+        f"median {detect[3] * 1000:.0f} ms, all "
         + ", ".join(f"{d * 1000:.0f}" for d in detect)
         + " ms"
     )
