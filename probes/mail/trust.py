@@ -5,30 +5,39 @@ claiming that id is nevertheless forged when
 - it was already in the message as sent (the sender wrote it), or
 - it sits below the receiver's own Received line: everything below that line was there
   before the receiver took the message.
-The receiver's own Received line is the topmost `Received:` whose `by` clause names the
-authserv-id (MTAs put their host name in both). Without such a line only the first rule
-applies.
+The receiver's own Received line is the LOWEST `Received:` whose `by` clause (outside
+comments) names the authserv-id (MTAs put their host name in both) and that was not already in
+the message as sent. The lowest, because a receiver that passes a message through itself twice
+(a content filter re-injecting it, a forward to itself) adds one Received line per pass, and
+its results may sit between them; a Received line the sender wrote is never the receiver's.
+Without such a line only the first rule applies. A header claiming the id that does not parse
+is forged by the same rules, else `unparsed`.
 
 Also here: what the receiver saw of the client (address, HELO name), read from that same
-Received line, for the harness's own SPF check.
+Received line, for the harness's own SPF check. Forms understood: Exim
+`from NAME ([IP] helo=HELO)` / `from [IP] (helo=HELO)`, Postfix and sendmail
+`from HELO (RDNS [IP])`, qmail-style `(HELO name)`.
+
+Header fields are read with probes.mail.compose.header_fields: bounded, UTF-8 (RFC 8616),
+never raises.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
+from probes.mail.compose import header_fields
 from probes.parse import authres
 from probes.parse.authres import AuthResError, AuthResults
 
-_BY = re.compile(r"\bby\s+([^\s;()]+)", re.IGNORECASE)
+_BY = re.compile(r"(?:^|\s)by\s+([^\s;()]+)", re.IGNORECASE)
 _FROM = re.compile(r"^\s*from\s+([^\s;()]+)", re.IGNORECASE)
-_BRACKETED_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]")
-_HELO = re.compile(r"\bhelo=([^\s;()]+)", re.IGNORECASE)  # Exim: `([ip] helo=name)`
+_BRACKETED_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]", re.IGNORECASE)
+_HELO = re.compile(r"\bhelo(?:=|\s+)([^\s;()]+)", re.IGNORECASE)  # Exim `helo=x`, qmail `HELO x`
+_HELO_BEFORE = re.compile(r"\bhelo=\s*\Z", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,8 +65,7 @@ class Judgement:
 
 def headers_of(raw: bytes) -> list[Header]:
     """The header fields in order (top first), unfolded."""
-    message = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    return [Header(name.lower(), _unfold(str(value))) for name, value in message.items()]
+    return [Header(name.lower(), _unfold(value)) for name, value in header_fields(raw)]
 
 
 def _unfold(value: str) -> str:
@@ -68,48 +76,97 @@ def same_host(a: str, b: str) -> bool:
     return a.rstrip(".").lower() == b.rstrip(".").lower()
 
 
-def receiver_received_position(headers: Sequence[Header], receiver_id: str) -> int | None:
+def _values(headers: Sequence[Header], name: str) -> set[str]:
+    return {h.value for h in headers if h.name == name}
+
+
+def blank_comments(text: str) -> str:
+    """`text` with every (possibly nested, backslash-escaped) comment replaced by spaces of
+    the same length, so positions still match the original. An unclosed comment runs to the
+    end."""
+    out = []
+    depth = 0
+    escaped = False
+    for char in text:
+        if depth:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+            out.append(" ")
+        elif char == "(":
+            depth = 1
+            out.append(" ")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def by_clause(value: str) -> tuple[str | None, int]:
+    """(the host named by the `by` clause of a Received value, where that clause starts);
+    (None, len(value)) without one. Words inside comments do not count."""
+    m = _BY.search(blank_comments(value))
+    if m is None:
+        return None, len(value)
+    return m.group(1), m.start()
+
+
+def receiver_received_position(
+    headers: Sequence[Header], receiver_id: str, sent_received: Collection[str] = ()
+) -> int | None:
+    """Position of the receiver's own Received line (see the module doc): the lowest one
+    whose `by` names `receiver_id`, leaving out values in `sent_received` (the Received
+    values of the message as sent)."""
+    found = None
     for index, header in enumerate(headers):
-        if header.name == "received":
-            m = _BY.search(header.value)
-            if m and same_host(m.group(1), receiver_id):
-                return index
-    return None
+        if header.name != "received" or header.value in sent_received:
+            continue
+        host, _ = by_clause(header.value)
+        if host is not None and same_host(host, receiver_id):
+            found = index
+    return found
 
 
 def judge(received_raw: bytes, sent_raw: bytes, receiver_id: str) -> Judgement:
     """Sort the received message's Authentication-Results headers (see the module doc)."""
     headers = headers_of(received_raw)
-    sent_values = {
-        h.value for h in headers_of(sent_raw) if h.name == "authentication-results"
-    }
-    own_received = receiver_received_position(headers, receiver_id)
+    sent = headers_of(sent_raw)
+    sent_values = _values(sent, "authentication-results")
+    own_received = receiver_received_position(headers, receiver_id, _values(sent, "received"))
     trusted, forged, foreign, unparsed = [], [], [], []
     for position, header in enumerate(headers):
         if header.name != "authentication-results":
             continue
         try:
             parsed = authres.parse(header.value)
-            ar = ArHeader(header.value, position, parsed)
         except AuthResError as exc:
             ar = ArHeader(header.value, position, None, str(exc))
-            if _claims(header.value, receiver_id):
-                unparsed.append(ar)
-            continue
-        if not same_host(parsed.authserv_id, receiver_id):
-            foreign.append(ar)
-        elif header.value in sent_values:
+            if not _claims(header.value, receiver_id):
+                continue
+        else:
+            ar = ArHeader(header.value, position, parsed)
+            if not same_host(parsed.authserv_id, receiver_id):
+                foreign.append(ar)
+                continue
+        if header.value in sent_values:
             forged.append((ar, "it was already in the message as sent"))
         elif own_received is not None and position > own_received:
             forged.append((ar, "it sits below the receiver's own Received line"))
+        elif ar.parsed is None:
+            unparsed.append(ar)
         else:
             trusted.append(ar)
     return Judgement(tuple(trusted), tuple(forged), tuple(foreign), tuple(unparsed), own_received)
 
 
 def _claims(value: str, receiver_id: str) -> bool:
-    first = value.split(";", 1)[0].split()
-    return bool(first) and same_host(first[0], receiver_id)
+    """Whether a value that does not parse still starts with the receiver's authserv-id."""
+    first = blank_comments(value).split(";", 1)[0].split()
+    return bool(first) and same_host(first[0].strip('"'), receiver_id)
 
 
 @dataclass(frozen=True)
@@ -118,29 +175,54 @@ class ClientSeen:
     helo: str | None
 
 
-def client_seen(received_raw: bytes, receiver_id: str) -> ClientSeen:
-    """The client address and HELO name in the receiver's own Received line."""
+def client_seen(received_raw: bytes, receiver_id: str, sent_raw: bytes = b"") -> ClientSeen:
+    """The client address and HELO name in the receiver's own Received line (Received lines
+    that were in `sent_raw`, the message as sent, are never the receiver's)."""
     headers = headers_of(received_raw)
-    position = receiver_received_position(headers, receiver_id)
+    sent_received = _values(headers_of(sent_raw), "received") if sent_raw else set()
+    position = receiver_received_position(headers, receiver_id, sent_received)
     if position is None:
         return ClientSeen(None, None)
     value = headers[position].value
-    by = _BY.search(value)
-    before_by = value[: by.start()] if by else value
-    ip = None
-    for candidate in _BRACKETED_IP.findall(before_by):
+    _, by_start = by_clause(value)
+    from_clause = value[:by_start]
+    return ClientSeen(_client_ip(from_clause), _helo(from_clause))
+
+
+def _client_ip(from_clause: str) -> str | None:
+    """The connecting address: a bracketed IP inside a comment (Exim `([IP] helo=x)`, Postfix
+    `(rdns [IP])`) before one outside (Exim without a host name: `from [IP] (helo=x)`, where
+    an outside one is a HELO literal only for Postfix, which also puts the real one inside);
+    never an IP literal given as `helo=`."""
+    blanked = blank_comments(from_clause)
+    inside, outside = [], []
+    for m in _BRACKETED_IP.finditer(from_clause):
+        if _HELO_BEFORE.search(from_clause[: m.start()]):
+            continue
         try:
-            ip = str(ipaddress.ip_address(candidate))
-            break
+            ip = str(ipaddress.ip_address(m.group(1)))
         except ValueError:
             continue
-    helo_match = _HELO.search(before_by) or _FROM.match(before_by)
-    return ClientSeen(ip, helo_match.group(1) if helo_match else None)
+        (outside if blanked[m.start()] == "[" else inside).append(ip)
+    candidates = inside + outside
+    return candidates[0] if candidates else None
+
+
+def _helo(from_clause: str) -> str | None:
+    """`helo=x` / `HELO x` inside a comment (Exim, qmail), else the name after `from` (Exim
+    shows the HELO name only when it differs from that name; Postfix puts the HELO there)."""
+    blanked = blank_comments(from_clause)
+    for m in _HELO.finditer(from_clause):
+        if blanked[m.start()] != from_clause[m.start()]:  # inside a comment
+            return m.group(1)
+    m = _FROM.match(blanked)
+    return m.group(1) if m else None
 
 
 def return_path(received_raw: bytes) -> str | None:
-    """The envelope sender the final delivery recorded (Return-Path), without brackets."""
+    """The envelope sender the final delivery recorded (Return-Path), without brackets ("" for
+    the null sender), or None without a Return-Path."""
     for header in headers_of(received_raw):
         if header.name == "return-path":
-            return header.value.strip().strip("<>")
+            return header.value.strip().strip("<>").strip()
     return None
