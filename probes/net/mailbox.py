@@ -261,13 +261,20 @@ class _ImapConversation:
         """`line` and, while it ends in a literal `{N}`, the literal and the line after it."""
         segments = [line]
         literals: list[bytes] = []
+        self._spend(budget, len(line))
         while match := _LITERAL.search(segments[-1]):
             size = int(match.group(1))
             literal = self.conn.read_exact(size, cap=min(cap, budget[0]), deadline=deadline)
-            budget[0] -= size
+            self._spend(budget, size)
             literals.append(literal)
             segments.append(self.conn.read_line_by(deadline))
+            self._spend(budget, len(segments[-1]))
         return _Untagged(tuple(segments), tuple(literals))
+
+    def _spend(self, budget: list[int], size: int) -> None:
+        budget[0] -= size
+        if budget[0] < 0:
+            raise ProtocolError(f"{self.conn.label}: response too large; gave up reading it")
 
 
 class _ImapWaiter:

@@ -151,6 +151,24 @@ def test_message_submitted_on_587_with_auth_is_found_fetched_and_deleted(info, v
     assert_round_trip(info, token, got, via)
 
 
+def test_message_submitted_on_465_with_implicit_tls_round_trips(info):
+    token, raw = signed_message(info)
+    sent = send_message(
+        make_net(info, info.client_ips["authorized"]),
+        ip=info.hosts["mx"],
+        port=info.ports["submissions"],
+        server_name=f"mx.{info.domain}",
+        mode="implicit",
+        helo=f"client-a.{info.domain}",
+        mail_from=info.user,
+        rcpt_to=[info.user],
+        raw=raw,
+        creds=Credentials(info.user, info.password),
+    )
+    assert sent.tls_version and sent.queue_id
+    assert_round_trip(info, token, fetch(info, token, "imaps"), "imaps")
+
+
 def test_fetch_returns_message_bytes_exactly_as_sent_below_the_added_headers(info):
     token, raw = signed_message(info)
     send_to_mx(info, raw)

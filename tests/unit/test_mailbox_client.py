@@ -282,6 +282,12 @@ def test_imap_fetch_among_unsolicited_responses_and_uid_after_the_literal(tls):
     assert got is not None and got.raw == message()
 
 
+def test_imap_response_flood_is_refused_not_buffered(tls):
+    fake = FakeImap({1: message()}, noise=("* OK " + "x" * 8000 + "\r\n") * 200)
+    with pytest.raises(ProtocolError, match="too large"):
+        run_imap(fake, tls)
+
+
 def test_imap_without_uidplus_expunges_with_plain_expunge(tls):
     fake = FakeImap({4: message()}, caps="IMAP4rev1 IDLE")
     got = run_imap(fake, tls)
