@@ -11,7 +11,9 @@ message; a message whose header does not match is never fetched twice and never 
 
 IMAP: TLS (implicit, or STARTTLS which must be offered), LOGIN (refused when LOGINDISABLED),
 SELECT INBOX, `UID SEARCH HEADER X-Mailprobe-Token "<token>"` (later rounds only among
-UIDs >= the UIDNEXT seen at SELECT). When nothing matches and the server offers IDLE, the
+UIDs >= the UIDNEXT seen at SELECT; a search whose response announces new mail with EXISTS is
+repeated at once, as Dovecot searches the view from before the command). When nothing matches
+and the server offers IDLE, the
 session IDLEs until an `* N EXISTS` arrives (then DONE and search again), and also searches
 again after IDLE_RECHECK_FIRST_S doubling to IDLE_RECHECK_MAX_S (Dovecot delays IDLE
 notifications by 500 ms); without IDLE it polls with backoff (POLL_FIRST_S doubling to
@@ -26,8 +28,8 @@ each message not checked before, newest first (RETR when TOP is refused), RETR o
 
 Time: every command's response must be complete within `net.timeouts.io`; waiting for the
 message ends at `deadline` (IDLE waits in slices, sleeps are cut short), after which one last
-search runs and the call returns None. Credentials only ever go over TLS, and the password
-never appears in an exception.
+search runs and the call returns None. An IMAP session holds one of `net.slots` for the whole
+wait. Credentials only ever go over TLS, and the password never appears in an exception.
 """
 
 from __future__ import annotations
