@@ -13,13 +13,13 @@ IMAP: TLS (implicit, or STARTTLS which must be offered), LOGIN (refused when LOG
 SELECT INBOX, `UID SEARCH HEADER X-Mailprobe-Token "<token>"` (later rounds only among
 UIDs >= the UIDNEXT seen at SELECT; a search whose response announces new mail with EXISTS is
 repeated at once, as Dovecot searches the view from before the command). When nothing matches
-and the server offers IDLE, the
-session IDLEs until an `* N EXISTS` arrives (then DONE and search again), and also searches
-again after IDLE_RECHECK_FIRST_S doubling to IDLE_RECHECK_MAX_S (Dovecot delays IDLE
-notifications by 500 ms); without IDLE it polls with backoff (POLL_FIRST_S doubling to
-POLL_MAX_S). The hit is read with `UID FETCH uid BODY.PEEK[]` (the literal read exactly, at
-most `max_bytes`), checked, and deleted with `UID STORE +FLAGS.SILENT (\\Deleted)` and
-`UID EXPUNGE` (plain EXPUNGE without UIDPLUS); then LOGOUT.
+and the server offers IDLE, the session IDLEs until an `* N EXISTS` arrives (then DONE and
+search again), and also searches again after IDLE_RECHECK_FIRST_S doubling to
+IDLE_RECHECK_MAX_S (Dovecot delays IDLE notifications by 500 ms); without IDLE it polls with
+backoff (POLL_FIRST_S doubling to POLL_MAX_S). The hit is read with `UID FETCH uid
+BODY.PEEK[]` (the literal read exactly, at most `max_bytes`), checked, and deleted with
+`UID STORE +FLAGS.SILENT (\\Deleted)` and `UID EXPUNGE` (plain EXPUNGE without UIDPLUS);
+then LOGOUT.
 
 POP3 sees new mail only in a new session, so every poll is a session of its own: TLS
 (implicit, or STLS which must be offered), USER/PASS, UIDL (LIST without it), `TOP n 0` of
