@@ -78,6 +78,13 @@ service lmtp {
     port = @@LMTP@@
   }
 }
+# Concurrent round trips log in as the one lab user from one address (default limit 10).
+protocol imap {
+  mail_max_userip_connections = 100
+}
+protocol pop3 {
+  mail_max_userip_connections = 100
+}
 protocol lmtp {
   postmaster_address = postmaster@@@DOMAIN@@
 }
