@@ -23,6 +23,7 @@ AUTHRES_SEEN [info] (the trusted header), OWN_VERDICTS [info] (the harness's ver
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
@@ -143,7 +144,14 @@ class MessageRoundTrip:
         ep, mode = self.submit_endpoint()
         net = self.net
         if self.opts.source_address:
-            net = replace(net, source_address=self.opts.source_address)
+            # A copy bound to the source address, still sharing the run's connection slots
+            # and DNS door (a copy made before they exist would get its own).
+            net = replace(
+                net,
+                source_address=self.opts.source_address,
+                host_slots=net.slots,
+                dns_client=net.dns,
+            )
         t0 = time.monotonic()
         send_message(
             net,
@@ -293,7 +301,7 @@ class MessageRoundTripProbe(BaseProbe):
                             reproduce=reproduce,
                             subject=receiver_id,
                         )
-        seen = trust.client_seen(raw, receiver_id)
+        seen = trust.client_seen(raw, receiver_id, message.raw)
         own = verify_message(
             raw,
             client_ip=seen.ip,
@@ -306,7 +314,10 @@ class MessageRoundTripProbe(BaseProbe):
             yield from self.disagreements(own, receiver, receiver_id, reproduce)
 
     def own_findings(self, own: OwnVerdicts, receiver_id: str, reproduce: str) -> Iterator[Finding]:
-        evidence = {"dkim": _own_dkim_text(own) or "none", "dmarc": own.dmarc.result}
+        evidence = {"dkim": _own_dkim_text(own, notes=True) or "none", "dmarc": own.dmarc.result}
+        testing = dict.fromkeys(f"d={s.domain} s={s.selector}" for s in own.dkim if s.testing)
+        if testing:
+            evidence["dkim_testing"] = " ".join(testing)
         if own.spf is not None:
             evidence["spf"] = f"{own.spf.result} ({own.spf.domain})"
         yield self.finding(
@@ -361,18 +372,12 @@ class MessageRoundTripProbe(BaseProbe):
     ) -> Iterator[Finding]:
         pairs: list[tuple[str, str, str, str]] = []  # (method, what, own, receiver)
         if own.spf is not None:
+            # Only the identity the harness checked: a receiver may also report smtp.helo.
+            other = "smtp.helo" if own.spf.identity == "mailfrom" else "smtp.mailfrom"
             for result in receiver.get("spf", []):
-                pairs.append(("spf", own.spf.domain, own.spf.result, result.result))
-        own_dkim = {(s.domain.lower(), s.selector.lower()): s.result for s in own.dkim}
-        for result in receiver.get("dkim", []):
-            key = (
-                result.properties.get("header.d", "").lower(),
-                result.properties.get("header.s", "").lower(),
-            )
-            if key in own_dkim:
-                pairs.append(("dkim", f"d={key[0]} s={key[1]}", own_dkim[key], result.result))
-            elif result.result == "none" and own.dkim:
-                pairs.append(("dkim", "any signature", _own_dkim_text(own), "none"))
+                if other not in result.properties:
+                    pairs.append(("spf", own.spf.domain, own.spf.result, result.result))
+        pairs.extend(_dkim_pairs(own, receiver.get("dkim", [])))
         for result in receiver.get("dmarc", []):
             pairs.append(("dmarc", own.header_from_domain, own.dmarc.result, result.result))
         for method, what, mine, theirs in pairs:
@@ -401,6 +406,35 @@ class MessageRoundTripProbe(BaseProbe):
         )
 
 
+def _dkim_pairs(own: OwnVerdicts, results: list[AuthResult]) -> list[tuple[str, str, str, str]]:
+    """(method, what, own, receiver) for DKIM. Signatures are matched by (d=, s=); several
+    with the same pair (the target's MTA signing with the same selector as the harness) are
+    compared as multisets of results: they agree when every result the receiver gives is
+    among the harness's (a receiver may evaluate fewer signatures than there are)."""
+    mine: dict[tuple[str, str], Counter[str]] = {}
+    for sig in own.dkim:
+        mine.setdefault((sig.domain.lower(), sig.selector.lower()), Counter())[sig.result] += 1
+    theirs: dict[tuple[str, str], Counter[str]] = {}
+    pairs = []
+    for result in results:
+        key = (
+            result.properties.get("header.d", "").lower(),
+            result.properties.get("header.s", "").lower(),
+        )
+        if key in mine:
+            theirs.setdefault(key, Counter())[result.result] += 1
+        elif result.result == "none" and own.dkim:
+            pairs.append(("dkim", "any signature", _own_dkim_text(own), "none"))
+    for key, counted in theirs.items():
+        if counted - mine[key]:  # a receiver result the harness does not have
+            pairs.append(("dkim", f"d={key[0]} s={key[1]}", _words(mine[key]), _words(counted)))
+    return pairs
+
+
+def _words(counted: Counter[str]) -> str:
+    return " ".join(sorted(counted.elements()))
+
+
 def _receiver_results(verdicts: trust.Judgement) -> dict[str, list[AuthResult]]:
     out: dict[str, list[AuthResult]] = {}
     for ar in verdicts.trusted:
@@ -416,5 +450,8 @@ def _result_evidence(result: AuthResult) -> dict[str, str]:
     return evidence
 
 
-def _own_dkim_text(own: OwnVerdicts) -> str:
-    return " ".join(f"{s.result}(d={s.domain} s={s.selector})" for s in own.dkim)
+def _own_dkim_text(own: OwnVerdicts, *, notes: bool = False) -> str:
+    return " ".join(
+        f"{s.result}(d={s.domain} s={s.selector}{' t=y' if notes and s.testing else ''})"
+        for s in own.dkim
+    )
