@@ -14,8 +14,9 @@ SELECT INBOX, `UID SEARCH HEADER X-Mailprobe-Token "<token>"` (later rounds only
 UIDs >= the UIDNEXT seen at SELECT; a search whose response announces new mail with EXISTS is
 repeated at once, as Dovecot searches the view from before the command). When nothing matches
 and the server offers IDLE, the session IDLEs until an `* N EXISTS` arrives (then DONE and
-search again), and also searches again after IDLE_RECHECK_FIRST_S doubling to
-IDLE_RECHECK_MAX_S (Dovecot delays IDLE notifications by 500 ms); without IDLE it polls with
+search again), and also searches again every IDLE_RECHECK_FIRST_S for IDLE_RECHECK_STEADY_S,
+then doubling to IDLE_RECHECK_MAX_S (Dovecot delays IDLE notifications by 500 ms); without IDLE
+it polls with
 backoff (POLL_FIRST_S doubling to POLL_MAX_S). The hit is read with `UID FETCH uid
 BODY.PEEK[]` (the literal read exactly, at most `max_bytes`), checked, and deleted with
 `UID STORE +FLAGS.SILENT (\\Deleted)` and `UID EXPUNGE` (plain EXPUNGE without UIDPLUS);
@@ -61,8 +62,11 @@ POLL_MAX_S = 1.0
 # holds every IDLE notification back for 500 ms (NOTIFY_DELAY_MSECS in its mailbox-watch.c), so
 # a message landing early in the wait is seen sooner by a search; later re-checks only guard
 # against a missed notification.
-IDLE_RECHECK_FIRST_S = 0.05
+IDLE_RECHECK_FIRST_S = 0.025
 IDLE_RECHECK_MAX_S = 2.0
+# ... at a steady IDLE_RECHECK_FIRST_S for this long first: mail usually lands within it, and
+# a re-check sees it within a few ms of landing (bench/roundtrip.py), where IDLE takes 500 ms.
+IDLE_RECHECK_STEADY_S = 2.0
 SMALL_LITERAL_CAP = 64 * 1024  # literals in responses other than the message fetch
 MAX_UNTAGGED = 10_000  # untagged responses to one command
 LISTING_CAP = 4 * 1024 * 1024  # UIDL / LIST bytes
@@ -193,13 +197,19 @@ class _Job:
 
 
 class _Backoff:
-    def __init__(self, first: float = POLL_FIRST_S, most: float = POLL_MAX_S) -> None:
+    """Waits of `first` seconds for the first `steady_s` seconds, then doubling to `most`."""
+
+    def __init__(
+        self, first: float = POLL_FIRST_S, most: float = POLL_MAX_S, steady_s: float = 0.0
+    ) -> None:
         self.delay = first
         self.most = most
+        self.steady_until = time.monotonic() + steady_s
 
     def next(self) -> float:
         delay = self.delay
-        self.delay = min(self.delay * 2, self.most)
+        if time.monotonic() >= self.steady_until:
+            self.delay = min(self.delay * 2, self.most)
         return delay
 
     def sleep(self, deadline: float) -> None:
@@ -293,7 +303,11 @@ class _ImapWaiter:
             self._login(conn, imap)
             idle = use_idle and "IDLE" in self.caps
             method = "idle" if idle else "poll"
-            backoff = _Backoff(IDLE_RECHECK_FIRST_S, IDLE_RECHECK_MAX_S) if idle else _Backoff()
+            backoff = (
+                _Backoff(IDLE_RECHECK_FIRST_S, IDLE_RECHECK_MAX_S, IDLE_RECHECK_STEADY_S)
+                if idle
+                else _Backoff()
+            )
             first = True
             while True:
                 hits, grew = self._search(imap, full=first)
