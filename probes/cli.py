@@ -133,7 +133,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             discover_selectors=args.discover_selectors,
             message=_message_options(
                 args,
-                submit_host=f"outbound.{info.domain}",
+                # The outbound relay has no 465: submissions go to the mx.
+                submit_host=(
+                    f"mx.{info.domain}"
+                    if args.send_via == "submissions"
+                    else f"outbound.{info.domain}"
+                ),
                 source_address=info.client_ips["authorized"],
                 receiver_listen=info.receiver_listen,
                 receiver_domain=info.receiver_domain,

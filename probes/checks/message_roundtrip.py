@@ -293,11 +293,15 @@ class MessageRoundTripProbe(BaseProbe):
             for method in METHODS:
                 for result in receiver.get(method, []):
                     if result.result != "pass":
+                        evidence = _result_evidence(result)
+                        # Receivers such as Exim give their reasons in comments, which the
+                        # parser drops: the header itself shows them.
+                        evidence["header"] = _excerpt(verdicts.trusted, method)
                         yield self.finding(
                             f"AUTHRES_{method.upper()}_NOT_PASS",
                             Severity.FAIL,
                             f"{receiver_id} says {method}={result.result}",
-                            evidence=_result_evidence(result),
+                            evidence=evidence,
                             reproduce=reproduce,
                             subject=receiver_id,
                         )
@@ -344,7 +348,10 @@ class MessageRoundTripProbe(BaseProbe):
                     reproduce=reproduce,
                     subject=f"{sig.selector}._domainkey.{sig.domain}",
                 )
-        if own.dmarc.result == "fail":
+        # CONTRACT: neither an aligned DKIM pass nor an aligned SPF pass (also when no DMARC
+        # policy is published: dns.dmarc reports that); unknowable on perm/temperror.
+        unaligned = not own.dmarc.dkim_aligned and not own.dmarc.spf_aligned
+        if unaligned and own.dmarc.result not in ("permerror", "temperror"):
             yield self.finding(
                 "DMARC_NOT_ALIGNED",
                 Severity.FAIL,
@@ -442,6 +449,15 @@ def _receiver_results(verdicts: trust.Judgement) -> dict[str, list[AuthResult]]:
         for result in ar.parsed.results:
             out.setdefault(result.method, []).append(result)
     return out
+
+
+def _excerpt(trusted: tuple[trust.ArHeader, ...], method: str) -> str:
+    """The part of the receiver's header about `method` (comments included), shortened."""
+    for ar in trusted:
+        for part in ar.value.split(";"):
+            if part.strip().lower().startswith(method + "="):
+                return part.strip()[:300]
+    return trusted[0].value[:300] if trusted else ""
 
 
 def _result_evidence(result: AuthResult) -> dict[str, str]:
