@@ -230,7 +230,21 @@ def _message_options(
         except ValueError:
             raise UsageError(f"--source-address {source!r}: not an IP address") from None
     defaults = MessageOptions()
+    signed_headers = defaults.signed_headers
+    if args.signed_headers is not None:
+        signed_headers = tuple(
+            h.strip().lower() for h in args.signed_headers.split(",") if h.strip()
+        )
+        bad = [h for h in signed_headers if not h.replace("-", "").isalnum()]
+        if not signed_headers or bad:
+            raise UsageError(
+                f"--signed-headers {args.signed_headers!r}: header field names, comma-separated"
+            )
+        if "from" not in signed_headers:
+            raise UsageError("--signed-headers: must include from (RFC 6376 §5.4)")
     return MessageOptions(
+        signed_headers=signed_headers,
+        oversign_from=not args.no_oversign_from,
         send_via=args.send_via,
         signer=args.signer,
         canonicalization=args.canonicalization,
@@ -534,6 +548,14 @@ def build_parser() -> argparse.ArgumentParser:
     msg.add_argument("--submit-host", metavar="HOST", help="default: the first submission host")
     msg.add_argument("--signer", choices=("mailprobe", "target"), default="mailprobe")
     msg.add_argument("--canonicalization", choices=CANONICALIZATIONS, default="relaxed/relaxed")
+    msg.add_argument(
+        "--signed-headers",
+        metavar="LIST",
+        help="header fields to sign, comma-separated (default from,to,subject,date,message-id)",
+    )
+    msg.add_argument(
+        "--no-oversign-from", action="store_true", help="sign From once, not oversigned"
+    )
     msg.add_argument("--mail-from", metavar="ADDR", help="envelope sender (default: the user)")
     msg.add_argument("--header-from", metavar="ADDR", help="From: (default: --mail-from)")
     msg.add_argument("--rcpt-to", metavar="ADDR", help="recipient (default: the user)")

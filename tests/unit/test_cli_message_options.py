@@ -22,6 +22,8 @@ SAFE = ["--resolver", "127.0.0.1:9", "--probe", "message.roundtrip"]  # never th
         (["--source-address", "not-an-ip"], "--source-address"),
         (["--send-via", "carrier-pigeon"], "--send-via"),
         (["--retrieve-via", "webmail"], "--retrieve-via"),
+        (["--signed-headers", "to,subject"], "--signed-headers"),
+        (["--signed-headers", "from,bad header"], "--signed-headers"),
     ],
 )
 def test_bad_message_option_exits_2_naming_it(argv, named, capsys):
