@@ -16,8 +16,6 @@ by other users"): readable leaks the key, writable lets another user swap in the
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import stat
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from probes.parse.dkim_key import PublicKey
+from probes.parse.dkim_key import PublicKey, dkimpy_ed25519
 
 EXPOSED_BITS = 0o066  # group or others may read or write
 MAX_KEY_FILE_BYTES = 64 * 1024  # a DKIM key file is a few KB; anything bigger is not one
@@ -102,7 +100,7 @@ def public_key_of(data: bytes) -> tuple[PublicKey | None, str | None, str | None
                 return None, None, "the file holds a public key, not a private key"
             return None, None, "not a PEM private key mailprobe can read (RSA or Ed25519)"
     else:
-        private = _dkimpy_ed25519(stripped)
+        private = dkimpy_ed25519(stripped)
         key_format = "dkimpy-ed25519"
         if private is None:
             private = _load(serialization.load_der_private_key, data)
@@ -129,26 +127,6 @@ def _load(loader, data: bytes) -> object | None:
         return None
     except (ValueError, UnsupportedAlgorithm):
         return None
-
-
-def _dkimpy_ed25519(text: bytes) -> ed25519.Ed25519PrivateKey | None:
-    """dkimpy's Ed25519 private key: base64 of the 32-byte seed (or 64-byte seed+public)."""
-    if len(text) > 100:
-        return None
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) not in (32, 64):
-        return None
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32])
-    if len(raw) == 64:
-        public = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        if public != raw[32:]:
-            return None
-    return key
 
 
 def _os_reason(exc: OSError) -> str:

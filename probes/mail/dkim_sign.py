@@ -18,7 +18,6 @@ from a key file, and no dkimpy message that could quote one, ever reaches it.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import re
 import stat
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from probes.mail.compose import header_fields
+from probes.parse.dkim_key import dkimpy_ed25519
 
 RSA_SHA256 = "rsa-sha256"
 ED25519_SHA256 = "ed25519-sha256"
@@ -94,7 +94,7 @@ def signing_key_from_bytes(data: bytes, *, source: str = "(in memory)") -> Signi
         if private is None:
             raise SigningError(f"DKIM key {source}: not a PEM private key (RSA or Ed25519)")
     else:
-        private = _dkimpy_ed25519(stripped)
+        private = dkimpy_ed25519(stripped)
         if private is None:
             raise SigningError(
                 f"DKIM key {source}: neither PEM nor dkimpy's base64 Ed25519 key form"
@@ -215,26 +215,6 @@ def _load_pem(data: bytes) -> object | None:
         return serialization.load_pem_private_key(data, password=None)
     except (TypeError, ValueError, UnsupportedAlgorithm):
         return None
-
-
-def _dkimpy_ed25519(text: bytes) -> ed25519.Ed25519PrivateKey | None:
-    """dkimpy's Ed25519 private key: base64 of the 32-byte seed (or 64-byte seed+public)."""
-    if len(text) > 100:
-        return None
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) not in (32, 64):
-        return None
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32])
-    if len(raw) == 64:
-        public = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        if public != raw[32:]:
-            return None
-    return key
 
 
 def _clip(exc: BaseException, limit: int = 120) -> str:
