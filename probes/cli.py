@@ -293,6 +293,7 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
 def _audit_and_report(args, domains: list[str], template: Target, probe_classes) -> int:
     """`check --domains`: one JSON line per domain in DIR/domains.jsonl, a line each on stdout."""
     from probes.audit import audit_domains_in_processes
+    from probes.progress import progress
     from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
 
     if args.format not in ("text", "json"):
@@ -308,7 +309,7 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
     worst = EXIT_OK
     counts = {"domains": 0, "failing": 0, "errors": 0, "queries": 0}
     t0 = time.perf_counter()
-    with stream:
+    with stream, contextlib.ExitStack() as stack:
         reports = audit_domains_in_processes(
             domains,
             [cls.id for cls in probe_classes],
@@ -316,7 +317,9 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             concurrency=args.concurrency,
             processes=min(args.processes, max(1, len(domains) // 8)),
         )
+        bar = stack.enter_context(progress(len(domains), "domains", quiet=args.quiet))
         for report in reports:
+            bar.advance(report.target.domain)
             line = json.dumps(report.to_json(), separators=(",", ":"))
             stream.write(line + "\n")
             stream.flush()
