@@ -1,0 +1,124 @@
+"""The HTML report in headless Chromium (Debian's `chromium` package), and all four renderers
+on a real run against the lab.
+
+The Chromium tests are skipped where no `chromium` is installed. The first needs no lab: it
+renders a report built in code (with a hostile finding message) and checks, in the DOM Chromium
+built, that the page loaded, its script ran and the hostile text stayed text. The lab test
+renders a real run's report and checks the same, plus what JUnit and Prometheus make of it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from probes import registry
+from probes.model import Finding, Outcome, ProbeResult, Severity, Target
+from probes.net import Net
+from probes.report import html_report, junit_report, prometheus_report
+from probes.report.run import RunReport, new_run_id
+from probes.runner import run_probes
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium not installed")
+SCRIPT = "<script>alert(1)</script>"
+
+
+def dump_dom(page: Path, profile: Path) -> str:
+    """The DOM headless Chromium built for `page`, after its scripts ran."""
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout
+
+
+def render_html(report: RunReport, path: Path) -> Path:
+    with path.open("w", encoding="utf-8") as stream:
+        html_report.render(report, stream)
+    return path
+
+
+@needs_chromium
+def test_chromium_loads_the_page_runs_its_script_and_shows_hostile_text_as_text(tmp_path):
+    findings = (
+        Finding("dns.dkim", "DKIM_KEY_WEAK", Severity.WARN, SCRIPT, {"bits": "1024"}, "dig x"),
+        Finding("dns.spf", "SPF_MISSING", Severity.FAIL, "no SPF record", {}, None),
+        Finding("dns.mx", "MX_PRESENT", Severity.INFO, 'Grüße "quoted" | `tick`'),
+    )
+    report = RunReport(
+        "20261122T020000Z-abc123",
+        Target("example.test"),
+        datetime(2026, 11, 22, tzinfo=UTC),
+        1.0,
+        (ProbeResult("dns.dkim", Outcome.COMPLETED, findings, duration_s=0.5),),
+    )
+    dom = dump_dom(render_html(report, tmp_path / "report.html"), tmp_path / "profile")
+    assert 'data-js="ready"' in dom  # the page's script ran to its end
+    for code in ("DKIM_KEY_WEAK", "SPF_MISSING", "MX_PRESENT"):
+        assert code in dom
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # text, not an element
+    assert dom.count("<script>") == 1
+    # the script un-hid the copy button and the severity filter
+    assert re.search(r'<button type="button" class="copy" data-target="reproduce-\d+">', dom)
+    assert '<div class="filters">' in dom
+    assert "Grüße" in dom
+
+
+@pytest.mark.lab
+def test_lab_run_renders_in_every_format(lab_target, tmp_path):
+    # one selector the lab does not publish, so the run has a fail finding to show
+    target = lab_target(selectors=(*lab_target().selectors, "absent"))
+    probes = [
+        cls() for cls in registry.select_probes(registry.load_probes(), ["dns.dkim", "smtp.mx"])
+    ]
+    started = datetime.now(UTC)
+    results = run_probes(probes, target, Net.for_target(target))
+    duration = (datetime.now(UTC) - started).total_seconds()
+    report = RunReport(new_run_id(started), target, started, duration, tuple(results))
+    codes = {f.code for r in results for f in r.findings}
+    assert {"DKIM_KEY_MISSING", "DKIM_KEY_OK", "CERT_OK"} <= codes
+
+    junit = tmp_path / "report.xml"
+    with junit.open("w", encoding="utf-8") as stream:
+        junit_report.render(report, stream)
+    suite = ET.parse(junit).getroot().find("testsuite")
+    failures = [c.find("failure") for c in suite if c.find("failure") is not None]
+    assert [f.get("type") for f in failures] == ["DKIM_KEY_MISSING"]
+
+    prom = tmp_path / "report.prom"
+    with prom.open("w", encoding="utf-8") as stream:
+        prometheus_report.render(report, stream)
+    text = prom.read_text(encoding="utf-8")
+    domain = target.domain
+    assert f'mailprobe_dkim_key_bits{{domain="{domain}",selector="mail"}} 2048' in text
+    days = re.search(
+        rf'mailprobe_certificate_days_left\{{domain="{re.escape(domain)}",probe="smtp.mx",'
+        rf'subject="mx\.{re.escape(domain)}:25"\}} (\d+)',
+        text,
+    )
+    assert days and int(days.group(1)) > 0
+
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium not installed: the HTML was not loaded in a browser")
+    dom = dump_dom(render_html(report, tmp_path / "report.html"), tmp_path / "profile")
+    assert 'data-js="ready"' in dom
+    for code in codes:
+        assert code in dom
