@@ -1,0 +1,105 @@
+"""`mailprobe run SCENARIO.yaml ...`: run the scenarios pytest collects, without pytest.
+
+Every scenario file is loaded and validated before anything runs (a bad one: exit 2 naming
+file, line and field). Each scenario then runs in turn; its report goes to
+`--output DIR/<scenario name>/` (default `reports/<run-id>/`), as JSON plus `--format`.
+Stdout gets one line per scenario (PASS, FAIL or ERROR) and, for the ones that did not pass,
+the unmet expectations and a table of findings; `-q` prints only those.
+
+Exit status: 0 every expectation met, 1 an expectation failed, 2 a bad scenario (or option),
+3 a probe could not run and no expectation failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from probes.errors import UsageError
+from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_LABELS = {EXIT_OK: "PASS", EXIT_FINDINGS: "FAIL", EXIT_PROBE_ERROR: "ERROR"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `run` command to the `mailprobe` parser's subparsers."""
+    run = subparsers.add_parser(
+        "run",
+        help="run scenario files (the YAML scenarios pytest collects)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
+    run.add_argument("--format", default="text", help="report format besides json (default text)")
+    run.add_argument(
+        "--output", metavar="DIR", help="report directory, one subdirectory per scenario"
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="print only what did not pass")
+    run.set_defaults(func=cmd_run)
+    return run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from probes import registry
+    from probes.report.output import write_report
+    from probes.scenario import load_paths
+    from probes.scenario_run import describe, run_scenario
+
+    renderers = registry.load_renderers()
+    if args.format not in renderers:
+        raise UsageError(
+            f"--format {args.format!r}: known formats are {', '.join(sorted(renderers))}"
+        )
+    scenarios = load_paths(args.scenarios)
+    if not scenarios:
+        raise UsageError(f"no scenarios in {', '.join(args.scenarios)}")
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(f"mailprobe: {msg}", file=sys.stderr, flush=True)
+
+    formats = list(dict.fromkeys(["json", args.format]))
+    used: set[str] = set()
+    worst = EXIT_OK
+    for scenario in scenarios:
+        say(f"scenario {scenario.name!r} ({scenario.where})")
+        outcome = run_scenario(scenario, say=say)
+        if args.output:
+            out_dir = Path(args.output) / _unique(_slug(scenario.name), used)
+        else:
+            out_dir = Path("reports") / outcome.report.run_id
+        paths = write_report(outcome.report, out_dir, formats, renderers)
+        status = outcome.status
+        if status == EXIT_FINDINGS or worst == EXIT_FINDINGS:
+            worst = EXIT_FINDINGS
+        else:
+            worst = max(worst, status)
+        if status != EXIT_OK or not args.quiet:
+            results = outcome.report.results
+            print(
+                f"{_LABELS[status]:5} {scenario.name}  ({scenario.where}; {len(results)} probes; "
+                f"report {paths[0].parent})",
+                flush=True,
+            )
+        if status != EXIT_OK:
+            print(_indent(describe(outcome)), flush=True)
+    return worst
+
+
+def _slug(name: str) -> str:
+    return _UNSAFE.sub("-", name).strip("-.") or "scenario"
+
+
+def _unique(slug: str, used: set[str]) -> str:
+    candidate, n = slug, 2
+    while candidate in used:
+        candidate, n = f"{slug}-{n}", n + 1
+    used.add(candidate)
+    return candidate
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" if line else "" for line in text.splitlines())

@@ -1,0 +1,161 @@
+"""pytest collection of scenario files: `scenarios/**/*.yaml`, one test per YAML document.
+
+A file is collected when one of its directories is named `scenarios` (except under
+`scenarios/labs/`, which holds lab specs); a document with `collect: false` is left out (the
+examples for real targets). Each test carries the marks of the scenario's `marks:` list, and
+`lab` when it uses the embedded lab: `pytest -m "not lab"` skips those. Scenarios with
+`lab: true` share one lab (default spec) for the session; each `lab_spec` scenario gets a lab
+of its own, removed when the test ends. A scenario that does not pass fails with its unmet
+expectations, probe errors and a table of findings (code, severity, subject, message); a bad
+scenario file is a collection error naming file, line and field.
+
+probes.pytest_plugin imports the hooks from here (pytest11 entry point `mailprobe`); the module
+also works on its own: `pytest -p probes.pytest_scenarios`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from probes.lab.lab import Lab, LabInfo
+    from probes.scenario import Scenario
+    from probes.scenario_run import ScenarioOutcome
+
+SCENARIO_DIR = "scenarios"
+LAB_SPEC_DIR = "labs"  # scenarios/labs/: lab specs, not scenarios
+SUFFIXES = (".yaml", ".yml")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "lab: needs the embedded lab (containers through a Docker-compatible API)"
+    )
+
+
+def is_scenario_file(file_path: Path, rootpath: Path | None = None) -> bool:
+    """True for `*.yaml`/`*.yml` below a `scenarios` directory (not below `scenarios/labs`)."""
+    if file_path.suffix not in SUFFIXES:
+        return False
+    try:
+        parts = file_path.relative_to(rootpath).parts if rootpath else file_path.parts
+    except ValueError:
+        parts = file_path.parts
+    dirs = list(parts[:-1])
+    if SCENARIO_DIR not in dirs:
+        return False
+    below = dirs[len(dirs) - dirs[::-1].index(SCENARIO_DIR) :]
+    return LAB_SPEC_DIR not in below
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if is_scenario_file(file_path, parent.config.rootpath):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFailed(Exception):
+    """A scenario ran and did not pass; str() is the (redacted) explanation."""
+
+    def __init__(self, outcome: ScenarioOutcome) -> None:
+        from probes.scenario_run import describe
+
+        self.outcome = outcome
+        super().__init__(describe(outcome))
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from probes.scenario import load_file
+
+        for scenario in load_file(self.path):
+            if not scenario.collect:
+                continue
+            item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+            for mark in scenario.marks:
+                item.add_marker(mark)
+            if scenario.uses_lab:
+                item.add_marker("lab")
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
+        from probes.errors import UsageError
+
+        if isinstance(excinfo.value, UsageError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.outcome: ScenarioOutcome | None = None
+
+    def runtest(self) -> None:
+        from probes import scenario_run
+
+        scenario = self.scenario
+        if scenario.lab_spec is not None:
+            from probes.lab.lab import Lab
+
+            with Lab(scenario.lab_spec) as lab:
+                self.outcome = scenario_run.run_scenario(scenario, lab.info)
+        elif scenario.uses_lab:
+            self.outcome = scenario_run.run_scenario(scenario, _labs(self.config).shared())
+        else:
+            self.outcome = scenario_run.run_scenario(scenario)
+        if self.outcome.status != 0:
+            raise ScenarioFailed(self.outcome)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
+        from probes.errors import UsageError
+
+        if isinstance(excinfo.value, ScenarioFailed | UsageError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.scenario.line - 1, f"scenario {self.scenario.name}"
+
+
+class _Labs:
+    """Labs for scenario tests: one shared default lab, and labs of their own for specs."""
+
+    def __init__(self) -> None:
+        self._shared: Lab | None = None
+
+    def shared(self) -> LabInfo:
+        from probes.lab.lab import Lab
+
+        if self._shared is None:
+            lab = Lab()
+            try:
+                lab.start()
+            except BaseException:
+                lab.stop()
+                raise
+            self._shared = lab
+        assert self._shared.info is not None
+        return self._shared.info
+
+    def stop(self) -> None:
+        if self._shared is not None:
+            self._shared.stop()
+            self._shared = None
+
+
+_LABS_KEY = pytest.StashKey[_Labs]()
+
+
+def _labs(config: pytest.Config) -> _Labs:
+    labs = config.stash.get(_LABS_KEY, None)
+    if labs is None:
+        labs = _Labs()
+        config.stash[_LABS_KEY] = labs
+        config.add_cleanup(labs.stop)
+    return labs

@@ -1,0 +1,489 @@
+"""Scenario files: a target, the probes to run and what the run must show, as YAML.
+
+`mailprobe run SCENARIO.yaml ...` runs them, and pytest collects `scenarios/**/*.yaml` (one
+test per YAML document, probes.pytest_scenarios). A file may hold several documents
+(separated by `---`); each is one scenario. Schema (every field but `name` is optional):
+
+    name: lab-is-correct             # required; unique within its file; the test's name
+    description: free text
+    marks: [nightly, slow]           # pytest marks; `lab` is added when the lab is used
+    collect: true                    # false: pytest does not collect it (`mailprobe run` does)
+    lab: false                       # true: start the embedded lab and probe it
+    lab_spec: {...}                  # a lab spec (probes/lab/spec.py LabSpec fields), or the
+                                     # name of a lab spec file relative to this one; implies lab
+    target:                          # required unless the lab is used
+      domain: example.com            # required unless the lab is used (default: the lab's)
+      mx_hosts: [mx1.example.com]
+      submission_hosts: [smtp.example.com]
+      mailbox_hosts: [imap.example.com]
+      selectors: [s1]
+      sending_ips: [192.0.2.1]
+      discover_selectors: false
+      resolver: 192.0.2.53:53        # default: the system's resolver (the lab's with the lab)
+      ca_file: /path/ca.pem
+      credentials: env:MAIL_LOGIN    # or file:PATH; holds USER:PASSWORD, never the secret here
+      dkim_keys: {s1: /path/s1.key}  # local private keys to match against the published ones
+      timeouts: {connect: 10, io: 30, dns: 5, probe: 120}   # seconds
+      message: {...}                 # probes.model.MessageOptions fields (docs/message.md),
+                                     # e.g. send_via, signer, retrieve_via, deadline_s,
+                                     # extra_headers: [[Name, value], ...]
+    probes: ["dns.*", smtp.relay]    # shell-style globs; default: every installed probe
+    expect:
+      codes: [CERT_EXPIRED]          # each must appear among the findings
+      absent: [SMTP_OPEN_RELAY]      # none may appear
+      max_severity: warn             # info | warn | fail; default warn (no fail finding)
+      outcomes: COMPLETED            # every probe must complete (no ERROR, no SKIPPED)
+
+With the lab, the target's hosts, selectors, sending IPs, resolver, CA file, DKIM keys and
+credentials default to the lab's (as `mailprobe check --lab`); given fields override them.
+
+Bad input (invalid YAML, unknown field, wrong type, missing required field, unknown probe)
+raises ScenarioError, a UsageError whose message is `FILE:LINE: field `x.y`: what`.
+
+`scenarios/labs/` holds lab specs, not scenarios: pytest does not collect that directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from probes.errors import ProbeConfigError, UsageError
+from probes.model import (
+    CANONICALIZATIONS,
+    RETRIEVE_VIA,
+    SEND_VIA,
+    MessageOptions,
+    Severity,
+    Timeouts,
+)
+
+if typing.TYPE_CHECKING:
+    from probes.lab.spec import LabSpec
+
+OUTCOME_EXPECTATIONS = ("COMPLETED",)
+SIGNERS = ("mailprobe", "target")
+
+
+class ScenarioError(UsageError):
+    """A scenario file is unusable; the message is `FILE:LINE: field `x.y`: what`."""
+
+    def __init__(self, source: str, line: int | None, field: str | None, message: str):
+        self.source = source
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = f"{source}:{line}" if line else source
+        what = f"field `{field}`: {message}" if field else message
+        super().__init__(f"{where}: {what}")
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The `target:` section: what to probe (lab values fill what is left out)."""
+
+    domain: str | None = None
+    mx_hosts: tuple[str, ...] = ()
+    submission_hosts: tuple[str, ...] = ()
+    mailbox_hosts: tuple[str, ...] = ()
+    selectors: tuple[str, ...] = ()
+    sending_ips: tuple[str, ...] = ()
+    discover_selectors: bool = False
+    resolver: str | None = None
+    ca_file: str | None = None
+    credentials: str | None = None  # "env:NAME" | "file:PATH"
+    dkim_keys: Mapping[str, str] = field(default_factory=dict)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    message: MessageOptions = field(default_factory=MessageOptions)
+    # Which fields the YAML gave (so lab defaults fill only the others).
+    given: frozenset[str] = frozenset()
+    message_given: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Expect:
+    codes: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+    max_severity: str | None = "warn"
+    outcomes: str | None = None
+
+    @property
+    def severity_limit(self) -> Severity | None:
+        return Severity(self.max_severity) if self.max_severity else None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    source: str  # the file
+    line: int  # where the document starts (1-based)
+    description: str = ""
+    marks: tuple[str, ...] = ()
+    collect: bool = True
+    lab: bool = False
+    lab_spec: LabSpec | None = None
+    target: TargetSpec = field(default_factory=TargetSpec)
+    probes: tuple[str, ...] = ()
+    expect: Expect = field(default_factory=Expect)
+
+    @property
+    def uses_lab(self) -> bool:
+        return self.lab or self.lab_spec is not None
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+# The document's top-level fields and their types (lab_spec is validated by LabSpec).
+_TOP_FIELDS: dict[str, Any] = {
+    "name": str,
+    "description": str,
+    "marks": tuple[str, ...],
+    "collect": bool,
+    "lab": bool,
+    "lab_spec": "lab_spec",
+    "target": "target",
+    "probes": tuple[str, ...],
+    "expect": Expect,
+}
+_TARGET_SKIP = {"given", "message_given"}
+
+
+# ----- loading ---------------------------------------------------------------------------------
+def load_file(path: str | Path, available: Iterable[str] | None = None) -> list[Scenario]:
+    """Every scenario in a YAML file (one per non-empty document), validated.
+
+    `available` is the installed probe ids (default: from the registry), against which the
+    `probes` globs are checked.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(source, None, None, f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(source, None, None, "not UTF-8 text") from None
+    return load_text(text, source, available)
+
+
+def load_text(text: str, source: str, available: Iterable[str] | None = None) -> list[Scenario]:
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(
+            source, mark.line + 1 if mark else None, None, f"invalid YAML: {problem}"
+        ) from None
+    if available is None:
+        from probes.registry import load_probes
+
+        available = load_probes()
+    available = sorted(available)
+    scenarios: list[Scenario] = []
+    names: dict[str, int] = {}
+    for node in nodes:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            continue  # an empty document
+        scenario = _scenario(node, source, available)
+        if scenario.name in names:
+            raise ScenarioError(
+                source,
+                scenario.line,
+                "name",
+                f"{scenario.name!r} is already the name of the scenario on line "
+                f"{names[scenario.name]}",
+            )
+        names[scenario.name] = scenario.line
+        scenarios.append(scenario)
+    return scenarios
+
+
+def load_paths(paths: Iterable[str | Path]) -> list[Scenario]:
+    """The scenarios of several files, in order (ScenarioError on the first bad one)."""
+    from probes.registry import load_probes
+
+    available = list(load_probes())
+    scenarios: list[Scenario] = []
+    for path in paths:
+        scenarios += load_file(path, available)
+    return scenarios
+
+
+class _Doc:
+    """One YAML document: its plain data plus the line of every field path."""
+
+    def __init__(self, node: yaml.Node, source: str) -> None:
+        self.source = source
+        self.start = node.start_mark.line + 1
+        self.lines: dict[str, int] = {}
+        loader = yaml.SafeLoader("")
+        try:
+            self.data = loader.construct_document(node)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise ScenarioError(
+                source,
+                mark.line + 1 if mark else self.start,
+                None,
+                f"invalid YAML: {getattr(exc, 'problem', exc)}",
+            ) from None
+        finally:
+            loader.dispose()
+        self._index(node, "")
+
+    def _index(self, node: yaml.Node, path: str) -> None:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = f"{path}.{key.value}" if path else str(key.value)
+                self.lines[sub] = key.start_mark.line + 1
+                self._index(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._index(item, f"{path}[{i}]")
+
+    def line(self, path: str) -> int:
+        """The line of `path`, or of its nearest ancestor given in the file."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return self.start
+
+    def error(self, path: str, message: str) -> ScenarioError:
+        return ScenarioError(self.source, self.line(path), path or None, message)
+
+
+def _scenario(node: yaml.Node, source: str, available: list[str]) -> Scenario:
+    doc = _Doc(node, source)
+    data = doc.data
+    if not isinstance(data, Mapping):
+        raise doc.error("", f"a scenario is a mapping of fields, not a {_kind(data)}")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _TOP_FIELDS:
+            raise doc.error(str(key), f"unknown field; known: {', '.join(_TOP_FIELDS)}")
+        kind = _TOP_FIELDS[key]
+        if kind == "lab_spec":
+            values[key] = _lab_spec(doc, value)
+        elif kind == "target":
+            values[key] = _target(doc, value)
+        else:
+            values[key] = _convert(doc, kind, value, key)
+    if "name" not in values:
+        raise doc.error("name", "missing (every scenario needs a name)")
+    if not values["name"].strip():
+        raise doc.error("name", "must not be empty")
+    if values.get("lab") is False and values.get("lab_spec") is not None:
+        raise doc.error("lab", "false, but `lab_spec` is given (a lab spec starts the lab)")
+    uses_lab = bool(values.get("lab")) or values.get("lab_spec") is not None
+    target: TargetSpec = values.get("target", TargetSpec())
+    if not uses_lab and target.domain is None:
+        where = "target.domain" if "target" in values else "target"
+        raise doc.error(where, "missing (required unless the scenario uses the lab)")
+    for i, glob in enumerate(values.get("probes", ())):
+        if not any(fnmatch.fnmatchcase(pid, glob) for pid in available):
+            listed = ", ".join(available) or "none installed"
+            raise doc.error(f"probes[{i}]", f"{glob!r} matches no probe; available: {listed}")
+    expect: Expect = values.get("expect", Expect())
+    _check_expect(doc, expect)
+    for i, mark in enumerate(values.get("marks", ())):
+        if not mark.isidentifier():
+            raise doc.error(f"marks[{i}]", f"{mark!r} is not a valid mark name")
+    return Scenario(source=source, line=doc.start, **values)
+
+
+def _lab_spec(doc: _Doc, value: Any) -> LabSpec:
+    from probes.lab.spec import LabSpec, LabSpecError
+
+    if value is None:
+        value = {}
+    if isinstance(value, str):
+        # A lab spec file (e.g. scenarios/labs/misconfigured.yaml), relative to this file.
+        path = Path(doc.source).parent / value
+        try:
+            return LabSpec.from_yaml(path)
+        except LabSpecError as exc:
+            raise doc.error("lab_spec", str(exc)) from None
+    if not isinstance(value, Mapping):
+        raise doc.error("lab_spec", f"expected a mapping or a file name, got {_kind(value)}")
+    try:
+        return LabSpec.from_mapping(value)
+    except LabSpecError as exc:
+        path = "lab_spec" if exc.field.startswith("(") else f"lab_spec.{exc.field}"
+        reason = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
+        raise doc.error(path, reason) from None
+
+
+def _target(doc: _Doc, value: Any) -> TargetSpec:
+    if not isinstance(value, Mapping):
+        raise doc.error("target", f"expected a mapping, got {_kind(value)}")
+    message = value.get("message")
+    if message is not None and not isinstance(message, Mapping):
+        raise doc.error("target.message", f"expected a mapping, got {_kind(message)}")
+    spec = _build(doc, TargetSpec, value, "target", skip=_TARGET_SKIP)
+    spec = dataclasses.replace(
+        spec,
+        given=frozenset(str(k) for k in value),
+        message_given=frozenset(str(k) for k in (message or {})),
+    )
+    _check_target(doc, spec)
+    return spec
+
+
+def _check_target(doc: _Doc, t: TargetSpec) -> None:
+    import ipaddress
+
+    from probes.credentials import check_ref
+
+    if t.domain is not None:
+        from probes.names import InvalidDomain, normalize_domain
+
+        try:
+            normalize_domain(t.domain)
+        except InvalidDomain as exc:
+            raise doc.error("target.domain", str(exc)) from None
+    for i, ip in enumerate(t.sending_ips):
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise doc.error(f"target.sending_ips[{i}]", f"{ip!r} is not an IP address") from None
+    if t.credentials is not None:
+        try:
+            check_ref(t.credentials)
+        except ProbeConfigError:
+            raise doc.error(
+                "target.credentials",
+                "expected env:NAME or file:PATH (a reference; never the secret itself)",
+            ) from None
+    if t.resolver is not None:
+        from probes.model import Target
+        from probes.net import Net
+
+        try:
+            Net.for_target(Target(domain="example.test", resolver=t.resolver)).resolver_addr()
+        except ProbeConfigError as exc:
+            raise doc.error("target.resolver", str(exc)) from None
+    for name in ("connect", "io", "dns", "probe"):
+        if not getattr(t.timeouts, name) > 0:
+            raise doc.error(f"target.timeouts.{name}", "must be above 0 seconds")
+    m = t.message
+    for name, choices in (
+        ("send_via", SEND_VIA),
+        ("retrieve_via", RETRIEVE_VIA),
+        ("canonicalization", CANONICALIZATIONS),
+        ("signer", SIGNERS),
+    ):
+        if getattr(m, name) not in choices:
+            raise doc.error(
+                f"target.message.{name}",
+                f"{getattr(m, name)!r}; one of {', '.join(choices)}",
+            )
+    if not m.deadline_s > 0:
+        raise doc.error("target.message.deadline_s", "must be above 0 seconds")
+    if "from" not in m.signed_headers:
+        raise doc.error("target.message.signed_headers", "must include from (RFC 6376 §5.4)")
+    if m.source_address is not None:
+        try:
+            ipaddress.ip_address(m.source_address)
+        except ValueError:
+            raise doc.error(
+                "target.message.source_address", f"{m.source_address!r} is not an IP address"
+            ) from None
+
+
+def _check_expect(doc: _Doc, e: Expect) -> None:
+    severities = [s.value for s in Severity]
+    if e.max_severity is not None and e.max_severity not in severities:
+        raise doc.error(
+            "expect.max_severity", f"{e.max_severity!r}; one of {', '.join(severities)}"
+        )
+    if e.outcomes is not None and e.outcomes not in OUTCOME_EXPECTATIONS:
+        raise doc.error("expect.outcomes", f"{e.outcomes!r}; one of {OUTCOME_EXPECTATIONS}")
+    both = sorted(set(e.codes) & set(e.absent))
+    if both:
+        raise doc.error("expect.absent", f"{', '.join(both)} also listed under expect.codes")
+
+
+# ----- mapping -> dataclass (as probes/lab/spec.py, with floats and line numbers) -----------
+def _build(
+    doc: _Doc, cls: type, data: Any, path: str, skip: frozenset[str] | set[str] = frozenset()
+) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise doc.error(path, f"expected a mapping, got {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
+    kwargs = {}
+    for key, value in data.items():
+        fpath = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            raise doc.error(fpath, f"unknown field; known: {', '.join(fields)}")
+        kwargs[key] = _convert(doc, hints[key], value, fpath)
+    return cls(**kwargs)
+
+
+def _convert(doc: _Doc, tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (real,) = [a for a in args if a is not type(None)]
+        return _convert(doc, real, value, path)
+    if dataclasses.is_dataclass(tp):
+        return _build(doc, tp, value, path)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise doc.error(path, f"expected a list, got {_kind(value)}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(doc, args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise doc.error(path, f"expected a list of {len(args)} items, got {len(value)}")
+        return tuple(
+            _convert(doc, a, v, f"{path}[{i}]")
+            for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
+    if origin in (Mapping, dict) or tp is Mapping:
+        if not isinstance(value, Mapping):
+            raise doc.error(path, f"expected a mapping, got {_kind(value)}")
+        return {str(k): _convert(doc, args[1], v, f"{path}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise doc.error(path, f"expected true or false, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise doc.error(path, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise doc.error(path, f"expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise doc.error(path, f"expected a string, got {value!r}")
+        return value
+    raise doc.error(path, f"unsupported type {tp}")  # pragma: no cover
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "null"
+    return f"{type(value).__name__} {value!r}"
