@@ -6,7 +6,8 @@ History part: one `check --domains`-sized night (1,000 target reports, 10 findin
 stored with `HistoryDB.add_many` in one transaction (target <= 1 s), then a second night in
 which a tenth of the targets gained and lost a finding and a seventh changed severities, and
 `diff` of the two nights is timed (target <= 0.5 s). A benchmark: it prints figures and
-compares them with the targets, never asserts. Rendering sections belong here as well.
+compares them with the targets, never asserts. Rendering: the same 10,000 findings, one
+report per target, in every installed format (target <= 2 s for all formats).
 """
 
 from __future__ import annotations
@@ -91,7 +92,32 @@ def bench_history() -> dict[str, float]:
         return {"insert_s": insert, "diff_s": diff_s}
 
 
+def bench_rendering() -> dict[str, float]:
+    """Render the 10,000 findings of a night in every installed format (one report each for
+    the 1,000 targets, as `check --domains` would write them), timing each format."""
+    import io
+
+    from probes.registry import load_renderers
+
+    reports = batch(0)
+    renderers = load_renderers()
+    times: dict[str, float] = {}
+    for name in sorted(renderers):
+        t0 = time.perf_counter()
+        for report in reports:
+            renderers[name](report, io.StringIO())
+        times[name] = time.perf_counter() - t0
+    total = sum(times.values())
+    print(f"== rendering {TARGETS * PER_TARGET} findings from {TARGETS} targets, every format")
+    for name, seconds in times.items():
+        print(f"  {name:<11} {seconds:6.3f} s")
+    verdict = "yes" if total <= 2.0 else "no"
+    print(f"  all formats {total:6.3f} s (target <= 2 s): within target: {verdict}")
+    return times
+
+
 def main() -> None:
+    bench_rendering()
     bench_history()
 
 

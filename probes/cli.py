@@ -66,6 +66,9 @@ def _terminate_as_interrupt() -> Iterator[None]:
 def cmd_check(args: argparse.Namespace) -> int:
     from probes import registry
 
+    if args.fail_on == "new" and args.no_history:
+        raise UsageError("--fail-on new compares with the history: it cannot go with --no-history")
+
     say = _say(args.quiet)
     sources = [bool(args.lab), bool(args.domain), bool(args.domains)]
     if sum(sources) == 0:
@@ -283,11 +286,26 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
     formats = ["json"] if args.format == "json" else ["json", args.format]
     paths = write_report(report, out_dir, formats, renderers)
-    status = exit_status(report, Severity(args.fail_on))
+    status = _status(args, [report])[0]
+    if not args.no_history:
+        from probes.cli_history import record
+
+        record(report, args.history, status)
     if not args.quiet or status != 0:
         renderers[args.format](report, sys.stdout)
     _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))
     return status
+
+
+def _status(args: argparse.Namespace, reports: list[RunReport]) -> list[int]:
+    """Exit statuses: against the severity threshold, or with `--fail-on new` against the
+    previous run of the same domain in the history (regressions only)."""
+    if args.fail_on != "new":
+        return [exit_status(r, Severity(args.fail_on)) for r in reports]
+    from probes.history import HistoryDB, exit_status_new
+
+    with HistoryDB(args.history) as db:
+        return [exit_status_new(db, r) for r in reports]
 
 
 def _audit_and_report(args, domains: list[str], template: Target, probe_classes) -> int:
@@ -305,7 +323,9 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
         stream = open(out_dir / "domains.jsonl", "w", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"--output {out_dir}: {exc.strerror or exc}") from None
-    fail_on = Severity(args.fail_on)
+    fail_on = Severity.FAIL if args.fail_on == "new" else Severity(args.fail_on)
+    finished: list[RunReport] = []
+    statuses: list[int] = []
     worst = EXIT_OK
     counts = {"domains": 0, "failing": 0, "errors": 0, "queries": 0}
     t0 = time.perf_counter()
@@ -323,7 +343,9 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             line = json.dumps(report.to_json(), separators=(",", ":"))
             stream.write(line + "\n")
             stream.flush()
-            status = exit_status(report, fail_on)
+            status = _status(args, [report])[0]
+            finished.append(report)
+            statuses.append(status)
             counts["domains"] += 1
             counts["failing"] += status == EXIT_FINDINGS
             counts["errors"] += status == EXIT_PROBE_ERROR
@@ -339,6 +361,11 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             f"{counts['failing']} with findings at or above {fail_on.value}, "
             f"{counts['errors']} with probe errors; {counts['queries']} DNS queries"
         )
+    if not args.no_history:
+        from probes.history import HistoryDB
+
+        with HistoryDB(args.history) as db:  # the whole night in one transaction
+            db.add_many(finished, batch_id=run_id, statuses=statuses)
     _say(args.quiet)(f"report written: {out_dir / 'domains.jsonl'}")
     return worst
 
@@ -601,7 +628,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ca-file", metavar="PEM")
     check.add_argument("--format", default="text", help="text (default) or json")
     check.add_argument("--output", metavar="DIR", help="report directory (default reports/RUN-ID)")
-    check.add_argument("--fail-on", default="fail", choices=[s.value for s in Severity])
+    check.add_argument(
+        "--fail-on",
+        default="fail",
+        choices=[s.value for s in Severity] + ["new"],
+        help="exit 1 on findings at or above this severity; `new`: only on fail findings "
+        "the previous run of the same domain in the history did not have",
+    )
+    check.add_argument(
+        "--history",
+        default=os.environ.get("MAILPROBE_HISTORY", "reports/history.sqlite"),
+        metavar="PATH",
+        help="the run history (SQLite; default reports/history.sqlite or $MAILPROBE_HISTORY)",
+    )
+    check.add_argument("--no-history", action="store_true", help="do not store this run")
     check.add_argument("-q", "--quiet", action="store_true", help="print only on failure (cron)")
     check.set_defaults(func=cmd_check)
 
@@ -630,6 +670,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     probes = sub.add_parser("probes", help="list the installed probes")
     probes.set_defaults(func=cmd_probes)
+
+    from probes.cli_history import register as register_history
+    from probes.cli_run import register as register_run
+
+    register_history(sub)
+    register_run(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -27,7 +28,9 @@ def record(report: RunReport, path: str | Path = DEFAULT_PATH, status: int | Non
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `history` and `diff` subcommands to the CLI's subparsers."""
     history = subparsers.add_parser("history", help="list the runs stored in the history")
-    history.add_argument("--history", default=str(DEFAULT_PATH), metavar="PATH")
+    history.add_argument(
+        "--history", default=os.environ.get("MAILPROBE_HISTORY", str(DEFAULT_PATH)), metavar="PATH"
+    )
     history.add_argument("--limit", type=_positive, default=20, metavar="N")
     history.add_argument("--domain", default=None, help="only runs of this target domain")
     history.add_argument("--format", default="text", choices=["text", "json"])
@@ -38,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     d.add_argument("run_a", nargs="?", metavar="RUN_A")
     d.add_argument("run_b", nargs="?", metavar="RUN_B")
-    d.add_argument("--history", default=str(DEFAULT_PATH), metavar="PATH")
+    d.add_argument(
+        "--history", default=os.environ.get("MAILPROBE_HISTORY", str(DEFAULT_PATH)), metavar="PATH"
+    )
     d.add_argument("--format", default="text", choices=["text", "json"])
     d.add_argument("--fail-on", default="fail", choices=[s.value for s in Severity])
     d.set_defaults(func=cmd_diff)

@@ -5,7 +5,8 @@
   removed when the test ends, also when it fails or is interrupted.
 - `mailprobe_lab_factory_session`: the same, with labs kept until the session ends.
 
-Tests that use them should carry `@pytest.mark.lab`. Scenario collection arrives later.
+Tests that use them should carry `@pytest.mark.lab`. Scenario files (`scenarios/**/*.yaml`, one
+item per YAML document) are collected by the hook from probes.pytest_scenarios.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
+
+from probes.pytest_scenarios import pytest_collect_file  # noqa: F401  (scenario YAML items)
 
 if TYPE_CHECKING:
     from probes.lab.lab import Lab

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).parents[2]
-LAB_SCENARIOS = REPO / "scenarios" / "lab"
+LAB_SCENARIOS = REPO / "scenarios" / "selftest"
 LOGIN_ENV = "MAILPROBE_TEST_SCENARIO_LOGIN"
 
 
@@ -73,7 +73,7 @@ def test_shipped_lab_scenarios_pass_under_mailprobe_run(tmp_path, capsys, monkey
 def test_shipped_lab_scenarios_pass_under_pytest_and_a_failing_one_shows_its_findings(
     pytester: pytest.Pytester,
 ):
-    scenarios = pytester.path / "scenarios" / "lab"
+    scenarios = pytester.path / "scenarios" / "selftest"
     scenarios.mkdir(parents=True)
     shutil.copy(LAB_SCENARIOS / "correct.yaml", scenarios)
     (scenarios / "wrong.yaml").write_text(
