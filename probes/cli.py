@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
@@ -36,7 +37,6 @@ from probes.report import (
 )
 
 EXIT_INTERRUPTED = 130
-LAB_CREDENTIALS_ENV = "MAILPROBE_LAB_CREDENTIALS"
 FORMATS = ("text", "json")
 
 
@@ -113,38 +113,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     with Lab(spec, say=say) as lab:
         info = lab.info
         assert info is not None
-        credentials_ref = args.credentials
-        if credentials_ref is None:
-            # The lab's throwaway login, handed over in this process's environment only.
-            os.environ[LAB_CREDENTIALS_ENV] = f"{info.user}:{info.password}"
-            credentials_ref = f"env:{LAB_CREDENTIALS_ENV}"
-        target = Target(
-            domain=info.domain,
-            mx_hosts=tuple(args.mx or [f"mx.{info.domain}"]),
-            submission_hosts=tuple(
-                args.submission_host or [f"mx.{info.domain}", f"outbound.{info.domain}"]
-            ),
-            mailbox_hosts=tuple(args.mailbox_host or [f"mailbox.{info.domain}"]),
-            credentials_ref=credentials_ref,
-            selectors=tuple(args.selector or list(info.dkim)),
-            sending_ips=tuple(
-                args.sending_ip or [info.client_ips["authorized"], info.hosts["outbound"]]
-            ),
-            resolver=args.resolver or info.resolver,
-            ca_file=args.ca_file or info.ca_file,
-            dkim_keys=tuple(dkim_keys or info.dkim.items()),
+        from probes.lab.target import lab_message_options, lab_target
+
+        base = lab_target(info)
+        defaults = lab_message_options(info, send_via=args.send_via)
+        target = dataclasses.replace(
+            base,
+            mx_hosts=tuple(args.mx or base.mx_hosts),
+            submission_hosts=tuple(args.submission_host or base.submission_hosts),
+            mailbox_hosts=tuple(args.mailbox_host or base.mailbox_hosts),
+            credentials_ref=args.credentials or base.credentials_ref,
+            selectors=tuple(args.selector or base.selectors),
+            sending_ips=tuple(args.sending_ip or base.sending_ips),
+            resolver=args.resolver or base.resolver,
+            ca_file=args.ca_file or base.ca_file,
+            dkim_keys=tuple(dkim_keys or base.dkim_keys),
             discover_selectors=args.discover_selectors,
             message=_message_options(
                 args,
-                # The outbound relay has no 465: submissions go to the mx.
-                submit_host=(
-                    f"mx.{info.domain}"
-                    if args.send_via == "submissions"
-                    else f"outbound.{info.domain}"
-                ),
-                source_address=info.client_ips["authorized"],
-                receiver_listen=info.receiver_listen,
-                receiver_domain=info.receiver_domain,
+                submit_host=defaults.submit_host,
+                source_address=defaults.source_address,
+                receiver_listen=defaults.receiver_listen,
+                receiver_domain=defaults.receiver_domain,
             ),
         )
         return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))

@@ -13,6 +13,7 @@ Exit status: 0 every expectation met, 1 an expectation failed, 2 a bad scenario 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -38,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--output", metavar="DIR", help="report directory, one subdirectory per scenario"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="print only what did not pass")
+    run.add_argument(
+        "--history",
+        default=os.environ.get("MAILPROBE_HISTORY", "reports/history.sqlite"),
+        metavar="PATH",
+        help="the run history (SQLite; default reports/history.sqlite or $MAILPROBE_HISTORY)",
+    )
+    run.add_argument("--no-history", action="store_true", help="do not store these runs")
     run.set_defaults(func=cmd_run)
     return run
 
@@ -73,6 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             out_dir = Path("reports") / outcome.report.run_id
         paths = write_report(outcome.report, out_dir, formats, renderers)
         status = outcome.status
+        if not args.no_history:
+            from probes.cli_history import record
+
+            record(outcome.report, args.history, status)
         if status == EXIT_FINDINGS or worst == EXIT_FINDINGS:
             worst = EXIT_FINDINGS
         else:

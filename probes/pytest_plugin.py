@@ -4,6 +4,8 @@
 - `mailprobe_lab_factory`: call it with a LabSpec to get a running Lab; every lab it started is
   removed when the test ends, also when it fails or is interrupted.
 - `mailprobe_lab_factory_session`: the same, with labs kept until the session ends.
+- `mailprobe_target`: the Target `check --lab` builds for the session lab.
+- `mailprobe_run_probes(*globs, target=None, **changes)`: run installed probes as the CLI does.
 
 Tests that use them should carry `@pytest.mark.lab`. Scenario files (`scenarios/**/*.yaml`, one
 item per YAML document) are collected by the hook from probes.pytest_scenarios.
@@ -73,3 +75,31 @@ def mailprobe_lab_factory_session() -> Iterator[Callable[..., Lab]]:
     """Like mailprobe_lab_factory, but the labs live until the end of the session."""
     with _lab_starter() as start:
         yield start
+
+
+@pytest.fixture(scope="session")
+def mailprobe_target(mailprobe_lab: Lab):
+    """The Target `mailprobe check --lab` probes, for the session lab (login in the environment)."""
+    from probes.lab.target import lab_target
+
+    assert mailprobe_lab.info is not None
+    return lab_target(mailprobe_lab.info)
+
+
+@pytest.fixture
+def mailprobe_run_probes(mailprobe_target):
+    """`run(*globs, target=None, **target_changes) -> list[ProbeResult]`: the installed probes
+    matching the globs, run as the CLI runs them (fresh DNS cache each call), against the
+    session lab's Target or the one given, optionally changed (dataclasses.replace)."""
+    import dataclasses
+
+    from probes import registry
+    from probes.net import Net
+    from probes.runner import run_probes
+
+    def run(*globs: str, target=None, **changes):
+        chosen = dataclasses.replace(target or mailprobe_target, **changes)
+        classes = registry.select_probes(registry.load_probes(), list(globs))
+        return run_probes([cls() for cls in classes], chosen, Net.for_target(chosen))
+
+    return run

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from probes.errors import ProbeConfigError
+from probes.lab.target import LAB_CREDENTIALS_ENV
 from probes.model import Finding, Outcome, Severity, Target
 from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR, RunReport, new_run_id
 from probes.scenario import Scenario, ScenarioError
@@ -28,8 +29,8 @@ from probes.scenario import Scenario, ScenarioError
 if TYPE_CHECKING:
     from probes.lab.lab import LabInfo
 
-# The lab's throwaway login is handed to the probes in this process's environment only.
-LAB_CREDENTIALS_ENV = "MAILPROBE_LAB_CREDENTIALS"
+# The lab's throwaway login is handed to the probes in this process's environment only
+# (LAB_CREDENTIALS_ENV, from probes.lab.target).
 
 Say = Callable[[str], None]
 
