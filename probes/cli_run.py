@@ -52,9 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from probes import registry
-    from probes.report.output import write_report
     from probes.scenario import load_paths
-    from probes.scenario_run import describe, run_scenario
 
     renderers = registry.load_renderers()
     if args.format not in renderers:
@@ -69,10 +67,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"mailprobe: {msg}", file=sys.stderr, flush=True)
 
+    from probes.progress import progress
+
+    with progress(len(scenarios), "scenarios", quiet=args.quiet) as bar:
+        return _run_all(args, scenarios, renderers, say, bar)
+
+
+def _run_all(args, scenarios, renderers, say, bar) -> int:
+    """Run every scenario, write its reports, store it; the worst exit status."""
+    from probes.report.output import write_report
+    from probes.scenario_run import describe, run_scenario
+
     formats = list(dict.fromkeys(["json", args.format]))
     used: set[str] = set()
     worst = EXIT_OK
     for scenario in scenarios:
+        bar.advance(scenario.name)
         say(f"scenario {scenario.name!r} ({scenario.where})")
         outcome = run_scenario(scenario, say=say)
         if args.output:
