@@ -68,6 +68,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if args.fail_on == "new" and args.no_history:
         raise UsageError("--fail-on new compares with the history: it cannot go with --no-history")
+    if not args.no_history:
+        from probes.history import HistoryDB
+
+        with HistoryDB(args.history):  # a corrupt or foreign file: exit 2 before any probing
+            pass
 
     say = _say(args.quiet)
     sources = [bool(args.lab), bool(args.domain), bool(args.domains)]

@@ -62,6 +62,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = load_paths(args.scenarios)
     if not scenarios:
         raise UsageError(f"no scenarios in {', '.join(args.scenarios)}")
+    if not args.no_history:
+        from probes.history import HistoryDB
+
+        with HistoryDB(args.history):  # a corrupt or foreign file: exit 2 before any run
+            pass
 
     def say(msg: str) -> None:
         if not args.quiet:

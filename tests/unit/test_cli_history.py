@@ -192,3 +192,18 @@ def test_limit_must_be_positive(history, capsys):
     with pytest.raises(SystemExit) as info:
         run(["history", "--history", str(history), "--limit", "0"])
     assert info.value.code == 2
+
+
+def test_check_refuses_a_corrupt_history_before_probing(tmp_path, capsys):
+    from probes import cli
+
+    history = tmp_path / "history.sqlite"
+    history.write_bytes(b"not a database at all" * 10)
+    before = history.read_bytes()
+    out = tmp_path / "out"
+    argv = ["check", "example.test", "--resolver", "127.0.0.1:9", "--probe", "dns.mx"]
+    status = cli.main([*argv, "--history", str(history), "--output", str(out)])
+    assert status == 2
+    assert str(history) in capsys.readouterr().err
+    assert history.read_bytes() == before
+    assert not out.exists()  # nothing was probed or written
