@@ -29,9 +29,9 @@ from probes.errors import DnsError, ProbeConfigError, ProbeSkipped, ProtocolErro
 from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Target
 from probes.net import Net
 from probes.probe import Probe
+from probes.redact import Redactor
 
 DEFAULT_MAX_WORKERS = 32  # probes wait on the network, not the CPU
-REDACTED = "***"
 MAX_DETAIL_CHARS = 500
 
 # (exception class, outcome, reason) — checked with isinstance, first match wins. Order
@@ -67,19 +67,6 @@ def classify(exc: BaseException) -> tuple[Outcome, ErrorReason | None]:
         if isinstance(exc, exc_type):
             return outcome, reason
     return Outcome.ERROR, ErrorReason.BUG
-
-
-class Redactor:
-    """Replaces every occurrence of a secret value with "***"."""
-
-    def __init__(self, secrets: Collection[str] = ()) -> None:
-        # Longest first, so a secret containing another is removed whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
 
 
 def error_detail(exc: BaseException, redact: Redactor) -> str:

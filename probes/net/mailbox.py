@@ -49,6 +49,7 @@ from probes.net.stream import Connection
 from probes.parse import imap_response
 from probes.parse.imap_response import Tagged
 from probes.parse.pop3_response import Status
+from probes.redact import Redactor, secret_forms
 
 if TYPE_CHECKING:
     from probes.net import Net
@@ -138,20 +139,20 @@ def fetch_by_token(
     if max_bytes < 1:
         raise ProbeConfigError(f"max_bytes {max_bytes}: must be positive")
     job = _Job(net, ip, port, server_name, tls == "implicit", creds, token, deadline, verify)
-    secrets = (creds.password,) if creds.password else ()
+    redact = Redactor(secret_forms(creds.user, creds.password))
     try:
         if protocol == "imap":
             return _ImapWaiter(job).run(delete=delete, max_bytes=max_bytes, use_idle=idle)
         return _pop3_run(job, delete=delete, max_bytes=max_bytes)
     except MailboxRejected as exc:
-        if any(s in str(exc) for s in secrets):
+        if redact.finds(str(exc)):
             raise MailboxRejected(
-                exc.stage, exc.status, _scrub(exc.text, secrets), label=f"{ip}:{port}"
+                exc.stage, exc.status, redact(exc.text), label=f"{ip}:{port}"
             ) from None
         raise
     except Exception as exc:
-        if any(s in str(exc) for s in secrets):
-            raise ProtocolError(_scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
+        if redact.finds(str(exc)):
+            raise ProtocolError(redact(f"{type(exc).__name__}: {exc}")) from None
         raise
 
 
@@ -577,9 +578,3 @@ def _retr(pop: Pop3Session, number: int, max_bytes: int) -> bytes | None:
 def _pop_ok(status: Status, stage: str, label: str) -> None:
     if not status.ok:
         raise MailboxRejected(stage, "-ERR", status.text, label=label)
-
-
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text

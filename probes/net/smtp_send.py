@@ -20,7 +20,6 @@ encoding) never appears in an exception: replies are scrubbed of both.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from probes.errors import ProbeConfigError, ProtocolError
 from probes.net.mail_sessions import SmtpSession
 from probes.net.stream import Connection
 from probes.parse.smtp_reply import Ehlo, Reply
+from probes.redact import Redactor, secret_forms
 
 if TYPE_CHECKING:
     from probes.net import Net
@@ -97,20 +97,20 @@ def send_message(
     if _ADDRESS_BAD.search(helo) or not helo:
         raise ProbeConfigError(f"HELO name {helo!r} is empty or contains spaces or controls")
     data = dot_stuff(raw)
-    secrets = _secrets(creds)
+    redact = Redactor(secret_forms(creds.user, creds.password) if creds else ())
     try:
         return _send(
             net, ip, port, server_name, mode, helo, mail_from, rcpt_to, data, creds, verify
         )
     except SmtpRejected as exc:
-        if any(s in str(exc) for s in secrets):
+        if redact.finds(str(exc)):
             raise SmtpRejected(
-                exc.stage, exc.code, _scrub(exc.text, secrets), label=f"{ip}:{port}"
+                exc.stage, exc.code, redact(exc.text), label=f"{ip}:{port}"
             ) from None
         raise
     except Exception as exc:
-        if any(s in str(exc) for s in secrets):
-            raise ProtocolError(_scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
+        if redact.finds(str(exc)):
+            raise ProtocolError(redact(f"{type(exc).__name__}: {exc}")) from None
         raise
 
 
@@ -218,16 +218,3 @@ def queue_id(text: str) -> str | None:
         if match:
             return match.group(1)
     return None
-
-
-def _secrets(creds: Credentials | None) -> tuple[str, ...]:
-    if creds is None or not creds.password:
-        return ()
-    token = base64.b64encode(f"\0{creds.user}\0{creds.password}".encode()).decode("ascii")
-    return (creds.password, token)
-
-
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text

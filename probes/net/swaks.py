@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import selectors
@@ -29,12 +28,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from probes.redact import Redactor, secret_forms
+
 BINARY = "swaks"
 OUTPUT_CAP = 256 * 1024
 PASSWORD_ENV = "SWAKS_OPT_auth_password"
 VERSION_TIMEOUT = 10.0
 _READ_CHUNK = 65536
-_REDACTED = "***"
 
 
 class SwaksUnusable(Exception):
@@ -94,22 +94,8 @@ def password_usable(password: str) -> bool:
     )
 
 
-def secret_forms(user: str | None, password: str | None) -> list[str]:
-    """The strings that would give `password` away in a transcript: itself, its base64 and
-    the AUTH PLAIN initial response (base64 of NUL user NUL password)."""
-    if not password:
-        return []
-    forms = [password, base64.b64encode(password.encode()).decode()]
-    if user is not None:
-        forms.append(base64.b64encode(f"\0{user}\0{password}".encode()).decode())
-    return forms
-
-
 def scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return text
+    return Redactor(secrets)(text)
 
 
 def run_swaks(
