@@ -68,11 +68,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if args.fail_on == "new" and args.no_history:
         raise UsageError("--fail-on new compares with the history: it cannot go with --no-history")
-    if not args.no_history:
-        from probes.history import HistoryDB
+    from probes.cli_history import check_history
 
-        with HistoryDB(args.history):  # a corrupt or foreign file: exit 2 before any probing
-            pass
+    check_history(args)
 
     say = _say(args.quiet)
     sources = [bool(args.lab), bool(args.domain), bool(args.domains)]
@@ -630,13 +628,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 on findings at or above this severity; `new`: only on fail findings "
         "the previous run of the same domain in the history did not have",
     )
-    check.add_argument(
-        "--history",
-        default=os.environ.get("MAILPROBE_HISTORY", "reports/history.sqlite"),
-        metavar="PATH",
-        help="the run history (SQLite; default reports/history.sqlite or $MAILPROBE_HISTORY)",
-    )
-    check.add_argument("--no-history", action="store_true", help="do not store this run")
+    from probes.cli_history import add_history_options
+
+    add_history_options(check, storing=True)
     check.add_argument("-q", "--quiet", action="store_true", help="print only on failure (cron)")
     check.set_defaults(func=cmd_check)
 

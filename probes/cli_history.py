@@ -25,12 +25,30 @@ def record(report: RunReport, path: str | Path = DEFAULT_PATH, status: int | Non
         db.add(report, status=status)
 
 
+def add_history_options(parser: argparse.ArgumentParser, *, storing: bool) -> None:
+    """`--history PATH` (default reports/history.sqlite or $MAILPROBE_HISTORY); for commands
+    that store runs also `--no-history`."""
+    parser.add_argument(
+        "--history",
+        default=os.environ.get("MAILPROBE_HISTORY", str(DEFAULT_PATH)),
+        metavar="PATH",
+        help="the run history (SQLite; default reports/history.sqlite or $MAILPROBE_HISTORY)",
+    )
+    if storing:
+        parser.add_argument("--no-history", action="store_true", help="do not store the run")
+
+
+def check_history(args: argparse.Namespace) -> None:
+    """Refuse a corrupt or foreign history file (exit 2, untouched) before anything runs."""
+    if not args.no_history:
+        with HistoryDB(args.history):
+            pass
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `history` and `diff` subcommands to the CLI's subparsers."""
     history = subparsers.add_parser("history", help="list the runs stored in the history")
-    history.add_argument(
-        "--history", default=os.environ.get("MAILPROBE_HISTORY", str(DEFAULT_PATH)), metavar="PATH"
-    )
+    add_history_options(history, storing=False)
     history.add_argument("--limit", type=_positive, default=20, metavar="N")
     history.add_argument("--domain", default=None, help="only runs of this target domain")
     history.add_argument("--format", default="text", choices=["text", "json"])
@@ -41,9 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     d.add_argument("run_a", nargs="?", metavar="RUN_A")
     d.add_argument("run_b", nargs="?", metavar="RUN_B")
-    d.add_argument(
-        "--history", default=os.environ.get("MAILPROBE_HISTORY", str(DEFAULT_PATH)), metavar="PATH"
-    )
+    add_history_options(d, storing=False)
     d.add_argument("--format", default="text", choices=["text", "json"])
     d.add_argument("--fail-on", default="fail", choices=[s.value for s in Severity])
     d.set_defaults(func=cmd_diff)

@@ -13,11 +13,11 @@ Exit status: 0 every expectation met, 1 an expectation failed, 2 a bad scenario 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
 
+from probes.cli_history import add_history_options, check_history
 from probes.errors import UsageError
 from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
 
@@ -39,13 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--output", metavar="DIR", help="report directory, one subdirectory per scenario"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="print only what did not pass")
-    run.add_argument(
-        "--history",
-        default=os.environ.get("MAILPROBE_HISTORY", "reports/history.sqlite"),
-        metavar="PATH",
-        help="the run history (SQLite; default reports/history.sqlite or $MAILPROBE_HISTORY)",
-    )
-    run.add_argument("--no-history", action="store_true", help="do not store these runs")
+    add_history_options(run, storing=True)
     run.set_defaults(func=cmd_run)
     return run
 
@@ -62,11 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = load_paths(args.scenarios)
     if not scenarios:
         raise UsageError(f"no scenarios in {', '.join(args.scenarios)}")
-    if not args.no_history:
-        from probes.history import HistoryDB
-
-        with HistoryDB(args.history):  # a corrupt or foreign file: exit 2 before any run
-            pass
+    check_history(args)
 
     def say(msg: str) -> None:
         if not args.quiet:
