@@ -59,7 +59,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-CREDENTIALS_ENV = "MAILPROBE_LAB_CREDENTIALS"  # as probes.cli.LAB_CREDENTIALS_ENV
+from probes.lab.target import LAB_CREDENTIALS_ENV as CREDENTIALS_ENV  # noqa: E402
+
 TARGET_DETECTION_S = 0.1
 TARGET_ROUNDTRIP_S = 1.0
 DEADLINE_S = 30.0
@@ -313,29 +314,15 @@ def run_trip(trip_maker, *, idle: bool = True, barrier: threading.Barrier | None
 
 # ===== the lab, its logs, an observer ============================================================
 def lab_target(info, send_via: str, retrieve_via: str):
-    """The Target `mailprobe check --lab` builds, with these message options."""
-    from probes.model import MessageOptions, Target
+    """The Target `mailprobe check --lab` builds (probes.lab.target), with these message
+    options."""
+    from dataclasses import replace
 
-    os.environ[CREDENTIALS_ENV] = f"{info.user}:{info.password}"
-    d = info.domain
-    return Target(
-        domain=d,
-        mx_hosts=(f"mx.{d}",),
-        submission_hosts=(f"mx.{d}", f"outbound.{d}"),
-        mailbox_hosts=(f"mailbox.{d}",),
-        credentials_ref=f"env:{CREDENTIALS_ENV}",
-        selectors=tuple(info.dkim),
-        sending_ips=(info.client_ips["authorized"], info.hosts["outbound"]),
-        resolver=info.resolver,
-        ca_file=info.ca_file,
-        dkim_keys=tuple(info.dkim.items()),
-        message=MessageOptions(
-            send_via=send_via,
-            retrieve_via=retrieve_via,
-            submit_host=f"outbound.{d}",
-            source_address=info.client_ips["authorized"],
-        ),
-    )
+    from probes.lab.target import lab_message_options
+    from probes.lab.target import lab_target as check_lab_target
+
+    message = replace(lab_message_options(info, send_via=send_via), retrieve_via=retrieve_via)
+    return replace(check_lab_target(info), message=message)
 
 
 def trip_factory(target, net):
