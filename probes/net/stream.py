@@ -190,20 +190,9 @@ class Connection:
     # ----- writing and reading ----------------------------------------------------------------
     def send_line(self, line: str, *, secret: bool = False, shown: str | None = None) -> None:
         """Send `line` + CRLF. A secret line shows in the transcript as `shown` (or masked)."""
-        if secret:
-            self.transcript.append("C: " + (shown if shown is not None else "***"))
-        else:
-            self.transcript.append("C: " + line)
-        data = line.encode("utf-8") + b"\r\n"
-        deadline = time.monotonic() + self.io_timeout
-        view = memoryview(data)
-        while view:
-            self._sock.settimeout(self._remaining(deadline, "send"))
-            try:
-                sent = self._sock.send(view)
-            except (TimeoutError, ssl.SSLWantWriteError):
-                raise TimeoutError(f"{self.label}: could not send within the I/O timeout") from None
-            view = view[sent:]
+        if not secret:
+            shown = line
+        self.send_bytes(line.encode("utf-8") + b"\r\n", shown=shown if shown is not None else "***")
 
     def read_reply(self, done: Callable[[str], bool]) -> list[str]:
         """Lines (decoded, line ends stripped) up to and including the one `done` accepts."""
