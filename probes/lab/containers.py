@@ -88,18 +88,46 @@ class KnotContainer(LabContainer):
         return [(f"DNS SOA {ip}:{port}", lambda: readiness.dns_ready(ip, port, self.spec.domain))]
 
 
-class EximContainer(LabContainer):
+class MtaContainer(LabContainer):
+    """The mx or outbound MTA, whatever its flavour: ready when its SMTP ports greet."""
+
     def __init__(self, image: str, spec: LabSpec, lab_dir: Path, lab_id: str, role: str) -> None:
         self.role = role
         super().__init__(image, spec, lab_dir, lab_id)
 
     def checks(self) -> list[tuple[str, Callable[[], bool]]]:
-        ip = self.spec.address(self.role)
-        port = self.spec.ports.smtp if self.role == "mx" else self.spec.ports.outbound_smtp
-        return [(f"SMTP {ip}:{port}", lambda: readiness.smtp_ready(ip, port))]
+        ip, p = self.spec.address(self.role), self.spec.ports
+        ports = (p.smtp, p.submission) if self.role == "mx" else (p.outbound_smtp,)
+        ports += () if self.role == "mx" else (p.outbound_submission,)
+        return [(f"SMTP {ip}:{port}", _smtp(ip, port)) for port in ports]
+
+
+EximContainer = MtaContainer  # the name before issue 7's flavours
 
 
 class DovecotContainer(LabContainer):
+    """Dovecot: the `mailbox` role itself, or the `store` behind a Perdition front."""
+
+    def __init__(
+        self, image: str, spec: LabSpec, lab_dir: Path, lab_id: str, role: str = "mailbox"
+    ) -> None:
+        self.role = role
+        super().__init__(image, spec, lab_dir, lab_id)
+
+    def checks(self) -> list[tuple[str, Callable[[], bool]]]:
+        ip, p = self.spec.address(self.role), self.spec.ports
+        found = [
+            (f"IMAP {ip}:{p.imap}", lambda: readiness.imap_ready(ip, p.imap)),
+            (f"POP3 {ip}:{p.pop3}", lambda: readiness.pop3_ready(ip, p.pop3)),
+        ]
+        if self.spec.port_role("lmtp") == self.role:
+            found.append((f"LMTP {ip}:{p.lmtp}", _smtp(ip, p.lmtp)))
+        return found
+
+
+class PerditionContainer(LabContainer):
+    """Perdition on the `mailbox` role: ready when IMAP and POP3 greet (its own greetings)."""
+
     role = "mailbox"
 
     def checks(self) -> list[tuple[str, Callable[[], bool]]]:
@@ -107,8 +135,11 @@ class DovecotContainer(LabContainer):
         return [
             (f"IMAP {ip}:{p.imap}", lambda: readiness.imap_ready(ip, p.imap)),
             (f"POP3 {ip}:{p.pop3}", lambda: readiness.pop3_ready(ip, p.pop3)),
-            (f"LMTP {ip}:{p.lmtp}", lambda: readiness.smtp_ready(ip, p.lmtp)),
         ]
+
+
+def _smtp(ip: str, port: int) -> Callable[[], bool]:
+    return lambda: readiness.smtp_ready(ip, port)
 
 
 def remove_lab_containers(lab_id: str | None = None) -> list[str]:

@@ -10,7 +10,33 @@ setups do, and delivers by MX lookup through the lab DNS.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+from probes.lab import pki
 from probes.lab.spec import LabSpec
+
+# In the base image (probes.lab.image.BASE_PACKAGES); listed here for the flavour registry.
+PACKAGES: tuple[str, ...] = ("exim4-daemon-heavy", "python3-spf")
+FILES_DIR = Path(__file__).parent / "files"
+
+
+def unsupported(spec: LabSpec) -> list[tuple[str, str]]:
+    """Exim expresses every SMTP toggle of the spec."""
+    return []
+
+
+def render(spec: LabSpec, root: Path, role: str, password: str) -> None:
+    """Write `<root>/<role>/`: exim4.conf, start.sh, the user and password lists."""
+    out = root / role
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "exim4.conf").write_text(exim_conf(spec, role))
+    (out / "start.sh").write_text(start_sh(role))
+    (out / "users").write_text(f"{spec.user}:\n")
+    pki.write_secret(out / "passwd", f"{spec.user}@{spec.domain}: {password}\n".encode())
+    (root / "files").mkdir(exist_ok=True)
+    shutil.copy(FILES_DIR / "spf-authres.py", root / "files" / "spf-authres.py")
+
 
 # GnuTLS priority strings per protocol floor.
 GNUTLS_PRIORITY = {
@@ -203,7 +229,7 @@ def exim_conf(spec: LabSpec, role: str) -> str:
         "VRFY": "acl_smtp_vrfy = accept" if spec.exim.vrfy else "",
         "EXPN": "acl_smtp_expn = accept" if spec.exim.expn else "",
         "USER": f"{spec.user}@{spec.domain}",
-        "MAILBOX_IP": spec.address("mailbox"),
+        "MAILBOX_IP": spec.lmtp_address,
         "LMTP_PORT": str(ports.lmtp),
         "REMOTE_PORT": str(ports.smtp),
     }

@@ -1,4 +1,8 @@
-"""The lab image: Debian bookworm with Exim, Dovecot, Knot and pyspf, built with no registry.
+"""The lab images: Debian bookworm with the lab's servers, built with no registry.
+
+Image `base` holds Knot, Dovecot, Perdition, Exim and pyspf (every container of the default
+exim+dovecot lab runs it); the `postfix` and `sendmail` images hold the MTA of those flavours
+and its milters (Debian's MTAs conflict with each other, so each has its own image).
 
 `mmdebstrap` builds a root filesystem tarball from the host's apt sources; `podman import`
 (or `docker import`) turns it into an image. The tag is a hash of the package list and build
@@ -28,10 +32,14 @@ PACKAGES: tuple[str, ...] = (
     "dovecot-pop3d",
     "exim4-daemon-heavy",
     "knot",
+    "perdition",
     "procps",
     "python3-dnspython",
     "python3-spf",
 )
+# Packages every image has besides its servers.
+COMMON_PACKAGES: tuple[str, ...] = ("ca-certificates", "procps")
+IMAGE_KINDS = ("base", "postfix", "sendmail")
 # Bump when the recipe below changes in a way the package list does not show.
 RECIPE_REVISION = "1"
 IMAGE_REPO = "localhost/mailprobe-lab"
@@ -50,13 +58,24 @@ class ImageInfo:
     import_s: float = 0.0
 
 
-def image_tag() -> str:
-    recipe = "\n".join([SUITE, RECIPE_REVISION, *sorted(PACKAGES)])
+def image_packages(kind: str = "base") -> tuple[str, ...]:
+    if kind == "base":
+        return PACKAGES
+    from probes.lab.flavours import MTA_MODULES
+
+    if kind not in IMAGE_KINDS:
+        raise ValueError(f"unknown lab image kind {kind!r}; one of {', '.join(IMAGE_KINDS)}")
+    return tuple(sorted({*COMMON_PACKAGES, *MTA_MODULES[kind].PACKAGES}))
+
+
+def image_tag(kind: str = "base") -> str:
+    recipe = "\n".join([SUITE, RECIPE_REVISION, *sorted(image_packages(kind))])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
-def image_name() -> str:
-    return f"{IMAGE_REPO}:{image_tag()}"
+def image_name(kind: str = "base") -> str:
+    repo = IMAGE_REPO if kind == "base" else f"{IMAGE_REPO}-{kind}"
+    return f"{repo}:{image_tag(kind)}"
 
 
 def _docker_client(api: DockerApi):  # -> docker.DockerClient (imported lazily: slow import)
@@ -95,14 +114,17 @@ def _check(cmd: list[str], what: str) -> None:
         raise ImageBuildError(f"{what} failed (status {proc.returncode}):\n{tail}")
 
 
-def build_image(api: DockerApi, say: Say = _quiet, *, force: bool = False) -> ImageInfo:
-    """Make sure the lab image exists; build and import it when the cache misses."""
-    name = image_name()
+def build_image(
+    api: DockerApi, say: Say = _quiet, *, force: bool = False, kind: str = "base"
+) -> ImageInfo:
+    """Make sure a lab image exists; build and import it when the cache misses."""
+    name = image_name(kind)
+    packages = image_packages(kind)
     if not force and image_exists(api, name):
         say(f"lab image {name}: cached")
         return ImageInfo(name, built=False)
     ensure_image_tools(say)
-    say(f"building lab image {name} with mmdebstrap ({len(PACKAGES)} packages, ~1 min)")
+    say(f"building lab image {name} with mmdebstrap ({len(packages)} packages, ~1 min)")
     with tempfile.TemporaryDirectory(prefix="mailprobe-image-") as tmp:
         tar = Path(tmp) / "rootfs.tar"
         t0 = time.perf_counter()
@@ -111,7 +133,7 @@ def build_image(api: DockerApi, say: Say = _quiet, *, force: bool = False) -> Im
                 "mmdebstrap",
                 "--variant=apt",
                 "--quiet",
-                "--include=" + ",".join(PACKAGES),
+                "--include=" + ",".join(packages),
                 "--dpkgopt=path-exclude=/usr/share/doc/*",
                 "--dpkgopt=path-exclude=/usr/share/man/*",
                 "--dpkgopt=path-exclude=/usr/share/locale/*",

@@ -31,12 +31,14 @@ from typing import Any
 
 from probes.lab.containers import (
     DovecotContainer,
-    EximContainer,
     KnotContainer,
     LabContainer,
+    MtaContainer,
+    PerditionContainer,
     remove_lab_containers,
 )
 from probes.lab.doctor import Say, _quiet, ensure_docker_api
+from probes.lab.flavours import MTA_IMAGE
 from probes.lab.image import build_image
 from probes.lab.render import LabFiles, render_lab_dir
 from probes.lab.spec import PORT_ROLES, LabSpec
@@ -70,6 +72,9 @@ class LabInfo:
     # there. Empty/None for a lab state written before receiver mode existed.
     receiver: str = ""
     receiver_domain: str | None = None
+    # The lab's flavour (LabSpec.mta, LabSpec.mailbox_front).
+    mta: str = "exim"
+    mailbox_front: str = "dovecot"
 
     @property
     def receiver_listen(self) -> str:
@@ -91,6 +96,8 @@ class LabInfo:
             "lab_dir": self.lab_dir,
             "receiver": self.receiver,
             "receiver_domain": self.receiver_domain,
+            "mta": self.mta,
+            "mailbox_front": self.mailbox_front,
         }
 
     @classmethod
@@ -110,6 +117,8 @@ class LabInfo:
             lab_dir=data["lab_dir"],
             receiver=data.get("receiver", ""),
             receiver_domain=data.get("receiver_domain"),
+            mta=data.get("mta", "exim"),
+            mailbox_front=data.get("mailbox_front", "dovecot"),
         )
 
     @property
@@ -202,6 +211,7 @@ class Lab:
         self.spec.validate()
         self._workdir = workdir
         self._own_workdir = workdir is None
+        # MAILPROBE_LAB_IMAGE replaces the base image (Knot, Dovecot, Perdition, Exim).
         self._image = image or os.environ.get("MAILPROBE_LAB_IMAGE")
         self.say = say
         self.ready_timeout = ready_timeout
@@ -222,19 +232,22 @@ class Lab:
     def start(self) -> LabInfo:
         t0 = time.perf_counter()
         api = ensure_docker_api(self.say)
-        image = self._image or build_image(api, self.say).name
+        images = {"base": self._image or build_image(api, self.say).name}
+        mta_kind = MTA_IMAGE[self.spec.mta]
+        if mta_kind not in images:
+            images[mta_kind] = build_image(api, self.say, kind=mta_kind).name
         self.timings["image_s"] = time.perf_counter() - t0
         with self._claim_block() as spec:
             self.spec = spec
             self.lab_id = lab_id_for(spec.block or "")
             try:
-                self._start_claimed(image)
+                self._start_claimed(images["base"], images[mta_kind])
             except BaseException:
                 self.stop()
                 raise
         return self.info  # type: ignore[return-value]
 
-    def _start_claimed(self, image: str) -> None:
+    def _start_claimed(self, image: str, mta_image: str) -> None:
         t0 = time.perf_counter()
         password = secrets.token_urlsafe(12)
         if self._workdir is None:
@@ -244,13 +257,21 @@ class Lab:
         self.timings["render_s"] = t1 - t0
         assert self.lab_id is not None
         spec, lab_dir = self.spec, self._workdir
+        lab_id = self.lab_id
+        if spec.mailbox_front == "perdition":
+            front: list[LabContainer] = [
+                PerditionContainer(image, spec, lab_dir, lab_id),
+                DovecotContainer(image, spec, lab_dir, lab_id, "store"),
+            ]
+        else:
+            front = [DovecotContainer(image, spec, lab_dir, lab_id)]
         self.containers = [
-            KnotContainer(image, spec, lab_dir, self.lab_id),
-            DovecotContainer(image, spec, lab_dir, self.lab_id),
-            EximContainer(image, spec, lab_dir, self.lab_id, "mx"),
-            EximContainer(image, spec, lab_dir, self.lab_id, "outbound"),
+            KnotContainer(image, spec, lab_dir, lab_id),
+            *front,
+            MtaContainer(mta_image, spec, lab_dir, lab_id, "mx"),
+            MtaContainer(mta_image, spec, lab_dir, lab_id, "outbound"),
         ]
-        self.say(f"starting lab {self.lab_id} ({spec.domain} on {spec.block})")
+        self.say(f"starting lab {lab_id} ({spec.flavour}, {spec.domain} on {spec.block})")
         # Ctrl-C is held back while containers are created (~0.3 s): an interrupt landing inside
         # the pool's bookkeeping could leave a worker that creates a container after teardown.
         with _signals_deferred(), ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
@@ -351,4 +372,6 @@ class Lab:
             lab_dir=str(files.root),
             receiver=spec.address("receiver"),
             receiver_domain=spec.receiver_domain,
+            mta=spec.mta,
+            mailbox_front=spec.mailbox_front,
         )

@@ -6,11 +6,11 @@ script copies what it needs into place with the ownership its server demands.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from probes.lab import dovecot_conf, exim_conf, knot_conf, pki
+from probes.lab import knot_conf, pki
+from probes.lab.flavours import front_module, mta_module
 from probes.lab.spec import SERVER_ROLES, LabSpec
 from probes.lab.zones import (
     extra_zones,
@@ -19,8 +19,6 @@ from probes.lab.zones import (
     server_names,
     tld_zones,
 )
-
-FILES_DIR = Path(__file__).parent / "files"
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class LabFiles:
 def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
-    for sub in ("tls", "dkim", "dns", "mx", "outbound", "mailbox", "files"):
+    for sub in ("tls", "dkim", "dns", *SERVER_ROLES, "files"):
         (root / sub).mkdir(exist_ok=True)
 
     # TLS: a per-lab CA; every server's certificate names its host name and IP.
@@ -75,15 +73,8 @@ def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
     resolv = root / "resolv.conf"
     resolv.write_text(f"nameserver {spec.address('dns')}\noptions timeout:1 attempts:2\n")
 
-    # Mail servers.
-    user = f"{spec.user}@{spec.domain}"
+    # Mail servers, by flavour (probes.lab.flavours).
     for role in ("mx", "outbound"):
-        (root / role / "exim4.conf").write_text(exim_conf.exim_conf(spec, role))
-        (root / role / "start.sh").write_text(exim_conf.start_sh(role))
-        (root / role / "users").write_text(f"{spec.user}:\n")
-        pki.write_secret(root / role / "passwd", f"{user}: {password}\n".encode())
-    (root / "mailbox" / "dovecot.conf").write_text(dovecot_conf.dovecot_conf(spec))
-    (root / "mailbox" / "start.sh").write_text(dovecot_conf.START_SH)
-    pki.write_secret(root / "mailbox" / "users", f"{user}:{{PLAIN}}{password}::::::\n".encode())
-    shutil.copy(FILES_DIR / "spf-authres.py", root / "files" / "spf-authres.py")
+        mta_module(spec).render(spec, root, role, password)
+    front_module(spec).render(spec, root, "mailbox", password)
     return LabFiles(root, ca_file, dkim_keys, dkimpy_keys, resolv)

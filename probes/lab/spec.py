@@ -30,8 +30,11 @@ from typing import Any
 
 import yaml
 
-ROLES = ("dns", "mx", "outbound", "mailbox", "authorized", "unauthorized", "receiver")
-SERVER_ROLES = ("dns", "mx", "outbound", "mailbox")
+ROLES = ("dns", "mx", "outbound", "mailbox", "authorized", "unauthorized", "receiver", "store")
+SERVER_ROLES = ("dns", "mx", "outbound", "mailbox", "store")
+# Lab flavours: the MTA of the mx and outbound roles, and what answers IMAP/POP3 on `mailbox`.
+MTAS = ("exim", "postfix", "sendmail")
+MAILBOX_FRONTS = ("dovecot", "perdition")
 # Host part of each role's address inside the lab's 127.x.y.0/24 block.
 DEFAULT_HOST_OCTET = {
     "dns": 53,
@@ -41,6 +44,7 @@ DEFAULT_HOST_OCTET = {
     "authorized": 10,
     "unauthorized": 11,
     "receiver": 40,  # mailprobe's own SMTP receiver (receiver mode), not a lab container
+    "store": 144,  # the Dovecot mail store behind a Perdition front (mailbox_front: perdition)
 }
 # Which role serves which port name.
 PORT_ROLES = {
@@ -99,6 +103,9 @@ class TlsSpec:
 
 @dataclass(frozen=True)
 class EximSpec:
+    """Toggles for the lab's SMTP servers. Named `exim:` in specs for history; every MTA
+    flavour honours them or refuses the spec naming the field it cannot express."""
+
     open_relay: bool = False
     vrfy: bool = False
     expn: bool = False
@@ -128,6 +135,8 @@ class PortsSpec:
 @dataclass(frozen=True)
 class LabSpec:
     domain: str = "example.test"
+    mta: str = "exim"  # exim | postfix (+ OpenDKIM, OpenDMARC) | sendmail (+ OpenDKIM)
+    mailbox_front: str = "dovecot"  # dovecot | perdition (a proxy in front of a Dovecot store)
     block: str | None = None  # "127.X.Y.0/24"; None = pick a free block at start
     addresses: Mapping[str, str] = field(default_factory=dict)  # role -> IP, overrides block
     ports: PortsSpec = field(default_factory=PortsSpec)
@@ -180,12 +189,34 @@ class LabSpec:
             return f"{hostname_label(role)}.{self.domain}."
         return value if value.endswith(".") else value + "."
 
+    @property
+    def flavour(self) -> str:
+        """`mta+mailbox_front`, e.g. `exim+dovecot` (the lab's flavour, for ids and reports)."""
+        return f"{self.mta}+{self.mailbox_front}"
+
+    def port_role(self, name: str) -> str:
+        """The role that serves a port name. Behind Perdition, LMTP is the store's."""
+        if name == "lmtp" and self.mailbox_front == "perdition":
+            return "store"
+        return PORT_ROLES[name]
+
+    @property
+    def lmtp_address(self) -> str:
+        """Where the MX delivers the lab domain over LMTP (the Dovecot that holds mail)."""
+        return self.address(self.port_role("lmtp"))
+
     def endpoints(self) -> list[tuple[str, str, int]]:
         """(port name, IP, port) for every listening service."""
-        return [
-            (name, self.address(role), getattr(self.ports, name))
-            for name, role in PORT_ROLES.items()
+        found = [
+            (name, self.address(self.port_role(name)), getattr(self.ports, name))
+            for name in PORT_ROLES
         ]
+        if self.mailbox_front == "perdition":  # the store answers IMAP/POP3 in clear
+            found += [
+                ("store_imap", self.address("store"), self.ports.imap),
+                ("store_pop3", self.address("store"), self.ports.pop3),
+            ]
+        return found
 
     # ----- loading --------------------------------------------------------------------------
     @classmethod
@@ -219,6 +250,10 @@ class LabSpec:
         def fail(fld: str, msg: str) -> typing.NoReturn:
             raise LabSpecError(fld, msg, source)
 
+        if self.mta not in MTAS:
+            fail("mta", f"{self.mta!r}; one of {', '.join(MTAS)}")
+        if self.mailbox_front not in MAILBOX_FRONTS:
+            fail("mailbox_front", f"{self.mailbox_front!r}; one of {', '.join(MAILBOX_FRONTS)}")
         if not is_domain(self.domain):
             fail("domain", f"{self.domain!r} is not a valid domain name (lowercase labels, 2+)")
         if self.block is not None:
@@ -316,6 +351,10 @@ class LabSpec:
                 fail("receiver_domain", f"{name!r} is inside the lab domain")
             if name in {z.rstrip(".").lower() for z in self.extra_zones}:
                 fail("receiver_domain", f"{name!r} is also one of extra_zones")
+        from probes.lab.flavours import unsupported  # the flavour modules import this one
+
+        for fld, reason in unsupported(self):
+            fail(fld, f"not supported by the {self.flavour} lab: {reason}")
 
 
 _LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
