@@ -42,6 +42,20 @@ PROTO_VERSION = {
 LOOPBACK_SOURCE = "127.0.0.1/32"
 
 
+# RFC 7919's ffdhe2048 group, for the DHE suites (TLSv1.2 and below). Perdition 2.2 reads DH
+# parameters only from its certificate file (no ssl_dh_params_file): start.sh appends them.
+FFDHE2048_PEM = """\
+-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+
+
 def unsupported(spec: LabSpec) -> list[tuple[str, str]]:
     """Perdition expresses every mailbox toggle of the spec. Like Dovecot direct it ignores
     `tls.starttls` (STARTTLS/STLS stay offered on 143/110) and `tls.key_readable` (the key is
@@ -50,12 +64,13 @@ def unsupported(spec: LabSpec) -> list[tuple[str, str]]:
 
 
 def render(spec: LabSpec, root: Path, role: str, password: str) -> None:
-    """Write `<root>/<role>/` (Perdition: perdition.conf, start.sh, and openssl.cnf for a
-    TLSv1.3 floor) and `<root>/store/` (the Dovecot store behind it)."""
+    """Write `<root>/<role>/` (Perdition: perdition.conf, start.sh, DH parameters, and
+    openssl.cnf for a TLSv1.3 floor) and `<root>/store/` (the Dovecot store behind it)."""
     out = root / role
     out.mkdir(parents=True, exist_ok=True)
     (out / "perdition.conf").write_text(perdition_conf(spec))
     (out / "start.sh").write_text(start_sh(spec, role))
+    (out / "ffdhe2048.pem").write_text(FFDHE2048_PEM)
     if spec.tls.min_version == "TLSv1.3":
         (out / "openssl.cnf").write_text(_OPENSSL_TLS13_CNF)
     trusted = (f"{spec.address(role)}/32", LOOPBACK_SOURCE)
@@ -166,7 +181,7 @@ _START_HEAD = """\
 set -e
 install -d -m 0755 /etc/perdition/tls
 install -m 0644 /lab/@@ROLE@@/perdition.conf /etc/perdition/perdition.conf
-install -m 0644 /lab/tls/@@ROLE@@.crt /etc/perdition/tls/server.crt
+cat /lab/tls/@@ROLE@@.crt /lab/@@ROLE@@/ffdhe2048.pem > /etc/perdition/tls/server.crt
 install -m 0600 /lab/tls/@@ROLE@@.key /etc/perdition/tls/server.key
 """
 
