@@ -16,6 +16,8 @@ Perdition, the Dovecot `store` behind it).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from types import ModuleType
 
 from probes.lab import (
@@ -25,7 +27,7 @@ from probes.lab import (
     postfix_conf,
     sendmail_conf,
 )
-from probes.lab.spec import LabSpec
+from probes.lab.spec import MAILBOX_FRONTS, MTAS, LabSpec
 
 MTA_MODULES: dict[str, ModuleType] = {
     "exim": exim_conf,
@@ -36,6 +38,12 @@ FRONT_MODULES: dict[str, ModuleType] = {
     "dovecot": dovecot_conf,
     "perdition": perdition_conf,
 }
+# The flavour matrix the scenario suite runs on (scenario `lab_flavours: all`, the lab tests):
+# every MTA, and every mailbox front. The front is independent of the MTA (it only receives
+# LMTP), so Perdition is paired with the default MTA.
+MATRIX: tuple[str, ...] = ("exim+dovecot", "postfix+dovecot", "sendmail+dovecot", "exim+perdition")
+DEFAULT_FLAVOUR = "exim+dovecot"
+FLAVOURS_ENV = "MAILPROBE_LAB_FLAVOURS"
 # The image that holds each MTA; "base" holds Knot, Dovecot, Perdition and Exim.
 MTA_IMAGE = {"exim": "base", "postfix": "postfix", "sendmail": "sendmail"}
 
@@ -64,3 +72,38 @@ def unsupported_reason(spec: LabSpec) -> str | None:
     if not found:
         return None
     return "; ".join(f"{fld}: {reason}" for fld, reason in found)
+
+
+def parse_flavour(text: str) -> tuple[str, str]:
+    """`mta+front` (or just `mta`, with Dovecot) -> (mta, front); ValueError naming the part."""
+    mta, _, front = text.strip().partition("+")
+    front = front or "dovecot"
+    if mta not in MTAS:
+        raise ValueError(f"lab flavour {text!r}: MTA {mta!r} is not one of {', '.join(MTAS)}")
+    if front not in MAILBOX_FRONTS:
+        raise ValueError(
+            f"lab flavour {text!r}: mailbox front {front!r} is not one of "
+            f"{', '.join(MAILBOX_FRONTS)}"
+        )
+    return mta, front
+
+
+def with_flavour(spec: LabSpec, flavour: str) -> LabSpec:
+    """The spec with the flavour's MTA and mailbox front (not validated: see unsupported)."""
+    mta, front = parse_flavour(flavour)
+    return dataclasses.replace(spec, mta=mta, mailbox_front=front)
+
+
+def flavours_from_env(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The matrix, or the comma-separated flavours in $MAILPROBE_LAB_FLAVOURS (ValueError)."""
+    raw = environ.get(FLAVOURS_ENV, "").strip()
+    if not raw:
+        return MATRIX
+    chosen = []
+    for item in raw.split(","):
+        if item.strip():
+            mta, front = parse_flavour(item)
+            chosen.append(f"{mta}+{front}")
+    if not chosen:
+        raise ValueError(f"${FLAVOURS_ENV} names no flavour")
+    return tuple(dict.fromkeys(chosen))

@@ -7,14 +7,31 @@
 - `lab_target(**overrides)`: the Target `mailprobe check --lab` would build for that lab.
 - `run_probe(probe, target=None)`: one probe run with a fresh Net (fresh DNS cache), as the
   CLI runs it: returns the ProbeResult.
+
+The flavour matrix: a module that sets `FLAVOURED = True` runs every test once per lab flavour
+(probes.lab.flavours.MATRIX, or the comma-separated list in $MAILPROBE_LAB_FLAVOURS), with
+- `flavour`: "mta+front" of the current cell (elsewhere: the default, exim+dovecot);
+- `flavoured(spec)`: the spec in the current flavour; a spec the flavour cannot express skips
+  the test, naming what (probes.lab.flavours.unsupported);
+- `flavour_lab`: the correct lab of the current flavour (the session lab for exim+dovecot);
+- `flavour_labs(spec)`: start a lab of that spec in the current flavour; every lab it started is
+  removed when the module is done with the flavour.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from probes.lab.flavours import (
+    DEFAULT_FLAVOUR,
+    flavours_from_env,
+    unsupported_reason,
+    with_flavour,
+)
 from probes.lab.spec import LabSpec
 from probes.lab.zone_edit import ZoneEditor
 from probes.model import Target, Timeouts
@@ -25,6 +42,59 @@ REPORTS_ZONE = "reports.test"
 OTHER_ZONE = "other.test"
 
 DNS_LAB_SPEC = LabSpec(extra_zones={REPORTS_ZONE: (), OTHER_ZONE: ()})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if getattr(metafunc.module, "FLAVOURED", False) and "flavour" in metafunc.fixturenames:
+        try:
+            chosen = flavours_from_env(os.environ)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        metafunc.parametrize("flavour", chosen, scope="module")
+
+
+@pytest.fixture(scope="module")
+def flavour() -> str:
+    """The lab flavour of a module outside the matrix (FLAVOURED modules are parametrized)."""
+    return DEFAULT_FLAVOUR
+
+
+@pytest.fixture(scope="module")
+def flavoured(flavour):
+    def apply(spec: LabSpec | None = None) -> LabSpec:
+        spec = with_flavour(spec or LabSpec(), flavour)
+        reason = unsupported_reason(spec)
+        if reason:
+            pytest.skip(f"{flavour} cannot express this lab: {reason}")
+        return spec
+
+    return apply
+
+
+@pytest.fixture(scope="module")
+def flavour_lab(flavour, flavoured, request):
+    """The correct lab of the current flavour (the session lab for the default flavour)."""
+    if flavour == DEFAULT_FLAVOUR:
+        yield request.getfixturevalue("mailprobe_lab")
+        return
+    factory = request.getfixturevalue("mailprobe_lab_factory_session")
+    lab = factory(flavoured())
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture(scope="module")
+def flavour_labs(flavoured, mailprobe_lab_factory_session):
+    started = []
+
+    def start(spec: LabSpec | None = None):
+        lab = mailprobe_lab_factory_session(flavoured(spec))
+        started.append(lab)
+        return lab
+
+    yield start
+    with ThreadPoolExecutor(max_workers=4) as pool:  # Lab.stop is safe to call again later
+        list(pool.map(lambda lab: lab.stop(), started))
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from probes.net.mailbox import MailboxRejected, Retrieved, fetch_by_token
 from probes.net.smtp_send import SendResult, SmtpRejected, send_message
 
 pytestmark = pytest.mark.lab
+FLAVOURED = True  # every test runs on every lab flavour (tests/lab/conftest.py)
 
 # Body lines that need dot-stuffing (a lone "." would end DATA early): a DKIM pass proves the
 # bytes arrived as signed.
@@ -36,8 +37,8 @@ RETRIEVAL = {
 
 
 @pytest.fixture(scope="module")
-def info(mailprobe_lab):
-    return mailprobe_lab.info
+def info(flavour_lab):
+    return flavour_lab.info
 
 
 def make_net(info, source: str | None = None, max_per_host: int = 2) -> Net:

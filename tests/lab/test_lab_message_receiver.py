@@ -22,35 +22,34 @@ from probes.parse.authres import parse
 from probes.runner import Redactor, run_one
 
 pytestmark = pytest.mark.lab
+FLAVOURED = True  # every test runs on every lab flavour (tests/lab/conftest.py)
 
 CRED_ENV = "MAILPROBE_LAB_RECEIVER_CRED"
 OTHER_KEY = pki.dkim_public_value(pki.generate_dkim_key("rsa", 2048))
 
 
-@pytest.fixture(scope="session")
-def good_lab(mailprobe_lab_factory_session):
-    return mailprobe_lab_factory_session(LabSpec())
+@pytest.fixture(scope="module")
+def good_lab(flavour_labs):
+    return flavour_labs(LabSpec())
 
 
-@pytest.fixture(scope="session")
-def undeliverable_lab(mailprobe_lab_factory_session):
+@pytest.fixture(scope="module")
+def undeliverable_lab(flavour_labs):
     # A lab of its own: after a failed delivery to the receiver address, the outbound Exim's
     # retry hints defer every later message to that host for a while (retry rule F,10m,15s).
-    return mailprobe_lab_factory_session(LabSpec())
+    return flavour_labs(LabSpec())
 
 
-@pytest.fixture(scope="session")
-def wrong_key_lab(mailprobe_lab_factory_session):
+@pytest.fixture(scope="module")
+def wrong_key_lab(flavour_labs):
     # The outbound Exim still signs with the lab's own key for `mail`; DNS publishes another.
     record = f"v=DKIM1; k=rsa; p={OTHER_KEY}"
-    return mailprobe_lab_factory_session(
-        LabSpec(selectors=(SelectorSpec(name="mail", record=record),))
-    )
+    return flavour_labs(LabSpec(selectors=(SelectorSpec(name="mail", record=record),)))
 
 
-@pytest.fixture(scope="session")
-def spf_without_outbound_lab(mailprobe_lab_factory_session):
-    return mailprobe_lab_factory_session(LabSpec(spf="v=spf1 ip4:{authorized} -all"))
+@pytest.fixture(scope="module")
+def spf_without_outbound_lab(flavour_labs):
+    return flavour_labs(LabSpec(spf="v=spf1 ip4:{authorized} -all"))
 
 
 def target_for(lab, monkeypatch, **message) -> Target:

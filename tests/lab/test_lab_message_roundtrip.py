@@ -33,6 +33,7 @@ from probes.parse import authres
 from probes.runner import Redactor, run_one
 
 pytestmark = pytest.mark.lab
+FLAVOURED = True  # every test runs on every lab flavour (tests/lab/conftest.py)
 
 CREDS_ENV = "MAILPROBE_TEST_ROUNDTRIP_CREDS"
 DEADLINE_S = 10.0
@@ -55,16 +56,16 @@ RESULTS: list[tuple[ProbeResult, str]] = []
 
 
 @pytest.fixture(scope="module")
-def lab_for(mailprobe_lab, mailprobe_lab_factory_session):
-    """lab_for(name) -> the session lab for "default", else a lab for SPECS[name], started
-    once; the module's own labs are removed when the module is done."""
+def lab_for(flavour_lab, flavoured, mailprobe_lab_factory_session):
+    """lab_for(name) -> the flavour's correct lab for "default", else a lab for SPECS[name] in
+    the flavour, started once; the module's own labs are removed when the module is done."""
     labs = {}
 
     def get(name: str):
         if name == "default":
-            return mailprobe_lab
+            return flavour_lab
         if name not in labs:
-            labs[name] = mailprobe_lab_factory_session(SPECS[name])
+            labs[name] = mailprobe_lab_factory_session(flavoured(SPECS[name]))
         return labs[name]
 
     yield get

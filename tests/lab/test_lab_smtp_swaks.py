@@ -19,17 +19,18 @@ pytestmark = [
     pytest.mark.skipif(find_swaks() is None, reason="swaks is not installed"),
 ]
 
+FLAVOURED = True  # every test runs on every lab flavour (tests/lab/conftest.py)
 CRED_ENV = "MAILPROBE_LAB_SWAKS_CRED"
 
 
-@pytest.fixture(scope="session")
-def good_lab(mailprobe_lab_factory_session):
-    return mailprobe_lab_factory_session(LabSpec())
+@pytest.fixture(scope="module")
+def good_lab(flavour_labs):
+    return flavour_labs(LabSpec())
 
 
-@pytest.fixture(scope="session")
-def unreadable_key_lab(mailprobe_lab_factory_session):
-    return mailprobe_lab_factory_session(LabSpec(tls=TlsSpec(key_readable=False)))
+@pytest.fixture(scope="module")
+def unreadable_key_lab(flavour_labs):
+    return flavour_labs(LabSpec(tls=TlsSpec(key_readable=False)))
 
 
 def lab_target(lab, **overrides) -> Target:

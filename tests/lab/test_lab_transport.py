@@ -30,6 +30,7 @@ from probes.net.tls import untestable_reason
 from probes.runner import run_probes
 
 pytestmark = pytest.mark.lab
+FLAVOURED = True  # every test runs on every lab flavour (tests/lab/conftest.py)
 
 CREDS_ENV = "MAILPROBE_TEST_TRANSPORT_CREDS"
 
@@ -232,15 +233,16 @@ def assert_reproduce_shapes(info, results) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab_for(mailprobe_lab_factory_session):
+def lab_for(flavoured, mailprobe_lab_factory_session):
     """lab_for(name) -> the running Lab for CASES[name] (or a correct LabSpec() for "correct"
-    and "wrong-password"), started once; all are removed when the module is done."""
+    and "wrong-password") in the current flavour, started once; all are removed when the
+    module's flavour is done."""
     labs = {}
 
     def get(name: str):
         if name not in labs:
             spec = CASES[name][0] if name in CASES else LabSpec()
-            labs[name] = mailprobe_lab_factory_session(spec)
+            labs[name] = mailprobe_lab_factory_session(flavoured(spec))
         return labs[name]
 
     yield get
