@@ -46,16 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from probes import registry
-    from probes.scenario import load_paths
+    from probes.scenario import flavour_cells, load_paths
 
     renderers = registry.load_renderers()
     if args.format not in renderers:
         raise UsageError(
             f"--format {args.format!r}: known formats are {', '.join(sorted(renderers))}"
         )
-    scenarios = load_paths(args.scenarios)
-    if not scenarios:
+    cells = [cell for s in load_paths(args.scenarios) for cell in flavour_cells(s)]
+    if not cells:
         raise UsageError(f"no scenarios in {', '.join(args.scenarios)}")
+    scenarios = []
+    for scenario, skip in cells:
+        if skip:  # a lab flavour that cannot express the scenario's lab spec
+            print(f"SKIP  {scenario.name}  ({scenario.where}; {skip})", flush=True)
+        else:
+            scenarios.append(scenario)
     check_history(args)
 
     def say(msg: str) -> None:

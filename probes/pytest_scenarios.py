@@ -70,17 +70,31 @@ class ScenarioFailed(Exception):
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from probes.scenario import load_file
+        import os
 
-        for scenario in load_file(self.path):
-            if not scenario.collect:
+        from probes.lab.flavours import FLAVOURS_ENV, flavours_from_env
+        from probes.scenario import flavour_cells, load_file
+
+        chosen = None
+        if os.environ.get(FLAVOURS_ENV, "").strip():
+            try:
+                chosen = flavours_from_env(os.environ)
+            except ValueError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        for original in load_file(self.path):
+            if not original.collect:
                 continue
-            item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
-            for mark in scenario.marks:
-                item.add_marker(mark)
-            if scenario.uses_lab:
-                item.add_marker("lab")
-            yield item
+            for scenario, skip in flavour_cells(original):
+                if chosen is not None and scenario.flavour not in (None, *chosen):
+                    continue  # $MAILPROBE_LAB_FLAVOURS leaves this flavour out
+                item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+                for mark in scenario.marks:
+                    item.add_marker(mark)
+                if scenario.uses_lab:
+                    item.add_marker("lab")
+                if skip:
+                    item.add_marker(pytest.mark.skip(reason=skip))
+                yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
         from probes.errors import UsageError
@@ -103,10 +117,11 @@ class ScenarioItem(pytest.Item):
         if scenario.lab_spec is not None:
             from probes.lab.lab import Lab
 
-            with Lab(scenario.lab_spec) as lab:
+            with Lab(scenario.lab_spec_to_start()) as lab:
                 self.outcome = scenario_run.run_scenario(scenario, lab.info)
         elif scenario.uses_lab:
-            self.outcome = scenario_run.run_scenario(scenario, _labs(self.config).shared())
+            shared = _labs(self.config).shared(scenario.flavour)
+            self.outcome = scenario_run.run_scenario(scenario, shared)
         else:
             self.outcome = scenario_run.run_scenario(scenario)
         if self.outcome.status != 0:
@@ -124,29 +139,34 @@ class ScenarioItem(pytest.Item):
 
 
 class _Labs:
-    """Labs for scenario tests: one shared default lab, and labs of their own for specs."""
+    """Labs for scenario tests: one shared default lab per flavour, and labs of their own for
+    specs."""
 
     def __init__(self) -> None:
-        self._shared: Lab | None = None
+        self._shared: dict[str | None, Lab] = {}
 
-    def shared(self) -> LabInfo:
+    def shared(self, flavour: str | None = None) -> LabInfo:
+        from probes.lab.flavours import DEFAULT_FLAVOUR, with_flavour
         from probes.lab.lab import Lab
+        from probes.lab.spec import LabSpec
 
-        if self._shared is None:
-            lab = Lab()
+        key = None if flavour == DEFAULT_FLAVOUR else flavour
+        if key not in self._shared:
+            lab = Lab(with_flavour(LabSpec(), key) if key else None)
             try:
                 lab.start()
             except BaseException:
                 lab.stop()
                 raise
-            self._shared = lab
-        assert self._shared.info is not None
-        return self._shared.info
+            self._shared[key] = lab
+        info = self._shared[key].info
+        assert info is not None
+        return info
 
     def stop(self) -> None:
-        if self._shared is not None:
-            self._shared.stop()
-            self._shared = None
+        while self._shared:
+            _, lab = self._shared.popitem()
+            lab.stop()
 
 
 _LABS_KEY = pytest.StashKey[_Labs]()

@@ -11,6 +11,10 @@ test per YAML document, probes.pytest_scenarios). A file may hold several docume
     lab: false                       # true: start the embedded lab and probe it
     lab_spec: {...}                  # a lab spec (probes/lab/spec.py LabSpec fields), or the
                                      # name of a lab spec file relative to this one; implies lab
+    lab_flavours: all                # or [postfix+dovecot, exim+perdition, ...]: run once per
+                                     # lab flavour (`all`: probes.lab.flavours.MATRIX), as
+                                     # `name[flavour]`; a flavour that cannot express lab_spec
+                                     # is skipped with the reason
     target:                          # required unless the lab is used
       domain: example.com            # required unless the lab is used (default: the lab's)
       mx_hosts: [mx1.example.com]
@@ -130,6 +134,8 @@ class Scenario:
     collect: bool = True
     lab: bool = False
     lab_spec: LabSpec | None = None
+    lab_flavours: tuple[str, ...] = ()  # the matrix this scenario runs on ("mta+front")
+    flavour: str | None = None  # set on one cell of that matrix (see flavour_cells)
     target: TargetSpec = field(default_factory=TargetSpec)
     probes: tuple[str, ...] = ()
     expect: Expect = field(default_factory=Expect)
@@ -138,9 +144,37 @@ class Scenario:
     def uses_lab(self) -> bool:
         return self.lab or self.lab_spec is not None
 
+    def lab_spec_to_start(self) -> LabSpec | None:
+        """The spec of the lab this scenario starts (None: the default lab)."""
+        if self.flavour is None:
+            return self.lab_spec
+        from probes.lab.flavours import with_flavour
+        from probes.lab.spec import LabSpec
+
+        return with_flavour(self.lab_spec or LabSpec(), self.flavour)
+
     @property
     def where(self) -> str:
         return f"{self.source}:{self.line}"
+
+
+def flavour_cells(scenario: Scenario) -> list[tuple[Scenario, str | None]]:
+    """(scenario, skip reason or None) for each lab flavour it runs on: the scenario itself
+    when it names no `lab_flavours`, else one cell per flavour named `name[flavour]`."""
+    if not scenario.lab_flavours:
+        return [(scenario, None)]
+    from probes.lab.flavours import unsupported_reason
+
+    cells = []
+    for flavour in scenario.lab_flavours:
+        cell = dataclasses.replace(
+            scenario, name=f"{scenario.name}[{flavour}]", lab_flavours=(), flavour=flavour
+        )
+        spec = cell.lab_spec_to_start()
+        assert spec is not None
+        reason = unsupported_reason(spec)
+        cells.append((cell, f"{flavour} cannot express this lab: {reason}" if reason else None))
+    return cells
 
 
 # The document's top-level fields and their types (lab_spec is validated by LabSpec).
@@ -151,6 +185,7 @@ _TOP_FIELDS: dict[str, Any] = {
     "collect": bool,
     "lab": bool,
     "lab_spec": "lab_spec",
+    "lab_flavours": "lab_flavours",
     "target": "target",
     "probes": tuple[str, ...],
     "expect": Expect,
@@ -277,6 +312,8 @@ def _scenario(node: yaml.Node, source: str, available: list[str]) -> Scenario:
         kind = _TOP_FIELDS[key]
         if kind == "lab_spec":
             values[key] = _lab_spec(doc, value)
+        elif kind == "lab_flavours":
+            values[key] = _lab_flavours(doc, value)
         elif kind == "target":
             values[key] = _target(doc, value)
         else:
@@ -288,6 +325,8 @@ def _scenario(node: yaml.Node, source: str, available: list[str]) -> Scenario:
     if values.get("lab") is False and values.get("lab_spec") is not None:
         raise doc.error("lab", "false, but `lab_spec` is given (a lab spec starts the lab)")
     uses_lab = bool(values.get("lab")) or values.get("lab_spec") is not None
+    if values.get("lab_flavours") and not uses_lab:
+        raise doc.error("lab_flavours", "given, but the scenario does not use the lab")
     target: TargetSpec = values.get("target", TargetSpec())
     if not uses_lab and target.domain is None:
         where = "target.domain" if "target" in values else "target"
@@ -324,6 +363,26 @@ def _lab_spec(doc: _Doc, value: Any) -> LabSpec:
         path = "lab_spec" if exc.field.startswith("(") else f"lab_spec.{exc.field}"
         reason = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
         raise doc.error(path, reason) from None
+
+
+def _lab_flavours(doc: _Doc, value: Any) -> tuple[str, ...]:
+    from probes.lab.flavours import MATRIX, parse_flavour
+
+    if value == "all":
+        return MATRIX
+    if isinstance(value, str) or not isinstance(value, list):
+        raise doc.error("lab_flavours", f"expected `all` or a list, got {_kind(value)}")
+    chosen = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise doc.error(f"lab_flavours[{i}]", f"expected a string, got {_kind(item)}")
+        try:
+            chosen.append("+".join(parse_flavour(item)))
+        except ValueError as exc:
+            raise doc.error(f"lab_flavours[{i}]", str(exc)) from None
+    if not chosen:
+        raise doc.error("lab_flavours", "empty (leave it out for the default lab)")
+    return tuple(dict.fromkeys(chosen))
 
 
 def _target(doc: _Doc, value: Any) -> TargetSpec:

@@ -74,7 +74,7 @@ def run_scenario(
         return _run_on_lab(scenario, lab_info)
     from probes.lab.lab import Lab
 
-    with Lab(scenario.lab_spec, say=say or (lambda msg: None)) as lab:
+    with Lab(scenario.lab_spec_to_start(), say=say or (lambda msg: None)) as lab:
         assert lab.info is not None
         return _run_on_lab(scenario, lab.info)
 

@@ -20,7 +20,7 @@ from probes.cli_run import register
 from probes.lab.lab import LabInfo
 from probes.model import Finding, Outcome, ProbeResult, Severity, Target
 from probes.report.run import RunReport
-from probes.scenario import ScenarioError, load_file, load_text
+from probes.scenario import ScenarioError, flavour_cells, load_file, load_text
 from probes.scenario_run import LAB_CREDENTIALS_ENV, build_target, findings_table, judge
 
 pytest_plugins = ["pytester"]
@@ -128,7 +128,7 @@ def test_documents_of_one_file_are_scenarios_with_their_own_lines():
         (
             "name: a\nlab: true\ncolour: red\n",
             "s.yaml:3: field `colour`: unknown field; known: name, description, marks, collect, "
-            "lab, lab_spec, target, probes, expect",
+            "lab, lab_spec, lab_flavours, target, probes, expect",
         ),
         (
             "name: a\ntarget:\n  mx_hosts: [a]\n",
@@ -178,6 +178,24 @@ def test_documents_of_one_file_are_scenarios_with_their_own_lines():
             "s.yaml:4: field `name`: 'a' is already the name of the scenario on line 1",
         ),
         (
+            "name: a\nlab: true\nlab_flavours: [postfix, qmail+dovecot]\n",
+            "s.yaml:3: field `lab_flavours[1]`: lab flavour 'qmail+dovecot': MTA 'qmail' is not "
+            "one of exim, postfix, sendmail",
+        ),
+        (
+            "name: a\nlab: true\nlab_flavours: [exim+courier]\n",
+            "s.yaml:3: field `lab_flavours[0]`: lab flavour 'exim+courier': mailbox front "
+            "'courier' is not one of dovecot, perdition",
+        ),
+        (
+            "name: a\nlab: true\nlab_flavours: every\n",
+            "s.yaml:3: field `lab_flavours`: expected `all` or a list, got str 'every'",
+        ),
+        (
+            "name: a\ntarget:\n  domain: example.com\nlab_flavours: all\n",
+            "s.yaml:4: field `lab_flavours`: given, but the scenario does not use the lab",
+        ),
+        (
             "name: a\ntarget:\n  domain: example.com\n  sending_ips: [1.2.3]\n",
             "s.yaml:4: field `target.sending_ips[0]`: '1.2.3' is not an IP address",
         ),
@@ -185,6 +203,47 @@ def test_documents_of_one_file_are_scenarios_with_their_own_lines():
 )
 def test_bad_scenarios_name_file_line_and_field(text, message):
     assert error_of(text) == message
+
+
+def test_lab_flavours_all_runs_the_scenario_once_per_flavour_of_the_matrix():
+    from probes.lab.flavours import MATRIX
+
+    (scenario,) = load("name: a\nlab: true\nlab_flavours: all\n")
+    cells = flavour_cells(scenario)
+    assert [c.name for c, _ in cells] == [f"a[{f}]" for f in MATRIX]
+    assert all(skip is None for _, skip in cells)
+    spec = cells[1][0].lab_spec_to_start()
+    assert (spec.mta, spec.mailbox_front) == ("postfix", "dovecot")
+    assert scenario.lab_spec_to_start() is None  # without a flavour: the default lab
+
+
+def test_a_lab_spec_keeps_its_fields_in_every_flavour_and_names_may_omit_dovecot():
+    (scenario,) = load(
+        "name: a\nlab_flavours: [sendmail, exim+perdition]\nlab_spec:\n  exim:\n    vrfy: true\n"
+    )
+    assert scenario.lab_flavours == ("sendmail+dovecot", "exim+perdition")
+    specs = [cell.lab_spec_to_start() for cell, _ in flavour_cells(scenario)]
+    assert [(s.flavour, s.exim.vrfy) for s in specs] == [
+        ("sendmail+dovecot", True),
+        ("exim+perdition", True),
+    ]
+
+
+def test_a_flavour_that_cannot_express_the_lab_spec_is_a_skipped_cell_naming_why(monkeypatch):
+    from probes.lab import postfix_conf
+
+    monkeypatch.setattr(
+        postfix_conf,
+        "unsupported",
+        lambda spec: [("exim.expn", "no EXPN command")] if spec.exim.expn else [],
+    )
+    (scenario,) = load(
+        "name: a\nlab_flavours: [exim, postfix]\nlab_spec:\n  exim:\n    expn: true\n"
+    )
+    (_, none), (postfix, skip) = flavour_cells(scenario)
+    assert postfix.name == "a[postfix+dovecot]"
+    assert none is None
+    assert skip == "postfix+dovecot cannot express this lab: exim.expn: no EXPN command"
 
 
 def test_a_password_pasted_as_credentials_is_not_repeated_in_the_error():
