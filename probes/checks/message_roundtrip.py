@@ -386,7 +386,10 @@ class MessageRoundTripProbe(BaseProbe):
                     pairs.append(("spf", own.spf.domain, own.spf.result, result.result))
         pairs.extend(_dkim_pairs(own, receiver.get("dkim", [])))
         for result in receiver.get("dmarc", []):
-            pairs.append(("dmarc", own.header_from_domain, own.dmarc.result, result.result))
+            # OpenDMARC's `bestguesspass` (no policy published, would pass) is no policy to
+            # evaluate, like the harness's own `none`.
+            theirs = "none" if result.result == "bestguesspass" else result.result
+            pairs.append(("dmarc", own.header_from_domain, own.dmarc.result, theirs))
         for method, what, mine, theirs in pairs:
             if mine != theirs:
                 yield self.finding(
