@@ -154,6 +154,11 @@ def build_image(
     return ImageInfo(name, built=True, build_s=t1 - t0, import_s=t2 - t1)
 
 
+def containerfile_path(kind: str = "base") -> Path:
+    """files/Containerfile (base) or files/Containerfile.<kind>: the same image, for a registry."""
+    return CONTAINERFILE if kind == "base" else CONTAINERFILE.with_name(f"Containerfile.{kind}")
+
+
 def containerfile_packages(text: str | None = None) -> list[str]:
     """The package list of files/Containerfile (for the test that keeps it equal to PACKAGES)."""
     text = text if text is not None else CONTAINERFILE.read_text()
