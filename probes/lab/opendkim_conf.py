@@ -10,7 +10,8 @@ Authentication-Results header with authserv-id `mx.<domain>` (always, `dkim=none
 API (stable; new keyword parameters keep backward-compatible defaults):
 
 - `opendkim_conf(spec, role, socket) -> str`: the text of `opendkim.conf`;
-- `opendkim_files(spec, role) -> dict[name, text]`: the tables it names (`internal-hosts`);
+- `opendkim_files(spec, role) -> dict[name, text]`: the files it names (`internal-hosts`,
+  `unbound.conf`: Debian's OpenDKIM resolves with libunbound, pointed at the lab DNS only);
 - `start_lines(role, socket, *, socket_group=...) -> str`: sh lines for start.sh that install
   config and keys (`/etc/opendkim`) and start opendkim in the background (before the MTA);
 - `syslog_lines() -> str`: sh lines starting a tiny `/dev/log` reader that copies syslog
@@ -50,14 +51,16 @@ def opendkim_conf(spec: LabSpec, role: str, socket: str = DEFAULT_SOCKET) -> str
         "UMask 007",
         f"Socket local:{socket}",
         f"PidFile /run/opendkim/opendkim-{role}.pid",
-        f"Nameservers {spec.address('dns')}",
+        # libunbound: forward everything to the lab DNS (its default local zones answer
+        # NXDOMAIN for test., 127.in-addr.arpa. and the like: unbound.conf lifts them).
+        f"ResolverConfiguration {CONF_DIR}/unbound.conf",
         "DNSTimeout 5",
         "Canonicalization relaxed/relaxed",
         # RFC 8301: RSA keys shorter than 1024 bits must not verify (and must not sign).
         "MinimumKeyBits 1024",
         "RequireSafeKeys yes",
         # Whose mail is signed (besides authenticated senders): the authorized client only.
-        f"InternalHosts refile:{CONF_DIR}/internal-hosts",
+        f"InternalHosts file:{CONF_DIR}/internal-hosts",
     ]
     if role == "outbound":
         sel = spec.signer
@@ -91,7 +94,26 @@ def opendkim_files(spec: LabSpec, role: str) -> dict[str, str]:
     # The mx signs for nobody: a never-used documentation address keeps the default
     # (127.0.0.1) out; it is only a table entry, nothing connects there.
     hosts = spec.address("authorized") if role == "outbound" else "192.0.2.255"
-    return {"internal-hosts": hosts + "\n"}
+    return {"internal-hosts": hosts + "\n", "unbound.conf": unbound_conf(spec)}
+
+
+# Unbound's built-in local zones (RFC 6761/6762/6303 names) that a lab domain may live under.
+UNBOUND_DEFAULT_ZONES = ("test.", "invalid.", "onion.", "home.arpa.", "127.in-addr.arpa.")
+
+
+def unbound_conf(spec: LabSpec) -> str:
+    """libunbound configuration: only the lab DNS is asked (forward-zone "."), no DNSSEC
+    validation (the lab zones are unsigned), none of unbound's default local zones."""
+    zones = "".join(f'  local-zone: "{z}" nodefault\n' for z in UNBOUND_DEFAULT_ZONES)
+    return (
+        "server:\n"
+        "  do-ip6: no\n"
+        '  module-config: "iterator"\n'
+        f"{zones}"
+        "forward-zone:\n"
+        '  name: "."\n'
+        f"  forward-addr: {spec.address('dns')}@{spec.ports.dns}\n"
+    )
 
 
 def render(spec: LabSpec, root: Path, role: str, socket: str = DEFAULT_SOCKET) -> None:
@@ -112,11 +134,11 @@ install -d -m 0755 {CONF_DIR}
 install -d -m 0700 -o opendkim -g opendkim {KEY_DIR}
 install -m 0644 /lab/{role}/opendkim.conf {CONF_DIR}/opendkim.conf
 install -m 0644 /lab/{role}/opendkim-internal-hosts {CONF_DIR}/internal-hosts
+install -m 0644 /lab/{role}/opendkim-unbound.conf {CONF_DIR}/unbound.conf
 for key in /lab/dkim/*.key; do
   install -m 0600 -o opendkim -g opendkim "$key" "{KEY_DIR}/$(basename "$key")"
 done
-install -d -m 0755 -o opendkim -g opendkim /run/opendkim
-install -d -m 2750 -o opendkim -g {socket_group} {sock_dir}
+install -d -m 2750 -o opendkim -g {socket_group} {sock_dir} /run/opendkim
 rm -f {socket}
 opendkim -x {CONF_DIR}/opendkim.conf &
 """
