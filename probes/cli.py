@@ -78,6 +78,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError("check: give a DOMAIN, --domains FILE or --lab")
     if sum(sources) > 1:
         raise UsageError("check: give only one of DOMAIN, --domains FILE and --lab")
+    for given, option in ((args.lab_spec, "--lab-spec"), (args.lab_flavour, "--lab-flavour")):
+        if given and not args.lab:
+            raise UsageError(f"check: {option} goes with --lab")
     renderers = registry.load_renderers()
     if args.format not in renderers:
         raise UsageError(
@@ -112,7 +115,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from probes.lab.lab import Lab
 
-    spec = _load_spec(args.lab_spec)
+    spec = _load_spec(args.lab_spec, args.lab_flavour)
     with Lab(spec, say=say) as lab:
         info = lab.info
         assert info is not None
@@ -381,12 +384,18 @@ def _domain_line(report: RunReport, status: int) -> str:
     return "  ".join(parts)
 
 
-def _load_spec(path: str | None):
-    from probes.lab.spec import LabSpec, LabSpecError
+def _load_spec(path: str | None, flavour: str | None = None):
+    """The lab spec of a YAML file (or the default), in `flavour` ("mta+front") when given."""
+    from probes.lab.flavours import with_flavour
+    from probes.lab.spec import LabSpec
 
     try:
-        return LabSpec.from_yaml(path) if path else LabSpec()
-    except LabSpecError as exc:
+        spec = LabSpec.from_yaml(path) if path else LabSpec()
+        if flavour:
+            spec = with_flavour(spec, flavour)
+            spec.validate(path)
+        return spec
+    except ValueError as exc:  # LabSpecError is one
         raise UsageError(str(exc)) from None
 
 
@@ -401,7 +410,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         raise UsageError(
             f"lab {args.name!r} is already up; `mailprobe lab down --name {args.name}` first"
         )
-    spec = _load_spec(args.spec)
+    spec = _load_spec(args.spec, args.flavour)
     state.root.mkdir(parents=True, exist_ok=True)
     lab = Lab(spec, workdir=state.lab_dir, say=say)
     try:
@@ -506,9 +515,24 @@ def cmd_lab_doctor(args: argparse.Namespace) -> int:
     say = _say(False)
     api = ensure_docker_api(say, setup=not args.no_setup)
     if not args.no_image:
-        build_image(api, say, force=args.rebuild_image)
+        for kind in _image_kinds(args.images):
+            build_image(api, say, force=args.rebuild_image, kind=kind)
     say("ready: the lab can start")
     return 0
+
+
+def _image_kinds(text: str) -> list[str]:
+    from probes.lab.image import IMAGE_KINDS
+
+    if text.strip() == "all":
+        return list(IMAGE_KINDS)
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in IMAGE_KINDS]
+    if bad or not kinds:
+        raise UsageError(
+            f"--images {text!r}: known image kinds are {', '.join(IMAGE_KINDS)} (or all)"
+        )
+    return kinds
 
 
 def cmd_probes(args: argparse.Namespace) -> int:
@@ -538,6 +562,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--lab", action="store_true", help="start the embedded lab, probe it, stop it"
     )
     check.add_argument("--lab-spec", metavar="FILE", help="lab spec YAML for --lab")
+    check.add_argument(
+        "--lab-flavour",
+        metavar="MTA[+FRONT]",
+        help="lab flavour for --lab: exim|postfix|sendmail [+dovecot|perdition] "
+        "(overrides the spec's mta and mailbox_front)",
+    )
     check.add_argument("--resolver", metavar="IP[:PORT]")
     check.add_argument("--selector", action="append", metavar="SEL")
     check.add_argument("--sending-ip", action="append", metavar="IP")
@@ -638,6 +668,11 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     up = lab_sub.add_parser("up", help="start a lab and leave it running")
     up.add_argument("--spec", metavar="FILE", help="lab spec YAML")
+    up.add_argument(
+        "--flavour",
+        metavar="MTA[+FRONT]",
+        help="exim|postfix|sendmail [+dovecot|perdition] (overrides the spec's)",
+    )
     down = lab_sub.add_parser("down", help="stop a lab and remove its files")
     down.add_argument("--all", action="store_true", help="every mailprobe lab on this machine")
     status = lab_sub.add_parser("status", help="show a running lab and whether it answers")
@@ -655,6 +690,13 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--no-setup", action="store_true", help="only look; install nothing")
     doctor.add_argument("--no-image", action="store_true", help="skip the lab image")
     doctor.add_argument("--rebuild-image", action="store_true")
+    doctor.add_argument(
+        "--images",
+        default="base",
+        metavar="KINDS",
+        help="lab images to make ready: comma-separated base,postfix,sendmail or `all` "
+        "(default: base; the others are built when a lab of that flavour first starts)",
+    )
     doctor.set_defaults(func=cmd_lab_doctor)
 
     probes = sub.add_parser("probes", help="list the installed probes")

@@ -158,3 +158,40 @@ def test_each_image_kind_has_its_own_name_and_tag():
 def test_each_containerfile_installs_exactly_its_images_packages(kind):
     text = image.containerfile_path(kind).read_text()
     assert image.containerfile_packages(text) == sorted(image.image_packages(kind))
+
+
+# ----- command line ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["check", "--lab", "--lab-flavour", "qmail"], "lab flavour 'qmail'"),
+        (["check", "--lab", "--lab-flavour", "exim+courier"], "mailbox front 'courier'"),
+        (["check", "example.test", "--lab-flavour", "postfix"], "--lab-flavour goes with --lab"),
+        (["check", "example.test", "--lab-spec", "x.yaml"], "--lab-spec goes with --lab"),
+        (["lab", "up", "--name", "never", "--flavour", "exim+nginx"], "mailbox front 'nginx'"),
+        (["lab", "doctor", "--no-setup", "--images", "base,qmail"], "--images 'base,qmail'"),
+    ],
+)
+def test_a_bad_flavour_or_image_option_exits_2_naming_it(argv, named, capsys):
+    from probes import cli
+
+    assert cli.main(argv) == 2
+    assert named in capsys.readouterr().err
+
+
+def test_the_lab_flavour_option_overrides_the_specs_and_is_validated(tmp_path, monkeypatch):
+    from probes import cli
+
+    path = tmp_path / "lab.yaml"
+    path.write_text("mta: sendmail\ntls:\n  certificate: expired\n")
+    spec = cli._load_spec(str(path), "postfix+perdition")
+    assert (spec.mta, spec.mailbox_front) == ("postfix", "perdition")
+    assert spec.tls.certificate == "expired"
+    assert cli._load_spec(str(path)).mta == "sendmail"
+    from probes.lab import postfix_conf
+
+    monkeypatch.setattr(postfix_conf, "unsupported", lambda spec: [("tls.certificate", "no")])
+    with pytest.raises(cli.UsageError, match=r"tls\.certificate"):
+        cli._load_spec(str(path), "postfix")
