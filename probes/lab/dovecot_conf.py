@@ -163,6 +163,9 @@ ssl = no
 disable_plaintext_auth = yes
 login_trusted_networks = @@TRUSTED@@
 auth_mechanisms = plain login
+# The proxy already holds a failed login back (Perdition sleeps before it answers): do not
+# add Dovecot's own 2 s on top.
+auth_failure_delay = 0
 
 """
     + _USERS_AND_LIMITS

@@ -215,6 +215,7 @@ def test_store_listens_in_clear_on_its_own_address_and_trusts_only_the_proxy(ren
         "127.0.0.1/32",
     ]
     assert "imaps" not in text and "pop3s" not in text and "ssl_cert" not in text
+    assert settings["auth_failure_delay"] == "0"  # Perdition holds failures back itself
     assert f"address = {spec.lmtp_address}" in text
     assert spec.lmtp_address == spec.address("store")
     store_start = (root / "store" / "start.sh").read_text()
