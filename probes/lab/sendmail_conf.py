@@ -70,6 +70,7 @@ def render(spec: LabSpec, root: Path, role: str, password: str) -> None:
     for name, text in maps(spec, role).items():
         (out / name).write_text(text)
     (out / "Sendmail.conf").write_text(SASL_CONF)
+    (out / "lab-service.switch").write_text(SERVICE_SWITCH)
     pki.write_secret(out / "sasl-password", password.encode())
     opendkim_conf.render(spec, root, role, OPENDKIM_SOCKET)
     if role == "mx":
@@ -126,6 +127,9 @@ def sendmail_mc(spec: LabSpec, role: str) -> str:
         _define("confDONT_PROBE_INTERFACES", "True"),
         _define("confBIND_OPTS", "-DNSRCH -DEFNAMES"),
         _define("confTO_IDENT", "0"),
+        # Host names from DNS only: with `files` in the switch, sendmail retries a failed
+        # lookup with the short name ("mx"), which the lab DNS refuses (TRY_AGAIN).
+        _define("confSERVICE_SWITCH_FILE", f"{MAIL_DIR}/lab-service.switch"),
         _define("confTO_RESOLVER_RETRANS", "1s"),
         _define("confTO_RESOLVER_RETRY", "2"),
         _define("confTO_CONNECT", "10s"),
@@ -175,9 +179,10 @@ def sendmail_mc(spec: LabSpec, role: str) -> str:
     if role == "mx":
         lines += [
             f"FEATURE(`virtusertable', `hash -o {MAIL_DIR}/virtusertable')dnl",
-            # user@domain maps to itself: stop there instead of recursing.
-            "define(`_VIRTUSER_STOP_ONE_LEVEL_RECURSION_')dnl",
             f"VIRTUSER_DOMAIN({_q(spec.domain)})dnl",
+            # Unknown users of the lab domain: `To:` entries of the access db (a virtusertable
+            # `error:` catch-all would also refuse them as MAIL FROM senders).
+            "FEATURE(`blocklist_recipients')dnl",
             f"FEATURE(`mailertable', `hash -o {MAIL_DIR}/mailertable')dnl",
         ]
     lines += [
@@ -204,6 +209,8 @@ def sendmail_mc(spec: LabSpec, role: str) -> str:
             "T=C:10s;S:30s;R:30s;E:60s')dnl",
         ]
     lines += milters
+    if not toggles.open_relay:
+        lines += ["LOCAL_RULESETS", LOCALHOST_NO_RELAY]
     lines += [
         "MAILER_DEFINITIONS",
         "MAILER(`local')dnl",
@@ -220,6 +227,31 @@ def sendmail_mc(spec: LabSpec, role: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# sendmail relays for 127.0.0.1 ("originated locally", Relay_ok) and for the client name
+# localhost (class w). On the lab's host network 127.0.0.1 is any local process, a client like
+# the others: it may send to this host's own domains, and relays only when authenticated.
+LOCALHOST_NO_RELAY = "\n".join(
+    "\t".join(rule)
+    for rule in (
+        ("SLocal_check_rcpt",),
+        ("R$*", "$: $1 $| $&{client_addr} $| $&{auth_type}"),
+        ("R$* $| 127.0.0.1 $|", "$: <localhost> $>CanonAddr $1"),
+        ("R$* $| $*", "$@ OK"),
+        ("R<localhost> $+ < @ $=w . >", "$@ OK"),
+        ("R<localhost> $+ < @ $=w >", "$@ OK"),
+        ("R<localhost> $+ < @ $=R . >", "$@ OK"),
+        ("R<localhost> $+ < @ $=R >", "$@ OK"),
+        (
+            "R<localhost> $+ < @ $+ >",
+            '$#error $@ 5.7.1 $: "550 Relaying denied. Proper authentication required."',
+        ),
+        ("R<localhost> $*", "$@ OK"),
+    )
+)
+
+SERVICE_SWITCH = "passwd\tfiles\nhosts\tdns\naliases\tfiles\n"
+
+
 def maps(spec: LabSpec, role: str) -> dict[str, str]:
     """The map sources (made into hash maps with makemap at start) and the aliases file."""
     user = f"{spec.user}@{spec.domain}"
@@ -227,10 +259,11 @@ def maps(spec: LabSpec, role: str) -> dict[str, str]:
     aliases += ["MAILER-DAEMON: postmaster", "root: postmaster", "nobody: /dev/null"]
     found = {"aliases": "\n".join(aliases) + "\n"}
     if role == "mx":
-        found["access"] = f"To:{spec.domain}\tRELAY\n"
-        virt = [f"{user}\t{user}"]
-        virt += [f"{name}@{spec.domain}\t{user}" for name in ALIASES]
-        virt.append(f"@{spec.domain}\terror:5.1.1:550 User unknown")
+        access = [f"To:{user}\tOK"]
+        access += [f"To:{name}@{spec.domain}\tOK" for name in ALIASES]
+        access.append(f"To:{spec.domain}\tERROR:5.1.1:550 User unknown")
+        found["access"] = "\n".join(access) + "\n"
+        virt = [f"{name}@{spec.domain}\t{user}" for name in ALIASES]
         found["virtusertable"] = "\n".join(virt) + "\n"
         found["mailertable"] = f"{spec.domain}\tlmtp:[{spec.lmtp_address}]\n"
     else:
@@ -293,7 +326,7 @@ install -m 0644 /lab/ca.pem tls/ca.pem
 install -m 0644 /lab/tls/{role}.crt tls/server.crt
 install -m 0600 /lab/tls/{role}.key tls/server.key
 install -m 0644 /lab/{role}/Sendmail.conf sasl/Sendmail.conf
-install -m 0644 /lab/{role}/sendmail.mc sendmail.mc
+install -m 0644 /lab/{role}/sendmail.mc /lab/{role}/lab-service.switch .
 m4 sendmail.mc > sendmail.cf
 rm -f access access.db aliases aliases.db virtusertable.db mailertable.db
 for map in $(ls /lab/{role}/access /lab/{role}/virtusertable /lab/{role}/mailertable \\
