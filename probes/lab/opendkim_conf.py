@@ -37,6 +37,13 @@ def signature_algorithm(spec: LabSpec) -> str:
     return "ed25519-sha256" if spec.signer.key_type == "ed25519" else "rsa-sha256"
 
 
+def min_key_bits(spec: LabSpec, role: str) -> int:
+    sel = spec.signer
+    if role == "outbound" and sel.key_type == "rsa" and sel.bits < 1024:
+        return sel.bits
+    return 1024
+
+
 def opendkim_conf(spec: LabSpec, role: str, socket: str = DEFAULT_SOCKET) -> str:
     """opendkim.conf for a lab role: signing on `outbound`, verifying on `mx`."""
     if role not in ROLES:
@@ -56,8 +63,10 @@ def opendkim_conf(spec: LabSpec, role: str, socket: str = DEFAULT_SOCKET) -> str
         f"ResolverConfiguration {CONF_DIR}/unbound.conf",
         "DNSTimeout 5",
         "Canonicalization relaxed/relaxed",
-        # RFC 8301: RSA keys shorter than 1024 bits must not verify (and must not sign).
-        "MinimumKeyBits 1024",
+        # RFC 8301: RSA keys shorter than 1024 bits must not verify. The same limit stops
+        # signing, so an outbound given a weaker key (the misconfiguration a lab may model)
+        # signs with it anyway, for the verifier to fail.
+        f"MinimumKeyBits {min_key_bits(spec, role)}",
         "RequireSafeKeys yes",
         # Whose mail is signed (besides authenticated senders): the authorized client only.
         f"InternalHosts file:{CONF_DIR}/internal-hosts",

@@ -296,7 +296,6 @@ def start_sh(spec: LabSpec, role: str) -> str:
     return f"""\
 #!/bin/sh
 set -e
-{opendkim_conf.syslog_lines()}\
 install -d -m 0755 /etc/postfix/tls /etc/postfix/sasl
 install -m 0644 /lab/{role}/main.cf /etc/postfix/main.cf
 install -m 0644 /lab/{role}/master.cf /etc/postfix/master.cf
@@ -310,6 +309,9 @@ saslpasswd2 -p -c -f /etc/postfix/sasl/sasldb2 -u {spec.domain} {spec.user} \
 < /lab/{role}/sasl-password
 chown root:postfix /etc/postfix/sasl/sasldb2
 chmod 0640 /etc/postfix/sasl/sasldb2
+{opendkim_conf.syslog_lines()}\
+# Postfix waits ("pausing to let main.cf cool down") while its config is < 2 s old.
+touch -d @946684800 /etc/postfix/main.cf /etc/postfix/master.cf
 {mx_lines}{opendkim_conf.start_lines(role, DKIM_SOCKET, socket_group="postfix")}\
 # Milter sockets first (Postfix tempfails mail while a milter is missing): at most 2 s.
 for _ in $(seq 40); do {wait} break; sleep 0.05; done
