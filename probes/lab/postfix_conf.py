@@ -47,7 +47,7 @@ LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
 def unsupported(spec: LabSpec) -> list[tuple[str, str]]:
     found = []
     if spec.exim.expn:
-        found.append(("exim.expn", "Postfix has no EXPN command (502 5.5.2)"))
+        found.append(("exim.expn", "Postfix has no EXPN command (500 5.5.2 command not recognized)"))
     if spec.exim.vrfy:
         found.append(
             ("exim.vrfy", "Postfix answers an enabled VRFY with 252, never 250 with the address")
