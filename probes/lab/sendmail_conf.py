@@ -99,7 +99,7 @@ def sendmail_mc(spec: LabSpec, role: str) -> str:
     ports, ip, hostname = spec.ports, spec.address(role), f"{role}.{spec.domain}"
     toggles = spec.exim
     privacy = ["authwarnings", "needmailhelo", "noetrn", "noverb", "restrictqrun"]
-    privacy += ["restrictmailq", "noreceipts", "nobodyreturn"]
+    privacy += ["restrictmailq", "noreceipts"]
     privacy += [] if toggles.vrfy else ["novrfy"]
     privacy += [] if toggles.expn else ["noexpn"]
     auth_options = "A" if toggles.auth_before_tls else "A,p"
@@ -135,6 +135,10 @@ def sendmail_mc(spec: LabSpec, role: str) -> str:
         _define("confTO_CONNECT", "10s"),
         _define("confTO_ICONNECT", "5s"),
         _define("confDELIVERY_MODE", "background"),
+        # No persistent host status: one failed attempt (say a test that broke the lab DNS for
+        # a moment) must not hold later mail for the host back until a queue run.
+        "undefine(`confHOST_STATUS_DIRECTORY')dnl",
+        _define("confTO_HOSTSTATUS", "0s"),
         _define("confSMTP_LOGIN_MSG", "$j Sendmail $v/$Z; $b mailprobe-lab"),
         _define("confPRIVACY_FLAGS", ",".join(privacy)),
         _define("confMAX_MESSAGE_SIZE", str(50 * 1024 * 1024)),
@@ -344,5 +348,5 @@ for _ in $(seq 50); do
   [ "$ready" = 1 ] && break
   sleep 0.05
 done
-exec /usr/sbin/sendmail -bD -q1m
+exec /usr/sbin/sendmail -bD -q15s
 """

@@ -201,7 +201,7 @@ def test_render_writes_role_dirs_and_keeps_the_password_secret(tmp_path):
         start = (out / "start.sh").read_text()
         assert PASSWORD not in start and PASSWORD not in (out / "sendmail.mc").read_text()
         assert "saslpasswd2 -p" in start and f"< /lab/{role}/sasl-password" in start
-        assert start.rstrip().endswith("exec /usr/sbin/sendmail -bD -q1m")
+        assert start.rstrip().endswith("exec /usr/sbin/sendmail -bD -q15s")
     assert (tmp_path / "mx" / "pyspf-milter.conf").exists()
     assert not (tmp_path / "outbound" / "pyspf-milter.conf").exists()
     assert "Selector s1" in (tmp_path / "outbound" / "opendkim.conf").read_text()
