@@ -4,7 +4,7 @@ checking SPF on the mx.
 
 The roles are the Exim lab's, seen from outside (probes.lab.exim_conf):
 
-- mx: 25 (STARTTLS), 465 (implicit TLS, `M=s`), 587 (submission, `M=Ea`); AUTH PLAIN/LOGIN
+- mx: 25 (STARTTLS), 465 (implicit TLS, `M=s`), 587 (submission); AUTH PLAIN/LOGIN
   from Cyrus SASL's sasldb, offered only under TLS (`AuthOptions=p`) and never on 25 (`M=A`);
   the lab domain is a virtusertable domain (the aliases, `error:` for unknown users) that a
   mailertable routes to an LMTP mailer (`F=z`, `P=[IPC]`, `A=TCP $h <lmtp port>`) reaching
@@ -195,12 +195,14 @@ def sendmail_mc(spec: LabSpec, role: str) -> str:
         f"M=E{no_auth_25}{no_starttls}')dnl",
         f"DAEMON_OPTIONS(`Name=MSA, Family=inet, Addr={ip}, "
         f"Port={ports.submission if role == 'mx' else ports.outbound_submission}, "
-        f"M=Ea{no_starttls}')dnl",
+        # No `a` (AUTH required for MAIL): as on the Exim lab, the relay rules decide at RCPT,
+        # so the authorized client relays on 587 too and others are refused at RCPT.
+        f"M=E{no_starttls}')dnl",
     ]
     if role == "mx":
         lines.append(
             f"DAEMON_OPTIONS(`Name=SMTPS, Family=inet, Addr={ip}, "
-            f"Port={ports.submissions}, M=Eas')dnl"
+            f"Port={ports.submissions}, M=Es')dnl"
         )
         milters = [
             f"INPUT_MAIL_FILTER(`opendkim', `S=local:{OPENDKIM_SOCKET}, F=T, "

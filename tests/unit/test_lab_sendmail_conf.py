@@ -57,7 +57,7 @@ def test_mx_listens_on_its_address_with_tls_on_465_and_auth_never_on_25():
     assert {d["Addr"] for d in daemons.values()} == {ip}
     assert {n: d["Port"] for n, d in daemons.items()} == {"MTA": "25", "MSA": "587", "SMTPS": "465"}
     assert "A" in daemons["MTA"]["M"] and "S" not in daemons["MTA"]["M"]
-    assert "a" in daemons["MSA"]["M"]
+    assert "A" not in daemons["MSA"]["M"] and "a" not in daemons["MSA"]["M"]
     assert "s" in daemons["SMTPS"]["M"]
 
 
