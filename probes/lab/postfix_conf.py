@@ -47,7 +47,9 @@ LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
 def unsupported(spec: LabSpec) -> list[tuple[str, str]]:
     found = []
     if spec.exim.expn:
-        found.append(("exim.expn", "Postfix has no EXPN command (500 5.5.2 command not recognized)"))
+        found.append(
+            ("exim.expn", "Postfix has no EXPN command (500 5.5.2 command not recognized)")
+        )
     if spec.exim.vrfy:
         found.append(
             ("exim.vrfy", "Postfix answers an enabled VRFY with 252, never 250 with the address")
@@ -311,12 +313,12 @@ chown root:postfix /etc/postfix/sasl/sasldb2
 chmod 0640 /etc/postfix/sasl/sasldb2
 {opendkim_conf.syslog_lines()}\
 # Postfix waits ("pausing to let main.cf cool down") while its config is < 2 s old.
-touch -d @946684800 /etc/postfix/main.cf /etc/postfix/master.cf
+touch -d @946684800 /etc/postfix/main.cf /etc/postfix/master.cf /etc/postfix/dns-reply-filter
 {mx_lines}{opendkim_conf.start_lines(role, DKIM_SOCKET, socket_group="postfix")}\
 # Milter sockets first (Postfix tempfails mail while a milter is missing): at most 2 s.
 for _ in $(seq 40); do {wait} break; sleep 0.05; done
-# A fresh container from the packaged image: skip postfix-script's ~2 s integrity scan of
-# the queue and config trees (the quick-start marker `postfix quick-stop` leaves).
+# A fresh container from the packaged image: skip postfix-script's ~0.4 s integrity scan
+# of the queue and system trees (the quick-start marker `postfix quick-stop` leaves).
 touch /var/spool/postfix/quick-start
 exec postfix start-fg
 """
