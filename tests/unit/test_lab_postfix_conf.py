@@ -124,7 +124,7 @@ def test_mx_names_itself_delivers_the_lab_domain_over_lmtp_and_refuses_relaying(
     lmtp = f"lmtp:inet:[{spec.lmtp_address}]:{spec.ports.lmtp}"
     assert main["virtual_transport"] == lmtp
     assert main["smtpd_relay_restrictions"] == (
-        "permit_sasl_authenticated, reject_unauth_destination"
+        "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"
     )
     assert "check_policy_service unix:private/policy-spf" in main["smtpd_recipient_restrictions"]
     assert main["smtpd_milters"] == (
@@ -147,10 +147,13 @@ def test_outbound_relays_for_the_authorized_client_and_signs_via_opendkim_only()
     assert "virtual_transport" not in main
 
 
-def test_open_relay_toggle_permits_any_recipient():
+def test_open_relay_toggle_puts_every_client_in_mynetworks():
     spec = _spec(exim=EximSpec(open_relay=True))
     for role in ("mx", "outbound"):
-        assert _main(spec, role)["smtpd_relay_restrictions"].endswith(", permit")
+        main = _main(spec, role)
+        assert main["mynetworks"] == "0.0.0.0/0"
+        # Postfix will not start without reject_unauth_destination in its relay rules.
+        assert main["smtpd_relay_restrictions"].endswith("reject_unauth_destination")
 
 
 def test_services_bind_the_role_address_on_the_spec_ports():
