@@ -416,11 +416,17 @@ class MessageRoundTripProbe(BaseProbe):
         )
 
 
+# A receiver's `policy` (signed, but refused by its local policy: OpenDKIM says it for keys
+# under its MinimumKeyBits) is the harness's `fail` for such a key (RFC 8301: never valid).
+_DKIM_COMPARABLE = {"policy": "fail"}
+
+
 def _dkim_pairs(own: OwnVerdicts, results: list[AuthResult]) -> list[tuple[str, str, str, str]]:
     """(method, what, own, receiver) for DKIM. Signatures are matched by (d=, s=); several
     with the same pair (the target's MTA signing with the same selector as the harness) are
     compared as multisets of results: they agree when every result the receiver gives is
-    among the harness's (a receiver may evaluate fewer signatures than there are)."""
+    among the harness's (a receiver may evaluate fewer signatures than there are). The
+    receiver's `policy` compares as `fail`."""
     mine: dict[tuple[str, str], Counter[str]] = {}
     for sig in own.dkim:
         mine.setdefault((sig.domain.lower(), sig.selector.lower()), Counter())[sig.result] += 1
@@ -432,7 +438,9 @@ def _dkim_pairs(own: OwnVerdicts, results: list[AuthResult]) -> list[tuple[str, 
             result.properties.get("header.s", "").lower(),
         )
         if key in mine:
-            theirs.setdefault(key, Counter())[result.result] += 1
+            theirs.setdefault(key, Counter())[
+                _DKIM_COMPARABLE.get(result.result, result.result)
+            ] += 1
         elif result.result == "none" and own.dkim:
             pairs.append(("dkim", "any signature", _own_dkim_text(own), "none"))
     for key, counted in theirs.items():

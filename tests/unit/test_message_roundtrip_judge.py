@@ -14,14 +14,21 @@ RECEIVER = "mx.example.test"
 CLIENT = "127.0.0.10"
 
 
-def _setup(header_from: str = f"user@{DOMAIN}", dmarc: str | None = "v=DMARC1; p=reject"):
+def _setup(
+    header_from: str = f"user@{DOMAIN}",
+    dmarc: str | None = "v=DMARC1; p=reject",
+    publish_other_key: bool = False,
+):
     key = signing_key_from_private(generate_dkim_key("rsa", 2048))
+    published = (
+        signing_key_from_private(generate_dkim_key("rsa", 2048)) if publish_other_key else key
+    )
     message = compose(
         token="t0k3n", header_from=header_from, to=f"user@{DOMAIN}", mail_from=f"user@{DOMAIN}"
     )
     signed = sign(message.raw, key=key, domain=DOMAIN, selector="sel")
     records = {
-        (f"sel._domainkey.{DOMAIN}", "TXT"): [f"v=DKIM1; k=rsa; p={key.public_value}"],
+        (f"sel._domainkey.{DOMAIN}", "TXT"): [f"v=DKIM1; k=rsa; p={published.public_value}"],
         (DOMAIN, "TXT"): [f"v=spf1 ip4:{CLIENT} -all"],
         ("_dmarc.other.test", "TXT"): ["v=DMARC1; p=none"],
     }
@@ -151,3 +158,27 @@ def test_opendmarcs_bestguesspass_matches_the_harness_finding_no_policy():
     )
     assert codes["OWN_VERDICTS"][0].evidence["dmarc"] == "none"
     assert "VERDICT_DISAGREEMENT" not in codes
+
+
+def test_opendkims_policy_verdict_on_a_key_the_harness_fails_is_no_disagreement():
+    # OpenDKIM: `dkim=policy reason="signing key too small"` where the harness says fail.
+    message, signed, net = _setup(publish_other_key=True)
+    ar = (
+        f'{RECEIVER}; dkim=policy reason="signing key too small" header.d={DOMAIN} '
+        f"header.s=sel; spf=pass smtp.mailfrom={DOMAIN}"
+    )
+    codes = _codes(
+        MessageRoundTripProbe().judge(_received(signed, ar), message, RECEIVER, net, "r")
+    )
+    assert "AUTHRES_DKIM_NOT_PASS" in codes and "DKIM_SIGNATURE_INVALID" in codes
+    assert "VERDICT_DISAGREEMENT" not in codes
+
+
+def test_a_policy_verdict_on_a_signature_the_harness_passes_is_a_disagreement():
+    message, signed, net = _setup()
+    ar = f"{RECEIVER}; dkim=policy header.d={DOMAIN} header.s=sel; spf=pass smtp.mailfrom={DOMAIN}"
+    codes = _codes(
+        MessageRoundTripProbe().judge(_received(signed, ar), message, RECEIVER, net, "r")
+    )
+    (disagreement,) = codes["VERDICT_DISAGREEMENT"]
+    assert (disagreement.evidence["own"], disagreement.evidence["receiver"]) == ("pass", "fail")
