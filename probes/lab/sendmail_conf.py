@@ -55,7 +55,15 @@ _NO_PROTOCOLS = {
 
 
 def unsupported(spec: LabSpec) -> list[tuple[str, str]]:
-    """sendmail expresses every SMTP toggle of the spec."""
+    """sendmail expresses every SMTP toggle of the spec but an unreadable key."""
+    if not spec.tls.key_readable:
+        return [
+            (
+                "tls.key_readable",
+                "sendmail stops offering STARTTLS when it cannot read its key "
+                "(it never answers 454 to STARTTLS)",
+            )
+        ]
     return []
 
 

@@ -35,13 +35,16 @@ def _daemons(mc: str) -> dict[str, dict[str, str]]:
     return found
 
 
-def test_every_toggle_is_expressible():
+def test_every_toggle_but_an_unreadable_key_is_expressible():
     assert sendmail_conf.unsupported(_spec()) == []
     toggled = _spec(
         exim=EximSpec(open_relay=True, vrfy=True, expn=True, auth_before_tls=True),
-        tls=TlsSpec(min_version="TLSv1", starttls=False, key_readable=False),
+        tls=TlsSpec(min_version="TLSv1", starttls=False),
     )
     assert sendmail_conf.unsupported(toggled) == []
+    unreadable = LabSpec(block=BLOCK, mta="sendmail", tls=TlsSpec(key_readable=False))
+    ((field, reason),) = sendmail_conf.unsupported(unreadable)
+    assert field == "tls.key_readable" and "454" in reason
 
 
 def test_packages_make_the_sendmail_image():
@@ -96,7 +99,9 @@ def test_starttls_off_drops_it_on_25_and_587_not_on_465():
 
 def test_unreadable_key_points_at_a_missing_file():
     ok = _defines(sendmail_conf.sendmail_mc(_spec(), "mx"))
-    bad = _defines(sendmail_conf.sendmail_mc(_spec(tls=TlsSpec(key_readable=False)), "mx"))
+    # Refused by validation (unsupported), but render does what it is asked.
+    unreadable = LabSpec(block=BLOCK, mta="sendmail", tls=TlsSpec(key_readable=False))
+    bad = _defines(sendmail_conf.sendmail_mc(unreadable, "mx"))
     assert ok["confSERVER_KEY"].endswith("/server.key")
     assert bad["confSERVER_KEY"].endswith("/unreadable.key")
 
