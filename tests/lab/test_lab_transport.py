@@ -1,11 +1,13 @@
-"""The transport probes (smtp.*, imap.*, pop3.*) against the real Exim/Dovecot lab.
+"""The transport probes (smtp.*, imap.*, pop3.*) against the real lab, in every flavour.
 
 A correct lab gives no warn/fail finding on any endpoint and logs in everywhere with the lab's
 credentials; each misconfigured lab spec gives exactly the codes it should, on exactly the
-endpoints it should. Every spec starts one lab, shared by the tests that need it.
+endpoints it should, whatever the server (Exim, Postfix, sendmail; Dovecot or Perdition in
+front of it). Every spec starts one lab per flavour, shared by the tests that need it; a spec a
+flavour cannot express is skipped there with the reason.
 
-Lab endpoints (subjects are the configured names): Exim "mx" (25 STARTTLS, 587 STARTTLS+AUTH,
-465 implicit TLS), Exim "outbound" (25, 587; no 465), Dovecot "mailbox" (143, 993, 110, 995).
+Lab endpoints (subjects are the configured names): MTA "mx" (25 STARTTLS, 587 STARTTLS+AUTH,
+465 implicit TLS), MTA "outbound" (25, 587; no 465), "mailbox" (143, 993, 110, 995).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ IMAPS = "mailbox.example.test:993"
 POP3 = "mailbox.example.test:110"
 POP3S = "mailbox.example.test:995"
 
-EXIM_STARTTLS = (MX25, MX587, OUT587)
+MTA_STARTTLS = (MX25, MX587, OUT587)
 TLS_ENDPOINTS = (MX25, MX587, OUT587, MX465, IMAP, IMAPS, POP3, POP3S)
 LOGIN_ENDPOINTS = (MX587, OUT587, MX465, IMAP, IMAPS, POP3, POP3S)
 STARTTLS_FLAG = {25: "smtp", 587: "smtp", 143: "imap", 110: "pop3"}
@@ -79,17 +81,17 @@ CASES: dict[str, tuple[LabSpec, Counter]] = {
         LabSpec(tls=TlsSpec(min_version="TLSv1")),
         every("TLS_LEGACY_PROTOCOL", WARN, TLS_ENDPOINTS, times=2),
     ),
-    # Only Exim honours key_readable (Dovecot will not start without its key).
+    # Only the MTAs honour key_readable (Dovecot and Perdition will not start without their
+    # key); sendmail cannot express it (it stops offering STARTTLS: skipped).
     "key-unreadable": (
         LabSpec(tls=TlsSpec(key_readable=False)),
-        every("STARTTLS_FAILED", FAIL, EXIM_STARTTLS)
-        + every("TLS_HANDSHAKE_FAILED", FAIL, [MX465]),
+        every("STARTTLS_FAILED", FAIL, MTA_STARTTLS) + every("TLS_HANDSHAKE_FAILED", FAIL, [MX465]),
     ),
-    # Only Exim honours starttls=False: Dovecot always offers STARTTLS/STLS, so 143/110 stay
-    # clean, and implicit TLS on 465 is unaffected.
+    # Only the MTAs honour starttls=False: Dovecot and Perdition always offer STARTTLS/STLS,
+    # so 143/110 stay clean, and implicit TLS on 465 is unaffected.
     "starttls-off": (
         LabSpec(tls=TlsSpec(starttls=False)),
-        every("STARTTLS_NOT_OFFERED", FAIL, EXIM_STARTTLS),
+        every("STARTTLS_NOT_OFFERED", FAIL, MTA_STARTTLS),
     ),
     "dovecot-plaintext-auth": (
         LabSpec(dovecot=DovecotSpec(plaintext_auth=True)),
@@ -97,14 +99,16 @@ CASES: dict[str, tuple[LabSpec, Counter]] = {
     ),
     "exim-auth-before-tls": (
         LabSpec(exim=EximSpec(auth_before_tls=True)),
-        every("AUTH_BEFORE_TLS", FAIL, EXIM_STARTTLS),
+        every("AUTH_BEFORE_TLS", FAIL, MTA_STARTTLS),
     ),
-    # Distinct codes, so one lab proves all three toggles.
-    "relay-vrfy-expn": (
-        LabSpec(exim=EximSpec(open_relay=True, vrfy=True, expn=True)),
-        every("SMTP_OPEN_RELAY", FAIL, [MX25])
-        + every("SMTP_VRFY_ENABLED", WARN, [MX25])
-        + every("SMTP_EXPN_ENABLED", WARN, [MX25]),
+    # Two labs: Postfix cannot express VRFY/EXPN answering 250, but it can relay openly.
+    "open-relay": (
+        LabSpec(exim=EximSpec(open_relay=True)),
+        every("SMTP_OPEN_RELAY", FAIL, [MX25]),
+    ),
+    "vrfy-expn": (
+        LabSpec(exim=EximSpec(vrfy=True, expn=True)),
+        every("SMTP_VRFY_ENABLED", WARN, [MX25]) + every("SMTP_EXPN_ENABLED", WARN, [MX25]),
     ),
     "ptr-mismatch": (
         LabSpec(ptr={"mx": "other-name.example.test"}),
@@ -389,15 +393,15 @@ def test_verified_certificate_problems_still_log_in(case_results):
     assert set(of_code(results, "AUTH_OK")) == set(LOGIN_ENDPOINTS)
 
 
-def test_unreadable_key_reports_exims_454_refusal(case_results):
+def test_unreadable_key_reports_the_servers_454_refusal(case_results):
     _, results = case_results("key-unreadable")
     failed = of_code(results, "STARTTLS_FAILED")
-    for subject in EXIM_STARTTLS:
+    for subject in MTA_STARTTLS:
         assert "454" in failed[subject].evidence["error"]
 
 
-def test_vrfy_and_expn_findings_carry_exims_250_answers(case_results):
-    _, results = case_results("relay-vrfy-expn")
+def test_vrfy_and_expn_findings_carry_the_servers_250_answers(case_results):
+    _, results = case_results("vrfy-expn")
     vrfy = of_code(results, "SMTP_VRFY_ENABLED")[MX25]
     expn = of_code(results, "SMTP_EXPN_ENABLED")[MX25]
     assert vrfy.evidence["command"] == "VRFY postmaster"
@@ -406,6 +410,10 @@ def test_vrfy_and_expn_findings_carry_exims_250_answers(case_results):
     assert expn.evidence["command"] == "EXPN postmaster"
     assert expn.evidence["reply"].startswith("250 ")
     assert "user@example.test" in expn.evidence["reply"]
+
+
+def test_open_relay_finding_carries_the_accepted_recipient(case_results):
+    _, results = case_results("open-relay")
     relay = of_code(results, "SMTP_OPEN_RELAY")[MX25]
     assert relay.evidence["rcpt_to"].startswith("250 ")
 
@@ -455,7 +463,7 @@ def test_expired_certificate_reproduce_line_shows_the_expiry(case_results):
         assert "certificate has expired" in run_line(finding.reproduce), finding.reproduce
 
 
-def test_starttls_failed_reproduce_line_shows_exims_454(case_results):
+def test_starttls_failed_reproduce_line_shows_the_servers_454(case_results):
     need("swaks")
     _, results = case_results("key-unreadable")
     finding = of_code(results, "STARTTLS_FAILED")[MX25]
@@ -465,7 +473,7 @@ def test_starttls_failed_reproduce_line_shows_exims_454(case_results):
 
 def test_open_relay_reproduce_line_shows_the_accepted_recipient(case_results):
     need("swaks")
-    _, results = case_results("relay-vrfy-expn")
+    _, results = case_results("open-relay")
     finding = of_code(results, "SMTP_OPEN_RELAY")[MX25]
     lines = run_line(finding.reproduce).splitlines()
     rcpt = next(i for i, line in enumerate(lines) if line.startswith(" -> RCPT TO:"))
