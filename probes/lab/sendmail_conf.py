@@ -23,6 +23,7 @@ container's stdout.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from probes.lab import opendkim_conf, pki
@@ -55,16 +56,44 @@ _NO_PROTOCOLS = {
 
 
 def unsupported(spec: LabSpec) -> list[tuple[str, str]]:
-    """sendmail expresses every SMTP toggle of the spec but an unreadable key."""
+    """sendmail expresses every SMTP toggle of the spec but an unreadable key; and it cannot
+    be kept from delivering to an address outside 127/8 that the lab's zones publish (Exim's
+    router and Postfix's DNS reply filter drop those), so such a spec is refused."""
+    found = []
     if not spec.tls.key_readable:
-        return [
+        found.append(
             (
                 "tls.key_readable",
                 "sendmail stops offering STARTTLS when it cannot read its key "
                 "(it never answers 454 to STARTTLS)",
             )
-        ]
-    return []
+        )
+    records = [(f"extra_records[{i}]", rec) for i, rec in enumerate(spec.extra_records)]
+    for zone, lines in spec.extra_zones.items():
+        records += [(f"extra_zones.{zone}[{i}]", rec) for i, rec in enumerate(lines)]
+    for fld, rec in records:
+        if _outside_loopback(rec):
+            found.append(
+                (
+                    fld,
+                    "an address outside 127/8: sendmail would deliver there "
+                    "(lab traffic stays on loopback)",
+                )
+            )
+    return found
+
+
+def _outside_loopback(record: str) -> bool:
+    """True for an A/AAAA zone line whose address is not in 127/8."""
+    words = record.split()
+    for i, word in enumerate(words[:-1]):
+        if word.upper() in ("A", "AAAA"):
+            try:
+                addr = ipaddress.ip_address(words[i + 1])
+            except ValueError:
+                return False  # a placeholder such as {mx}: a lab address
+            return not (addr.version == 4 and addr in ipaddress.ip_network("127.0.0.0/8"))
+    return False
 
 
 def render(spec: LabSpec, root: Path, role: str, password: str) -> None:

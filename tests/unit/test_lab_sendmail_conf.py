@@ -215,3 +215,14 @@ def test_render_writes_role_dirs_and_keeps_the_password_secret(tmp_path):
 def test_render_refuses_other_roles(tmp_path):
     with pytest.raises(ValueError):
         sendmail_conf.render(_spec(), tmp_path, "mailbox", PASSWORD)
+
+
+def test_a_zone_address_outside_loopback_is_refused_naming_the_record():
+    spec = LabSpec(
+        block=BLOCK,
+        mta="sendmail",
+        extra_records=("far-host A 192.0.2.1", "near A {mx}", 'txt TXT "A 10.0.0.1"'),
+        extra_zones={"other.test": ("@ AAAA 2001:db8::1", "@ A 127.1.2.3")},
+    )
+    fields = [field for field, _ in sendmail_conf.unsupported(spec)]
+    assert fields == ["extra_records[0]", "extra_zones.other.test[0]"]
