@@ -104,12 +104,16 @@ def fetch_pop3_stls(info: LabInfo, token: str, deadline_s: float = 10.0) -> emai
 
 
 def auth_results(msg: email.message.Message, authserv_id: str) -> str:
-    """The Authentication-Results header the receiver `authserv_id` added (unfolded)."""
+    """The results the receiver `authserv_id` added, as one unfolded header value: Exim writes
+    one header, milters (OpenDKIM, OpenDMARC, policyd-spf, pyspf-milter) one each."""
+    found = []
     for value in msg.get_all("Authentication-Results", []):
         unfolded = " ".join(str(value).split())
         if unfolded.startswith(authserv_id + ";"):
-            return unfolded
-    raise AssertionError(f"no Authentication-Results from {authserv_id}")
+            found.append(unfolded[len(authserv_id) + 1 :].strip())
+    if not found:
+        raise AssertionError(f"no Authentication-Results from {authserv_id}")
+    return f"{authserv_id}; " + "; ".join(found)
 
 
 def verdict(ar: str, method: str) -> str:
