@@ -133,38 +133,13 @@ class PerditionContainer(LabContainer):
 
     def checks(self) -> list[tuple[str, Callable[[], bool]]]:
         ip, p = self.spec.address("mailbox"), self.spec.ports
-        tls = self._tls_greeting
+        tls = readiness.tls_greeting
         return [
             (f"IMAP {ip}:{p.imap}", lambda: readiness.imap_ready(ip, p.imap)),
             (f"POP3 {ip}:{p.pop3}", lambda: readiness.pop3_ready(ip, p.pop3)),
             (f"IMAPS {ip}:{p.imaps}", lambda: tls(ip, p.imaps, b"* OK")),
             (f"POP3S {ip}:{p.pop3s}", lambda: tls(ip, p.pop3s, b"+OK")),
         ]
-
-    @staticmethod
-    def _tls_greeting(ip: str, port: int, prefix: bytes, timeout: float = 1.0) -> bool:
-        """True when a TLS handshake succeeds (any certificate: the lab may serve a broken
-        one on purpose) and the first line starts with `prefix`."""
-        import socket
-        import ssl
-
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        try:
-            with (
-                socket.create_connection((ip, port), timeout=timeout) as raw,
-                ctx.wrap_socket(raw) as s,
-            ):
-                data = b""
-                while b"\n" not in data and len(data) < 4096:
-                    chunk = s.recv(1024)
-                    if not chunk:
-                        break
-                    data += chunk
-        except (OSError, ssl.SSLError):
-            return False
-        return data.startswith(prefix)
 
 
 def _smtp(ip: str, port: int) -> Callable[[], bool]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from probes.lab import pki
 from probes.lab.spec import LabSpec
+from probes.lab.template import fill
 
 # In the base image (probes.lab.image.BASE_PACKAGES); listed here for the flavour registry.
 PACKAGES: tuple[str, ...] = ("dovecot-core", "dovecot-imapd", "dovecot-lmtpd", "dovecot-pop3d")
@@ -228,11 +229,7 @@ def store_conf(spec: LabSpec, trusted: tuple[str, ...]) -> str:
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
-    text = template
-    for key, value in values.items():
-        text = text.replace(f"@@{key}@@", value)
-    assert "@@" not in text, "unfilled placeholder in dovecot config"
-    return text
+    return fill(template, values, "dovecot config")
 
 
 START_SH = """\

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from probes.lab import pki
 from probes.lab.spec import LabSpec
+from probes.lab.template import fill
 
 # In the base image (probes.lab.image.BASE_PACKAGES); listed here for the flavour registry.
 PACKAGES: tuple[str, ...] = ("exim4-daemon-heavy", "python3-spf")
@@ -235,10 +236,7 @@ def exim_conf(spec: LabSpec, role: str) -> str:
     }
     text = _COMMON.replace("@@RCPT_RULES@@", rcpt).replace("@@DATA_RULES@@", data)
     text = text.replace("@@DKIM_SIGN@@", dkim_sign).replace("@@OPEN_RELAY@@", open_relay)
-    for key, value in values.items():
-        text = text.replace(f"@@{key}@@", value)
-    assert "@@" not in text, "unfilled placeholder in exim config"
-    return text.lstrip()
+    return fill(text, values, "exim config").lstrip()
 
 
 def start_sh(role: str) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from probes.lab import dovecot_conf
 from probes.lab.spec import LabSpec
+from probes.lab.template import fill
 
 # In the base image (probes.lab.image.BASE_PACKAGES); listed here for the flavour registry.
 PACKAGES: tuple[str, ...] = ("perdition",)
@@ -148,11 +149,7 @@ def perdition_conf(spec: LabSpec) -> str:
         # the versions the spec asks for really be negotiated.
         "CIPHERS": "DEFAULT:@SECLEVEL=0" if legacy else "DEFAULT",
     }
-    text = _CONF
-    for key, value in values.items():
-        text = text.replace(f"@@{key}@@", value)
-    assert "@@" not in text, "unfilled placeholder in perdition config"
-    return text
+    return fill(_CONF, values, "perdition config")
 
 
 # OpenSSL's system default for every SSL_CTX: no protocol below TLSv1.3. Perdition then sets

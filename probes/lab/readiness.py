@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 
 import dns.message
 import dns.query
@@ -14,15 +15,35 @@ def greeting(ip: str, port: int, prefix: bytes, timeout: float = 1.0) -> bool:
     """True when the server at ip:port sends a first line starting with `prefix`."""
     try:
         with socket.create_connection((ip, port), timeout=timeout) as s:
-            data = b""
-            while b"\n" not in data and len(data) < 4096:
-                chunk = s.recv(1024)
-                if not chunk:
-                    break
-                data += chunk
+            return _first_line(s).startswith(prefix)
     except OSError:
         return False
-    return data.startswith(prefix)
+
+
+def tls_greeting(ip: str, port: int, prefix: bytes, timeout: float = 1.0) -> bool:
+    """True when a TLS handshake succeeds (any certificate: a lab may serve a broken one on
+    purpose) and the first line then starts with `prefix` (implicit-TLS IMAPS/POP3S)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((ip, port), timeout=timeout) as raw,
+            ctx.wrap_socket(raw) as s,
+        ):
+            return _first_line(s).startswith(prefix)
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _first_line(s: socket.socket) -> bytes:
+    data = b""
+    while b"\n" not in data and len(data) < 4096:
+        chunk = s.recv(1024)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def smtp_ready(ip: str, port: int) -> bool:
