@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probes.lab.doctor import DockerApi, Say, _quiet, ensure_image_tools
+from probes.lab.opendkim_conf import UB_LOCK_LIBRARY
 
 SUITE = "bookworm"
 PACKAGES: tuple[str, ...] = (
@@ -68,8 +69,32 @@ def image_packages(kind: str = "base") -> tuple[str, ...]:
     return tuple(sorted({*COMMON_PACKAGES, *MTA_MODULES[kind].PACKAGES}))
 
 
+# Images holding OpenDKIM get a 20-line LD_PRELOAD library that serialises libunbound's
+# ub_ctx_config() (files/ub-config-lock.c: Debian 12's OpenDKIM calls it per message from many
+# threads, and concurrent messages crash it). It is compiled in the image with a gcc that is
+# purged again.
+UB_LOCK_SOURCE = Path(__file__).parent / "files" / "ub-config-lock.c"
+_UB_LOCK_BUILD = (
+    "apt-get install -y -q --no-install-recommends gcc libc6-dev >/dev/null"
+    f" && gcc -shared -fPIC -O2 -o {UB_LOCK_LIBRARY} /usr/local/src/ub-config-lock.c"
+    " -ldl -lpthread"
+    " && apt-get purge -y -q --autoremove gcc libc6-dev >/dev/null"
+)
+
+
+def _customize_hooks(kind: str) -> list[str]:
+    if "opendkim" not in image_packages(kind):
+        return []
+    return [
+        f"--customize-hook=upload {UB_LOCK_SOURCE} /usr/local/src/ub-config-lock.c",
+        f"--customize-hook=chroot \"$1\" sh -ec '{_UB_LOCK_BUILD}'",
+    ]
+
+
 def image_tag(kind: str = "base") -> str:
     recipe = "\n".join([SUITE, RECIPE_REVISION, *sorted(image_packages(kind))])
+    if _customize_hooks(kind):
+        recipe += "\n" + _UB_LOCK_BUILD + "\n" + UB_LOCK_SOURCE.read_text()
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -137,6 +162,7 @@ def build_image(
                 "--dpkgopt=path-exclude=/usr/share/doc/*",
                 "--dpkgopt=path-exclude=/usr/share/man/*",
                 "--dpkgopt=path-exclude=/usr/share/locale/*",
+                *_customize_hooks(kind),
                 "--customize-hook=rm -rf $1/var/lib/apt/lists/* $1/var/cache/apt/*",
                 SUITE,
                 str(tar),

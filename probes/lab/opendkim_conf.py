@@ -27,6 +27,8 @@ from pathlib import Path
 
 from probes.lab.spec import LabSpec
 
+UB_LOCK_LIBRARY = "/usr/local/lib/ub-config-lock.so"  # built into the image (image.py)
+
 CONF_DIR = "/etc/opendkim"
 KEY_DIR = "/etc/opendkim/keys"
 DEFAULT_SOCKET = "/run/opendkim/opendkim.sock"
@@ -149,7 +151,9 @@ for key in /lab/dkim/*.key; do
 done
 install -d -m 2750 -o opendkim -g {socket_group} {sock_dir} /run/opendkim
 rm -f {socket}
-opendkim -x {CONF_DIR}/opendkim.conf &
+# The image's ub-config-lock serialises ub_ctx_config() (probes/lab/image.py: OpenDKIM calls it
+# per message from many threads; concurrent messages crash it without the lock).
+LD_PRELOAD={UB_LOCK_LIBRARY} opendkim -x {CONF_DIR}/opendkim.conf &
 """
 
 

@@ -195,3 +195,22 @@ def test_the_lab_flavour_option_overrides_the_specs_and_is_validated(tmp_path, m
     monkeypatch.setattr(postfix_conf, "unsupported", lambda spec: [("tls.certificate", "no")])
     with pytest.raises(cli.UsageError, match=r"tls\.certificate"):
         cli._load_spec(str(path), "postfix")
+
+
+def test_only_images_with_opendkim_build_the_ub_config_lock_and_their_tag_covers_it(monkeypatch):
+    assert image._customize_hooks("base") == []
+    for kind in ("postfix", "sendmail"):
+        hooks = image._customize_hooks(kind)
+        assert any("ub-config-lock.c" in h and "upload" in h for h in hooks)
+        assert any("purge" in h for h in hooks)  # the compiler does not stay in the image
+    tags = {kind: image.image_tag(kind) for kind in image.IMAGE_KINDS}
+    monkeypatch.setattr(image, "_UB_LOCK_BUILD", image._UB_LOCK_BUILD + " -DOTHER")
+    assert image.image_tag("postfix") != tags["postfix"]
+    assert image.image_tag("base") == tags["base"]
+
+
+def test_opendkim_starts_with_the_lock_preloaded():
+    from probes.lab import opendkim_conf
+
+    lines = opendkim_conf.start_lines("mx", "/run/opendkim/opendkim.sock")
+    assert f"LD_PRELOAD={opendkim_conf.UB_LOCK_LIBRARY} opendkim -x" in lines
