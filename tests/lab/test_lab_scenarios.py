@@ -13,7 +13,8 @@ import pytest
 
 import probes.pytest_plugin
 from probes import registry, scenario_run
-from probes.cli_run import register
+from probes.cli_run import _slug, register
+from probes.lab.flavours import FLAVOURS_ENV, MATRIX
 from probes.pytest_scenarios import ScenarioFailed
 from probes.report.output import write_report
 from probes.scenario import load_text
@@ -52,26 +53,22 @@ def test_shipped_lab_scenarios_pass_under_mailprobe_run(tmp_path, capsys, monkey
     status = run_cli(*files, "--output", str(out), "--format", "text")
     captured = capsys.readouterr()
     assert status == 0, captured.out
-    assert sorted(line.split()[1] for line in captured.out.splitlines()) == [
-        "lab-correct",
-        "lab-expired-cert",
-        "lab-open-relay",
+    # Every shipped scenario runs on every flavour of the matrix (lab_flavours: all).
+    names = [
+        f"{n}[{f}]" for n in ("lab-correct", "lab-expired-cert", "lab-open-relay") for f in MATRIX
     ]
+    assert sorted(line.split()[1] for line in captured.out.splitlines()) == sorted(names)
     assert all(line.startswith("PASS") for line in captured.out.splitlines())
-    assert sorted(p.name for p in out.iterdir()) == [
-        "lab-correct",
-        "lab-expired-cert",
-        "lab-open-relay",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == sorted(_slug(n) for n in names)
     # Each lab had its own throwaway password; none of them is in any output.
-    assert len(seen_secrets) == 3
+    assert len(seen_secrets) == len(names)
     outputs = {"stdout": captured.out, "stderr": captured.err, **texts_under(out)}
     for secret in seen_secrets:
         assert [name for name, text in outputs.items() if secret in text] == []
 
 
 def test_shipped_lab_scenarios_pass_under_pytest_and_a_failing_one_shows_its_findings(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch
 ):
     scenarios = pytester.path / "scenarios" / "selftest"
     scenarios.mkdir(parents=True)
@@ -85,6 +82,7 @@ def test_shipped_lab_scenarios_pass_under_pytest_and_a_failing_one_shows_its_fin
         if hasattr(probes.pytest_plugin, "pytest_collect_file")
         else ["-p", "probes.pytest_scenarios"]
     )
+    monkeypatch.setenv(FLAVOURS_ENV, "exim+dovecot")  # correct.yaml runs on that cell only
     result = pytester.runpytest(*extra, "-p", "no:cacheprovider", "-m", "lab")
     result.assert_outcomes(passed=1, failed=1)
     text = "\n".join(result.outlines)
