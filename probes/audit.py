@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 from probes.errors import UsageError
@@ -24,8 +22,8 @@ from probes.net import DEFAULT_MAX_PER_HOST, Net
 from probes.net.dns import client_for
 from probes.net.stream import HostSlots
 from probes.probe import Probe
-from probes.report.run import RunReport, new_run_id
-from probes.runner import run_probes
+from probes.report.run import RunReport
+from probes.runner import run_report
 
 DEFAULT_CONCURRENCY = 32
 
@@ -82,17 +80,7 @@ def audit_one(
     # Domains often share mail servers: the per-host connection limit holds across them all
     # (within one process).
     object.__setattr__(net, "host_slots", _shared_slots())
-    started = datetime.now(UTC)
-    t0 = time.perf_counter()
-    results = run_probes(probes, target, net, max_workers=max_workers)
-    return RunReport(
-        run_id=new_run_id(started),
-        target=target,
-        started=started,
-        duration_s=time.perf_counter() - t0,
-        results=tuple(results),
-        dns=dns_client.stats.to_json(),
-    )
+    return run_report(probes, target, net, max_workers=max_workers)
 
 
 def audit_domains(

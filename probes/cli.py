@@ -14,7 +14,6 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -263,22 +262,12 @@ def _message_options(
 
 def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> int:
     from probes.net import Net
-    from probes.runner import run_probes
+    from probes.runner import run_report
 
-    started = datetime.now(UTC)
-    t0 = time.perf_counter()
     if args.max_per_host < 1:
         raise UsageError(f"--max-per-host {args.max_per_host}: must be at least 1")
     net = Net.for_target(target, max_per_host=args.max_per_host)
-    results = run_probes([cls() for cls in probe_classes], target, net, secrets=secrets)
-    report = RunReport(
-        run_id=new_run_id(started),
-        target=target,
-        started=started,
-        duration_s=time.perf_counter() - t0,
-        results=tuple(results),
-        dns=net.dns_client.stats.to_json() if net.dns_client is not None else None,
-    )
+    report = run_report([cls() for cls in probe_classes], target, net, secrets=secrets)
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
     formats = ["json"] if args.format == "json" else ["json", args.format]
     paths = write_report(report, out_dir, formats, renderers)

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 
 import dns.exception
 
@@ -30,6 +31,7 @@ from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Target
 from probes.net import Net
 from probes.probe import Probe
 from probes.redact import Redactor
+from probes.report.run import RunReport, new_run_id
 
 DEFAULT_MAX_WORKERS = 32  # probes wait on the network, not the CPU
 MAX_DETAIL_CHARS = 500
@@ -196,3 +198,26 @@ def run_probes(
             pool.shutdown(wait=False, cancel_futures=True)
     assert all(r is not None for r in results)
     return [r for r in results if r is not None]
+
+
+def run_report(
+    probes: Sequence[Probe],
+    target: Target,
+    net: Net,
+    *,
+    max_workers: int = DEFAULT_MAX_WORKERS,
+    secrets: Collection[str] = (),
+) -> RunReport:
+    """run_probes, timed and wrapped in the RunReport every command writes (with the run's DNS
+    statistics when `net` has a DNS client)."""
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    results = run_probes(probes, target, net, max_workers=max_workers, secrets=secrets)
+    return RunReport(
+        run_id=new_run_id(started),
+        target=target,
+        started=started,
+        duration_s=time.perf_counter() - t0,
+        results=tuple(results),
+        dns=net.dns_client.stats.to_json() if net.dns_client is not None else None,
+    )

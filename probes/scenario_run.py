@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from probes.errors import ProbeConfigError
 from probes.lab.target import LAB_CREDENTIALS_ENV
 from probes.model import Finding, Outcome, Severity, Target
-from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR, RunReport, new_run_id
+from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR, RunReport
 from probes.scenario import Scenario, ScenarioError
 
 if TYPE_CHECKING:
@@ -167,21 +165,10 @@ def _referenced_secrets(scenario: Scenario) -> tuple[str, ...]:
 def _run(scenario: Scenario, target: Target, secrets: tuple[str, ...]) -> ScenarioOutcome:
     from probes import registry
     from probes.net import Net
-    from probes.runner import run_probes
+    from probes.runner import run_report
 
     classes = registry.select_probes(registry.load_probes(), list(scenario.probes))
-    started = datetime.now(UTC)
-    t0 = time.perf_counter()
-    net = Net.for_target(target)
-    results = run_probes([cls() for cls in classes], target, net, secrets=secrets)
-    report = RunReport(
-        run_id=new_run_id(started),
-        target=target,
-        started=started,
-        duration_s=time.perf_counter() - t0,
-        results=tuple(results),
-        dns=net.dns_client.stats.to_json() if net.dns_client is not None else None,
-    )
+    report = run_report([cls() for cls in classes], target, Net.for_target(target), secrets=secrets)
     return ScenarioOutcome(scenario, report, tuple(judge(scenario, report)), secrets)
 
 
