@@ -102,9 +102,6 @@ class MtaContainer(LabContainer):
         return [(f"SMTP {ip}:{port}", _smtp(ip, port)) for port in ports]
 
 
-EximContainer = MtaContainer  # the name before issue 7's flavours
-
-
 class DovecotContainer(LabContainer):
     """Dovecot: the `mailbox` role itself, or the `store` behind a Perdition front."""
 
