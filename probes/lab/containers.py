@@ -97,8 +97,10 @@ class MtaContainer(LabContainer):
 
     def checks(self) -> list[tuple[str, Callable[[], bool]]]:
         ip, p = self.spec.address(self.role), self.spec.ports
-        ports = (p.smtp, p.submission) if self.role == "mx" else (p.outbound_smtp,)
-        ports += () if self.role == "mx" else (p.outbound_submission,)
+        if self.role == "mx":
+            ports = (p.smtp, p.submission)
+        else:
+            ports = (p.outbound_smtp, p.outbound_submission)
         return [(f"SMTP {ip}:{port}", _smtp(ip, port)) for port in ports]
 
 
