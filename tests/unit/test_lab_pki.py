@@ -261,3 +261,13 @@ def test_dkimpy_private_bytes_forms():
     assert pki.dkimpy_private_bytes(rsa_key).startswith(b"-----BEGIN RSA PRIVATE KEY-----")
     ed_key = pki.generate_dkim_key("ed25519", 0)
     assert len(base64.b64decode(pki.dkimpy_private_bytes(ed_key), validate=True)) == 32
+
+
+def test_lab_passwords_are_letters_and_digits_so_every_client_tool_takes_them():
+    from probes.lab.lab import new_lab_password
+    from probes.net.swaks import password_usable
+
+    passwords = {new_lab_password() for _ in range(2000)}
+    assert len(passwords) == 2000
+    assert all(len(p) == 16 and p.isascii() and p.isalnum() for p in passwords)
+    assert all(password_usable(p) for p in passwords)
