@@ -32,16 +32,21 @@ if [ ! -f "$STAMP" ] || [ "$MAILPROBE_HOME/pyproject.toml" -nt "$STAMP" ]; then
   "$VENV/bin/python" -m pip install -q -e "$MAILPROBE_HOME[test]"
   touch "$STAMP"
 fi
-# swaks (Debian package) for the smtp.swaks probe: installed with apt as root, tried once per
-# venv; without it that probe is skipped, so a failure here never stops the bootstrap.
-SWAKS_TRIED="$VENV/.mailprobe-swaks-apt-tried"
-if ! command -v swaks >/dev/null 2>&1 && [ ! -f "$SWAKS_TRIED" ] \
+# The tools that findings' reproduce lines use, from Debian: swaks (also the smtp.swaks probe;
+# without it that probe is skipped) and nc (netcat-openbsd: the plaintext VRFY/EXPN and
+# capability lines). Installed with apt as root, tried once per venv; a failure never stops
+# the bootstrap.
+REPRO_TRIED="$VENV/.mailprobe-repro-tools-apt-tried"
+_mp_missing=()
+command -v swaks >/dev/null 2>&1 || _mp_missing+=(swaks)
+command -v nc >/dev/null 2>&1 || _mp_missing+=(netcat-openbsd)
+if [ "${#_mp_missing[@]}" -gt 0 ] && [ ! -f "$REPRO_TRIED" ] \
   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  touch "$SWAKS_TRIED"
-  _mp_log "installing swaks with apt-get (for the smtp.swaks probe)"
-  if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null 2>&1 \
+  touch "$REPRO_TRIED"
+  _mp_log "installing ${_mp_missing[*]} with apt-get (reproduce lines, the smtp.swaks probe)"
+  if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${_mp_missing[@]}" >/dev/null 2>&1 \
     || { apt-get update -qq >/dev/null 2>&1 \
-      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null 2>&1; }; }; then
-    _mp_log "could not install swaks; the smtp.swaks probe will be skipped"
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${_mp_missing[@]}" >/dev/null 2>&1; }; }; then
+    _mp_log "could not install ${_mp_missing[*]}; smtp.swaks is skipped without swaks"
   fi
 fi

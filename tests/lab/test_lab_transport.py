@@ -471,6 +471,27 @@ def test_starttls_failed_reproduce_line_shows_the_servers_454(case_results):
     assert "<** 454 " in output or "<-  454 " in output, output[-800:]
 
 
+def test_vrfy_reproduce_line_shows_the_servers_250_answer(case_results):
+    need("nc")  # netcat-openbsd: installed by tools/bootstrap.sh with swaks
+    _, results = case_results("vrfy-expn")
+    for code in ("SMTP_VRFY_ENABLED", "SMTP_EXPN_ENABLED"):
+        finding = of_code(results, code)[MX25]
+        lines = run_line(finding.reproduce).splitlines()
+        # the greeting, the EHLO lines, then the VRFY/EXPN answer the finding carries
+        assert finding.evidence["reply"].split()[0] == "250"
+        assert any(line.startswith("250 ") and "postmaster" not in line for line in lines[1:])
+        assert lines[-1].startswith("221"), lines
+
+
+def test_auth_before_tls_reproduce_line_shows_the_plaintext_capabilities(case_results):
+    need("nc")
+    _, results = case_results("dovecot-plaintext-auth")
+    for subject in (IMAP, POP3):
+        finding = of_code(results, "AUTH_BEFORE_TLS")[subject]
+        output = run_line(finding.reproduce)
+        assert "PLAIN" in output.upper(), (finding.reproduce, output[-500:])
+
+
 def test_open_relay_reproduce_line_shows_the_accepted_recipient(case_results):
     need("swaks")
     _, results = case_results("open-relay")

@@ -1,7 +1,8 @@
 """The OpenSPF RFC 7208 test suite through mailprobe's SPF path.
 
-Every suite case runs pyspf (`probes.checks.spf_eval.evaluate`) with each document's zone data
-served by a StaticBackend through the resolver door: one pytest case per suite case. A second
+The suite is vendored in tests/data/openspf/ (its BSD licence beside it). Every suite case runs
+pyspf (`probes.checks.spf_eval.evaluate`) with each document's zone data served by a
+StaticBackend through the resolver door: one pytest case per suite case. A second
 set of cases runs the dns.spf analyzer on the suite's "the record itself is broken" cases and
 checks that it names the cause with the right finding code (SUITE_ANALYZER_CODES).
 
@@ -33,7 +34,7 @@ from probes.model import Target
 from probes.net import Net
 from probes.net.dns import DnsClient, StaticBackend
 
-SUITE = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "openspf"
+SUITE = Path(__file__).resolve().parents[1] / "data" / "openspf"
 SUITE_FILE = SUITE / "rfc7208-tests.yml"
 
 # Cases whose result the design deliberately does not reproduce: {case id: reason}.
@@ -223,7 +224,7 @@ def load_suite() -> list[tuple[str, str, dict[str, Any], dict[tuple[str, str], A
     return cases
 
 
-SUITE_CASES = load_suite() if SUITE_FILE.exists() else []
+SUITE_CASES = load_suite()
 BY_ID = {case_id: (case, records) for _section, case_id, case, records in SUITE_CASES}
 
 
@@ -240,7 +241,7 @@ def door_for(records: dict[tuple[str, str], Any]) -> DnsClient:
 
 
 def test_suite_is_present_and_complete():
-    assert SUITE_FILE.exists(), f"OpenSPF suite missing: {SUITE_FILE}"
+    assert (SUITE / "LICENSE").exists(), "the suite's BSD notice must travel with it"
     assert len(SUITE_CASES) >= 150
     assert len({case_id for _s, case_id, _c, _r in SUITE_CASES}) == len(SUITE_CASES)
 
