@@ -50,13 +50,13 @@ def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
     # DKIM: one key per selector; Exim finds keys as <domain>.<selector>.key (dsearch).
     dkim_keys, dkimpy_keys, public = {}, {}, {}
     for sel in spec.selectors:
-        key = pki.generate_dkim_key(sel.key_type, sel.bits)
-        public[sel.name] = pki.dkim_public_value(key)
+        dkim_key = pki.generate_dkim_key(sel.key_type, sel.bits)
+        public[sel.name] = pki.dkim_public_value(dkim_key)
         pem_path = root / "dkim" / f"{spec.domain}.{sel.name}.key"
-        pki.write_secret(pem_path, pki.private_pem(key))
+        pki.write_secret(pem_path, pki.private_pem(dkim_key))
         dkim_keys[sel.name] = pem_path
         raw_path = root / "dkim" / f"{spec.domain}.{sel.name}.dkimpy"
-        pki.write_secret(raw_path, pki.dkimpy_private_bytes(key))
+        pki.write_secret(raw_path, pki.dkimpy_private_bytes(dkim_key))
         dkimpy_keys[sel.name] = raw_path
 
     # DNS.

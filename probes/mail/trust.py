@@ -195,7 +195,8 @@ def _client_ip(from_clause: str) -> str | None:
     an outside one is a HELO literal only for Postfix, which also puts the real one inside);
     never an IP literal given as `helo=`."""
     blanked = blank_comments(from_clause)
-    inside, outside = [], []
+    inside: list[str] = []
+    outside: list[str] = []
     for m in _BRACKETED_IP.finditer(from_clause):
         if _HELO_BEFORE.search(from_clause[: m.start()]):
             continue
@@ -215,8 +216,8 @@ def _helo(from_clause: str) -> str | None:
     for m in _HELO.finditer(from_clause):
         if blanked[m.start()] != from_clause[m.start()]:  # inside a comment
             return m.group(1)
-    m = _FROM.match(blanked)
-    return m.group(1) if m else None
+    first = _FROM.match(blanked)
+    return first.group(1) if first else None
 
 
 def return_path(received_raw: bytes) -> str | None:

@@ -377,7 +377,7 @@ class WireBackend:
     ) -> None:
         if servers is None:
             system = dns.resolver.Resolver()
-            servers = [(ip, 53) for ip in system.nameservers]
+            servers = [(str(ip), 53) for ip in system.nameservers]
             self.explicit = False
         else:
             self.explicit = True

@@ -350,6 +350,7 @@ class _Parser:
             name = "OTHER"
         if name == "EHLO" and tls and self.after_starttls:
             name = "EHLO_TLS"
+        command: str | None
         if name == "AUTH":
             mech = msg.split()[1].upper() if len(msg.split()) > 1 else ""
             command = f"AUTH {mech}".strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -56,7 +57,7 @@ def write_report(
     written = []
     for fmt in wanted:
         path = out_dir / filename_for(fmt)
-        _write_atomically(path, lambda stream, fmt=fmt: renderers[fmt](report, stream))
+        _write_atomically(path, functools.partial(renderers[fmt], report))
         written.append(path)
     return written
 
