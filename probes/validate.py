@@ -74,10 +74,9 @@ def checked_target(target: Target, *, files: bool = False) -> tuple[Target, list
             check_ref(target.credentials_ref)
         except ProbeConfigError:
             problems.append(
-                (
+                (  # the value is not repeated: it may be a password pasted by mistake
                     "credentials_ref",
-                    f"{target.credentials_ref!r}: expected env:NAME or file:PATH "
-                    "(a reference; never the secret itself)",
+                    "expected env:NAME or file:PATH (a reference; never the secret itself)",
                 )
             )
         if target.login is not None:
