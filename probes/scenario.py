@@ -103,6 +103,27 @@ class TargetSpec:
     given: frozenset[str] = frozenset()
     message_given: frozenset[str] = frozenset()
 
+    def as_target(self, domain: str | None = None) -> Target:
+        """The Target these fields describe (`domain` when the section gives none)."""
+        chosen = self.domain if self.domain is not None else domain
+        if chosen is None:
+            raise ValueError("a TargetSpec without a domain needs one given")
+        return Target(
+            domain=chosen,
+            mx_hosts=self.mx_hosts,
+            submission_hosts=self.submission_hosts,
+            mailbox_hosts=self.mailbox_hosts,
+            selectors=self.selectors,
+            sending_ips=self.sending_ips,
+            resolver=self.resolver,
+            ca_file=self.ca_file,
+            credentials_ref=self.credentials,
+            timeouts=self.timeouts,
+            dkim_keys=tuple(self.dkim_keys.items()),
+            discover_selectors=self.discover_selectors,
+            message=self.message,
+        )
+
 
 @dataclass(frozen=True)
 class Expect:
@@ -183,6 +204,15 @@ _TOP_FIELDS: dict[str, Any] = {
     "expect": Expect,
 }
 _TARGET_SKIP = {"given", "message_given"}
+# `target:` fields spelled otherwise than the Target's (probes.validate names Target fields).
+TARGET_FIELD = {"credentials": "credentials_ref"}
+
+
+def spec_field(target_field: str) -> str:
+    """The `target:` field path of a Target field path (`credentials_ref` -> `credentials`)."""
+    head, sep, rest = target_field.partition("[")
+    head = next((k for k, v in TARGET_FIELD.items() if v == head), head)
+    return f"{head}{sep}{rest}"
 
 
 # ----- loading ---------------------------------------------------------------------------------
@@ -366,35 +396,15 @@ def _target(doc: _Doc, value: Any) -> TargetSpec:
     return spec
 
 
-# probes.validate names Target fields; a few are spelled otherwise in scenario files.
-_SPEC_FIELD = {"credentials_ref": "credentials"}
-
-
 def _check_target(doc: _Doc, t: TargetSpec) -> None:
     """The one validation of a Target (probes.validate), on what the file gives (the lab fills
     the rest later, and that Target is checked again when built)."""
     from probes.validate import checked_target
 
-    target = Target(
-        domain=t.domain if t.domain is not None else "lab.invalid",
-        mx_hosts=t.mx_hosts,
-        submission_hosts=t.submission_hosts,
-        mailbox_hosts=t.mailbox_hosts,
-        selectors=t.selectors,
-        sending_ips=t.sending_ips,
-        resolver=t.resolver,
-        ca_file=t.ca_file,
-        credentials_ref=t.credentials,
-        timeouts=t.timeouts,
-        dkim_keys=tuple(t.dkim_keys.items()),
-        discover_selectors=t.discover_selectors,
-        message=t.message,
-    )
-    _, problems = checked_target(target)
+    _, problems = checked_target(t.as_target(domain="lab.invalid"))
     if problems:
         name, problem = problems[0]
-        head, sep, rest = name.partition("[")
-        raise doc.error(f"target.{_SPEC_FIELD.get(head, head)}{sep}{rest}", problem)
+        raise doc.error(f"target.{spec_field(name)}", problem)
 
 
 def _check_expect(doc: _Doc, e: Expect) -> None:

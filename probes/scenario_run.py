@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from probes.errors import ProbeConfigError
 from probes.model import Finding, Outcome, Severity, Target
 from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR, RunReport
-from probes.scenario import Scenario, ScenarioError
+from probes.scenario import TARGET_FIELD, Scenario, ScenarioError, spec_field
 
 if TYPE_CHECKING:
     from probes.lab.lab import LabInfo
@@ -77,10 +77,6 @@ def _run_on_lab(scenario: Scenario, info: LabInfo) -> ScenarioOutcome:
     return _run(scenario, target, (info.password, *_referenced_secrets(scenario)))
 
 
-# TargetSpec field -> Target field, where the names differ.
-_TARGET_FIELD = {"credentials": "credentials_ref"}
-
-
 def build_target(scenario: Scenario, info: LabInfo | None = None) -> Target:
     """The Target a scenario describes; with `info`, the lab's values fill what is not given
     (probes.lab.target.lab_target, as `check --lab`). Names are normalized and the whole
@@ -91,28 +87,14 @@ def build_target(scenario: Scenario, info: LabInfo | None = None) -> Target:
     if info is None:
         if t.domain is None:  # the loader refuses this; a hand-made Scenario might not
             raise ScenarioError(scenario.source, scenario.line, "target.domain", "missing")
-        target = Target(
-            domain=t.domain,
-            mx_hosts=t.mx_hosts,
-            submission_hosts=t.submission_hosts,
-            mailbox_hosts=t.mailbox_hosts,
-            selectors=t.selectors,
-            sending_ips=t.sending_ips,
-            resolver=t.resolver,
-            ca_file=t.ca_file,
-            credentials_ref=t.credentials,
-            timeouts=t.timeouts,
-            dkim_keys=tuple(t.dkim_keys.items()),
-            discover_selectors=t.discover_selectors,
-            message=t.message,
-        )
+        target = t.as_target()
     else:
         from probes.lab.target import lab_target
 
         changes = {
-            _TARGET_FIELD.get(name, name): getattr(t, name)
+            TARGET_FIELD.get(name, name): getattr(t, name)
             for name in t.given
-            if name not in ("message", "timeouts")
+            if name not in ("message", "timeouts", "discover_selectors")
         }
         if "dkim_keys" in changes:
             changes["dkim_keys"] = tuple(t.dkim_keys.items())
@@ -127,7 +109,7 @@ def build_target(scenario: Scenario, info: LabInfo | None = None) -> Target:
     checked, problems = checked_target(target)
     if problems:
         field, problem = problems[0]
-        raise ScenarioError(scenario.source, scenario.line, f"target.{field}", problem)
+        raise ScenarioError(scenario.source, scenario.line, f"target.{spec_field(field)}", problem)
     return checked
 
 

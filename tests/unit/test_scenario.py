@@ -344,6 +344,31 @@ def test_lab_scenario_fields_override_the_lab():
     assert t.resolver == "127.9.9.53:53"
 
 
+def test_lab_scenario_given_fields_are_checked_and_converted_like_check_lab():
+    (s,) = load(
+        """\
+        name: a
+        lab: true
+        target:
+          domain: FAß.test
+          mx_hosts: [MX.faß.test.]
+          discover_selectors: true
+        """
+    )
+    t = build_target(s, LAB)
+    assert t.domain == "xn--fa-hia.test" and t.mx_hosts == ("mx.xn--fa-hia.test",)
+    assert t.discover_selectors is True
+
+
+def test_scenario_target_values_are_checked_by_the_one_validation():
+    assert error_of("name: a\ntarget:\n  domain: example.com\n  mx_hosts: [ok.test, 'b c']\n") == (
+        "s.yaml:4: field `target.mx_hosts[1]`: 'b c' is not a host name"
+    )
+    assert error_of(
+        "name: a\ntarget:\n  domain: example.com\n  message:\n    mail_from: nobody\n"
+    ) == ("s.yaml:5: field `target.message.mail_from`: 'nobody' is not an address")
+
+
 # ----- judging ---------------------------------------------------------------------------------
 def report_of(*results: ProbeResult) -> RunReport:
     return RunReport("r1", Target("example.com"), datetime.now(UTC), 0.1, results)
