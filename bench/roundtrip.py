@@ -59,7 +59,6 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from probes.lab.target import LAB_CREDENTIALS_ENV as CREDENTIALS_ENV  # noqa: E402
 
 TARGET_DETECTION_S = 0.1
 TARGET_ROUNDTRIP_S = 1.0
@@ -322,14 +321,14 @@ def lab_target(info, send_via: str, retrieve_via: str):
     from probes.lab.target import lab_target as check_lab_target
 
     message = replace(lab_message_options(info, send_via=send_via), retrieve_via=retrieve_via)
-    return replace(check_lab_target(info), message=message)
+    return check_lab_target(info, message=message)
 
 
 def trip_factory(target, net):
     from probes.checks.message_roundtrip import MessageRoundTrip
-    from probes.credentials import load_credentials
+    from probes.credentials import login_for
 
-    creds = load_credentials(target.credentials_ref)
+    creds = login_for(target)
     return lambda: MessageRoundTrip(target, net, creds)
 
 
@@ -472,8 +471,7 @@ def sequential(lab, factory, runs: int, gap: float, *, idle: bool = True) -> lis
 
 
 def observed_series(lab, info, factory, runs: int, gap: float) -> list[Trip]:
-    user, password = os.environ[CREDENTIALS_ENV].split(":", 1)
-    observer = Observer(info, user, password)
+    observer = Observer(info, info.user, info.password)
     trips = []
     try:
         run_trip(factory)
@@ -653,8 +651,7 @@ def run_bench(args, res: Results, started: list) -> int:
                 "0",
                 not mixups and not failed,
             )
-        user, password = os.environ[CREDENTIALS_ENV].split(":", 1)
-        observer = Observer(info, user, password)
+        observer = Observer(info, info.user, info.password)
         left = observer.count()
         observer.close()
         print(f"== messages left in the mailbox: {left}")
@@ -708,7 +705,6 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(Exception):
                 lab.stop()
         signal.signal(signal.SIGTERM, previous)
-        os.environ.pop(CREDENTIALS_ENV, None)
         res.print_table()
 
 

@@ -316,15 +316,20 @@ def run_set(eps: Sequence[Endpoint], target, limit: int, *, workers: int | None 
 
 
 def lab_target(info):
-    from probes.model import Target
+    """The lab's Target (probes.lab.target), reduced to the transport servers, without login."""
+    from probes.lab.target import lab_target as check_lab_target
+    from probes.model import MessageOptions
 
-    return Target(
-        domain=info.domain,
+    return check_lab_target(
+        info,
         mx_hosts=(HOSTS["mx"],),
         submission_hosts=(HOSTS["mx"],),
         mailbox_hosts=(HOSTS["mailbox"],),
-        resolver=info.resolver,
-        ca_file=info.ca_file,
+        selectors=(),
+        sending_ips=(),
+        dkim_keys=(),
+        message=MessageOptions(),
+        login=None,
     )
 
 

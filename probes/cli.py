@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import ipaddress
 import json
 import os
 import signal
@@ -17,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from probes.errors import ProbeConfigError, UsageError
+from probes.errors import UsageError
 from probes.model import (
     CANONICALIZATIONS,
     RETRIEVE_VIA,
@@ -113,35 +111,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _run_and_report(args, target, probe_classes, renderers, secrets=())
 
     from probes.lab.lab import Lab
+    from probes.lab.target import lab_target
 
+    changes, message_given = _lab_changes(args, dkim_keys)
+    # The user's overrides get the checks a DOMAIN gets, before the lab starts ...
+    _checked(Target(domain="lab.invalid", **changes))
     spec = _load_spec(args.lab_spec, args.lab_flavour)
     with Lab(spec, say=say) as lab:
         info = lab.info
         assert info is not None
-        from probes.lab.target import lab_message_options, lab_target
-
-        base = lab_target(info)
-        defaults = lab_message_options(info, send_via=args.send_via)
-        target = dataclasses.replace(
-            base,
-            mx_hosts=tuple(args.mx or base.mx_hosts),
-            submission_hosts=tuple(args.submission_host or base.submission_hosts),
-            mailbox_hosts=tuple(args.mailbox_host or base.mailbox_hosts),
-            credentials_ref=args.credentials or base.credentials_ref,
-            selectors=tuple(args.selector or base.selectors),
-            sending_ips=tuple(args.sending_ip or base.sending_ips),
-            resolver=args.resolver or base.resolver,
-            ca_file=args.ca_file or base.ca_file,
-            dkim_keys=tuple(dkim_keys or base.dkim_keys),
-            discover_selectors=args.discover_selectors,
-            message=_message_options(
-                args,
-                submit_host=defaults.submit_host,
-                source_address=defaults.source_address,
-                receiver_listen=defaults.receiver_listen,
-                receiver_domain=defaults.receiver_domain,
-            ),
-        )
+        # ... and the lab's Target with them, built as everywhere else (probes.lab.target).
+        target = _checked(lab_target(info, message_given=message_given, **changes))
         return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))
 
 
@@ -151,35 +131,57 @@ def _dkim_keys(values: list[str]) -> tuple[tuple[str, str], ...]:
         selector, sep, path = value.partition("=")
         if not sep or not selector or not path:
             raise UsageError(f"--dkim-key {value!r}: expected SELECTOR=FILE")
-        if not Path(path).is_file():
-            raise UsageError(f"--dkim-key {value!r}: {path}: no such file")
         keys.append((selector, path))
     return tuple(keys)
+
+
+# The command-line option of each Target field (for errors from probes.validate).
+_OPTIONS = {
+    "domain": "DOMAIN",
+    "mx_hosts": "--mx",
+    "submission_hosts": "--submission-host",
+    "mailbox_hosts": "--mailbox-host",
+    "selectors": "--selector",
+    "sending_ips": "--sending-ip",
+    "resolver": "--resolver",
+    "ca_file": "--ca-file",
+    "credentials_ref": "--credentials",
+    "dkim_keys": "--dkim-key",
+    "message.send_via": "--send-via",
+    "message.signer": "--signer",
+    "message.canonicalization": "--canonicalization",
+    "message.signed_headers": "--signed-headers",
+    "message.submit_host": "--submit-host",
+    "message.mail_from": "--mail-from",
+    "message.header_from": "--header-from",
+    "message.rcpt_to": "--rcpt-to",
+    "message.source_address": "--source-address",
+    "message.retrieve_via": "--retrieve-via",
+    "message.receiver_id": "--receiver-id",
+    "message.deadline_s": "--deadline",
+    "message.receiver_listen": "--receiver-listen",
+    "message.receiver_domain": "--receiver-domain",
+}
+
+
+def _checked(target: Target) -> Target:
+    """The Target validated and normalized (probes.validate), or UsageError naming the option."""
+    from probes.validate import checked_target
+
+    checked, problems = checked_target(target, files=True)
+    if problems:
+        field, problem = problems[0]
+        option = _OPTIONS.get(field.split("[")[0], field)
+        raise UsageError(f"{option}: {problem}")
+    return checked
 
 
 def _target_from_args(
     args: argparse.Namespace, domain: str, dkim_keys: tuple[tuple[str, str], ...] = ()
 ) -> Target:
-    from probes.names import InvalidDomain, normalize_domain
-
-    try:
-        name = normalize_domain(domain)
-    except InvalidDomain as exc:
-        raise UsageError(f"DOMAIN: {exc}") from None
-    for ip in args.sending_ip or ():
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise UsageError(f"--sending-ip {ip!r}: not an IP address") from None
-    if args.credentials:
-        from probes.credentials import check_ref
-
-        try:
-            check_ref(args.credentials)
-        except ProbeConfigError as exc:
-            raise UsageError(f"--credentials: {exc}") from None
+    message, _ = _message_options(args)
     target = Target(
-        domain=name,
+        domain=domain,
         mx_hosts=tuple(args.mx or ()),
         submission_hosts=tuple(args.submission_host or ()),
         mailbox_hosts=tuple(args.mailbox_host or ()),
@@ -190,74 +192,65 @@ def _target_from_args(
         ca_file=args.ca_file,
         dkim_keys=dkim_keys,
         discover_selectors=args.discover_selectors,
-        message=_message_options(args),
+        message=message,
     )
-    from probes.net import Net
-
-    try:
-        Net.for_target(target).resolver_addr()
-    except ProbeConfigError as exc:
-        raise UsageError(f"--resolver: {exc}") from None
-    if args.ca_file and not Path(args.ca_file).is_file():
-        raise UsageError(f"--ca-file {args.ca_file}: no such file")
-    return target
+    return _checked(target)
 
 
-def _message_options(
-    args: argparse.Namespace,
-    *,
-    submit_host: str | None = None,
-    source_address: str | None = None,
-    receiver_listen: str | None = None,
-    receiver_domain: str | None = None,
-) -> MessageOptions:
-    """The message probes' settings from the command line (lab defaults where given)."""
-    if args.deadline is not None and not args.deadline > 0:
-        raise UsageError(f"--deadline {args.deadline}: must be above 0 seconds")
-    if args.receiver_listen is not None:
-        from probes.net.receiver import split_listen
+def _lab_changes(
+    args: argparse.Namespace, dkim_keys: tuple[tuple[str, str], ...]
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """The Target fields the user gave with `check --lab` (they replace the lab's), and the
+    message fields given (the lab fills the others)."""
+    given = {
+        "mx_hosts": tuple(args.mx or ()),
+        "submission_hosts": tuple(args.submission_host or ()),
+        "mailbox_hosts": tuple(args.mailbox_host or ()),
+        "credentials_ref": args.credentials,
+        "selectors": tuple(args.selector or ()),
+        "sending_ips": tuple(args.sending_ip or ()),
+        "resolver": args.resolver,
+        "ca_file": args.ca_file,
+        "dkim_keys": dkim_keys,
+    }
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v}
+    message, message_given = _message_options(args)
+    changes["message"] = message
+    changes["discover_selectors"] = args.discover_selectors
+    return changes, message_given
 
-        try:
-            split_listen(args.receiver_listen)
-        except ProbeConfigError as exc:
-            raise UsageError(f"--receiver-listen: {exc}") from None
-    source = args.source_address or source_address
-    if source is not None:
-        try:
-            ipaddress.ip_address(source)
-        except ValueError:
-            raise UsageError(f"--source-address {source!r}: not an IP address") from None
+
+def _message_options(args: argparse.Namespace) -> tuple[MessageOptions, frozenset[str]]:
+    """The message probes' settings from the command line, and the names of those given
+    (probes.validate checks them with the rest of the Target)."""
     defaults = MessageOptions()
     signed_headers = defaults.signed_headers
     if args.signed_headers is not None:
         signed_headers = tuple(
             h.strip().lower() for h in args.signed_headers.split(",") if h.strip()
         )
-        bad = [h for h in signed_headers if not h.replace("-", "").isalnum()]
-        if not signed_headers or bad:
-            raise UsageError(
-                f"--signed-headers {args.signed_headers!r}: header field names, comma-separated"
-            )
-        if "from" not in signed_headers:
-            raise UsageError("--signed-headers: must include from (RFC 6376 §5.4)")
-    return MessageOptions(
+    values = {
+        "submit_host": args.submit_host,
+        "mail_from": args.mail_from,
+        "header_from": args.header_from,
+        "rcpt_to": args.rcpt_to,
+        "source_address": args.source_address,
+        "receiver_id": args.receiver_id,
+        "receiver_listen": args.receiver_listen,
+        "receiver_domain": args.receiver_domain,
+    }
+    options = MessageOptions(
         signed_headers=signed_headers,
         oversign_from=not args.no_oversign_from,
         send_via=args.send_via,
         signer=args.signer,
         canonicalization=args.canonicalization,
-        submit_host=args.submit_host or submit_host,
-        mail_from=args.mail_from,
-        header_from=args.header_from,
-        rcpt_to=args.rcpt_to,
-        source_address=source,
         retrieve_via=args.retrieve_via,
-        receiver_id=args.receiver_id,
         deadline_s=args.deadline if args.deadline is not None else defaults.deadline_s,
         keep=args.keep_message,
-        receiver_listen=args.receiver_listen or receiver_listen,
-        receiver_domain=args.receiver_domain or receiver_domain,
+        **values,
     )
+    return options, frozenset(k for k, v in values.items() if v is not None)
 
 
 def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> int:

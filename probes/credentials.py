@@ -1,8 +1,12 @@
 """Login credentials, referenced, never carried: `env:NAME` or `file:PATH`.
 
 The reference is what a Target, a report or a log may show; the secret is read only when a
-probe logs in. The value (the variable's content, or the file's first line) is `USER:PASSWORD`,
-split at the first colon, as in `curl -u`. Errors name the reference and never the value.
+probe logs in (`login_for`). A lab's throwaway login is the one exception: it is held in
+memory by the lab's Target (`Target.login`, built by probes.lab.target), never put in the
+process environment, so two labs in one process each log in as their own user.
+
+The value (the variable's content, or the file's first line) is `USER:PASSWORD`, split
+at the first colon, as in `curl -u`. Errors name the reference and never the value.
 """
 
 from __future__ import annotations
@@ -10,8 +14,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probes.errors import ProbeConfigError
+
+if TYPE_CHECKING:
+    from probes.model import Target
 
 
 @dataclass(frozen=True)
@@ -52,3 +60,23 @@ def load_credentials(ref: str) -> Credentials:
     if not sep or not user or not password:
         raise ProbeConfigError(f"credentials {ref!r}: expected USER:PASSWORD")
     return Credentials(user=user, password=password)
+
+
+def has_login(target: Target) -> bool:
+    """Whether the target has a login to try (in memory or referenced)."""
+    return target.login is not None or bool(target.credentials_ref)
+
+
+def login_for(target: Target) -> Credentials | None:
+    """The login a probe uses: the Target's in-memory one, else the one its reference points
+    at (read now; ProbeConfigError naming the reference when unusable), else None."""
+    if target.login is not None:
+        return target.login
+    if target.credentials_ref:
+        return load_credentials(target.credentials_ref)
+    return None
+
+
+def login_source(target: Target) -> str:
+    """What to call the login in messages: the reference, or `the lab's login`."""
+    return target.credentials_ref or ("the lab's login" if target.login else "no login")

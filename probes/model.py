@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from probes.credentials import Credentials
+
 
 class Severity(enum.Enum):
     """How bad a finding is. Ordered: INFO < WARN < FAIL."""
@@ -70,6 +72,7 @@ class Timeouts:
 SEND_VIA = ("submission", "submissions", "mx")
 RETRIEVE_VIA = ("imaps", "imap", "pop3s", "pop3")
 CANONICALIZATIONS = ("relaxed/relaxed", "simple/simple")
+SIGNERS = ("mailprobe", "target")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,9 @@ class Target:
     dkim_keys: tuple[tuple[str, str], ...] = ()
     discover_selectors: bool = False  # also try a list of commonly used DKIM selectors
     message: MessageOptions = field(default_factory=MessageOptions)
+    # A login held in memory (a lab's throwaway user), used instead of `credentials_ref`;
+    # never shown: not in repr, not in to_json, and Credentials hides its password.
+    login: Credentials | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

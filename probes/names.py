@@ -1,8 +1,17 @@
-"""Domain names given by users: validated and normalized before anything is asked."""
+"""Domain and host names: the one conversion of every name that enters mailprobe.
+
+Internationalized names become A-labels by IDNA 2008 with the UTS 46 mapping (non-transitional:
+`faß.test` is `xn--fa-hia.test`, not `fass.test`), through the `idna` package. The command line
+(DOMAIN, `--domains`, host options), scenario files, lab specs, the DMARC parser and the resolver
+door all convert through here, so every part of a run asks for the same names.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+
+import idna
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
@@ -11,24 +20,45 @@ class InvalidDomain(ValueError):
     """The text is not a usable domain name; the message says why."""
 
 
+def to_ascii(name: str) -> str:
+    """`name` in lower-case A-label form (IDNA 2008 / UTS 46), trailing dot kept as given.
+
+    ASCII labels (including `_dmarc`-style underscore labels) are only lower-cased; each
+    non-ASCII label is mapped (UTS 46) and encoded. Raises InvalidDomain when a label cannot be
+    encoded. Checks nothing else (see normalize_domain).
+    """
+    if name.isascii():
+        return name.lower()
+    try:
+        mapped = idna.uts46_remap(name, std3_rules=False, transitional=False)
+    except (idna.IDNAError, UnicodeError, ValueError) as exc:
+        raise InvalidDomain(f"{name!r} is not a valid internationalized name: {exc}") from None
+    labels = []
+    for label in mapped.split("."):
+        if label.isascii():
+            labels.append(label.lower())
+            continue
+        try:
+            labels.append(idna.alabel(label).decode("ascii"))
+        except (idna.IDNAError, UnicodeError, ValueError) as exc:
+            raise InvalidDomain(f"{name!r} is not a valid internationalized name: {exc}") from None
+    return ".".join(labels)
+
+
 def normalize_domain(text: str) -> str:
-    """`text` as a lower-case ASCII domain name without trailing dot (IDN to punycode).
+    """`text` as a lower-case ASCII domain name without trailing dot (IDN to A-labels).
 
     Raises InvalidDomain naming the problem: empty, a single label, a label longer than 63
     bytes or with characters outside letters/digits/hyphen/underscore, too long overall, an
     IP address.
     """
     raw = text.strip()
-    name = raw.rstrip(".").lower()
+    name = raw.rstrip(".")
     if not name:
         raise InvalidDomain(f"{text!r} is empty")
     if any(c.isspace() for c in name):
         raise InvalidDomain(f"{text!r} contains white space")
-    if not name.isascii():
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise InvalidDomain(f"{text!r} is not a valid internationalized name: {exc}") from None
+    name = to_ascii(name).rstrip(".")
     labels = name.split(".")
     if len(labels) < 2:
         raise InvalidDomain(f"{text!r} has a single label; give a full domain name")
@@ -44,3 +74,20 @@ def normalize_domain(text: str) -> str:
     if len(name) > 253:
         raise InvalidDomain(f"{text!r} is longer than 253 characters")
     return name
+
+
+def normalize_host(text: str) -> str:
+    """A server given by name or address: an IP address as given (brackets dropped), else the
+    name as normalize_domain gives it (a single-label name such as `localhost` is allowed)."""
+    raw = text.strip()
+    bare = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if "." not in raw.rstrip("."):
+        name = to_ascii(raw.rstrip("."))
+        if not _LABEL.match(name):
+            raise InvalidDomain(f"{text!r} is not a host name")
+        return name
+    return normalize_domain(raw)

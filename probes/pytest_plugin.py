@@ -79,7 +79,7 @@ def mailprobe_lab_factory_session() -> Iterator[Callable[..., Lab]]:
 
 @pytest.fixture(scope="session")
 def mailprobe_target(mailprobe_lab: Lab):
-    """The Target `mailprobe check --lab` probes, for the session lab (login in the environment)."""
+    """The Target `mailprobe check --lab` probes, for the session lab (its login in memory)."""
     from probes.lab.target import lab_target
 
     assert mailprobe_lab.info is not None

@@ -30,7 +30,7 @@ from probes.errors import DnsError, ProbeConfigError, ProbeSkipped, ProtocolErro
 from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Target
 from probes.net import Net
 from probes.probe import Probe
-from probes.redact import Redactor
+from probes.redact import Redactor, secret_forms
 from probes.report.run import RunReport, new_run_id
 
 DEFAULT_MAX_WORKERS = 32  # probes wait on the network, not the CPU
@@ -149,13 +149,16 @@ def run_probes(
     """Run `probes` against `target`, at most `max_workers` at a time.
 
     Returns one ProbeResult per probe, in the order the probes were given. `secrets` are
-    values (passwords, tokens) that must never appear in `error_detail`.
+    values (passwords, tokens) that must never appear in `error_detail`; the password of the
+    target's in-memory login (a lab's) is always one of them.
     """
     if max_workers < 1:
         raise ValueError(f"max_workers must be at least 1, not {max_workers}")
     if net is None:
         net = Net.for_target(target)
     limit = target.timeouts.probe
+    if target.login is not None:
+        secrets = (*secrets, *secret_forms(target.login.user, target.login.password))
     redact = Redactor(secrets)
     results: list[ProbeResult | None] = [None] * len(probes)
     queue = deque(enumerate(probes))

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -60,21 +59,14 @@ from typing import Any
 
 import yaml
 
-from probes.errors import ProbeConfigError, UsageError
-from probes.model import (
-    CANONICALIZATIONS,
-    RETRIEVE_VIA,
-    SEND_VIA,
-    MessageOptions,
-    Severity,
-    Timeouts,
-)
+from probes.errors import UsageError
+from probes.model import MessageOptions, Severity, Target, Timeouts
+from probes.yaml_load import FieldError, YamlDoc, YamlSyntaxError, build, convert, documents, kind
 
 if typing.TYPE_CHECKING:
     from probes.lab.spec import LabSpec
 
 OUTCOME_EXPECTATIONS = ("COMPLETED",)
-SIGNERS = ("mailprobe", "target")
 
 
 class ScenarioError(UsageError):
@@ -110,6 +102,27 @@ class TargetSpec:
     # Which fields the YAML gave (so lab defaults fill only the others).
     given: frozenset[str] = frozenset()
     message_given: frozenset[str] = frozenset()
+
+    def as_target(self, domain: str | None = None) -> Target:
+        """The Target these fields describe (`domain` when the section gives none)."""
+        chosen = self.domain if self.domain is not None else domain
+        if chosen is None:
+            raise ValueError("a TargetSpec without a domain needs one given")
+        return Target(
+            domain=chosen,
+            mx_hosts=self.mx_hosts,
+            submission_hosts=self.submission_hosts,
+            mailbox_hosts=self.mailbox_hosts,
+            selectors=self.selectors,
+            sending_ips=self.sending_ips,
+            resolver=self.resolver,
+            ca_file=self.ca_file,
+            credentials_ref=self.credentials,
+            timeouts=self.timeouts,
+            dkim_keys=tuple(self.dkim_keys.items()),
+            discover_selectors=self.discover_selectors,
+            message=self.message,
+        )
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,15 @@ _TOP_FIELDS: dict[str, Any] = {
     "expect": Expect,
 }
 _TARGET_SKIP = {"given", "message_given"}
+# `target:` fields spelled otherwise than the Target's (probes.validate names Target fields).
+TARGET_FIELD = {"credentials": "credentials_ref"}
+
+
+def spec_field(target_field: str) -> str:
+    """The `target:` field path of a Target field path (`credentials_ref` -> `credentials`)."""
+    head, sep, rest = target_field.partition("[")
+    head = next((k for k, v in TARGET_FIELD.items() if v == head), head)
+    return f"{head}{sep}{rest}"
 
 
 # ----- loading ---------------------------------------------------------------------------------
@@ -212,13 +234,9 @@ def load_file(path: str | Path, available: Iterable[str] | None = None) -> list[
 
 def load_text(text: str, source: str, available: Iterable[str] | None = None) -> list[Scenario]:
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(
-            source, mark.line + 1 if mark else None, None, f"invalid YAML: {problem}"
-        ) from None
+        nodes = documents(text)
+    except YamlSyntaxError as exc:
+        raise ScenarioError(source, exc.line, None, str(exc)) from None
     if available is None:
         from probes.registry import load_probes
 
@@ -227,8 +245,6 @@ def load_text(text: str, source: str, available: Iterable[str] | None = None) ->
     scenarios: list[Scenario] = []
     names: dict[str, int] = {}
     for node in nodes:
-        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
-            continue  # an empty document
         scenario = _scenario(node, source, available)
         if scenario.name in names:
             raise ScenarioError(
@@ -254,70 +270,50 @@ def load_paths(paths: Iterable[str | Path]) -> list[Scenario]:
     return scenarios
 
 
-class _Doc:
-    """One YAML document: its plain data plus the line of every field path."""
+class _Doc(YamlDoc):
+    """One scenario document (probes.yaml_load.YamlDoc) whose errors are ScenarioErrors."""
 
     def __init__(self, node: yaml.Node, source: str) -> None:
         self.source = source
-        self.start = node.start_mark.line + 1
-        self.lines: dict[str, int] = {}
-        loader = yaml.SafeLoader("")
         try:
-            self.data = loader.construct_document(node)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise ScenarioError(
-                source,
-                mark.line + 1 if mark else self.start,
-                None,
-                f"invalid YAML: {getattr(exc, 'problem', exc)}",
-            ) from None
-        finally:
-            loader.dispose()
-        self._index(node, "")
-
-    def _index(self, node: yaml.Node, path: str) -> None:
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = f"{path}.{key.value}" if path else str(key.value)
-                self.lines[sub] = key.start_mark.line + 1
-                self._index(value, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._index(item, f"{path}[{i}]")
-
-    def line(self, path: str) -> int:
-        """The line of `path`, or of its nearest ancestor given in the file."""
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
-        return self.start
+            super().__init__(node)
+        except YamlSyntaxError as exc:
+            raise ScenarioError(source, exc.line, None, str(exc)) from None
 
     def error(self, path: str, message: str) -> ScenarioError:
         return ScenarioError(self.source, self.line(path), path or None, message)
+
+    def build(self, cls: type, data: Any, path: str, skip: frozenset[str] = frozenset()) -> Any:
+        try:
+            return build(cls, data, path, skip)
+        except FieldError as exc:
+            raise self.error(exc.path, exc.message) from None
+
+    def convert(self, tp: Any, value: Any, path: str) -> Any:
+        try:
+            return convert(tp, value, path)
+        except FieldError as exc:
+            raise self.error(exc.path, exc.message) from None
 
 
 def _scenario(node: yaml.Node, source: str, available: list[str]) -> Scenario:
     doc = _Doc(node, source)
     data = doc.data
     if not isinstance(data, Mapping):
-        raise doc.error("", f"a scenario is a mapping of fields, not a {_kind(data)}")
+        raise doc.error("", f"a scenario is a mapping of fields, not a {kind(data)}")
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in _TOP_FIELDS:
             raise doc.error(str(key), f"unknown field; known: {', '.join(_TOP_FIELDS)}")
-        kind = _TOP_FIELDS[key]
-        if kind == "lab_spec":
+        tp = _TOP_FIELDS[key]
+        if tp == "lab_spec":
             values[key] = _lab_spec(doc, value)
-        elif kind == "lab_flavours":
+        elif tp == "lab_flavours":
             values[key] = _lab_flavours(doc, value)
-        elif kind == "target":
+        elif tp == "target":
             values[key] = _target(doc, value)
         else:
-            values[key] = _convert(doc, kind, value, key)
+            values[key] = doc.convert(tp, value, key)
     if "name" not in values:
         raise doc.error("name", "missing (every scenario needs a name)")
     if not values["name"].strip():
@@ -356,13 +352,12 @@ def _lab_spec(doc: _Doc, value: Any) -> LabSpec:
         except LabSpecError as exc:
             raise doc.error("lab_spec", str(exc)) from None
     if not isinstance(value, Mapping):
-        raise doc.error("lab_spec", f"expected a mapping or a file name, got {_kind(value)}")
+        raise doc.error("lab_spec", f"expected a mapping or a file name, got {kind(value)}")
     try:
         return LabSpec.from_mapping(value)
     except LabSpecError as exc:
         path = "lab_spec" if exc.field.startswith("(") else f"lab_spec.{exc.field}"
-        reason = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
-        raise doc.error(path, reason) from None
+        raise doc.error(path, exc.reason) from None
 
 
 def _lab_flavours(doc: _Doc, value: Any) -> tuple[str, ...]:
@@ -371,11 +366,11 @@ def _lab_flavours(doc: _Doc, value: Any) -> tuple[str, ...]:
     if value == "all":
         return MATRIX
     if isinstance(value, str) or not isinstance(value, list):
-        raise doc.error("lab_flavours", f"expected `all` or a list, got {_kind(value)}")
+        raise doc.error("lab_flavours", f"expected `all` or a list, got {kind(value)}")
     chosen = []
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            raise doc.error(f"lab_flavours[{i}]", f"expected a string, got {_kind(item)}")
+            raise doc.error(f"lab_flavours[{i}]", f"expected a string, got {kind(item)}")
         try:
             chosen.append("+".join(parse_flavour(item)))
         except ValueError as exc:
@@ -387,11 +382,11 @@ def _lab_flavours(doc: _Doc, value: Any) -> tuple[str, ...]:
 
 def _target(doc: _Doc, value: Any) -> TargetSpec:
     if not isinstance(value, Mapping):
-        raise doc.error("target", f"expected a mapping, got {_kind(value)}")
+        raise doc.error("target", f"expected a mapping, got {kind(value)}")
     message = value.get("message")
     if message is not None and not isinstance(message, Mapping):
-        raise doc.error("target.message", f"expected a mapping, got {_kind(message)}")
-    spec = _build(doc, TargetSpec, value, "target", skip=_TARGET_SKIP)
+        raise doc.error("target.message", f"expected a mapping, got {kind(message)}")
+    spec = doc.build(TargetSpec, value, "target", skip=_TARGET_SKIP)
     spec = dataclasses.replace(
         spec,
         given=frozenset(str(k) for k in value),
@@ -402,64 +397,14 @@ def _target(doc: _Doc, value: Any) -> TargetSpec:
 
 
 def _check_target(doc: _Doc, t: TargetSpec) -> None:
-    import ipaddress
+    """The one validation of a Target (probes.validate), on what the file gives (the lab fills
+    the rest later, and that Target is checked again when built)."""
+    from probes.validate import checked_target
 
-    from probes.credentials import check_ref
-
-    if t.domain is not None:
-        from probes.names import InvalidDomain, normalize_domain
-
-        try:
-            normalize_domain(t.domain)
-        except InvalidDomain as exc:
-            raise doc.error("target.domain", str(exc)) from None
-    for i, ip in enumerate(t.sending_ips):
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise doc.error(f"target.sending_ips[{i}]", f"{ip!r} is not an IP address") from None
-    if t.credentials is not None:
-        try:
-            check_ref(t.credentials)
-        except ProbeConfigError:
-            raise doc.error(
-                "target.credentials",
-                "expected env:NAME or file:PATH (a reference; never the secret itself)",
-            ) from None
-    if t.resolver is not None:
-        from probes.model import Target
-        from probes.net import Net
-
-        try:
-            Net.for_target(Target(domain="example.test", resolver=t.resolver)).resolver_addr()
-        except ProbeConfigError as exc:
-            raise doc.error("target.resolver", str(exc)) from None
-    for name in ("connect", "io", "dns", "probe"):
-        if not getattr(t.timeouts, name) > 0:
-            raise doc.error(f"target.timeouts.{name}", "must be above 0 seconds")
-    m = t.message
-    for name, choices in (
-        ("send_via", SEND_VIA),
-        ("retrieve_via", RETRIEVE_VIA),
-        ("canonicalization", CANONICALIZATIONS),
-        ("signer", SIGNERS),
-    ):
-        if getattr(m, name) not in choices:
-            raise doc.error(
-                f"target.message.{name}",
-                f"{getattr(m, name)!r}; one of {', '.join(choices)}",
-            )
-    if not m.deadline_s > 0:
-        raise doc.error("target.message.deadline_s", "must be above 0 seconds")
-    if "from" not in m.signed_headers:
-        raise doc.error("target.message.signed_headers", "must include from (RFC 6376 §5.4)")
-    if m.source_address is not None:
-        try:
-            ipaddress.ip_address(m.source_address)
-        except ValueError:
-            raise doc.error(
-                "target.message.source_address", f"{m.source_address!r} is not an IP address"
-            ) from None
+    _, problems = checked_target(t.as_target(domain="lab.invalid"))
+    if problems:
+        name, problem = problems[0]
+        raise doc.error(f"target.{spec_field(name)}", problem)
 
 
 def _check_expect(doc: _Doc, e: Expect) -> None:
@@ -473,76 +418,3 @@ def _check_expect(doc: _Doc, e: Expect) -> None:
     both = sorted(set(e.codes) & set(e.absent))
     if both:
         raise doc.error("expect.absent", f"{', '.join(both)} also listed under expect.codes")
-
-
-# ----- mapping -> dataclass (as probes/lab/spec.py, with floats and line numbers) -----------
-def _build(
-    doc: _Doc, cls: type, data: Any, path: str, skip: frozenset[str] | set[str] = frozenset()
-) -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise doc.error(path, f"expected a mapping, got {_kind(data)}")
-    hints = typing.get_type_hints(cls)
-    fields = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
-    kwargs = {}
-    for key, value in data.items():
-        fpath = f"{path}.{key}" if path else str(key)
-        if key not in fields:
-            raise doc.error(fpath, f"unknown field; known: {', '.join(fields)}")
-        kwargs[key] = _convert(doc, hints[key], value, fpath)
-    return cls(**kwargs)
-
-
-def _convert(doc: _Doc, tp: Any, value: Any, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (real,) = [a for a in args if a is not type(None)]
-        return _convert(doc, real, value, path)
-    if dataclasses.is_dataclass(tp):
-        return _build(doc, tp, value, path)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise doc.error(path, f"expected a list, got {_kind(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(doc, args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise doc.error(path, f"expected a list of {len(args)} items, got {len(value)}")
-        return tuple(
-            _convert(doc, a, v, f"{path}[{i}]")
-            for i, (a, v) in enumerate(zip(args, value, strict=True))
-        )
-    if origin in (Mapping, dict) or tp is Mapping:
-        if not isinstance(value, Mapping):
-            raise doc.error(path, f"expected a mapping, got {_kind(value)}")
-        return {str(k): _convert(doc, args[1], v, f"{path}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise doc.error(path, f"expected true or false, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise doc.error(path, f"expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise doc.error(path, f"expected an integer, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise doc.error(path, f"expected a string, got {value!r}")
-        return value
-    raise doc.error(path, f"unsupported type {tp}")  # pragma: no cover
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "mapping"
-    if isinstance(value, list):
-        return "list"
-    if value is None:
-        return "null"
-    return f"{type(value).__name__} {value!r}"

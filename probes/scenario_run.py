@@ -7,28 +7,23 @@ the probes, and judge the expectations.
 
 Secrets: the lab's password (and any credentials the target references) are passed to the
 runner as secrets, so they never reach a result's error text; reports carry only the
-credentials reference.
+credentials reference. The lab's login travels in memory in the lab's Target (probes.lab.target),
+never in the process environment.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from probes.errors import ProbeConfigError
-from probes.lab.target import LAB_CREDENTIALS_ENV
 from probes.model import Finding, Outcome, Severity, Target
 from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR, RunReport
-from probes.scenario import Scenario, ScenarioError
+from probes.scenario import TARGET_FIELD, Scenario, ScenarioError, spec_field
 
 if TYPE_CHECKING:
     from probes.lab.lab import LabInfo
-
-# The lab's throwaway login is handed to the probes in this process's environment only
-# (LAB_CREDENTIALS_ENV, from probes.lab.target).
 
 Say = Callable[[str], None]
 
@@ -79,74 +74,43 @@ def run_scenario(
 
 def _run_on_lab(scenario: Scenario, info: LabInfo) -> ScenarioOutcome:
     target = build_target(scenario, info)
-    secrets = (info.password, *_referenced_secrets(scenario))
-    if scenario.target.credentials is not None:
-        return _run(scenario, target, secrets)
-    previous = os.environ.get(LAB_CREDENTIALS_ENV)
-    os.environ[LAB_CREDENTIALS_ENV] = f"{info.user}:{info.password}"
-    try:
-        return _run(scenario, target, secrets)
-    finally:
-        if previous is None:
-            os.environ.pop(LAB_CREDENTIALS_ENV, None)
-        else:
-            os.environ[LAB_CREDENTIALS_ENV] = previous
+    return _run(scenario, target, (info.password, *_referenced_secrets(scenario)))
 
 
 def build_target(scenario: Scenario, info: LabInfo | None = None) -> Target:
-    """The Target a scenario describes; with `info`, the lab's values fill what is not given."""
+    """The Target a scenario describes; with `info`, the lab's values fill what is not given
+    (probes.lab.target.lab_target, as `check --lab`). Names are normalized and the whole
+    Target checked (probes.validate); a problem is a ScenarioError naming the field."""
+    from probes.validate import checked_target
+
     t = scenario.target
     if info is None:
         if t.domain is None:  # the loader refuses this; a hand-made Scenario might not
             raise ScenarioError(scenario.source, scenario.line, "target.domain", "missing")
-        return Target(
-            domain=t.domain.rstrip(".").lower(),
-            mx_hosts=t.mx_hosts,
-            submission_hosts=t.submission_hosts,
-            mailbox_hosts=t.mailbox_hosts,
-            selectors=t.selectors,
-            sending_ips=t.sending_ips,
-            resolver=t.resolver,
-            ca_file=t.ca_file,
-            credentials_ref=t.credentials,
+        target = t.as_target()
+    else:
+        from probes.lab.target import lab_target
+
+        changes = {
+            TARGET_FIELD.get(name, name): getattr(t, name)
+            for name in t.given
+            if name not in ("message", "timeouts", "discover_selectors")
+        }
+        if "dkim_keys" in changes:
+            changes["dkim_keys"] = tuple(t.dkim_keys.items())
+        target = lab_target(
+            info,
             timeouts=t.timeouts,
-            dkim_keys=tuple(t.dkim_keys.items()),
-            discover_selectors=t.discover_selectors,
             message=t.message,
+            message_given=t.message_given,
+            discover_selectors=t.discover_selectors,
+            **changes,
         )
-    d = info.domain
-
-    def pick(name: str, default):
-        return getattr(t, name) if name in t.given else default
-
-    message = t.message
-    lab_message = {
-        # The outbound relay has no 465: submissions go to the mx.
-        "submit_host": f"mx.{d}" if message.send_via == "submissions" else f"outbound.{d}",
-        "source_address": info.client_ips["authorized"],
-        "receiver_listen": info.receiver_listen,
-        "receiver_domain": info.receiver_domain,
-    }
-    message = dataclasses.replace(
-        message, **{k: v for k, v in lab_message.items() if k not in t.message_given}
-    )
-    return Target(
-        domain=pick("domain", d),
-        mx_hosts=pick("mx_hosts", (f"mx.{d}",)),
-        submission_hosts=pick("submission_hosts", (f"mx.{d}", f"outbound.{d}")),
-        mailbox_hosts=pick("mailbox_hosts", (f"mailbox.{d}",)),
-        selectors=pick("selectors", tuple(info.dkim)),
-        sending_ips=pick("sending_ips", (info.client_ips["authorized"], info.hosts["outbound"])),
-        resolver=pick("resolver", info.resolver),
-        ca_file=pick("ca_file", info.ca_file),
-        credentials_ref=t.credentials or f"env:{LAB_CREDENTIALS_ENV}",
-        timeouts=t.timeouts,
-        dkim_keys=tuple(t.dkim_keys.items())
-        if "dkim_keys" in t.given
-        else tuple(info.dkim.items()),
-        discover_selectors=t.discover_selectors,
-        message=message,
-    )
+    checked, problems = checked_target(target)
+    if problems:
+        field, problem = problems[0]
+        raise ScenarioError(scenario.source, scenario.line, f"target.{spec_field(field)}", problem)
+    return checked
 
 
 def _referenced_secrets(scenario: Scenario) -> tuple[str, ...]:

@@ -10,8 +10,9 @@ so its own verdicts are the receiver's verdicts.
 
 Sending: the test message (probes.mail.compose, unsigned: the target is expected to sign) goes
 to `message.submit_host` (default: the first submission host) by `message.send_via`:
-"submission" 587 STARTTLS, "submissions" 465 implicit TLS, both with AUTH when
-`credentials_ref` is set; "mx" means port 25 (STARTTLS) without AUTH. Without credentials the
+"submission" 587 STARTTLS, "submissions" 465 implicit TLS, both with AUTH when a login is
+given (`credentials_ref`, or a lab's in-memory login); "mx" means port 25 (STARTTLS) without
+AUTH. Without credentials the
 message is relayed unauthenticated from `message.source_address` (else the run's source
 address): the target must relay for that address. Envelope sender: `message.mail_from`, else
 the login user, else postmaster@<domain>; From: `message.header_from`, else the sender.
@@ -46,16 +47,17 @@ from dataclasses import dataclass, replace
 from probes.checks.dns_ptr import reverse_name
 from probes.checks.endpoints import Endpoint, endpoints_for
 from probes.checks.reproduce import swaks_line
-from probes.credentials import Credentials, load_credentials
+from probes.credentials import Credentials, has_login, login_for
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.mail.compose import TestMessage, compose, new_token
 from probes.mail.verify import OwnVerdicts, verify_message
-from probes.model import SEND_VIA, Finding, MessageOptions, Severity, Target
+from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.dns import BADNAME, CNAME_LOOP, DnsClient
 from probes.net.receiver import ReceivedMessage, Receiver, split_listen
 from probes.net.smtp_send import SmtpRejected, send_message
 from probes.probe import BaseProbe
+from probes.validate import check_message
 
 # send_via -> (port, TLS mode, authenticate)
 SEND = {
@@ -275,8 +277,7 @@ class MessageReceiver(BaseProbe):
 
     # ----- configuration --------------------------------------------------------------------
     def plan(self, target: Target, net: Net) -> _Plan:
-        opts = target.message
-        check_options(opts)
+        opts = check_message(target.message)
         listen_ip, listen_port = split_listen(opts.receiver_listen or "")
         domain = (opts.receiver_domain or "").strip().rstrip(".").lower()
         if not domain:
@@ -286,8 +287,8 @@ class MessageReceiver(BaseProbe):
             )
         port, mode, authenticate = SEND[opts.send_via]
         creds = None
-        if authenticate and target.credentials_ref:
-            creds = load_credentials(target.credentials_ref)
+        if authenticate and has_login(target):
+            creds = login_for(target)
         host_target = target
         if opts.submit_host:
             host_target = replace(target, submission_hosts=(opts.submit_host,))
@@ -477,14 +478,6 @@ class MessageReceiver(BaseProbe):
             mail_from=plan.message.mail_from,
             to=plan.message.rcpt_to,
         )
-
-
-def check_options(opts: MessageOptions) -> None:
-    """ProbeConfigError naming the option when it has no meaning here."""
-    if opts.send_via not in SEND_VIA:
-        raise ProbeConfigError(f"message.send_via {opts.send_via!r}: one of {', '.join(SEND_VIA)}")
-    if not opts.deadline_s > 0:
-        raise ProbeConfigError(f"message.deadline_s {opts.deadline_s!r}: must be above 0")
 
 
 def receiver_hostname(net: Net, domain: str, listen_ip: str) -> str:

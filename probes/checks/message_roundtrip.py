@@ -29,18 +29,14 @@ from dataclasses import replace
 
 from probes.checks.endpoints import Endpoint, endpoints_for
 from probes.checks.reproduce import swaks_line
-from probes.credentials import Credentials, load_credentials
+from probes.credentials import Credentials, has_login, login_for
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.mail import trust
 from probes.mail.compose import TestMessage, compose, new_token
 from probes.mail.dkim_sign import load_signing_key, sign
 from probes.mail.verify import OwnVerdicts, verify_message
 from probes.model import (
-    CANONICALIZATIONS,
-    RETRIEVE_VIA,
-    SEND_VIA,
     Finding,
-    MessageOptions,
     Severity,
     Target,
 )
@@ -49,6 +45,7 @@ from probes.net.mailbox import fetch_by_token
 from probes.net.smtp_send import SmtpRejected, send_message
 from probes.parse.authres import AuthResult
 from probes.probe import BaseProbe
+from probes.validate import check_message
 
 # send_via -> (role, port, TLS mode)
 SEND = {
@@ -65,20 +62,6 @@ RETRIEVE = {
 }
 METHODS = ("spf", "dkim", "dmarc", "iprev")
 EHLO_NAME = "mailprobe.invalid"
-
-
-def check_options(opts: MessageOptions) -> None:
-    """ProbeConfigError naming the field when an option has no meaning."""
-    for name, value, allowed in (
-        ("send_via", opts.send_via, SEND_VIA),
-        ("retrieve_via", opts.retrieve_via, RETRIEVE_VIA),
-        ("canonicalization", opts.canonicalization, CANONICALIZATIONS),
-        ("signer", opts.signer, ("mailprobe", "target")),
-    ):
-        if value not in allowed:
-            raise ProbeConfigError(f"message.{name} {value!r}: one of {', '.join(allowed)}")
-    if not opts.deadline_s > 0:
-        raise ProbeConfigError(f"message.deadline_s {opts.deadline_s!r}: must be above 0")
 
 
 class MessageRoundTrip:
@@ -191,12 +174,13 @@ class MessageRoundTripProbe(BaseProbe):
     )
 
     def run(self, target: Target, net: Net) -> Iterable[Finding]:
-        check_options(target.message)
-        if not target.credentials_ref:
+        target = replace(target, message=check_message(target.message))
+        if not has_login(target):
             raise ProbeSkipped(
                 "the round trip logs in to read the message back: give --credentials"
             )
-        creds = load_credentials(target.credentials_ref)
+        creds = login_for(target)
+        assert creds is not None
         trip = MessageRoundTrip(target, net, creds)
         message = trip.build()
         receiver_id = self.receiver_id(target, net)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from probes.checks.endpoints import Endpoint, check_all, endpoints_for, is_ip
 from probes.checks.reproduce import swaks_line
-from probes.credentials import Credentials, load_credentials
+from probes.credentials import Credentials, login_for, login_source
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -77,10 +77,10 @@ class SmtpSwaks(BaseProbe):
         binary = find_swaks()
         if binary is None:
             raise ProbeSkipped("swaks is not installed (Debian/Ubuntu package `swaks`)")
-        creds = load_credentials(target.credentials_ref) if target.credentials_ref else None
+        creds = login_for(target)
         if creds is not None and not password_usable(creds.password):
             raise ProbeSkipped(
-                f"swaks cannot take the password of {target.credentials_ref} as an option "
+                f"swaks cannot take the password of {login_source(target)} as an option "
                 "value (it begins with '-', is '<>' or holds a line break)"
             )
         version = swaks_version(binary) or "unknown"

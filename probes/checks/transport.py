@@ -32,7 +32,7 @@ from probes.checks.tls_findings import (
     certificate_findings,
     tls_version_findings,
 )
-from probes.credentials import Credentials, load_credentials
+from probes.credentials import Credentials, login_for
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.stream import Connection, ConnectTimeout
@@ -119,9 +119,7 @@ class EndpointProbe(BaseProbe):
     alternatives: ClassVar[tuple[int, ...]] = ()
 
     def run(self, target: Target, net: Net) -> Iterable[Finding]:
-        creds = None
-        if self.logs_in and target.credentials_ref:
-            creds = load_credentials(target.credentials_ref)
+        creds = login_for(target) if self.logs_in else None
         endpoints = endpoints_for(target, net, self.role, self.port)
         yield from check_all(endpoints, lambda ep, out: self.check(ep, out, net, creds))
 

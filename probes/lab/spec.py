@@ -21,14 +21,13 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from probes.yaml_load import FieldError, YamlDoc, YamlSyntaxError, build, kind, to_plain
 
 ROLES = ("dns", "mx", "outbound", "mailbox", "authorized", "unauthorized", "receiver", "store")
 SERVER_ROLES = ("dns", "mx", "outbound", "mailbox", "store")
@@ -71,12 +70,17 @@ _LOCAL_PART = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
 
 
 class LabSpecError(ValueError):
-    """A lab spec value is invalid. `field` is the dotted path (e.g. `selectors[0].bits`)."""
+    """A lab spec value is invalid. `field` is the dotted path (e.g. `selectors[0].bits`),
+    `reason` what is wrong with it; from a file, `source` and the field's `line`."""
 
-    def __init__(self, field: str, message: str, source: str | None = None):
+    def __init__(
+        self, field: str, message: str, source: str | None = None, line: int | None = None
+    ):
         self.field = field
+        self.reason = message
         self.source = source
-        where = f"{source}: " if source else ""
+        self.line = line
+        where = f"{source}:{line}: " if source and line else f"{source}: " if source else ""
         super().__init__(f"{where}lab spec field `{field}`: {message}")
 
 
@@ -220,9 +224,32 @@ class LabSpec:
 
     # ----- loading --------------------------------------------------------------------------
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None, source: str | None = None) -> LabSpec:
-        spec = _build(cls, data or {}, "", source)
-        spec.validate(source)
+    def from_mapping(
+        cls, data: Mapping[str, Any] | None, source: str | None = None, doc: YamlDoc | None = None
+    ) -> LabSpec:
+        """The spec of plain data (probes.yaml_load), validated. With `doc` (the YAML document
+        it came from), errors carry the field's line. A non-ASCII domain becomes A-labels
+        (probes.names, as every name mailprobe takes)."""
+
+        def line(path: str) -> int | None:
+            return doc.line(path) if doc is not None else None
+
+        try:
+            spec = build(cls, data or {}, "")
+        except FieldError as exc:
+            path = exc.path or "(root)"
+            raise LabSpecError(path, exc.message, source, line(exc.path)) from None
+        if not spec.domain.isascii():
+            from probes.names import InvalidDomain, to_ascii
+
+            try:
+                spec = dataclasses.replace(spec, domain=to_ascii(spec.domain))
+            except InvalidDomain as exc:
+                raise LabSpecError("domain", str(exc), source, line("domain")) from None
+        try:
+            spec.validate(source)
+        except LabSpecError as exc:
+            raise LabSpecError(exc.field, exc.reason, source, line(exc.field)) from None
         return spec
 
     @classmethod
@@ -233,17 +260,20 @@ class LabSpec:
         except OSError as exc:
             raise LabSpecError("(file)", f"cannot read: {exc.strerror}", str(path)) from None
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark else "?"
-            raise LabSpecError("(yaml)", f"invalid YAML at {where}", str(path)) from None
-        if data is not None and not isinstance(data, Mapping):
-            raise LabSpecError("(root)", "must be a mapping of fields", str(path))
-        return cls.from_mapping(data, str(path))
+            doc = YamlDoc.from_text(text)
+        except YamlSyntaxError as exc:
+            where = f"line {exc.line}" if exc.line else "?"
+            raise LabSpecError(
+                "(yaml)", f"invalid YAML at {where}: {exc.problem}", str(path), exc.line
+            ) from None
+        if doc.data is not None and not isinstance(doc.data, Mapping):
+            raise LabSpecError(
+                "(root)", f"must be a mapping of fields, not a {kind(doc.data)}", str(path)
+            )
+        return cls.from_mapping(doc.data, str(path), doc)
 
     def to_mapping(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return to_plain(self)
 
     # ----- validation -----------------------------------------------------------------------
     def validate(self, source: str | None = None) -> None:
@@ -380,70 +410,3 @@ def hostname_label(role: str) -> str:
 def is_domain(name: str) -> bool:
     labels = name.split(".")
     return len(name) <= 253 and len(labels) >= 2 and all(_LABEL.match(lb) for lb in labels)
-
-
-# ----- mapping <-> dataclass ------------------------------------------------------------------
-def _build(cls: type, data: Any, path: str, source: str | None) -> Any:
-    if not isinstance(data, Mapping):
-        raise LabSpecError(
-            path or "(root)", f"expected a mapping, got {type(data).__name__}", source
-        )
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        fpath = f"{path}.{key}" if path else str(key)
-        if key not in fields:
-            raise LabSpecError(fpath, f"unknown field; known: {', '.join(fields)}", source)
-        kwargs[key] = _convert(hints[key], value, fpath, source)
-    return cls(**kwargs)
-
-
-def _convert(tp: Any, value: Any, path: str, source: str | None) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, path, source)
-            except LabSpecError as exc:
-                errors.append(exc)
-        raise errors[0]
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path, source)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise LabSpecError(path, f"expected a list, got {type(value).__name__}", source)
-        return tuple(_convert(args[0], v, f"{path}[{i}]", source) for i, v in enumerate(value))
-    if origin in (Mapping, dict) or tp is Mapping:
-        if not isinstance(value, Mapping):
-            raise LabSpecError(path, f"expected a mapping, got {type(value).__name__}", source)
-        return {str(k): _convert(args[1], v, f"{path}.{k}", source) for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise LabSpecError(path, f"expected true or false, got {value!r}", source)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise LabSpecError(path, f"expected an integer, got {value!r}", source)
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise LabSpecError(path, f"expected a string, got {value!r}", source)
-        return value
-    raise LabSpecError(path, f"unsupported type {tp}", source)  # pragma: no cover
-
-
-def _to_plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, tuple | list):
-        return [_to_plain(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {k: _to_plain(v) for k, v in obj.items()}
-    return obj

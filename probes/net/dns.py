@@ -37,6 +37,7 @@ import dns.rdatatype
 import dns.resolver
 
 from probes.errors import DnsError
+from probes.names import InvalidDomain, to_ascii
 
 # rcode values that are answers (the name does or does not exist); everything else is a failure.
 NOERROR = "NOERROR"
@@ -156,7 +157,13 @@ def _shared_pool() -> ThreadPoolExecutor:
 
 
 def normalize_name(name: str) -> str:
-    text = name.strip().lower()
+    """The name as asked: lower-case A-labels (probes.names.to_ascii, IDNA 2008 / UTS 46),
+    no trailing dot. A name that cannot be encoded is asked as given (the backend refuses it)."""
+    text = name.strip()
+    try:
+        text = to_ascii(text)
+    except InvalidDomain:
+        text = text.lower()
     if text in ("", "."):
         return "."
     return text.rstrip(".")

@@ -211,9 +211,11 @@ def _reference_name(name: str) -> str | None:
     if name.endswith("."):
         name = name[:-1]
     if not name.isascii():
+        from probes.names import InvalidDomain, to_ascii
+
         try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError:
+            name = to_ascii(name)
+        except InvalidDomain:
             return None
     labels = name.split(".")
     if not name or any(not label or "*" in label for label in labels):

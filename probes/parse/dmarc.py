@@ -341,17 +341,12 @@ def domain_name(text: str) -> str | None:
 
 
 def _to_alabel(label: str) -> str | None:
-    try:
-        import idna  # IDNA 2008 when available (dnspython's optional dependency)
+    """The A-label of `label` (IDNA 2008 / UTS 46, the one conversion: probes.names)."""
+    from probes.names import InvalidDomain, to_ascii
 
-        return idna.encode(label, uts46=True).decode("ascii")
-    except ImportError:  # pragma: no cover - idna is installed with the project's deps
-        pass
-    except (idna.IDNAError, UnicodeError, ValueError):
-        return None
-    try:  # pragma: no cover
-        return label.encode("idna").decode("ascii")
-    except UnicodeError:  # pragma: no cover
+    try:
+        return to_ascii(label)
+    except InvalidDomain:
         return None
 
 

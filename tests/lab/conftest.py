@@ -4,7 +4,8 @@
   lab domain, its reverse zones and two extra zones, REPORTS_ZONE and OTHER_ZONE, for
   report receivers and foreign domains.
 - `zone`: a ZoneEditor on that lab; every record a test changes is put back afterwards.
-- `lab_target(**overrides)`: the Target `mailprobe check --lab` would build for that lab.
+- `lab_target(**overrides)`: the Target `mailprobe check --lab` builds for that lab
+  (probes.lab.target), without its login or message options: the DNS tests log in nowhere.
 - `run_probe(probe, target=None)`: one probe run with a fresh Net (fresh DNS cache), as the
   CLI runs it: returns the ProbeResult.
 
@@ -20,7 +21,6 @@ The flavour matrix: a module that sets `FLAVOURED = True` runs every test once p
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,8 +33,9 @@ from probes.lab.flavours import (
     with_flavour,
 )
 from probes.lab.spec import LabSpec
+from probes.lab.target import lab_target as build_lab_target
 from probes.lab.zone_edit import ZoneEditor
-from probes.model import Target, Timeouts
+from probes.model import MessageOptions, Target, Timeouts
 from probes.net import Net
 from probes.runner import Redactor, run_one
 
@@ -114,19 +115,8 @@ def lab_target(dns_lab):
     info = dns_lab.info
 
     def build(**overrides) -> Target:
-        target = Target(
-            domain=info.domain,
-            mx_hosts=(f"mx.{info.domain}",),
-            submission_hosts=(f"mx.{info.domain}", f"outbound.{info.domain}"),
-            mailbox_hosts=(f"mailbox.{info.domain}",),
-            selectors=tuple(info.dkim),
-            sending_ips=(info.client_ips["authorized"], info.hosts["outbound"]),
-            resolver=info.resolver,
-            ca_file=info.ca_file,
-            dkim_keys=tuple(info.dkim.items()),
-            timeouts=Timeouts(dns=2.0, probe=30.0),
-        )
-        return dataclasses.replace(target, **overrides)
+        changes = {"login": None, "message": MessageOptions(), **overrides}
+        return build_lab_target(info, timeouts=Timeouts(dns=2.0, probe=30.0), **changes)
 
     return build
 

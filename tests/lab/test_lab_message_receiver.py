@@ -16,6 +16,7 @@ import pytest
 from probes.checks.message_receiver import MessageReceiver
 from probes.lab import pki
 from probes.lab.spec import LabSpec, SelectorSpec
+from probes.lab.target import lab_target as build_lab_target
 from probes.model import MessageOptions, Outcome, Severity, Target, Timeouts
 from probes.net import Net
 from probes.parse.authres import parse
@@ -24,7 +25,6 @@ from probes.runner import Redactor, run_one
 pytestmark = pytest.mark.lab
 FLAVOURED = True  # every test runs on every lab flavour (tests/lab/conftest.py)
 
-CRED_ENV = "MAILPROBE_LAB_RECEIVER_CRED"
 OTHER_KEY = pki.dkim_public_value(pki.generate_dkim_key("rsa", 2048))
 
 
@@ -54,18 +54,19 @@ def spf_without_outbound_lab(flavour_labs):
 
 def target_for(lab, monkeypatch, **message) -> Target:
     info = lab.info
-    monkeypatch.setenv(CRED_ENV, f"{info.user}:{info.password}")
     options = MessageOptions(
         receiver_listen=info.receiver_listen,
         receiver_domain=info.receiver_domain,
         deadline_s=20.0,
     )
-    return Target(
-        domain=info.domain,
+    return build_lab_target(  # the lab's login travels in memory, in the Target
+        info,
+        mx_hosts=(),
         submission_hosts=(f"outbound.{info.domain}",),
-        resolver=info.resolver,
-        ca_file=info.ca_file,
-        credentials_ref=f"env:{CRED_ENV}",
+        mailbox_hosts=(),
+        selectors=(),
+        sending_ips=(),
+        dkim_keys=(),
         timeouts=Timeouts(connect=5.0, io=10.0, dns=2.0, probe=60.0),
         message=dataclasses.replace(options, **message),
     )
@@ -199,7 +200,7 @@ def test_without_credentials_the_authorized_client_relays(good_lab, monkeypatch)
         source_address=info.client_ips["authorized"],
         mail_from=info.user,
     )
-    target = dataclasses.replace(target, credentials_ref=None)
+    target = dataclasses.replace(target, login=None)
     result = run(good_lab, target)
     assert result.outcome is Outcome.COMPLETED, result.error_detail
     assert severe(result) == set(), result.findings
@@ -214,7 +215,7 @@ def test_relay_refused_for_an_unauthorized_client_is_not_delivered(good_lab, mon
         source_address=info.client_ips["unauthorized"],
         mail_from=info.user,
     )
-    target = dataclasses.replace(target, credentials_ref=None)
+    target = dataclasses.replace(target, login=None)
     result = run(good_lab, target)
     assert result.outcome is Outcome.COMPLETED, result.error_detail
     (finding,) = result.findings

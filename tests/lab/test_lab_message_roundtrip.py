@@ -30,6 +30,7 @@ from flavour_facts import SHORT_KEY_DKIM, STRIPS_FORGED_DKIM_RESULTS, mta, mx_me
 from probes.checks.message_roundtrip import MessageRoundTripProbe
 from probes.lab.pki import generate_dkim_key, private_pem, write_secret
 from probes.lab.spec import LabSpec, SelectorSpec
+from probes.lab.target import lab_target as build_lab_target
 from probes.model import MessageOptions, Outcome, ProbeResult, Severity, Target, Timeouts
 from probes.net import Net
 from probes.parse import authres
@@ -38,7 +39,6 @@ from probes.runner import Redactor, run_one
 pytestmark = pytest.mark.lab
 FLAVOURED = True  # every test runs on every lab flavour (tests/lab/conftest.py)
 
-CREDS_ENV = "MAILPROBE_TEST_ROUNDTRIP_CREDS"
 DEADLINE_S = 10.0
 OTHER = "other.test"
 
@@ -77,13 +77,12 @@ def lab_for(flavour_lab, flavoured, mailprobe_lab_factory_session):
 
 
 @pytest.fixture
-def roundtrip(lab_for, monkeypatch):
+def roundtrip(lab_for):
     """roundtrip(lab_name="default", dkim_keys=None, net=None, **message_options) ->
     (ProbeResult, LabInfo)."""
 
     def run(lab_name: str = "default", *, dkim_keys=None, net: Net | None = None, **options):
         info = lab_for(lab_name).info
-        monkeypatch.setenv(CREDS_ENV, f"{info.user}:{info.password}")
         target = lab_target(info, dkim_keys=dkim_keys, **options)
         result = run_one(MessageRoundTripProbe(), target, net or Net.for_target(target), Redactor())
         RESULTS.append((result, info.password))
@@ -100,18 +99,10 @@ def lab_target(info, *, dkim_keys=None, **options) -> Target:
         "deadline_s": DEADLINE_S,
         **options,
     }
-    return Target(
-        domain=domain,
-        mx_hosts=(f"mx.{domain}",),
-        submission_hosts=(f"mx.{domain}", f"outbound.{domain}"),
-        mailbox_hosts=(f"mailbox.{domain}",),
-        selectors=tuple(info.dkim),
-        sending_ips=(info.client_ips["authorized"], info.hosts["outbound"]),
-        resolver=info.resolver,
-        ca_file=info.ca_file,
-        credentials_ref=f"env:{CREDS_ENV}",
-        dkim_keys=tuple(dkim_keys if dkim_keys is not None else info.dkim.items()),
+    return build_lab_target(  # the lab's login travels in memory, in the Target
+        info,
         timeouts=Timeouts(dns=2.0, connect=3.0, io=5.0),
+        dkim_keys=tuple(dkim_keys if dkim_keys is not None else info.dkim.items()),
         message=MessageOptions(**message),
     )
 
@@ -443,9 +434,8 @@ def test_a_kept_message_stays_in_the_mailbox(roundtrip):
 # ----- concurrency and secrets ----------------------------------------------------------------
 
 
-def test_twenty_concurrent_round_trips_each_find_their_own_message(lab_for, monkeypatch):
+def test_twenty_concurrent_round_trips_each_find_their_own_message(lab_for):
     info = lab_for("default").info
-    monkeypatch.setenv(CREDS_ENV, f"{info.user}:{info.password}")
     target = lab_target(info)
 
     # Each its own run (own Net, own connection slots), like 20 `mailprobe check` at once:

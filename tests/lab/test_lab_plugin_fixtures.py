@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from probes.model import Outcome, Severity
@@ -13,8 +15,13 @@ def test_target_fixture_points_at_the_session_lab(mailprobe_lab, mailprobe_targe
     info = mailprobe_lab.info
     assert mailprobe_target.domain == info.domain
     assert mailprobe_target.resolver == info.resolver
-    assert mailprobe_target.credentials_ref == "env:MAILPROBE_LAB_CREDENTIALS"
+    # The lab's login travels in memory, in the Target; never in the process environment.
+    assert mailprobe_target.credentials_ref is None
+    assert mailprobe_target.login.user == info.user
+    assert "MAILPROBE_LAB_CREDENTIALS" not in os.environ
+    assert not any(info.password in v for v in os.environ.values())
     assert info.password not in repr(mailprobe_target)
+    assert info.password not in str(mailprobe_target.to_json())
 
 
 def test_run_probes_fixture_runs_the_matching_probes_against_the_lab(mailprobe_run_probes):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 
 import pytest
 
 from probes.checks.smtp_swaks import SmtpSwaks
 from probes.lab.spec import LabSpec, TlsSpec
+from probes.lab.target import lab_target as build_lab_target
 from probes.model import Outcome, Severity, Target, Timeouts
 from probes.net import Net
 from probes.net.swaks import find_swaks
@@ -34,16 +34,15 @@ def unreadable_key_lab(flavour_labs):
 
 
 def lab_target(lab, **overrides) -> Target:
-    info = lab.info
-    target = Target(
-        domain=info.domain,
-        mx_hosts=(f"mx.{info.domain}",),
-        submission_hosts=(f"mx.{info.domain}",),
-        resolver=info.resolver,
-        ca_file=info.ca_file,
-        timeouts=Timeouts(connect=5.0, io=10.0, dns=2.0, probe=30.0),
-    )
-    return dataclasses.replace(target, **overrides)
+    """The lab's Target (probes.lab.target) on its mx, without a login unless given."""
+    changes = {
+        "submission_hosts": (f"mx.{lab.info.domain}",),
+        "mailbox_hosts": (),
+        "login": None,
+        **overrides,
+    }
+    timeouts = Timeouts(connect=5.0, io=10.0, dns=2.0, probe=30.0)
+    return build_lab_target(lab.info, timeouts=timeouts, **changes)
 
 
 def run(lab, target: Target):

@@ -13,7 +13,6 @@ Lab endpoints (subjects are the configured names): MTA "mx" (25 STARTTLS, 587 ST
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import secrets
 import shutil
@@ -27,6 +26,7 @@ from probes.checks.mailbox_endpoints import ImapStartTls, ImapTls, Pop3StartTls,
 from probes.checks.smtp_endpoints import SmtpMx, SmtpSubmission, SmtpSubmissions
 from probes.checks.smtp_relay import SmtpRelay
 from probes.lab.spec import DovecotSpec, EximSpec, LabSpec, TlsSpec
+from probes.lab.target import lab_target as build_lab_target
 from probes.model import Outcome, Severity, Target, Timeouts
 from probes.net.tls import untestable_reason
 from probes.runner import run_probes
@@ -131,16 +131,9 @@ def all_probes():
 
 
 def lab_target(info, io: float = 5, **overrides) -> Target:
-    target = Target(
-        domain=info.domain,
-        mx_hosts=(f"mx.{info.domain}",),
-        submission_hosts=(f"mx.{info.domain}", f"outbound.{info.domain}"),
-        mailbox_hosts=(f"mailbox.{info.domain}",),
-        resolver=info.resolver,
-        ca_file=info.ca_file,
-        timeouts=Timeouts(dns=2, connect=3, io=io, probe=60),
-    )
-    return dataclasses.replace(target, **overrides)
+    """The lab's Target (probes.lab.target) without its login (the tests give their own)."""
+    changes = {"selectors": (), "sending_ips": (), "dkim_keys": (), "login": None, **overrides}
+    return build_lab_target(info, timeouts=Timeouts(dns=2, connect=3, io=io, probe=60), **changes)
 
 
 def run_with_credentials(info, value: str | None, probes=None, **overrides):

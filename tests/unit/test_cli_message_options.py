@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from probes import cli
-from probes.checks.message_roundtrip import check_options
 from probes.errors import ProbeConfigError
 from probes.model import MessageOptions
+from probes.validate import check_message as check_options
 
 SAFE = ["--resolver", "127.0.0.1:9", "--probe", "message.roundtrip"]  # never the system resolver
 

@@ -375,3 +375,19 @@ def test_endpoints_list_every_port_with_its_role_address():
     assert endpoints["outbound_smtp"] == ("127.77.5.26", 25)
     assert endpoints["dns"] == ("127.77.5.53", 53)
     assert set(endpoints) == {f.name for f in dataclasses.fields(PortsSpec)}
+
+
+def test_errors_from_yaml_name_the_line_of_the_field(tmp_path):
+    path = _write_yaml(tmp_path, "domain: lab.test\nselectors:\n  - name: s1\n    bits: 700\n")
+    with pytest.raises(LabSpecError) as info:
+        LabSpec.from_yaml(path)
+    assert (info.value.field, info.value.line) == ("selectors[0].bits", 4)
+    assert str(info.value).startswith(f"{path}:4: lab spec field `selectors[0].bits`: ")
+    path = _write_yaml(tmp_path, "domain: lab.test\ntls:\n  colour: red\n")
+    with pytest.raises(LabSpecError) as info:
+        LabSpec.from_yaml(path)
+    assert str(info.value).startswith(f"{path}:3: lab spec field `tls.colour`: unknown field")
+
+
+def test_an_internationalized_lab_domain_becomes_a_labels():
+    assert LabSpec.from_mapping({"domain": "faß.test"}).domain == "xn--fa-hia.test"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +18,12 @@ import pytest
 
 import probes.pytest_plugin
 from probes.cli_run import register
+from probes.credentials import Credentials
 from probes.lab.lab import LabInfo
 from probes.model import Finding, Outcome, ProbeResult, Severity, Target
 from probes.report.run import RunReport
 from probes.scenario import ScenarioError, flavour_cells, load_file, load_text
-from probes.scenario_run import LAB_CREDENTIALS_ENV, build_target, findings_table, judge
+from probes.scenario_run import build_target, findings_table, judge
 
 pytest_plugins = ["pytester"]
 
@@ -311,7 +313,11 @@ def test_lab_scenario_target_defaults_come_from_the_lab():
     assert t.selectors == ("mail",) and t.dkim_keys == (("mail", "/lab/mail.key"),)
     assert t.sending_ips == ("127.9.9.10", "127.9.9.26")
     assert (t.resolver, t.ca_file) == ("127.9.9.53:53", "/lab/ca.pem")
-    assert t.credentials_ref == f"env:{LAB_CREDENTIALS_ENV}"
+    # The lab's login travels in memory in the Target, never in the process environment.
+    assert t.credentials_ref is None
+    assert t.login == Credentials("user@example.test", "not-used-here")
+    assert "not-used-here" not in repr(t) and "not-used-here" not in str(t.to_json())
+    assert not any("not-used-here" in v for v in os.environ.values())
     assert t.message.submit_host == "outbound.example.test"
     assert t.message.source_address == "127.9.9.10"
     assert t.message.receiver_listen == "127.9.9.40:25"
@@ -333,8 +339,34 @@ def test_lab_scenario_fields_override_the_lab():
     assert t.mx_hosts == ("outbound.example.test",)
     assert t.sending_ips == ("127.9.9.11",)
     assert t.credentials_ref == "env:OTHER"
+    assert t.login is None  # the scenario's own login replaces the lab's
     assert t.message.submit_host == "mailbox.example.test"
     assert t.resolver == "127.9.9.53:53"
+
+
+def test_lab_scenario_given_fields_are_checked_and_converted_like_check_lab():
+    (s,) = load(
+        """\
+        name: a
+        lab: true
+        target:
+          domain: FAß.test
+          mx_hosts: [MX.faß.test.]
+          discover_selectors: true
+        """
+    )
+    t = build_target(s, LAB)
+    assert t.domain == "xn--fa-hia.test" and t.mx_hosts == ("mx.xn--fa-hia.test",)
+    assert t.discover_selectors is True
+
+
+def test_scenario_target_values_are_checked_by_the_one_validation():
+    assert error_of("name: a\ntarget:\n  domain: example.com\n  mx_hosts: [ok.test, 'b c']\n") == (
+        "s.yaml:4: field `target.mx_hosts[1]`: 'b c' is not a host name"
+    )
+    assert error_of(
+        "name: a\ntarget:\n  domain: example.com\n  message:\n    mail_from: nobody\n"
+    ) == ("s.yaml:5: field `target.message.mail_from`: 'nobody' is not an address")
 
 
 # ----- judging ---------------------------------------------------------------------------------
