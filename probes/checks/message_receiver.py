@@ -44,8 +44,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from probes.checks.dns_ptr import reverse_name
-from probes.checks.endpoints import Endpoint, endpoints_for
-from probes.checks.reproduce import swaks_line
 from probes.credentials import Credentials, load_credentials
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.mail.compose import TestMessage, compose, new_token
@@ -56,6 +54,8 @@ from probes.net.dns import BADNAME, CNAME_LOOP, DnsClient
 from probes.net.receiver import ReceivedMessage, Receiver, split_listen
 from probes.net.smtp_send import SmtpRejected, send_message
 from probes.probe import BaseProbe
+from probes.probekit.endpoints import Endpoint, endpoints_for
+from probes.probekit.reproduce import swaks_line
 
 # send_via -> (port, TLS mode, authenticate)
 SEND = {

@@ -1,6 +1,6 @@
 """SMTP endpoints: smtp.mx (25, STARTTLS), smtp.submission (587), smtp.submissions (465).
 
-On top of the shared transport checks (probes.checks.transport): AUTH offered before TLS,
+On top of the shared transport checks (probes.probekit.transport): AUTH offered before TLS,
 on port 25 VRFY/EXPN and the banner/EHLO name against the address's PTR, and the ESMTP
 extensions (SIZE, PIPELINING, 8BITMIME, SMTPUTF8, REQUIRETLS...) as evidence.
 SMTP findings reproduce with swaks; TLS and certificate findings with openssl s_client.
@@ -11,9 +11,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
-from probes.checks.endpoints import Endpoint
-from probes.checks.reproduce import swaks_line
-from probes.checks.transport import Conversation, Dialect, EndpointProbe, StartTlsRefused
 from probes.credentials import Credentials
 from probes.model import Severity
 from probes.net import Net
@@ -21,6 +18,9 @@ from probes.net.mail_sessions import EHLO_NAME, SmtpSession
 from probes.net.stream import Connection
 from probes.parse import smtp_reply
 from probes.parse.smtp_reply import Ehlo
+from probes.probekit.endpoints import Endpoint
+from probes.probekit.reproduce import swaks_line
+from probes.probekit.transport import Conversation, Dialect, EndpointProbe, StartTlsRefused
 
 EXTENSIONS = ("SIZE", "PIPELINING", "8BITMIME", "SMTPUTF8", "REQUIRETLS", "CHUNKING", "DSN")
 PROBE_ADDRESS = "postmaster"

@@ -19,7 +19,7 @@ DNS code is never used, and its "False for any key problem" answer cannot hide w
 A key with t=y (testing) is evaluated as usual; the verdict says so (`testing`, `reason`).
 No DKIM-Signature at all gives an empty list (the caller reports dkim=none).
 
-SPF (`verify_spf`): RFC 7208 check_host() through probes.checks.spf_eval (pyspf via the door),
+SPF (`verify_spf`): RFC 7208 check_host() through probes.lookup.spf (pyspf via the door),
 for the MAIL FROM domain or, with the null sender, the HELO name.
 
 DMARC (`dmarc_policy`, `org_domain_via_dns`, then probes.mail.alignment.dmarc_outcome): the
@@ -46,8 +46,8 @@ import dkim.util
 import spf
 from cryptography.hazmat.primitives import serialization
 
-from probes.checks.spf_eval import evaluate
 from probes.errors import DnsError
+from probes.lookup.spf import evaluate
 from probes.mail.alignment import DmarcOutcome, dmarc_outcome
 from probes.mail.compose import header_fields
 from probes.net import Net

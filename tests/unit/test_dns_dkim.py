@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from dnsrounds import RoundsBackend
 
-from probes.checks.dkim_local_key import public_key_of, read_local_key
 from probes.checks.dns_dkim import COMMON_SELECTORS, WILDCARD_LABEL, DnsDkim
+from probes.dkim_key_file import public_key_of, read_local_key
 from probes.lab import pki
 from probes.model import ErrorReason, Outcome, Severity, Target
 from probes.net import Net
