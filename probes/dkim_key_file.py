@@ -1,13 +1,18 @@
-"""Local DKIM private keys (`--dkim-key SEL=FILE`): read one, keep only its public half.
+"""DKIM private key files: the one reader for `dns.dkim --dkim-key SEL=FILE` and the signer.
 
-Formats read: PEM PKCS#1 (`BEGIN RSA PRIVATE KEY`) and PKCS#8 (`BEGIN PRIVATE KEY`, RSA or
-Ed25519), DER of either, and the raw base64 Ed25519 key dkimpy signs with (base64 of the
-32-byte seed, or of the 64-byte seed+public form libsodium writes). Passphrase-protected keys
-cannot be read (the probe has no passphrase) and say so.
+`read_key_file(path)` stats and reads the file (at most MAX_KEY_FILE_BYTES) and hands the bytes
+to probes.parse.dkim_private_key, which knows the formats: PEM PKCS#1 (`BEGIN RSA PRIVATE KEY`)
+and PKCS#8 (`BEGIN PRIVATE KEY`, RSA or Ed25519), DER of either, and the Ed25519 seed dkimpy and
+OpenDKIM sign with (32 bytes raw, or base64 of the seed or of the 64-byte seed+public form
+libsodium writes). Passphrase-protected keys cannot be read (there is no passphrase) and say so.
 
-The private key object lives only inside `read_local_key`; what comes out is the public key,
-the file's mode and, when the file could not be used, a reason. No text produced here ever
-contains key material: reasons are written here, never copied from a parser's exception.
+- dns.dkim uses `read_local_key(path)`: a `LocalKey`, the public half, the file's mode and, when
+  the file could not be used, a reason. The private key object does not come out of it.
+- The signer (probes.mail.dkim_sign.load_signing_key) uses `read_key_file`, whose second value
+  is the private key itself, so a key dns.dkim accepts is a key the round trip signs with.
+
+No text produced here ever contains key material: reasons are written here, never copied from a
+parser's exception.
 
 A key file is *exposed* when its group or others may read or write it (mode & 0o066), the test
 opendkim applies before it agrees to sign ("key data is not secure: ... can be read or written
@@ -20,11 +25,8 @@ import os
 import stat
 from dataclasses import dataclass
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-
-from probes.parse.dkim_key import PublicKey, dkimpy_ed25519
+from probes.parse.dkim_key import PublicKey
+from probes.parse.dkim_private_key import PrivateKey, read_private_key
 
 EXPOSED_BITS = 0o066  # group or others may read or write
 MAX_KEY_FILE_BYTES = 64 * 1024  # a DKIM key file is a few KB; anything bigger is not one
@@ -32,14 +34,14 @@ MAX_KEY_FILE_BYTES = 64 * 1024  # a DKIM key file is a few KB; anything bigger i
 
 @dataclass(frozen=True)
 class LocalKey:
-    """What the probe learns from a local key file. `mode` is the permission bits (None when
-    the file could not be stat'ed); `public_key` is None and `problem` says why when the file
-    could not be used as a DKIM private key. `problem` never contains key material."""
+    """What is learnt from a local key file. `mode` is the permission bits (None when the file
+    could not be stat'ed); `public_key` is None and `problem` says why when the file could not
+    be used as a DKIM private key. `problem` never contains key material."""
 
     path: str
     mode: int | None
     public_key: PublicKey | None = None
-    key_format: str | None = None  # "pem", "der" or "dkimpy-ed25519"
+    key_format: str | None = None  # "pem", "der", "dkimpy-ed25519" or "raw-ed25519"
     problem: str | None = None
 
     @property
@@ -63,74 +65,50 @@ class LocalKey:
         return ", ".join(parts)
 
 
-def read_local_key(path: str) -> LocalKey:
-    """Stat and read `path`; never raises for a bad file (the problem is in the result)."""
+def read_key_file(path: str) -> tuple[LocalKey, PrivateKey | None]:
+    """Stat and read `path`: (what dns.dkim reports, the private key or None). Never raises
+    for a bad file (the problem is in the LocalKey)."""
     try:
         st = os.stat(path)
     except OSError as exc:
-        return LocalKey(path, None, problem=f"cannot read the key file: {_os_reason(exc)}")
+        return LocalKey(path, None, problem=f"cannot read the key file: {_os_reason(exc)}"), None
     mode = stat.S_IMODE(st.st_mode)
     if not stat.S_ISREG(st.st_mode):
-        return LocalKey(path, mode, problem="not a regular file")
+        return LocalKey(path, mode, problem="not a regular file"), None
     if st.st_size > MAX_KEY_FILE_BYTES:
-        return LocalKey(
-            path, mode, problem=f"{st.st_size} bytes is too large for a DKIM private key file"
-        )
+        problem = f"{st.st_size} bytes is too large for a DKIM private key file"
+        return LocalKey(path, mode, problem=problem), None
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as exc:
-        return LocalKey(path, mode, problem=f"cannot read the key file: {_os_reason(exc)}")
-    public, key_format, problem = public_key_of(data)
-    return LocalKey(path, mode, public, key_format, problem)
+        return LocalKey(path, mode, problem=f"cannot read the key file: {_os_reason(exc)}"), None
+    read = read_private_key(data)
+    return LocalKey(path, mode, read.public_key, read.key_format, read.problem), read.key
+
+
+def read_local_key(path: str) -> LocalKey:
+    """The public half of the key in `path`, its mode, or why it cannot be used."""
+    return read_key_file(path)[0]
 
 
 def public_key_of(data: bytes) -> tuple[PublicKey | None, str | None, str | None]:
     """(public key, format, None) for private key file contents, or (None, None, reason)."""
-    stripped = data.strip()
-    if not stripped:
-        return None, None, "the key file is empty"
-    if b"-----BEGIN" in stripped:
-        if b"ENCRYPTED" in stripped or b"Proc-Type: 4,ENCRYPTED" in stripped:
-            return None, None, "the key is passphrase-protected (mailprobe cannot decrypt it)"
-        private = _load(serialization.load_pem_private_key, stripped)
-        key_format = "pem"
-        if private is None:
-            if b"PUBLIC KEY-----" in stripped:
-                return None, None, "the file holds a public key, not a private key"
-            return None, None, "not a PEM private key mailprobe can read (RSA or Ed25519)"
-    else:
-        private = dkimpy_ed25519(stripped)
-        key_format = "dkimpy-ed25519"
-        if private is None:
-            private = _load(serialization.load_der_private_key, data)
-            key_format = "der"
-        if private is None:
-            return None, None, "not a private key mailprobe can read (PEM, DER or dkimpy Ed25519)"
-    return _public(private, key_format)
-
-
-def _public(private: object, key_format: str) -> tuple[PublicKey | None, str | None, str | None]:
-    if isinstance(private, rsa.RSAPrivateKey):
-        pub = private.public_key()
-        return PublicKey("rsa", pub.key_size, "spki", pub), key_format, None
-    if isinstance(private, ed25519.Ed25519PrivateKey):
-        return PublicKey("ed25519", 256, "raw", private.public_key()), key_format, None
-    kind = type(private).__name__.removeprefix("_").replace("PrivateKey", "") or "unknown"
-    return None, None, f"a {kind} private key; DKIM keys are RSA or Ed25519"
-
-
-def _load(loader, data: bytes) -> object | None:
-    try:
-        return loader(data, password=None)
-    except TypeError:  # encrypted without a password given
-        return None
-    except (ValueError, UnsupportedAlgorithm):
-        return None
+    read = read_private_key(data)
+    if read.key is None:
+        return None, None, read.problem
+    return read.public_key, read.key_format, None
 
 
 def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-__all__ = ["EXPOSED_BITS", "LocalKey", "public_key_of", "read_local_key"]
+__all__ = [
+    "EXPOSED_BITS",
+    "MAX_KEY_FILE_BYTES",
+    "LocalKey",
+    "public_key_of",
+    "read_key_file",
+    "read_local_key",
+]
