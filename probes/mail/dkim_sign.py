@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from probes.dkim_key_file import read_key_file
-from probes.mail.compose import header_fields
 from probes.parse.dkim_private_key import read_private_key
+from probes.parse.message_header import header_fields
 
 RSA_SHA256 = "rsa-sha256"
 ED25519_SHA256 = "ed25519-sha256"

@@ -50,12 +50,12 @@ from probes.errors import DnsError
 from probes.lookup.dmarc import DmarcTree, dmarc_policy, org_domain_via_dns
 from probes.lookup.spf import evaluate
 from probes.mail.alignment import DmarcOutcome, dmarc_outcome
-from probes.mail.compose import header_fields
 from probes.net import Net
 from probes.net.dns import BADNAME, NOERROR, DnsAnswer, check_name
 from probes.parse.dkim_key import DkimKeyRecord, DkimKeySyntaxError, looks_like_dkim
 from probes.parse.dkim_key import parse as parse_key
 from probes.parse.dmarc import domain_name, walk_names
+from probes.parse.message_header import header_fields
 
 MAX_SIGNATURES = 10  # DKIM-Signature fields verified per message; the rest are ignored
 MIN_RSA_BITS = 1024  # RFC 8301 §3.2
