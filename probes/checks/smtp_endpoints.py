@@ -12,6 +12,7 @@ import ipaddress
 from typing import Any, ClassVar
 
 from probes.credentials import Credentials
+from probes.lookup.ptr import reverse_name
 from probes.model import Severity
 from probes.net import Net
 from probes.net.mail_sessions import EHLO_NAME, SmtpSession
@@ -143,8 +144,7 @@ class SmtpMx(SmtpEndpointProbe):
         }
         if not names:
             return
-        reverse = ipaddress.ip_address(ep.ip).reverse_pointer
-        answer = net.dns.query(reverse, "PTR")
+        answer = net.dns.query(reverse_name(ipaddress.ip_address(ep.ip)), "PTR")
         if not answer.ok or not answer.records:
             return  # no PTR: dns.ptr reports PTR_MISSING; nothing to compare here
         ptr_names = {str(r).rstrip(".").lower() for r in answer.records}
