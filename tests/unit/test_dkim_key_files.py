@@ -11,7 +11,7 @@ from pathlib import Path
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519
 
 from probes.dkim_key_file import public_key_of, read_key_file, read_local_key
 from probes.lab import pki
@@ -22,16 +22,6 @@ from probes.parse.dkim_private_key import read_private_key
 NONE = serialization.NoEncryption()
 Enc, Fmt = serialization.Encoding, serialization.PrivateFormat
 PKCS1 = Fmt.TraditionalOpenSSL
-
-
-@pytest.fixture(scope="module")
-def key2048() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def ed_key() -> ed25519.Ed25519PrivateKey:
-    return ed25519.Ed25519PrivateKey.generate()
 
 
 def write_key(path: Path, data: bytes, mode: int = 0o600) -> str:

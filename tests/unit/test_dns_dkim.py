@@ -28,16 +28,6 @@ def qname(selector: str) -> str:
     return f"{selector}._domainkey.{DOMAIN}"
 
 
-@pytest.fixture(scope="module")
-def key2048() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def ed_key() -> ed25519.Ed25519PrivateKey:
-    return ed25519.Ed25519PrivateKey.generate()
-
-
 def record(key, *extra: str) -> str:
     key_type = "ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else "rsa"
     return "; ".join(["v=DKIM1", f"k={key_type}", *extra, "p=" + pki.dkim_public_value(key)])
