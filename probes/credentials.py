@@ -12,23 +12,16 @@ at the first colon, as in `curl -u`. Errors name the reference and never the val
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from probes.errors import ProbeConfigError
+from probes.model import Credentials
 
 if TYPE_CHECKING:
     from probes.model import Target
 
-
-@dataclass(frozen=True)
-class Credentials:
-    user: str
-    password: str = field(repr=False)
-
-    def __str__(self) -> str:
-        return f"Credentials(user={self.user!r}, password=***)"
+__all__ = ["Credentials", "check_ref", "has_login", "load_credentials", "login_for", "login_source"]
 
 
 def check_ref(ref: str) -> None:

@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from probes.credentials import Credentials
+
+@dataclass(frozen=True)
+class Credentials:
+    """A login. The password is never in repr or str; probes.credentials reads references."""
+
+    user: str
+    password: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return f"Credentials(user={self.user!r}, password=***)"
 
 
 class Severity(enum.Enum):

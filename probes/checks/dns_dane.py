@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from probes.checks.dns_mx import mx_set
+from probes.lookup.mx import ask_mx
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.dns import DnsAnswer, normalize_name
@@ -92,8 +92,9 @@ class DnsDane(BaseProbe):
     def run(self, target: Target, net: Net) -> Iterator[Finding]:
         dns = net.dns
         domain = normalize_name(target.domain)
-        answer = dns.query(domain, "MX").raise_for_failure()
-        hosts = [host.name for host in mx_set(domain, answer).hosts if host.ip_literal is None]
+        mxs = ask_mx(domain, dns)
+        mxs.answer.raise_for_failure()
+        hosts = [host.name for host in mxs.hosts if host.ip_literal is None]
         answers = dns.query_many([(tlsa_name(host), "TLSA") for host in hosts])
         failures: list[DnsAnswer] = []
         for host, tlsa in zip(hosts, answers, strict=True):

@@ -30,7 +30,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from probes.checks.dkim_local_key import LocalKey, read_local_key
+from probes.dkim_key_file import LocalKey, read_local_key
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
 from probes.net import Net

@@ -41,27 +41,19 @@ Codes:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
-from functools import cached_property
 
+from probes.lookup.dmarc import DmarcSite, DmarcTree
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.dns import DnsAnswer, DnsClient, check_name, normalize_name
 from probes.parse.dmarc import (
-    UNKNOWN,
     Discovery,
     DmarcRecord,
-    WalkAnswer,
-    agreed,
-    discover_policy,
     domain_name,
+    effective_policy,
     is_dmarc_record,
-    looks_like_dmarc,
-    organizational_domain,
-    parse,
-    walk,
     walk_names,
 )
 from probes.probe import BaseProbe
@@ -74,69 +66,6 @@ MAX_TEXT = 300  # characters of a record kept in evidence
 
 def shorten(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-@dataclass
-class _Site:
-    """What `_dmarc.<name>` holds."""
-
-    name: str
-    answer: DnsAnswer
-
-    @cached_property
-    def texts(self) -> list[str]:
-        return self.answer.texts() if self.answer.ok else []
-
-    @cached_property
-    def records(self) -> list[str]:
-        return [t for t in self.texts if is_dmarc_record(t)]
-
-    @cached_property
-    def ignored(self) -> list[str]:
-        """TXT strings that look like a DMARC record but are not one (evidence)."""
-        return [t for t in self.texts if not is_dmarc_record(t) and looks_like_dmarc(t)]
-
-    @cached_property
-    def record(self) -> DmarcRecord | None:
-        """The record, when there is exactly one (several are all discarded)."""
-        return parse(self.records[0]) if len(self.records) == 1 else None
-
-    @property
-    def walk_answer(self) -> WalkAnswer:
-        if not self.answer.ok:
-            return UNKNOWN
-        record = self.record
-        return None if record is None else record.psd_flag
-
-
-class _Sites:
-    """`_dmarc.<name>` answers: asked without waiting, read when needed (the door caches)."""
-
-    def __init__(self, dns: DnsClient) -> None:
-        self.dns = dns
-        self._futures: dict[str, Future[DnsAnswer]] = {}
-        self._sites: dict[str, _Site] = {}
-
-    def ask(self, names: Iterable[str]) -> None:
-        for name in names:
-            if name not in self._futures:
-                self._futures[name] = self.dns.submit("_dmarc." + name, "TXT")
-
-    def site(self, name: str) -> _Site:
-        if name not in self._sites:
-            self.ask([name])
-            self._sites[name] = _Site(name, self._futures[name].result())
-        return self._sites[name]
-
-    def answers(self, names: Iterable[str]) -> dict[str, WalkAnswer]:
-        return {name: self.site(name).walk_answer for name in names}
-
-    def first_failure(self, names: Iterable[str]) -> DnsAnswer | None:
-        for name in names:
-            answer = self.site(name).answer
-            if not answer.ok:
-                return answer
-        return None
 
 
 # Legacy policy records: (kind, name prefix, test on one TXT string)
@@ -175,7 +104,7 @@ class DnsDmarc(BaseProbe):
     def run(self, target: Target, net: Net) -> Iterator[Finding]:
         dns = net.dns
         domain = domain_name(target.domain) or normalize_name(target.domain)
-        sites = _Sites(dns)
+        sites = DmarcTree(dns)
         names = walk_names(domain)
         sites.ask(names)
         legacy = [
@@ -196,7 +125,12 @@ class DnsDmarc(BaseProbe):
             # report destinations, and is worked out there.
             discovery = Discovery(domain, domain, domain)
         else:
-            discovery = self._discover(sites, domain, names, pending)
+            # The tree walk. When an answer that could not be had might change where the
+            # policy comes from, the walk goes on with what was answered and the failure is
+            # kept for the end of the run.
+            discovery, failed = sites.discover(domain)
+            if failed is not None and failed not in pending:
+                pending.append(failed)
         if discovery.source is None:
             if len(own.records) <= 1:
                 yield self._missing(dns, sites, domain, names, discovery)
@@ -214,32 +148,9 @@ class DnsDmarc(BaseProbe):
         yield from self._legacy(dns, legacy, pending)
         _raise_first(pending)
 
-    # --- discovery ------------------------------------------------------------------------
-
-    def _discover(
-        self, sites: _Sites, domain: str, names: tuple[str, ...], pending: list[DnsAnswer]
-    ) -> Discovery:
-        """The tree walk for a domain without a usable record of its own.
-
-        When an answer that could not be had might change where the policy comes from, the
-        walk goes on with what was answered and the failure is kept for the end of the run.
-        """
-        asked = list(names)
-        while True:
-            answers = sites.answers(asked)
-            ok, _key = agreed(lambda a: _discovery_key(domain, a), answers, asked)
-            if not ok:
-                failed = sites.first_failure(asked)
-                if failed is not None and failed not in pending:
-                    pending.append(failed)
-            discovery = discover_policy(domain, _answered(answers))
-            if discovery.needs is None or discovery.needs in asked:
-                return discovery
-            asked.append(discovery.needs)
-
     # --- findings -------------------------------------------------------------------------
 
-    def _multiple(self, dns: DnsClient, own: _Site) -> Finding:
+    def _multiple(self, dns: DnsClient, own: DmarcSite) -> Finding:
         name = "_dmarc." + own.name
         evidence = {"name": name, "count": str(len(own.records))}
         for i, text in enumerate(own.records[:MAX_LISTED], start=1):
@@ -256,7 +167,7 @@ class DnsDmarc(BaseProbe):
     def _missing(
         self,
         dns: DnsClient,
-        sites: _Sites,
+        sites: DmarcTree,
         domain: str,
         names: tuple[str, ...],
         discovery: Discovery,
@@ -402,7 +313,7 @@ class DnsDmarc(BaseProbe):
     def _external(
         self,
         dns: DnsClient,
-        sites: _Sites,
+        sites: DmarcTree,
         domain: str,
         policy_domain: str,
         record: DmarcRecord,
@@ -428,12 +339,8 @@ class DnsDmarc(BaseProbe):
             if not _related(host, policy_domain) and check_name(name) is None:
                 auth[host] = dns.submit(name, "TXT")
         for host, listed in uris.items():
-            names = walk_names(policy_domain) + walk_names(host)
-            answers = sites.answers(names)
-            ok, same = agreed(lambda a, h=host: _same_org(policy_domain, h, a), answers, names)
-            if not ok:
-                failed = sites.first_failure(names)
-                assert failed is not None
+            same, failed = sites.same_organization(policy_domain, host)
+            if failed is not None:
                 pending.append(failed)
                 continue
             if same:
@@ -445,7 +352,8 @@ class DnsDmarc(BaseProbe):
                 "policy_domain": policy_domain,
                 "authorization_record": name,
                 "organizational_domains": (
-                    f"{_org(policy_domain, _answered(answers))} / {_org(host, _answered(answers))}"
+                    f"{sites.organizational_domain(policy_domain)[0]} / "
+                    f"{sites.organizational_domain(host)[0]}"
                 ),
             }
             problem = check_name(name)
@@ -496,43 +404,6 @@ class DnsDmarc(BaseProbe):
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def effective_policy(record: DmarcRecord, *, subdomain: bool) -> tuple[str, str, str | None]:
-    """(policy, tag, note) that applies to the domain: p for the policy domain itself, sp (else
-    p) for an existing subdomain. An absent p means none (RFC 9989 §4.7); an invalid p, sp or
-    np means none when a valid rua is present and no DMARC processing at all otherwise
-    (RFC 9989 §4.10.1)."""
-    invalid = [t for t in ("p", "sp", "np") if record.has(t) and getattr(record, t) is None]
-    if invalid or record.p is None:
-        tag = invalid[0] if invalid else "p"
-        what = f"{tag} is invalid" if invalid else "p is absent"
-        if record.rua:
-            return "none", tag, f"{what}: receivers act as if p=none"
-        if invalid:
-            return "none", tag, f"{what} and no valid rua: receivers apply no DMARC processing"
-        return "none", tag, f"{what}: receivers act as if p=none"
-    if subdomain and record.sp is not None:
-        return record.sp, "sp", None
-    return record.p, "p", None
-
-
-def _discovery_key(domain: str, answers: Mapping[str, WalkAnswer]) -> tuple:
-    d = discover_policy(domain, answers)
-    return (d.source, d.psd_domain, d.needs)
-
-
-def _answered(answers: Mapping[str, WalkAnswer]) -> dict[str, WalkAnswer]:
-    """The answers with the unknown ones taken as "no record" (what was answered)."""
-    return {name: (None if answer is UNKNOWN else answer) for name, answer in answers.items()}
-
-
-def _org(name: str, answers: Mapping[str, WalkAnswer]) -> str:
-    return organizational_domain(name, walk(name, answers))
-
-
-def _same_org(a: str, b: str, answers: Mapping[str, WalkAnswer]) -> bool:
-    return _org(a, answers) == _org(b, answers)
-
-
 def _related(a: str, b: str) -> bool:
     """One name is the other or inside it."""
     return a == b or a.endswith("." + b) or b.endswith("." + a)
@@ -543,4 +414,4 @@ def _raise_first(pending: list[DnsAnswer]) -> None:
         pending[0].raise_for_failure()
 
 
-__all__ = ["DnsDmarc", "effective_policy"]
+__all__ = ["DnsDmarc"]

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from probes.checks.policy_record import PolicyRecordProbe
 from probes.parse import mta_sts
+from probes.probekit.policy_record import PolicyRecordProbe
 
 
 class DnsMtaSts(PolicyRecordProbe):

@@ -1,9 +1,8 @@
 """dns.mx: the domain's MX set, null MX (RFC 7505), implicit MX, and each MX host's addresses.
 
-The walk is two levels deep: the MX question, then A and AAAA of every MX host at once.
-`walk_mx` is shared with dns.ptr (which needs the MX addresses) and `mx_set` with dns.dane
-(which needs only the host names); both go through the run's resolver door, so a run that
-includes dns.mx asks nothing twice.
+The walk is two levels deep: the MX question, then A and AAAA of every MX host at once
+(probes.lookup.mx, which dns.ptr, dns.dane and the endpoint probes use too; all go through the
+run's resolver door, so a run that includes dns.mx asks nothing twice).
 
 Codes:
 - MX_PRESENT [info] the MX set and each host's addresses (evidence).
@@ -21,139 +20,13 @@ Codes:
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
 
+from probes.lookup.mx import MAX_MX_HOSTS, MxSet, format_records, walk_mx
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.dns import NXDOMAIN, DnsAnswer, DnsClient, normalize_name
 from probes.probe import BaseProbe
-
-# More MX hosts than this are not checked (a hostile MX set could hold thousands); the
-# evidence says so. Real domains publish a handful.
-MAX_MX_HOSTS = 32
-
-
-@dataclass(frozen=True)
-class MxHost:
-    """One host mail for the domain goes to, with its address answers once resolved."""
-
-    name: str  # the exchange as published (normalized); the domain itself for implicit MX
-    preference: int
-    ip_literal: str | None = None  # the address when the exchange is an IP literal
-    a: DnsAnswer | None = None
-    aaaa: DnsAnswer | None = None
-
-    @property
-    def answers(self) -> tuple[DnsAnswer, ...]:
-        return tuple(ans for ans in (self.a, self.aaaa) if ans is not None)
-
-    @property
-    def addresses(self) -> tuple[str, ...]:
-        """The host's addresses (the literal itself for an IP-literal exchange)."""
-        if self.ip_literal is not None:
-            return (self.ip_literal,)
-        return tuple(str(r) for ans in self.answers if ans.ok for r in ans.records)
-
-    @property
-    def cnames(self) -> tuple[str, ...]:
-        """The alias chain the host name went through (empty when it is no alias)."""
-        for ans in self.answers:
-            if ans.cnames:
-                return ans.cnames
-        return ()
-
-    @property
-    def failures(self) -> tuple[DnsAnswer, ...]:
-        return tuple(ans for ans in self.answers if not ans.ok)
-
-
-@dataclass(frozen=True)
-class MxSet:
-    """What the MX question said, and the hosts mail would go to."""
-
-    domain: str
-    answer: DnsAnswer  # the MX answer (may be a failure: check answer.ok)
-    records: tuple[tuple[int, str], ...] = ()  # (preference, exchange) as published, sorted
-    null: bool = False  # a "." exchange is present
-    implicit: bool = False  # no MX records: the domain itself is the host (RFC 5321 §5.1)
-    hosts: tuple[MxHost, ...] = ()  # deliverable hosts ("." excluded), by preference
-    skipped: int = 0  # hosts beyond MAX_MX_HOSTS, not checked
-
-    @property
-    def only_null(self) -> bool:
-        return self.null and all(host == "." for _, host in self.records)
-
-
-def ip_literal(host: str) -> str | None:
-    """The address when an MX exchange is an IP literal ("192.0.2.1", "[192.0.2.1]")."""
-    text = host.strip().rstrip(".")
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-        if text.lower().startswith("ipv6:"):
-            text = text[5:]
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
-
-
-def mx_set(domain: str, answer: DnsAnswer) -> MxSet:
-    """The MX set from an MX answer (pure). Hosts are not resolved yet."""
-    domain = normalize_name(domain)
-    if not answer.ok:
-        return MxSet(domain, answer)
-    records: list[tuple[int, str]] = []
-    for rec in answer.records:
-        if isinstance(rec, tuple) and len(rec) == 2:
-            records.append((int(rec[0]), normalize_name(str(rec[1]))))
-    records.sort()
-    if not records:
-        implicit = answer.rcode != NXDOMAIN
-        hosts = (MxHost(domain, 0),) if implicit else ()
-        return MxSet(domain, answer, (), implicit=implicit, hosts=hosts)
-    seen: set[str] = set()
-    hosts_list: list[MxHost] = []
-    for pref, name in records:
-        if name == "." or name in seen:
-            continue
-        seen.add(name)
-        hosts_list.append(MxHost(name, pref, ip_literal(name)))
-    null = any(name == "." for _, name in records)
-    return MxSet(
-        domain,
-        answer,
-        tuple(records),
-        null=null,
-        hosts=tuple(hosts_list[:MAX_MX_HOSTS]),
-        skipped=max(0, len(hosts_list) - MAX_MX_HOSTS),
-    )
-
-
-def resolve_hosts(mxs: MxSet, dns: DnsClient) -> MxSet:
-    """The same set with A and AAAA of every host, all asked at once (IP literals are not)."""
-    names = [host.name for host in mxs.hosts if host.ip_literal is None]
-    answers = dns.query_many([(name, rdtype) for name in names for rdtype in ("A", "AAAA")])
-    by_name = {name: (answers[2 * i], answers[2 * i + 1]) for i, name in enumerate(names)}
-    hosts = tuple(
-        replace(host, a=by_name[host.name][0], aaaa=by_name[host.name][1])
-        if host.name in by_name
-        else host
-        for host in mxs.hosts
-    )
-    return replace(mxs, hosts=hosts)
-
-
-def walk_mx(domain: str, dns: DnsClient) -> MxSet:
-    """MX, then A/AAAA of every host. Never raises for DNS problems: check `answer.ok` and
-    each host's `failures`."""
-    domain = normalize_name(domain)
-    return resolve_hosts(mx_set(domain, dns.query(domain, "MX")), dns)
-
-
-def format_records(records: Iterable[tuple[int, str]]) -> str:
-    return ", ".join(f"{pref} {name if name == '.' else name + '.'}" for pref, name in records)
 
 
 def _rcode_text(ans: DnsAnswer | None) -> str:

@@ -20,24 +20,18 @@ from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import dns.reversename
-
-from probes.checks.dns_mx import walk_mx
 from probes.errors import ProbeConfigError
+from probes.lookup.mx import walk_mx
+from probes.lookup.ptr import UNRESOLVABLE, Fcrdns, IPAddress, confirm, confirms, reverse_name
 from probes.model import Finding, Severity, Target
 from probes.net import Net
-from probes.net.dns import BADNAME, CNAME_LOOP, DnsAnswer, normalize_name
+from probes.net.dns import DnsAnswer
 from probes.probe import BaseProbe
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# Bounds against hostile data: addresses per MX host, MX addresses in all, PTR names per
-# address. (Sending IPs are the user's own list and are all checked.)
+# Bounds against hostile data: addresses per MX host, MX addresses in all. (Sending IPs are
+# the user's own list and are all checked; PTR names per address: probes.lookup.ptr.)
 MAX_ADDRESSES_PER_HOST = 16
 MAX_MX_ADDRESSES = 64
-MAX_PTR_NAMES = 8
-# Forward answers that are judgements, not failures: the name cannot resolve to anything.
-_UNRESOLVABLE = (BADNAME, CNAME_LOOP)
 
 
 def parse_sending_ips(values: Sequence[str]) -> list[IPAddress]:
@@ -59,17 +53,6 @@ def parse_sending_ips(values: Sequence[str]) -> list[IPAddress]:
         if ip not in out:
             out.append(ip)
     return out
-
-
-def reverse_name(ip: IPAddress) -> str:
-    return normalize_name(dns.reversename.from_address(str(ip)).to_text())
-
-
-def _same_address(text: str, ip: IPAddress) -> bool:
-    try:
-        return ipaddress.ip_address(str(text)) == ip
-    except ValueError:
-        return False
 
 
 @dataclass
@@ -116,34 +99,24 @@ class DnsPtr(BaseProbe):
                     subj.ptr = dns.submit(reverse_name(ip), "PTR")
 
         # PTR answers, then every PTR name forward at once.
-        ptrs: dict[IPAddress, DnsAnswer] = {}
-        forward: dict[tuple[str, str], Future[DnsAnswer]] = {}
+        ptrs: dict[IPAddress, Future[DnsAnswer]] = {}
         for ip, subj in subjects.items():
             assert subj.ptr is not None
-            ptrs[ip] = answer = subj.ptr.result()
-            rdtype = "A" if ip.version == 4 else "AAAA"
-            if answer.ok:
-                for name in answer.records[:MAX_PTR_NAMES]:
-                    key = (str(name), rdtype)
-                    if key not in forward:
-                        forward[key] = dns.submit(*key)
+            ptrs[ip] = subj.ptr
+        checks = confirm(dns, ptrs)
 
         for ip, subj in subjects.items():
-            failure = yield from self._judge(subj, ptrs[ip], forward, net)
+            failure = yield from self._judge(subj, checks[ip], net)
             if failure is not None:
                 failures.append(failure)
         if failures:
             failures[0].raise_for_failure()
 
     def _judge(
-        self,
-        subj: _Subject,
-        answer: DnsAnswer,
-        forward: dict[tuple[str, str], Future[DnsAnswer]],
-        net: Net,
+        self, subj: _Subject, check: Fcrdns, net: Net
     ) -> Generator[Finding, None, DnsAnswer | None]:
         """Findings for one address; returns the failure that stopped a judgement, if any."""
-        ip, dns = subj.ip, net.dns
+        ip, dns, answer = subj.ip, net.dns, check.ptr
         subject = str(ip)
         role = ", ".join(subj.roles)
         if not answer.ok:
@@ -164,14 +137,12 @@ class DnsPtr(BaseProbe):
                 subject=subject,
             )
             return None
-        rdtype = "A" if ip.version == 4 else "AAAA"
-        names = [str(n) for n in answer.records]
-        checked = names[:MAX_PTR_NAMES]
+        rdtype = check.rdtype
+        names, checked = check.names, check.checked
         evidence = {"ip": subject, "role": role, "ptr": " ".join(n + "." for n in names)}
         failed: DnsAnswer | None = None
-        for name in checked:
-            fwd = forward[(name, rdtype)].result()
-            if fwd.ok and any(_same_address(r, ip) for r in fwd.records):
+        for name, fwd in check.forward:
+            if confirms(fwd, ip):
                 yield self.finding(
                     "PTR_CONFIRMED",
                     Severity.INFO,
@@ -181,7 +152,7 @@ class DnsPtr(BaseProbe):
                     subject=subject,
                 )
                 return None
-            if fwd.ok or fwd.rcode in _UNRESOLVABLE:
+            if fwd.ok or fwd.rcode in UNRESOLVABLE:
                 got = " ".join(str(r) for r in fwd.records) if fwd.ok else ""
                 evidence[f"{rdtype} {name}"] = got or f"none ({fwd.rcode})"
             else:

@@ -21,8 +21,8 @@ What is judged, and how:
 - Hostile input is bounded: after MAX_FOLLOWED counted terms the walk stops following targets
   and reports the count as "more than N".
 - Each declared sending IP (`target.sending_ips`) is evaluated with pyspf through the door
-  (`spf_eval`), as MAIL FROM postmaster@<domain> with HELO <domain>, after the walk has filled
-  the run's cache.
+  (`probes.lookup.spf`), as MAIL FROM postmaster@<domain> with HELO <domain>, after the walk
+  has filled the run's cache.
 
 Failure policy: a failed apex TXT lookup is an ERROR outcome. A failed secondary lookup
 (include target, a/mx/exists, an IP evaluation that ends in temperror) leaves the findings that
@@ -55,8 +55,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from probes.checks.spf_eval import SpfVerdict, evaluate
 from probes.errors import DnsError, ProbeConfigError
+from probes.lookup.spf import SpfVerdict, evaluate
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.dns import (

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from probes.checks.policy_record import PolicyRecordProbe
 from probes.parse import tls_rpt
+from probes.probekit.policy_record import PolicyRecordProbe
 
 
 class DnsTlsRpt(PolicyRecordProbe):

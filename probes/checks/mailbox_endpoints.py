@@ -1,6 +1,6 @@
 """Mailbox endpoints: imap.starttls (143), imap.tls (993), pop3.starttls (110), pop3.tls (995).
 
-On top of the shared transport checks (probes.checks.transport): plaintext login offered
+On top of the shared transport checks (probes.probekit.transport): plaintext login offered
 before TLS (IMAP without LOGINDISABLED, or AUTH=PLAIN/LOGIN; POP3 USER or SASL PLAIN/LOGIN)
 and a login with configured credentials, only ever over TLS. Findings reproduce with
 `openssl s_client [-starttls imap|pop3]`.
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from probes.checks.endpoints import Endpoint
-from probes.checks.transport import Dialect, EndpointProbe, StartTlsRefused
 from probes.credentials import Credentials
 from probes.errors import ProtocolError
 from probes.net import Net
 from probes.net.mail_sessions import ImapSession, Pop3Session
 from probes.net.stream import Connection
 from probes.parse import imap_response, pop3_response
+from probes.probekit.endpoints import Endpoint
+from probes.probekit.transport import Dialect, EndpointProbe, StartTlsRefused
 
 MAILBOX_PORTS = (143, 993, 110, 995)
 

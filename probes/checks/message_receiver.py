@@ -44,19 +44,19 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from probes.checks.dns_ptr import reverse_name
-from probes.checks.endpoints import Endpoint, endpoints_for
-from probes.checks.reproduce import swaks_line
 from probes.credentials import Credentials, has_login, login_for
 from probes.errors import ProbeConfigError, ProbeSkipped
+from probes.lookup.mx import ask_mx
+from probes.lookup.ptr import Iprev, confirms, forward_type, iprev, reverse_name
 from probes.mail.compose import TestMessage, compose, new_token
 from probes.mail.verify import OwnVerdicts, verify_message
 from probes.model import Finding, Severity, Target
 from probes.net import Net
-from probes.net.dns import BADNAME, CNAME_LOOP, DnsClient
 from probes.net.receiver import ReceivedMessage, Receiver, split_listen
 from probes.net.smtp_send import SmtpRejected, send_message
 from probes.probe import BaseProbe
+from probes.probekit.endpoints import Endpoint, endpoints_for
+from probes.probekit.reproduce import swaks_line
 from probes.validate import check_message
 
 # send_via -> (port, TLS mode, authenticate)
@@ -67,50 +67,6 @@ SEND = {
 }
 EHLO_NAME = "mailprobe.invalid"
 RECIPIENT_LOCAL_PART = "check-auth"
-MAX_PTR_NAMES = 8
-_UNRESOLVABLE = (BADNAME, CNAME_LOOP)
-
-
-# ----- iprev ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Iprev:
-    """The iprev verdict for one IP (RFC 8601 §3 / RFC 8601 §2.7.3)."""
-
-    ip: str
-    result: str  # pass | fail | permerror | temperror
-    reason: str
-    names: tuple[str, ...] = ()  # the PTR names
-    confirmed_by: str | None = None  # the PTR name that resolves back (pass)
-
-
-def iprev(ip: str, dns: DnsClient) -> Iprev:
-    """PTR of `ip`, then A (AAAA for IPv6) of each PTR name (at most MAX_PTR_NAMES) back to it."""
-    addr = ipaddress.ip_address(ip)
-    answer = dns.query(reverse_name(addr), "PTR")
-    if not answer.ok:
-        return Iprev(ip, "temperror", f"PTR lookup failed ({answer.rcode})")
-    names = tuple(str(n).rstrip(".") for n in answer.records)
-    if not names:
-        return Iprev(ip, "permerror", f"no PTR record ({answer.rcode})")
-    rdtype = "A" if addr.version == 4 else "AAAA"
-    checked = names[:MAX_PTR_NAMES]
-    forward = dns.query_many([(name, rdtype) for name in checked])
-    failed = None
-    for name, fwd in zip(checked, forward, strict=True):
-        if fwd.ok and any(_same_ip(r, addr) for r in fwd.records):
-            return Iprev(ip, "pass", f"{name} resolves back to {ip}", names, name)
-        if not fwd.ok and fwd.rcode not in _UNRESOLVABLE:
-            failed = failed or f"{rdtype} {name} lookup failed ({fwd.rcode})"
-    if failed:
-        return Iprev(ip, "temperror", failed, names)
-    return Iprev(ip, "fail", f"no PTR name ({', '.join(checked)}) resolves back to {ip}", names)
-
-
-def _same_ip(text: object, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    try:
-        return ipaddress.ip_address(str(text)) == addr
-    except ValueError:
-        return False
 
 
 # ----- the Authentication-Results value -------------------------------------------------------
@@ -484,18 +440,18 @@ def receiver_hostname(net: Net, domain: str, listen_ip: str) -> str:
     """The name the receiver greets with (and its authserv-id): the receiver domain's MX host
     that resolves to the listen address, else the receiver domain itself. DNS failures are
     not errors here (the name is cosmetic)."""
-    answer = net.dns.query(domain, "MX")
-    if not answer.ok:
+    mxs = ask_mx(domain, net.dns)
+    if not mxs.answer.ok or not mxs.records:
         return domain
-    hosts = [str(h).rstrip(".") for _pref, h in sorted(answer.records) if str(h) not in ("", ".")]
+    hosts = list(mxs.exchanges)
     try:
         ip = ipaddress.ip_address(listen_ip)
     except ValueError:
         return domain
-    rdtype = "A" if ip.version == 4 else "AAAA"
+    rdtype = forward_type(ip)
     for host, fwd in zip(
         hosts[:8], net.dns.query_many([(h, rdtype) for h in hosts[:8]]), strict=True
     ):
-        if fwd.ok and any(_same_ip(r, ip) for r in fwd.records):
+        if confirms(fwd, ip):
             return host
     return domain

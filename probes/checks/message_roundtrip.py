@@ -27,8 +27,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
-from probes.checks.endpoints import Endpoint, endpoints_for
-from probes.checks.reproduce import swaks_line
 from probes.credentials import Credentials, has_login, login_for
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.mail import trust
@@ -45,6 +43,8 @@ from probes.net.mailbox import fetch_by_token
 from probes.net.smtp_send import SmtpRejected, send_message
 from probes.parse.authres import AuthResult
 from probes.probe import BaseProbe
+from probes.probekit.endpoints import Endpoint, endpoints_for
+from probes.probekit.reproduce import swaks_line
 from probes.validate import check_message
 
 # send_via -> (role, port, TLS mode)

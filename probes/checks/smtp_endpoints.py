@@ -1,6 +1,6 @@
 """SMTP endpoints: smtp.mx (25, STARTTLS), smtp.submission (587), smtp.submissions (465).
 
-On top of the shared transport checks (probes.checks.transport): AUTH offered before TLS,
+On top of the shared transport checks (probes.probekit.transport): AUTH offered before TLS,
 on port 25 VRFY/EXPN and the banner/EHLO name against the address's PTR, and the ESMTP
 extensions (SIZE, PIPELINING, 8BITMIME, SMTPUTF8, REQUIRETLS...) as evidence.
 SMTP findings reproduce with swaks; TLS and certificate findings with openssl s_client.
@@ -11,16 +11,17 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
-from probes.checks.endpoints import Endpoint
-from probes.checks.reproduce import swaks_line
-from probes.checks.transport import Conversation, Dialect, EndpointProbe, StartTlsRefused
 from probes.credentials import Credentials
+from probes.lookup.ptr import reverse_name
 from probes.model import Severity
 from probes.net import Net
 from probes.net.mail_sessions import EHLO_NAME, SmtpSession
 from probes.net.stream import Connection
 from probes.parse import smtp_reply
 from probes.parse.smtp_reply import Ehlo
+from probes.probekit.endpoints import Endpoint
+from probes.probekit.reproduce import swaks_line
+from probes.probekit.transport import Conversation, Dialect, EndpointProbe, StartTlsRefused
 
 EXTENSIONS = ("SIZE", "PIPELINING", "8BITMIME", "SMTPUTF8", "REQUIRETLS", "CHUNKING", "DSN")
 PROBE_ADDRESS = "postmaster"
@@ -143,8 +144,7 @@ class SmtpMx(SmtpEndpointProbe):
         }
         if not names:
             return
-        reverse = ipaddress.ip_address(ep.ip).reverse_pointer
-        answer = net.dns.query(reverse, "PTR")
+        answer = net.dns.query(reverse_name(ipaddress.ip_address(ep.ip)), "PTR")
         if not answer.ok or not answer.records:
             return  # no PTR: dns.ptr reports PTR_MISSING; nothing to compare here
         ptr_names = {str(r).rstrip(".").lower() for r in answer.records}

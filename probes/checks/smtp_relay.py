@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from probes.checks.endpoints import Endpoint, check_all, endpoints_for
-from probes.checks.reproduce import swaks_line
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.mail_sessions import EHLO_NAME, SmtpSession
 from probes.net.stream import Connection
 from probes.parse import smtp_reply
 from probes.probe import BaseProbe
+from probes.probekit.endpoints import Endpoint, check_all, endpoints_for
+from probes.probekit.reproduce import swaks_line
 
 RELAY_FROM = "mailprobe-relay-test@example.net"
 RELAY_TO = "mailprobe-relay-test@example.com"

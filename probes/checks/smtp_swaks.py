@@ -34,8 +34,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from probes.checks.endpoints import Endpoint, check_all, endpoints_for, is_ip
-from probes.checks.reproduce import swaks_line
 from probes.credentials import Credentials, login_for, login_source
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
@@ -44,6 +42,8 @@ from probes.net.swaks import SwaksRun, find_swaks, password_usable, run_swaks, s
 from probes.parse import swaks as transcript_parser
 from probes.parse.swaks import Failure, Transcript
 from probes.probe import BaseProbe
+from probes.probekit.endpoints import Endpoint, check_all, endpoints_for, is_ip
+from probes.probekit.reproduce import swaks_line
 
 EHLO_NAME = "mailprobe.invalid"
 SUBMISSION_PORT = 587

@@ -2,7 +2,7 @@
 
 `aligned(domain, header_from_domain, mode, org_domain)`: strict ("s") alignment needs the two
 names to be equal; relaxed ("r") alignment needs the same Organizational Domain, which the
-caller supplies as a function (probes.mail.verify.org_domain_via_dns asks the DNS Tree Walk;
+caller supplies as a function (probes.lookup.dmarc.org_domain_via_dns asks the DNS Tree Walk;
 a test can pass a lambda).
 
 `dmarc_outcome(...)`: DMARC passes when at least one DKIM signature that verified has a d=
@@ -17,7 +17,7 @@ aligned with the header From domain, or SPF passed for a domain aligned with it 
 
 Policy that applies: p for the policy domain itself, sp (else p) for a subdomain that
 inherits the policy of its Organizational Domain or Public Suffix Domain; an absent or
-invalid p counts as none (probes.checks.dns_dmarc.effective_policy). np (the policy for
+invalid p counts as none (probes.parse.dmarc.effective_policy). np (the policy for
 non-existent subdomains) is out of scope: a test message's From domain is taken to exist.
 """
 
@@ -26,8 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from probes.checks.dns_dmarc import effective_policy
-from probes.parse.dmarc import DmarcRecord
+from probes.parse.dmarc import DmarcRecord, effective_policy
 
 MODES = ("r", "s")
 PASS = "pass"

@@ -6,9 +6,9 @@ can be found again whatever a receiver does to the message: in the Message-ID
 Subject. The bytes are final (CRLF line ends, 7bit or quoted-printable body): sign them and
 send them as they are, so that body hashes survive.
 
-`find_token(raw)` reads the token back out of a received message (X-Mailprobe-Token first,
-then the Message-ID), tolerant of folded header fields and of LF or CRLF line ends.
-`header_fields(raw)` is the small header-section reader both use (verify.py uses it for From).
+Reading a received message's header section (`find_token`, `header_fields`) is in
+probes.parse.message_header (the receiver in probes.net uses it too); both names are still
+importable from here.
 
 Bad input raises ValueError: a token that is not 1-128 characters of [A-Za-z0-9_-], a From
 address without a domain, header text with CR or LF in it (header injection), an extra header
@@ -20,17 +20,19 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import quopri
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.header import Header
 
-TOKEN_HEADER = "X-Mailprobe-Token"
-MAX_HEADER_BYTES = 256 * 1024  # find_token/header_fields read at most this much of a message
-MAX_FIELDS = 1000  # header fields header_fields returns at most
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
-_FIELD_NAME_RE = re.compile(r"[\x21-\x39\x3b-\x7e]{1,76}\Z")  # RFC 5322 ftext
+from probes.parse.message_header import (
+    FIELD_NAME_RE,
+    TOKEN_HEADER,
+    TOKEN_RE,
+    find_token,
+    header_fields,
+)
+
 _MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF
 _CRLF = "\r\n"
 
@@ -74,7 +76,7 @@ def compose(
     Subject, Date, Message-ID, X-Mailprobe-Token, MIME-Version, Content-Type,
     Content-Transfer-Encoding, then `extra_headers`.
     """
-    if not _TOKEN_RE.match(token):
+    if not TOKEN_RE.match(token):
         raise ValueError("the token must be 1-128 characters of A-Z, a-z, 0-9, '_' and '-'")
     from_name, from_addr = _address(header_from, "From")
     to_name, to_addr = _address(to, "To")
@@ -106,7 +108,7 @@ def compose(
         ("Content-Transfer-Encoding", cte),
     ]
     for name, value in extra_headers:
-        if not _FIELD_NAME_RE.match(name):
+        if not FIELD_NAME_RE.match(name):
             raise ValueError(f"{name[:40]!r} is not a header field name")
         _no_line_breaks(value, f"header {name}")
         fields.append((name, _header_text(name, value)))
@@ -121,50 +123,6 @@ def compose(
         mail_from=mail_from,
         rcpt_to=to_addr,
     )
-
-
-def find_token(raw: bytes) -> str | None:
-    """The token of a received test message: the first valid X-Mailprobe-Token value, else
-    the left part of the Message-ID when it has the token's form; None when neither."""
-    fields = header_fields(raw)
-    for name, value in fields:
-        if name.lower() == TOKEN_HEADER.lower():
-            text = value.strip()
-            if _TOKEN_RE.match(text):
-                return text
-    for name, value in fields:
-        if name.lower() == "message-id":
-            match = re.match(r"\s*<([^<>@\s]+)@[^<>\s]*>", value)
-            if match and _TOKEN_RE.match(match.group(1)):
-                return match.group(1)
-    return None
-
-
-def header_fields(raw: bytes) -> list[tuple[str, str]]:
-    """The header fields of a message as (name, unfolded value), in order.
-
-    Reads up to the first empty line (LF or CRLF line ends), at most MAX_HEADER_BYTES and
-    MAX_FIELDS fields. Folded lines are joined (the line break removed, RFC 5322 §2.2.3);
-    lines that are neither a field nor a continuation (an mbox "From " line, garbage) are
-    skipped. Bytes that are not UTF-8 are replaced. Never raises.
-    """
-    head = raw[:MAX_HEADER_BYTES]
-    fields: list[list[str]] = []
-    for line in re.split(rb"\r?\n", head):
-        if not line.strip(b"\r"):
-            break
-        text = line.rstrip(b"\r").decode("utf-8", errors="replace")
-        if text[0] in " \t":
-            if fields:
-                fields[-1][1] += text
-            continue
-        name, sep, value = text.partition(":")
-        if not sep or not _FIELD_NAME_RE.match(name.rstrip(" \t")):
-            continue
-        if len(fields) >= MAX_FIELDS:
-            break
-        fields.append([name.rstrip(" \t"), value])
-    return [(name, value.strip()) for name, value in fields]
 
 
 # --- helpers ----------------------------------------------------------------------------------

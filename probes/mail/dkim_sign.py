@@ -1,11 +1,11 @@
 """DKIM signing with dkimpy: RSA-SHA256 or Ed25519-SHA256 (RFC 6376, RFC 8463), by key type.
 
-`load_signing_key(path)` reads a private key file: PEM PKCS#1 (`BEGIN RSA PRIVATE KEY`) or
-PKCS#8 (`BEGIN PRIVATE KEY`, RSA or Ed25519), or dkimpy's own Ed25519 form (base64 of the
-32-byte seed, or of the 64-byte seed+public key libsodium writes; what
-`probes.lab.pki.dkimpy_private_bytes` writes). The key is converted once into what dkimpy
-signs with (PKCS#1 PEM for RSA, the base64 seed for Ed25519) and kept in the `SigningKey`,
-hidden from repr. Passphrase-protected and other key types are refused.
+`load_signing_key(path)` reads a private key file with the reader dns.dkim uses
+(probes.dkim_key_file; formats: PEM or DER, PKCS#1 or PKCS#8, RSA or Ed25519, and the Ed25519
+seed raw or in base64 as dkimpy and OpenDKIM write it, e.g. `probes.lab.pki.dkimpy_private_bytes`).
+The key is converted once into what dkimpy signs with (PKCS#1 PEM for RSA, the base64 seed for
+Ed25519) and kept in the `SigningKey`, hidden from repr. Passphrase-protected and other key
+types are refused.
 
 `sign(raw, ...)` returns the message with a DKIM-Signature header field prepended. By default
 From is *oversigned*: `h=` lists `from` once more than the message has From fields, so a
@@ -18,26 +18,23 @@ from a key file, and no dkimpy message that could quote one, ever reaches it.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import dkim
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from probes.mail.compose import header_fields
-from probes.parse.dkim_key import dkimpy_ed25519
+from probes.dkim_key_file import read_key_file
+from probes.parse.dkim_private_key import read_private_key
+from probes.parse.message_header import header_fields
 
 RSA_SHA256 = "rsa-sha256"
 ED25519_SHA256 = "ed25519-sha256"
 ALGORITHMS = (RSA_SHA256, ED25519_SHA256)
 CANONICALIZATIONS = ("simple", "relaxed")
 DEFAULT_HEADERS = ("from", "to", "subject", "date", "message-id")
-MAX_KEY_FILE_BYTES = 64 * 1024
 _FIELD_NAME_RE = re.compile(r"[\x21-\x39\x3b-\x7e]{1,76}\Z")
 _DNS_WORD_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 
@@ -66,40 +63,18 @@ class SigningKey:
 
 def load_signing_key(path: str) -> SigningKey:
     """Read a DKIM private key file (formats: see the module docstring)."""
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise SigningError(f"DKIM key {path}: not a regular file")
-        if st.st_size > MAX_KEY_FILE_BYTES:
-            raise SigningError(f"DKIM key {path}: {st.st_size} bytes is too large for a key file")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_KEY_FILE_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise SigningError(f"DKIM key {path}: cannot read the file: {reason}") from None
-    return signing_key_from_bytes(data, source=path)
+    local, private = read_key_file(path)
+    if private is None:
+        raise SigningError(f"DKIM key {path}: {local.problem}")
+    return signing_key_from_private(private, source=path)
 
 
 def signing_key_from_bytes(data: bytes, *, source: str = "(in memory)") -> SigningKey:
     """A SigningKey from key file contents (the formats load_signing_key reads)."""
-    stripped = data.strip()
-    if not stripped:
-        raise SigningError(f"DKIM key {source}: the file is empty")
-    if b"-----BEGIN" in stripped:
-        if b"ENCRYPTED" in stripped:
-            raise SigningError(f"DKIM key {source}: passphrase-protected keys cannot be used")
-        if b"PUBLIC KEY-----" in stripped and b"PRIVATE KEY-----" not in stripped:
-            raise SigningError(f"DKIM key {source}: the file holds a public key, not a private one")
-        private = _load_pem(stripped)
-        if private is None:
-            raise SigningError(f"DKIM key {source}: not a PEM private key (RSA or Ed25519)")
-    else:
-        private = dkimpy_ed25519(stripped)
-        if private is None:
-            raise SigningError(
-                f"DKIM key {source}: neither PEM nor dkimpy's base64 Ed25519 key form"
-            )
-    return signing_key_from_private(private, source=source)
+    read = read_private_key(data)
+    if read.key is None:
+        raise SigningError(f"DKIM key {source}: {read.problem}")
+    return signing_key_from_private(read.key, source=source)
 
 
 def signing_key_from_private(private: object, *, source: str = "(in memory)") -> SigningKey:
@@ -208,13 +183,6 @@ def _canonicalization(text: str) -> tuple[bytes, bytes]:
             f"canonicalization {text[:40]!r} is not header/body of simple or relaxed"
         )
     return parts[0].encode(), parts[1].encode()
-
-
-def _load_pem(data: bytes) -> object | None:
-    try:
-        return serialization.load_pem_private_key(data, password=None)
-    except (TypeError, ValueError, UnsupportedAlgorithm):
-        return None
 
 
 def _clip(exc: BaseException, limit: int = 120) -> str:

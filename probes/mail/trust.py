@@ -18,7 +18,7 @@ Received line, for the harness's own SPF check. Forms understood: Exim
 `from NAME ([IP] helo=HELO)` / `from [IP] (helo=HELO)`, Postfix and sendmail
 `from HELO (RDNS [IP])`, qmail-style `(HELO name)`.
 
-Header fields are read with probes.mail.compose.header_fields: bounded, UTF-8 (RFC 8616),
+Header fields are read with probes.parse.message_header.header_fields: bounded, UTF-8 (RFC 8616),
 never raises.
 """
 
@@ -29,9 +29,9 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from probes.mail.compose import header_fields
 from probes.parse import authres
 from probes.parse.authres import AuthResError, AuthResults
+from probes.parse.message_header import header_fields
 
 _BY = re.compile(r"(?:^|\s)by\s+([^\s;()]+)", re.IGNORECASE)
 _FROM = re.compile(r"^\s*from\s+([^\s;()]+)", re.IGNORECASE)

@@ -19,13 +19,14 @@ DNS code is never used, and its "False for any key problem" answer cannot hide w
 A key with t=y (testing) is evaluated as usual; the verdict says so (`testing`, `reason`).
 No DKIM-Signature at all gives an empty list (the caller reports dkim=none).
 
-SPF (`verify_spf`): RFC 7208 check_host() through probes.checks.spf_eval (pyspf via the door),
+SPF (`verify_spf`): RFC 7208 check_host() through probes.lookup.spf (pyspf via the door),
 for the MAIL FROM domain or, with the null sender, the HELO name.
 
-DMARC (`dmarc_policy`, `org_domain_via_dns`, then probes.mail.alignment.dmarc_outcome): the
-RFC 9989 DNS Tree Walk of probes.parse.dmarc, every `_dmarc` name of a walk asked at once. A
-failed lookup that could change the answer raises DnsError (or DnsTimeout) from these two;
-`verify_message` turns it into a DMARC result "temperror".
+DMARC (probes.lookup.dmarc's `dmarc_policy` and `org_domain_via_dns`, then
+probes.mail.alignment.dmarc_outcome): the RFC 9989 DNS Tree Walk, the same discovery dns.dmarc
+uses, every `_dmarc` name of a walk asked at once. A failed lookup that could change the answer
+raises DnsError (or DnsTimeout) from these two; `verify_message` turns it into a DMARC result
+"temperror".
 
 `verify_message` puts the three together. Its DMARC result is "permerror" when the message
 does not have exactly one From header field holding exactly one address with a valid domain
@@ -38,7 +39,6 @@ from __future__ import annotations
 import base64
 import email.utils
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import dkim
@@ -46,27 +46,16 @@ import dkim.util
 import spf
 from cryptography.hazmat.primitives import serialization
 
-from probes.checks.spf_eval import evaluate
 from probes.errors import DnsError
+from probes.lookup.dmarc import DmarcTree, dmarc_policy, org_domain_via_dns
+from probes.lookup.spf import evaluate
 from probes.mail.alignment import DmarcOutcome, dmarc_outcome
-from probes.mail.compose import header_fields
 from probes.net import Net
-from probes.net.dns import BADNAME, NOERROR, DnsAnswer, DnsClient, check_name
+from probes.net.dns import BADNAME, NOERROR, DnsAnswer, check_name
 from probes.parse.dkim_key import DkimKeyRecord, DkimKeySyntaxError, looks_like_dkim
 from probes.parse.dkim_key import parse as parse_key
-from probes.parse.dmarc import (
-    UNKNOWN,
-    DmarcRecord,
-    WalkAnswer,
-    agreed,
-    discover_policy,
-    domain_name,
-    is_dmarc_record,
-    organizational_domain,
-    walk,
-    walk_names,
-)
-from probes.parse.dmarc import parse as parse_dmarc
+from probes.parse.dmarc import domain_name, walk_names
+from probes.parse.message_header import header_fields
 
 MAX_SIGNATURES = 10  # DKIM-Signature fields verified per message; the rest are ignored
 MIN_RSA_BITS = 1024  # RFC 8301 §3.2
@@ -321,97 +310,6 @@ def verify_spf(ip: str, mail_from: str, helo: str, net: Net) -> SpfResult:
     )
 
 
-# --- DMARC --------------------------------------------------------------------------------------
-
-
-def _walk_answers(dns: DnsClient, names: Sequence[str]) -> tuple[dict[str, WalkAnswer], dict]:
-    """({name: walk answer}, {name: DnsAnswer}) for `_dmarc.<name>` of every name, asked at
-    once. A failed lookup is UNKNOWN; a name too long to ask holds nothing."""
-    answers = dns.query_many(("_dmarc." + n, "TXT") for n in names)
-    walk_answers: dict[str, WalkAnswer] = {}
-    for name, answer in zip(names, answers, strict=True):
-        if answer.rcode == BADNAME:
-            walk_answers[name] = None
-        elif not answer.ok:
-            walk_answers[name] = UNKNOWN
-        else:
-            records = [t for t in answer.texts() if is_dmarc_record(t)]
-            walk_answers[name] = parse_dmarc(records[0]).psd_flag if len(records) == 1 else None
-    return walk_answers, dict(zip(names, answers, strict=True))
-
-
-def _raise_first(names: Sequence[str], dns_answers: dict) -> None:
-    for name in names:
-        answer: DnsAnswer = dns_answers[name]
-        if not answer.ok and answer.rcode != BADNAME:
-            answer.raise_for_failure()
-    raise DnsError("the DMARC tree walk could not be completed")  # pragma: no cover
-
-
-def _answered(answers: dict[str, WalkAnswer]) -> dict[str, WalkAnswer]:
-    return {n: (None if a is UNKNOWN else a) for n, a in answers.items()}
-
-
-def org_domain_via_dns(net: Net) -> Callable[[str], str]:
-    """A function giving the Organizational Domain of a name (RFC 9989 §4.10.2) by the DNS
-    Tree Walk through `net.dns`, remembered per name. A name that is not a valid domain is
-    its own Organizational Domain. The function raises DnsError/DnsTimeout when a failed
-    lookup could change the answer."""
-    known: dict[str, str] = {}
-
-    def org_domain(name: str) -> str:
-        domain = domain_name(name)
-        if domain is None:
-            return name.strip().rstrip(".").lower()
-        if domain not in known:
-            names = walk_names(domain)
-            answers, dns_answers = _walk_answers(net.dns, names)
-            ok, org = agreed(
-                lambda a: organizational_domain(domain, walk(domain, a)), answers, names
-            )
-            if not ok or org is None:
-                _raise_first(names, dns_answers)
-            assert org is not None
-            known[domain] = org
-        return known[domain]
-
-    return org_domain
-
-
-def dmarc_policy(header_from_domain: str, net: Net) -> tuple[DmarcRecord | None, str | None]:
-    """(record, policy domain) of the DMARC policy that applies to the From domain by the
-    RFC 9989 tree walk, or (None, None). Raises DnsError/DnsTimeout when `_dmarc.<domain>`
-    itself, or a lookup that could change where the policy comes from, failed."""
-    domain = domain_name(header_from_domain)
-    if domain is None:
-        return None, None
-    asked = list(walk_names(domain))
-    answers, dns_answers = _walk_answers(net.dns, asked)
-    own = dns_answers[domain]
-    if not own.ok and own.rcode != BADNAME:
-        own.raise_for_failure()
-    while True:
-        ok, _ = agreed(lambda a: _discovery_key(domain, a), answers, asked)
-        if not ok:
-            _raise_first(asked, dns_answers)
-        discovery = discover_policy(domain, _answered(answers))
-        if discovery.needs is None or discovery.needs in asked:
-            break
-        asked.append(discovery.needs)
-        more, more_dns = _walk_answers(net.dns, [discovery.needs])
-        answers.update(more)
-        dns_answers.update(more_dns)
-    if discovery.source is None:
-        return None, None
-    texts = [t for t in dns_answers[discovery.source].texts() if is_dmarc_record(t)]
-    return parse_dmarc(texts[0]), discovery.source
-
-
-def _discovery_key(domain: str, answers: dict[str, WalkAnswer]) -> tuple:
-    d = discover_policy(domain, answers)
-    return (d.source, d.psd_domain, d.needs)
-
-
 # --- the message --------------------------------------------------------------------------------
 
 
@@ -436,16 +334,15 @@ def verify_message(
     """DKIM, SPF (when `client_ip` is known) and DMARC for a received message. Never raises
     for DNS trouble or the message's content; ValueError when `client_ip` is not an IP."""
     from_domain, problem = header_from_domain(raw)
-    if from_domain is not None:
-        for name in walk_names(from_domain):  # in flight while DKIM and SPF are worked out
-            net.dns.submit("_dmarc." + name, "TXT")
+    if from_domain is not None:  # in flight while DKIM and SPF are worked out
+        DmarcTree(net.dns).ask(walk_names(from_domain))
     dkim_verdicts = verify_dkim(raw, net)
     spf_result = verify_spf(client_ip, mail_from, helo, net) if client_ip else None
     if from_domain is None:
         dmarc = DmarcOutcome(PERMERROR, None, None, "r", "r", "", (), False, problem or "")
     else:
         try:
-            record, policy_domain = dmarc_policy(from_domain, net)
+            record, policy_domain = dmarc_policy(from_domain, net.dns)
             dmarc = dmarc_outcome(
                 header_from_domain=from_domain,
                 dkim_passes=[v.domain for v in dkim_verdicts if v.passed],
@@ -453,7 +350,7 @@ def verify_message(
                 spf_domain=spf_result.domain if spf_result else "",
                 record=record,
                 policy_domain=policy_domain,
-                org_domain=org_domain_via_dns(net),
+                org_domain=org_domain_via_dns(net.dns),
             )
         except DnsError as exc:
             dmarc = DmarcOutcome(
@@ -467,9 +364,7 @@ __all__ = [
     "DkimVerdict",
     "OwnVerdicts",
     "SpfResult",
-    "dmarc_policy",
     "header_from_domain",
-    "org_domain_via_dns",
     "verify_dkim",
     "verify_message",
     "verify_spf",

@@ -48,13 +48,13 @@ from probes.net.mail_sessions import Pop3Session, _imap_quote
 from probes.net.stream import Connection
 from probes.parse import imap_response
 from probes.parse.imap_response import Tagged
+from probes.parse.message_header import TOKEN_HEADER
 from probes.parse.pop3_response import Status
 from probes.redact import Redactor, secret_forms
 
 if TYPE_CHECKING:
     from probes.net import Net
 
-TOKEN_HEADER = "X-Mailprobe-Token"
 PROTOCOLS = ("imap", "pop3")
 TLS_MODES = ("implicit", "starttls")
 POLL_FIRST_S = 0.05

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from probes.errors import ProbeConfigError
-from probes.mail.compose import find_token
+from probes.parse.message_header import find_token
 
 MAX_RCPTS = 100
 DEFAULT_MAX_MESSAGES = 20

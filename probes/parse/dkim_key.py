@@ -305,25 +305,3 @@ __all__ = [
     "parse",
     "parse_tag_list",
 ]
-
-
-def dkimpy_ed25519(text: bytes) -> ed25519.Ed25519PrivateKey | None:
-    """dkimpy's Ed25519 private key: base64 of the 32-byte seed (or 64-byte seed+public).
-
-    None when `text` is not that form (or the public half does not match the seed)."""
-    if len(text) > 100:
-        return None
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) not in (32, 64):
-        return None
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32])
-    if len(raw) == 64:
-        public = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        if public != raw[32:]:
-            return None
-    return key

@@ -10,6 +10,9 @@
   `walk`, `organizational_domain` and `discover_policy` apply the walk to answers already in
   hand, so the caller can ask every name at once. Answers that could not be had are UNKNOWN;
   `agreed` evaluates a judgement under every value an unknown answer could have had.
+- `effective_policy(record, subdomain=...)`: the policy that applies (p, or sp for a
+  subdomain; an absent or invalid p counts as none), used by dns.dmarc and the message round
+  trip's DMARC verdict (probes.mail.alignment).
 
 No I/O here. Names are lower-case A-labels without the trailing dot.
 """
@@ -525,6 +528,28 @@ def agreed(
     return True, verdicts[0]
 
 
+# --- the policy that applies -------------------------------------------------------------------
+
+
+def effective_policy(record: DmarcRecord, *, subdomain: bool) -> tuple[str, str, str | None]:
+    """(policy, tag, note) that applies to the domain: p for the policy domain itself, sp (else
+    p) for an existing subdomain. An absent p means none (RFC 9989 §4.7); an invalid p, sp or
+    np means none when a valid rua is present and no DMARC processing at all otherwise
+    (RFC 9989 §4.10.1)."""
+    invalid = [t for t in ("p", "sp", "np") if record.has(t) and getattr(record, t) is None]
+    if invalid or record.p is None:
+        tag = invalid[0] if invalid else "p"
+        what = f"{tag} is invalid" if invalid else "p is absent"
+        if record.rua:
+            return "none", tag, f"{what}: receivers act as if p=none"
+        if invalid:
+            return "none", tag, f"{what} and no valid rua: receivers apply no DMARC processing"
+        return "none", tag, f"{what}: receivers act as if p=none"
+    if subdomain and record.sp is not None:
+        return record.sp, "sp", None
+    return record.p, "p", None
+
+
 __all__ = [
     "KNOWN_TAGS",
     "MAX_WALK_QUERIES",
@@ -540,6 +565,7 @@ __all__ = [
     "agreed",
     "discover_policy",
     "domain_name",
+    "effective_policy",
     "is_dmarc_record",
     "looks_like_dmarc",
     "one_label_below",

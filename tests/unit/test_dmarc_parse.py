@@ -12,6 +12,7 @@ from probes.parse.dmarc import (
     agreed,
     discover_policy,
     domain_name,
+    effective_policy,
     is_dmarc_record,
     looks_like_dmarc,
     organizational_domain,
@@ -304,3 +305,35 @@ def test_an_unknown_tld_may_still_hold_a_psd_policy():
     answers["com"] = UNKNOWN
     ok, _ = agreed(lambda a: discover_policy("example.com", a).source, answers, ["com"])
     assert not ok
+
+
+# --- the policy that applies (dns.dmarc and the round trip's DMARC verdict) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "subdomain", "expected"),
+    [
+        ("v=DMARC1; p=reject", False, ("reject", "p", None)),
+        ("v=DMARC1; p=reject; sp=none", True, ("none", "sp", None)),
+        ("v=DMARC1; p=reject; sp=none", False, ("reject", "p", None)),
+        ("v=DMARC1; p=quarantine", True, ("quarantine", "p", None)),
+        (
+            "v=DMARC1; rua=mailto:d@example.com",
+            False,
+            ("none", "p", "p is absent: receivers act as if p=none"),
+        ),
+        ("v=DMARC1", True, ("none", "p", "p is absent: receivers act as if p=none")),
+        (
+            "v=DMARC1; p=bogus; rua=mailto:d@example.com",
+            False,
+            ("none", "p", "p is invalid: receivers act as if p=none"),
+        ),
+        (
+            "v=DMARC1; p=reject; sp=bogus",
+            True,
+            ("none", "sp", "sp is invalid and no valid rua: receivers apply no DMARC processing"),
+        ),
+    ],
+)
+def test_effective_policy(text, subdomain, expected):
+    assert effective_policy(parse(text), subdomain=subdomain) == expected

@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from dnsrounds import RoundsBackend
 
-from probes.checks.dkim_local_key import public_key_of, read_local_key
 from probes.checks.dns_dkim import COMMON_SELECTORS, WILDCARD_LABEL, DnsDkim
 from probes.lab import pki
 from probes.model import ErrorReason, Outcome, Severity, Target
@@ -27,16 +26,6 @@ HANG_GUARD_S = 30
 
 def qname(selector: str) -> str:
     return f"{selector}._domainkey.{DOMAIN}"
-
-
-@pytest.fixture(scope="module")
-def key2048() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def ed_key() -> ed25519.Ed25519PrivateKey:
-    return ed25519.Ed25519PrivateKey.generate()
 
 
 def record(key, *extra: str) -> str:
@@ -493,40 +482,3 @@ def test_no_finding_or_error_ever_contains_private_key_material(tmp_path, key204
     for secret in secrets_:
         assert secret not in text
     assert {"DKIM_KEY_MISMATCH", "DKIM_PRIVATE_KEY_EXPOSED"} <= set(codes(result))
-
-
-# --- the local key reader ------------------------------------------------------------------------
-
-
-def test_reader_derives_the_public_key_and_keeps_the_mode(tmp_path, key2048):
-    path = write_key(tmp_path / "k.pem", pki.private_pem(key2048), 0o640)
-    local = read_local_key(path)
-    assert local.problem is None and local.key_format == "pem"
-    assert local.public_key.same_key(key2048.public_key())
-    assert local.mode == 0o640 and local.exposed and local.exposed_to == "group read"
-
-
-def test_reader_accepts_der_and_libsodium_64_byte_ed25519(ed_key, key2048):
-    der = key2048.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public, fmt, problem = public_key_of(der)
-    assert problem is None and fmt == "der" and public.same_key(key2048.public_key())
-    seed = ed_key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    pub = ed_key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    public, fmt, problem = public_key_of(base64.b64encode(seed + pub))
-    assert problem is None and public.same_key(ed_key.public_key())
-
-
-def test_reader_refuses_a_public_key_file(key2048):
-    pem = key2048.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    public, _, problem = public_key_of(pem)
-    assert public is None and "public key" in problem

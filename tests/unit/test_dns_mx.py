@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from dnsrounds import RoundsBackend
 
-from probes.checks.dns_mx import DnsMx, ip_literal, mx_set
+from probes.checks.dns_mx import DnsMx
 from probes.model import ErrorReason, Outcome, Severity, Target
 from probes.net import Net
-from probes.net.dns import DnsAnswer, DnsClient, StaticBackend
+from probes.net.dns import DnsClient, StaticBackend
 from probes.runner import Redactor, run_one
 
 DOMAIN = "example.com"
@@ -173,21 +173,3 @@ def test_all_hosts_are_resolved_in_one_level():
     # Two rounds: the MX question, then every host's A and AAAA at once (not 21 one by one).
     hosts = [(f"h{i}.example.com", rdtype) for i in range(10) for rdtype in ("A", "AAAA")]
     assert backend.batches == [[(DOMAIN, "MX")], sorted(hosts)]
-
-
-def test_ip_literal_recognition():
-    assert ip_literal("192.0.2.1") == "192.0.2.1"
-    assert ip_literal("[IPv6:2001:db8::1]") == "2001:db8::1"
-    assert ip_literal("mx.example.com") is None
-    assert ip_literal("1.2.3") is None
-
-
-def test_mx_set_orders_by_preference_and_drops_duplicates():
-    answer = DnsAnswer(
-        DOMAIN,
-        "MX",
-        "NOERROR",
-        ((20, "b.example.com"), (10, "a.example.com"), (30, "a.example.com")),
-    )
-    mxs = mx_set(DOMAIN, answer)
-    assert [h.name for h in mxs.hosts] == ["a.example.com", "b.example.com"]

@@ -7,7 +7,7 @@ import spf as pyspf
 from dnsrounds import RoundsBackend
 
 from probes.checks.dns_spf import MAX_FOLLOWED, DnsSpf, walk_spf
-from probes.checks.spf_eval import evaluate
+from probes.lookup.spf import evaluate
 from probes.model import ErrorReason, Outcome, Severity, Target
 from probes.net import Net
 from probes.net.dns import DnsClient, StaticBackend

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from probes.checks.endpoints import Endpoint, check_all, endpoints_for
 from probes.errors import DnsError, ProbeSkipped, ProtocolError, SubjectError
 from probes.model import ErrorReason, Finding, Outcome, Severity, Target
 from probes.net import Net
 from probes.net.dns import DnsClient, StaticBackend
+from probes.probekit.endpoints import Endpoint, check_all, endpoints_for
 from probes.runner import Redactor, classify, error_detail
 
 LAB = {

@@ -7,14 +7,11 @@ import datetime as dt
 import dkim
 import pytest
 
-from probes.errors import DnsError
 from probes.lab.pki import dkim_public_value, dkimpy_private_bytes, generate_dkim_key
 from probes.mail.compose import compose
 from probes.mail.dkim_sign import sign, signing_key_from_private
 from probes.mail.verify import (
-    dmarc_policy,
     header_from_domain,
-    org_domain_via_dns,
     verify_dkim,
     verify_message,
     verify_spf,
@@ -233,37 +230,6 @@ def test_spf_dns_failure_is_a_temperror():
 def test_spf_rejects_a_bad_ip():
     with pytest.raises(ValueError):
         verify_spf("not-an-ip", "probe@example.com", "h", net_for(SPF))
-
-
-# --- DMARC discovery ---------------------------------------------------------------------------
-
-
-def test_the_policy_of_the_organizational_domain_applies_to_a_subdomain():
-    net = net_for({("_dmarc.example.com", "TXT"): ["v=DMARC1; p=reject"]})
-    record, source = dmarc_policy("sub.example.com", net)
-    assert (record.p, source) == ("reject", "example.com")
-
-
-def test_no_policy_anywhere():
-    assert dmarc_policy("example.com", net_for({})) == (None, None)
-
-
-def test_a_failed_own_policy_lookup_raises():
-    with pytest.raises(DnsError):
-        dmarc_policy("example.com", net_for({("_dmarc.example.com", "TXT"): "SERVFAIL"}))
-
-
-def test_organizational_domain_follows_psd_records():
-    net = net_for(
-        {
-            ("_dmarc.example.com", "TXT"): ["v=DMARC1; p=none"],
-            ("_dmarc.co.uk", "TXT"): ["v=DMARC1; p=none; psd=y"],
-        }
-    )
-    org = org_domain_via_dns(net)
-    assert org("a.b.example.com") == "example.com"
-    assert org("mail.shop.co.uk") == "shop.co.uk"
-    assert org("not a domain") == "not a domain"
 
 
 def test_header_from_domain_needs_exactly_one_address():

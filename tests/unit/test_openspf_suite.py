@@ -1,7 +1,7 @@
 """The OpenSPF RFC 7208 test suite through mailprobe's SPF path.
 
 The suite is vendored in tests/data/openspf/ (its BSD licence beside it). Every suite case runs
-pyspf (`probes.checks.spf_eval.evaluate`) with each document's zone data served by a
+pyspf (`probes.lookup.spf.evaluate`) with each document's zone data served by a
 StaticBackend through the resolver door: one pytest case per suite case. A second
 set of cases runs the dns.spf analyzer on the suite's "the record itself is broken" cases and
 checks that it names the cause with the right finding code (SUITE_ANALYZER_CODES).
@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from probes.checks.dns_spf import DnsSpf
-from probes.checks.spf_eval import evaluate
+from probes.lookup.spf import evaluate
 from probes.model import Target
 from probes.net import Net
 from probes.net.dns import DnsClient, StaticBackend

@@ -297,6 +297,7 @@ from probes.checks import message_receiver as mr  # noqa: E402
 from probes.lab.lab import LabInfo  # noqa: E402
 from probes.lab.spec import ROLES, LabSpec, LabSpecError  # noqa: E402
 from probes.lab.zones import extra_zones, forward_zone, reverse_zones, tld_zones  # noqa: E402
+from probes.lookup.ptr import Iprev  # noqa: E402
 from probes.model import MessageOptions, Outcome, Severity, Target  # noqa: E402
 from probes.net import Net  # noqa: E402
 from probes.net.dns import DnsClient, StaticBackend  # noqa: E402
@@ -483,53 +484,6 @@ def test_probe_stops_the_receiver_when_submission_fails(monkeypatch):
     assert receiver_threads() == []
 
 
-# ----- iprev ------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("records", "result"),
-    [
-        (GOOD_DNS, "pass"),
-        ({}, "permerror"),  # no PTR
-        ({("1.0.0.127.in-addr.arpa", "PTR"): ["relay.example.test"]}, "fail"),  # no A
-        (
-            {
-                ("1.0.0.127.in-addr.arpa", "PTR"): ["relay.example.test"],
-                ("relay.example.test", "A"): ["127.0.0.2"],
-            },
-            "fail",
-        ),
-        ({("1.0.0.127.in-addr.arpa", "PTR"): "SERVFAIL"}, "temperror"),
-        (
-            {
-                ("1.0.0.127.in-addr.arpa", "PTR"): ["relay.example.test"],
-                ("relay.example.test", "A"): "SERVFAIL",
-            },
-            "temperror",
-        ),
-        (
-            {
-                ("1.0.0.127.in-addr.arpa", "PTR"): ["a.example.test", "relay.example.test"],
-                ("a.example.test", "A"): "SERVFAIL",
-                ("relay.example.test", "A"): ["127.0.0.1"],
-            },
-            "pass",
-        ),
-    ],
-)
-def test_iprev(records, result):
-    verdict = mr.iprev("127.0.0.1", DnsClient(StaticBackend(records)))
-    assert verdict.result == result
-
-
-def test_iprev_ipv6():
-    records = {
-        ("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", "PTR"): [
-            "v6.example.test"
-        ],
-        ("v6.example.test", "AAAA"): ["2001:db8::1"],
-    }
-    assert mr.iprev("2001:db8::1", DnsClient(StaticBackend(records))).result == "pass"
-
-
 # ----- the Authentication-Results value ---------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "shown"),
@@ -559,7 +513,7 @@ def test_authentication_results_with_hostile_reasons_still_parse():
         dmarc=DmarcOutcome("pass", "example.test", "none", "r", "r", "example.test", (), True, ""),
         header_from_domain="example.test",
     )
-    rev = mr.Iprev("2001:db8::1", "fail", "no PTR name resolves back", ("x.example.test",))
+    rev = Iprev("2001:db8::1", "fail", "no PTR name resolves back", ("x.example.test",))
     value = mr.authentication_results("rx.receiver.test", own, rev, "", "helo.example.test")
     ar = parse_authres(value)
     assert ar.authserv_id == "rx.receiver.test"

@@ -1,4 +1,4 @@
-"""probes.checks.reproduce: openssl/swaks lines a user can paste (quoted, never a secret)."""
+"""probes.probekit.reproduce: openssl/swaks lines a user can paste (quoted, never a secret)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from probes.checks.reproduce import host_port, openssl_line, swaks_line
+from probes.probekit.reproduce import host_port, openssl_line, swaks_line
 
 
 def words(line: str) -> list[str]:

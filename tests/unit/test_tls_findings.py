@@ -1,4 +1,4 @@
-"""probes.checks.tls_findings: certificate and protocol-version facts -> findings."""
+"""probes.probekit.tls_findings: certificate and protocol-version facts -> findings."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import ssl
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from probes.checks.tls_findings import (
+from probes.lab.pki import certs_pem, make_ca, make_server_cert, private_pem
+from probes.model import Severity
+from probes.parse.certificate import CertInfo, parse_certificate
+from probes.probe import BaseProbe
+from probes.probekit.tls_findings import (
     EXPIRY_WARN_DAYS,
     VerifyResult,
     certificate_findings,
     shorten_list,
     tls_version_findings,
 )
-from probes.lab.pki import certs_pem, make_ca, make_server_cert, private_pem
-from probes.model import Severity
-from probes.parse.certificate import CertInfo, parse_certificate
-from probes.probe import BaseProbe
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 SUBJECT = "mx.example.com:25"

@@ -10,7 +10,7 @@ For each endpoint (concurrently, within the run's per-host connection limit):
 2. The protocol sweep: every other TLS version the local OpenSSL can offer, pinned, one
    connection each.
 3. Findings: PORT_CLOSED, STARTTLS_*, TLS_HANDSHAKE_FAILED, AUTH_*, certificate and version
-   findings (probes.checks.tls_findings), and the protocol's own.
+   findings (probes.probekit.tls_findings), and the protocol's own.
 
 Protocol specifics (SMTP, IMAP, POP3) come from a `Dialect`.
 """
@@ -24,14 +24,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from probes.checks.endpoints import Endpoint, check_all, endpoints_for
-from probes.checks.reproduce import OPENSSL_VERSION_FLAGS, openssl_line
-from probes.checks.tls_findings import (
-    LEGACY_SEVERITY,
-    VerifyResult,
-    certificate_findings,
-    tls_version_findings,
-)
 from probes.credentials import Credentials, login_for
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -39,6 +31,14 @@ from probes.net.stream import Connection, ConnectTimeout
 from probes.net.tls import VERSIONS, LocalTlsUnsupported, TlsSession, untestable_reason
 from probes.parse.certificate import CertificateParseError, hostname_matches, parse_certificate
 from probes.probe import BaseProbe
+from probes.probekit.endpoints import Endpoint, check_all, endpoints_for
+from probes.probekit.reproduce import OPENSSL_VERSION_FLAGS, openssl_line
+from probes.probekit.tls_findings import (
+    LEGACY_SEVERITY,
+    VerifyResult,
+    certificate_findings,
+    tls_version_findings,
+)
 
 # OpenSSL 3 offers TLS 1.0/1.1 (and SSLv3, where built) only at security level 0.
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from probes.errors import DnsError, ProbeSkipped, SubjectError
+from probes.lookup.mx import ask_mx
 from probes.model import Finding, Target
 from probes.net import Net
 
@@ -57,12 +58,11 @@ def hosts_for(target: Target, net: Net, role: str, port: int) -> list[tuple[str,
     if configured:
         return [(h.rstrip(".").lower(), port) for h in configured]
     if role == "mx":
-        answer = net.dns.query(target.domain, "MX")
-        answer.raise_for_failure()
-        hosts = [host for _pref, host in sorted(answer.records) if host not in ("", ".")]
-        if not hosts and not answer.records:
-            return [(target.domain, port)]  # RFC 5321 implicit MX
-        return [(h, port) for h in hosts]
+        mxs = ask_mx(target.domain, net.dns)
+        mxs.answer.raise_for_failure()
+        if not mxs.records:
+            return [(target.domain, port)]  # RFC 5321 implicit MX (NXDOMAIN: fails to resolve)
+        return [(h, port) for h in mxs.exchanges]
     service = SRV_SERVICE.get(port)
     if service is None:
         return []
