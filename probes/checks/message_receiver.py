@@ -45,7 +45,9 @@ from dataclasses import dataclass, replace
 
 from probes.checks.dns_ptr import reverse_name
 from probes.checks.endpoints import Endpoint, endpoints_for
+from probes.checks.message_codes import MESSAGE_CODES
 from probes.checks.reproduce import swaks_line
+from probes.codes import Code, declare
 from probes.credentials import Credentials, load_credentials
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.mail.compose import TestMessage, compose, new_token
@@ -196,6 +198,14 @@ class MessageReceiver(BaseProbe):
     description = (
         "receiver mode (port25-style check-auth): mailprobe's own SMTP receiver judges SPF, "
         "DKIM, DMARC and iprev of what the target's outbound MTA sends it"
+    )
+    codes = declare(
+        MESSAGE_CODES,
+        Code(
+            "RECEIVER_REPORT",
+            "what a check-auth reply says: each method's result, the envelope, the timings",
+            Severity.INFO,
+        ),
     )
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:

@@ -13,7 +13,14 @@ from typing import Any, ClassVar
 
 from probes.checks.endpoints import Endpoint
 from probes.checks.reproduce import swaks_line
-from probes.checks.transport import Conversation, Dialect, EndpointProbe, StartTlsRefused
+from probes.checks.transport import (
+    Conversation,
+    Dialect,
+    EndpointProbe,
+    StartTlsRefused,
+    endpoint_codes,
+)
+from probes.codes import Code
 from probes.credentials import Credentials
 from probes.model import Severity
 from probes.net import Net
@@ -24,6 +31,21 @@ from probes.parse.smtp_reply import Ehlo
 
 EXTENSIONS = ("SIZE", "PIPELINING", "8BITMIME", "SMTPUTF8", "REQUIRETLS", "CHUNKING", "DSN")
 PROBE_ADDRESS = "postmaster"
+
+SMTP_CAPABILITIES = Code(
+    "SMTP_CAPABILITIES",
+    "the SMTP greeting and EHLO capabilities before and after TLS",
+    Severity.INFO,
+)
+MX_ONLY_CODES = (
+    Code("SMTP_VRFY_ENABLED", "VRFY postmaster is answered 250 or 251", Severity.WARN),
+    Code("SMTP_EXPN_ENABLED", "EXPN postmaster is answered 250 or 251", Severity.WARN),
+    Code(
+        "SMTP_BANNER_PTR_MISMATCH",
+        "the banner or EHLO name is not a PTR name of the server's address",
+        Severity.WARN,
+    ),
+)
 
 
 class SmtpDialect(Dialect):
@@ -88,7 +110,7 @@ class SmtpDialect(Dialect):
 
 class SmtpEndpointProbe(EndpointProbe):
     dialect = SmtpDialect()
-    capabilities_code = "SMTP_CAPABILITIES"
+    capabilities_code = SMTP_CAPABILITIES.code
     swaks_tls: ClassVar[str | None] = "starttls"
 
     def plain_reproduce(self, ep: Endpoint, net: Net, user: str | None = None) -> str:
@@ -114,6 +136,9 @@ class SmtpMx(SmtpEndpointProbe):
     role = "mx"
     port = 25
     implicit_tls = False
+    codes = endpoint_codes(
+        implicit_tls=False, logs_in=False, capabilities=SMTP_CAPABILITIES, extra=MX_ONLY_CODES
+    )
 
     def plain_findings(self, ep: Endpoint, net: Net, session: Any, talk: Conversation) -> None:
         super().plain_findings(ep, net, session, talk)
@@ -177,6 +202,7 @@ class SmtpSubmission(SmtpEndpointProbe):
     implicit_tls = False
     logs_in = True
     alternatives = (465,)
+    codes = endpoint_codes(implicit_tls=False, logs_in=True, capabilities=SMTP_CAPABILITIES)
 
 
 class SmtpSubmissions(SmtpEndpointProbe):
@@ -191,6 +217,7 @@ class SmtpSubmissions(SmtpEndpointProbe):
     logs_in = True
     alternatives = (587,)
     swaks_tls = "implicit"
+    codes = endpoint_codes(implicit_tls=True, logs_in=True, capabilities=SMTP_CAPABILITIES)
 
 
 def _show(reply: smtp_reply.Reply) -> str:

@@ -36,6 +36,13 @@ from dataclasses import dataclass
 
 from probes.checks.endpoints import Endpoint, check_all, endpoints_for, is_ip
 from probes.checks.reproduce import swaks_line
+from probes.checks.transport import (
+    AUTH_FAILED,
+    PORT_CLOSED,
+    STARTTLS_FAILED,
+    STARTTLS_NOT_OFFERED,
+)
+from probes.codes import Code, declare
 from probes.credentials import Credentials, load_credentials
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
@@ -71,6 +78,18 @@ class SmtpSwaks(BaseProbe):
     id = "smtp.swaks"
     description = (
         "swaks transactions: 587 STARTTLS (+ AUTH with credentials), 25 STARTTLS up to RCPT"
+    )
+    codes = declare(
+        Code(
+            "SWAKS_TRANSACTION_OK",
+            "swaks got through every stage it was asked for",
+            Severity.INFO,
+        ),
+        Code("SWAKS_STAGE_FAILED", "swaks stopped at a stage of the transaction", Severity.FAIL),
+        PORT_CLOSED,
+        STARTTLS_NOT_OFFERED,
+        STARTTLS_FAILED,
+        AUTH_FAILED,
     )
 
     def run(self, target: Target, net: Net) -> Iterable[Finding]:

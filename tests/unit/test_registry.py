@@ -3,6 +3,8 @@ from importlib.metadata import EntryPoint
 import pytest
 
 from probes import registry
+from probes.codes import Code, declare
+from probes.model import Severity
 from probes.errors import PluginError, UsageError
 from probes.registry import load_probes, load_renderers, select_probes
 
@@ -10,6 +12,7 @@ from probes.registry import load_probes, load_renderers, select_probes
 class GoodProbe:
     id = "dns.good"
     description = "a valid probe"
+    codes = declare(Code("GOOD_CODE", "a good code", Severity.INFO))
 
     def run(self, target, net):
         return []

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes.checks.tls_findings import (
     EXPIRY_WARN_DAYS,
+    TLS_CODES,
     VerifyResult,
     certificate_findings,
     shorten_list,
@@ -31,6 +32,7 @@ OK = VerifyResult(verified=True, ca_source="/tmp/ca.pem")
 class TlsProbe(BaseProbe):
     id = "smtp.mx"
     description = "test probe"
+    codes = TLS_CODES
 
 
 PROBE = TlsProbe()
