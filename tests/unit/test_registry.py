@@ -4,8 +4,8 @@ import pytest
 
 from probes import registry
 from probes.codes import Code, declare
-from probes.model import Severity
 from probes.errors import PluginError, UsageError
+from probes.model import Severity
 from probes.registry import load_probes, load_renderers, select_probes
 
 
