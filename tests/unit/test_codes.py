@@ -311,6 +311,30 @@ def test_contract_lists_exactly_the_declared_codes_with_their_severities():
     assert wrong == {}, "documented severity differs from the declared default"
 
 
+def test_the_per_probe_docs_tables_agree_with_the_declarations():
+    """dns.md, transport.md and message.md each have code tables (| `CODE` | severity | when |):
+    together they cover every declared code, name no other, and give its default severity
+    first."""
+    catalogue = registry.code_catalogue()
+    seen: dict[str, set[str]] = {}
+    for page in ("dns.md", "transport.md", "message.md"):
+        for line in (REPO / "docs" / page).read_text().splitlines():
+            if not line.startswith("| `"):
+                continue
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            severity = re.match(r"\w+", cells[1])
+            for code in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]):
+                seen.setdefault(code, set()).add(severity.group(0) if severity else cells[1])
+    assert sorted(set(catalogue) - set(seen)) == [], "declared codes no per-probe page lists"
+    assert sorted(set(seen) - set(catalogue)) == [], "codes the per-probe pages list, undeclared"
+    wrong = {
+        code: sorted(seen[code])
+        for code, entry in catalogue.items()
+        if seen[code] != {entry.declaration.severity.value}
+    }
+    assert wrong == {}, "a per-probe page gives another default severity"
+
+
 # ----- scenarios: an unknown expect code is refused at load time ------------------------------
 AVAILABLE = ["dns.mx", "dns.spf", "smtp.mx", "smtp.relay"]
 
