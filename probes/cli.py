@@ -517,17 +517,6 @@ def _image_kinds(text: str) -> list[str]:
     return kinds
 
 
-def cmd_probes(args: argparse.Namespace) -> int:
-    from probes import registry
-
-    probes = registry.load_probes()
-    if not probes:
-        print("no probes installed")
-    for pid, cls in sorted(probes.items()):
-        print(f"{pid:24} {cls.description}")
-    return 0
-
-
 # ----- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -681,12 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(func=cmd_lab_doctor)
 
-    probes = sub.add_parser("probes", help="list the installed probes")
-    probes.set_defaults(func=cmd_probes)
-
     from probes.cli_history import register as register_history
+    from probes.cli_probes import register as register_probes
     from probes.cli_run import register as register_run
 
+    register_probes(sub)
     register_history(sub)
     register_run(sub)
     return parser

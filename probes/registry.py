@@ -4,6 +4,9 @@ Built-in probes and renderers register exactly as third-party ones do (pyproject
 
     [project.entry-points."mailprobe.probes"]
     "dns.spf" = "probes.checks.dns_spf:DnsSpf"      # entry-point name == probe id
+
+Each probe class declares its finding codes (probes.codes); the registry checks the
+declarations on load and lists them all (`code_catalogue`, `mailprobe probes --codes`).
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, TypeVar
 
+from probes.codes import Code, codes_problem, declared
 from probes.errors import PluginError, UsageError
 
 PROBE_GROUP = "mailprobe.probes"
@@ -67,18 +72,66 @@ def probe_class_problem(obj: Any, name: str | None = None) -> str | None:
         return "has no one-line str attribute 'description'"
     if not callable(getattr(obj, "run", None)):
         return "has no 'run' method"
+    problem = codes_problem(getattr(obj, "codes", None))
+    if problem:
+        return problem
     return None
 
 
 def load_probes() -> dict[str, type]:
-    """Installed probe classes by id (empty when none are installed)."""
+    """Installed probe classes by id (empty when none are installed).
+
+    Each must be a valid probe class with a valid code declaration, and a code two probes
+    declare must be the same declaration (one meaning per code): else PluginError naming the
+    entry point(s)."""
     probes: dict[str, type] = {}
+    eps: dict[str, EntryPoint] = {}
     for name, (ep, obj) in _load(PROBE_GROUP).items():
         problem = probe_class_problem(obj, name)
         if problem:
             raise PluginError(f"invalid probe in {_describe(ep)}: {problem}")
         probes[name] = obj
+        eps[name] = ep
+    first: dict[str, tuple[str, Code]] = {}
+    for name in sorted(probes):
+        for code, declaration in declared(probes[name]).items():
+            if code not in first:
+                first[code] = (name, declaration)
+            elif first[code][1] != declaration:
+                other, theirs = first[code]
+                raise PluginError(
+                    f"invalid probe in {_describe(eps[name])}: it declares {code} as "
+                    f"{declaration.severity.value} {declaration.meaning!r}, but "
+                    f"{_describe(eps[other])} declares it as {theirs.severity.value} "
+                    f"{theirs.meaning!r} (a code has one meaning: reuse its Code object)"
+                )
     return dict(sorted(probes.items()))
+
+
+@dataclass(frozen=True)
+class DeclaredCode:
+    """A finding code in the registry: its declaration and the probes that declare it."""
+
+    declaration: Code
+    probes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.declaration.to_json(), "probes": list(self.probes)}
+
+
+def code_catalogue(probes: Mapping[str, Any] | None = None) -> dict[str, DeclaredCode]:
+    """Every code the given probes (id -> class or instance; default: the installed ones)
+    declare, by code: its declaration and the ids of the probes declaring it."""
+    if probes is None:
+        probes = load_probes()
+    found: dict[str, tuple[Code, list[str]]] = {}
+    for probe_id in sorted(probes):
+        for code, declaration in declared(probes[probe_id]).items():
+            found.setdefault(code, (declaration, []))[1].append(probe_id)
+    return {
+        code: DeclaredCode(declaration, tuple(ids))
+        for code, (declaration, ids) in sorted(found.items())
+    }
 
 
 def load_renderers() -> dict[str, Callable[..., Any]]:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 import dns.exception
 
+from probes.codes import UndeclaredCode, declared
 from probes.errors import DnsError, ProbeConfigError, ProbeSkipped, ProtocolError, SubjectError
 from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Target
 from probes.net import Net
@@ -95,16 +96,20 @@ def run_one(probe: Probe, target: Target, net: Net, redact: Redactor) -> ProbeRe
     """Run one probe in the calling thread and classify how it ended.
 
     Findings yielded before an exception are kept (they were found); the outcome still says
-    the run did not complete. BaseExceptions that are not Exceptions (KeyboardInterrupt,
-    SystemExit) propagate.
+    the run did not complete. A finding whose code the probe does not declare ends the run
+    ERROR/BUG (UndeclaredCode, naming the code), whatever the caller. BaseExceptions that are
+    not Exceptions (KeyboardInterrupt, SystemExit) propagate.
     """
     probe_id = probe_id_of(probe)
+    codes = declared(probe)
     findings: list[Finding] = []
     start = time.perf_counter()
     try:
         for item in probe.run(target, net):
             if not isinstance(item, Finding):
                 raise TypeError(f"probe {probe_id} yielded {type(item).__name__}, not Finding")
+            if item.code not in codes:
+                raise UndeclaredCode(probe_id, item.code, codes)
             findings.append(item)
     except Exception as exc:
         outcome, reason = classify(exc)

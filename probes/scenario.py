@@ -41,8 +41,9 @@ test per YAML document, probes.pytest_scenarios). A file may hold several docume
 With the lab, the target's hosts, selectors, sending IPs, resolver, CA file, DKIM keys and
 credentials default to the lab's (as `mailprobe check --lab`); given fields override them.
 
-Bad input (invalid YAML, unknown field, wrong type, missing required field, unknown probe)
-raises ScenarioError, a UsageError whose message is `FILE:LINE: field `x.y`: what`.
+Bad input (invalid YAML, unknown field, wrong type, missing required field, unknown probe, an
+`expect` code that no selected probe declares) raises ScenarioError, a UsageError whose message
+is `FILE:LINE: field `x.y`: what`.
 
 `scenarios/labs/` holds lab specs, not scenarios: pytest does not collect that directory.
 """
@@ -50,6 +51,7 @@ raises ScenarioError, a UsageError whose message is `FILE:LINE: field `x.y`: wha
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import fnmatch
 import typing
 from collections.abc import Iterable, Mapping
@@ -220,7 +222,8 @@ def load_file(path: str | Path, available: Iterable[str] | None = None) -> list[
     """Every scenario in a YAML file (one per non-empty document), validated.
 
     `available` is the installed probe ids (default: from the registry), against which the
-    `probes` globs are checked.
+    `probes` globs are checked; a mapping id -> probe class also gives the codes the probes
+    declare, against which the `expect` codes are checked (else they come from the registry).
     """
     source = str(path)
     try:
@@ -241,11 +244,12 @@ def load_text(text: str, source: str, available: Iterable[str] | None = None) ->
         from probes.registry import load_probes
 
         available = load_probes()
+    codes = _declared_codes(available)
     available = sorted(available)
     scenarios: list[Scenario] = []
     names: dict[str, int] = {}
     for node in nodes:
-        scenario = _scenario(node, source, available)
+        scenario = _scenario(node, source, available, codes)
         if scenario.name in names:
             raise ScenarioError(
                 source,
@@ -263,7 +267,7 @@ def load_paths(paths: Iterable[str | Path]) -> list[Scenario]:
     """The scenarios of several files, in order (ScenarioError on the first bad one)."""
     from probes.registry import load_probes
 
-    available = list(load_probes())
+    available = load_probes()
     scenarios: list[Scenario] = []
     for path in paths:
         scenarios += load_file(path, available)
@@ -296,7 +300,9 @@ class _Doc(YamlDoc):
             raise self.error(exc.path, exc.message) from None
 
 
-def _scenario(node: yaml.Node, source: str, available: list[str]) -> Scenario:
+def _scenario(
+    node: yaml.Node, source: str, available: list[str], codes: Mapping[str, frozenset[str]]
+) -> Scenario:
     doc = _Doc(node, source)
     data = doc.data
     if not isinstance(data, Mapping):
@@ -333,6 +339,7 @@ def _scenario(node: yaml.Node, source: str, available: list[str]) -> Scenario:
             raise doc.error(f"probes[{i}]", f"{glob!r} matches no probe; available: {listed}")
     expect: Expect = values.get("expect", Expect())
     _check_expect(doc, expect)
+    _check_expect_codes(doc, expect, values.get("probes", ()), available, codes)
     for i, mark in enumerate(values.get("marks", ())):
         if not mark.isidentifier():
             raise doc.error(f"marks[{i}]", f"{mark!r} is not a valid mark name")
@@ -418,3 +425,49 @@ def _check_expect(doc: _Doc, e: Expect) -> None:
     both = sorted(set(e.codes) & set(e.absent))
     if both:
         raise doc.error("expect.absent", f"{', '.join(both)} also listed under expect.codes")
+
+
+def _declared_codes(available: Iterable[str]) -> dict[str, frozenset[str]]:
+    """The codes each probe declares: from the classes when `available` maps ids to them,
+    else from the registry (ids it does not know declare nothing)."""
+    from probes.codes import declared
+
+    if isinstance(available, Mapping):
+        classes = available
+    else:
+        from probes.registry import load_probes
+
+        classes = load_probes()
+    return {pid: frozenset(declared(cls)) for pid, cls in classes.items()}
+
+
+def _check_expect_codes(
+    doc: _Doc,
+    e: Expect,
+    globs: Iterable[str],
+    available: list[str],
+    codes: Mapping[str, frozenset[str]],
+) -> None:
+    """Every code `expect` names must be one a selected probe declares: a misspelt code
+    would otherwise pass `absent` (or fail `codes`) forever. Checked at load time, before any
+    lab starts; the error names the closest known codes."""
+    globs = list(globs)
+    selected = [p for p in available if not globs or any(fnmatch.fnmatchcase(p, g) for g in globs)]
+    known = set().union(*(codes.get(p, frozenset()) for p in selected))
+    everywhere = set().union(*codes.values()) if codes else set()
+    for name in ("codes", "absent"):
+        for i, code in enumerate(getattr(e, name)):
+            if code in known:
+                continue
+            others = sorted(p for p in available if code in codes.get(p, frozenset()))
+            if others:
+                problem = (
+                    f"{code} is declared only by {', '.join(others)}, which the scenario's "
+                    "`probes` do not select"
+                )
+            else:
+                close = difflib.get_close_matches(code, sorted(everywhere), n=3, cutoff=0.6)
+                problem = f"{code} is not a code any selected probe declares" + (
+                    f"; closest known: {', '.join(close)}" if close else ""
+                )
+            raise doc.error(f"expect.{name}[{i}]", f"{problem} (`mailprobe probes --codes`)")

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from probes.codes import Code, declare
 from probes.lookup.mx import ask_mx
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -88,6 +89,15 @@ def format_tlsa(record: Any) -> str:
 class DnsDane(BaseProbe):
     id = "dns.dane"
     description = "DANE for SMTP: TLSA records at _25._tcp of each MX host (presence, parameters)"
+    codes = declare(
+        Code("DANE_TLSA_PRESENT", "TLSA records at _25._tcp of an MX host", Severity.INFO),
+        Code("DANE_TLSA_MISSING", "no TLSA record at _25._tcp of an MX host", Severity.INFO),
+        Code(
+            "DANE_TLSA_UNUSABLE",
+            "a TLSA record SMTP clients cannot use (usage 0/1, unknown parameters, bad data)",
+            Severity.WARN,
+        ),
+    )
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:
         dns = net.dns

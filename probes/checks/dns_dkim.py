@@ -30,6 +30,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from probes.codes import Code, declare
 from probes.dkim_key_file import LocalKey, read_local_key
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
@@ -108,6 +109,52 @@ class DnsDkim(BaseProbe):
     description = (
         "DKIM key record per selector: syntax, revoked/testing keys, key type and size; "
         "local private keys matched against the published key"
+    )
+    codes = declare(
+        Code("DKIM_KEY_OK", "a usable DKIM key is published at the selector", Severity.INFO),
+        Code("DKIM_KEY_MISSING", "no DKIM key record at the selector", Severity.FAIL),
+        Code(
+            "DKIM_KEY_MULTIPLE_RECORDS",
+            "several DKIM key records at one selector (RFC 6376 §3.6.2.2)",
+            Severity.FAIL,
+        ),
+        Code(
+            "DKIM_KEY_SYNTAX_ERROR", "the key record's tag list or a tag is invalid", Severity.FAIL
+        ),
+        Code(
+            "DKIM_KEY_UNUSABLE",
+            "a well-formed key no verifier accepts (h= without sha256, s= without email)",
+            Severity.FAIL,
+        ),
+        Code("DKIM_KEY_REVOKED", "the key is revoked (empty p=)", Severity.WARN),
+        Code("DKIM_KEY_TOO_SHORT", "an RSA key under 1024 bits (RFC 8301)", Severity.FAIL),
+        Code("DKIM_KEY_WEAK", "an RSA key of 1024-2047 bits", Severity.WARN),
+        Code(
+            "DKIM_KEY_TOO_LONG",
+            "an RSA key over 4096 bits (verifiers need not handle it)",
+            Severity.WARN,
+        ),
+        Code("DKIM_TESTING_MODE", "the key is in testing mode (t=y)", Severity.WARN),
+        Code(
+            "DKIM_KEY_MATCHES",
+            "the local private key matches the published public key",
+            Severity.INFO,
+        ),
+        Code(
+            "DKIM_KEY_MISMATCH",
+            "a local private key does not match the published public key",
+            Severity.FAIL,
+        ),
+        Code(
+            "DKIM_PRIVATE_KEY_EXPOSED",
+            "a local private key file is group- or world-readable or writable",
+            Severity.WARN,
+        ),
+        Code(
+            "DKIM_NO_SELECTOR_FOUND",
+            "selector discovery was the only source of selectors and found none",
+            Severity.INFO,
+        ),
     )
 
     def run(self, target: Target, net: Net) -> Iterable[Finding]:

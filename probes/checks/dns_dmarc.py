@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 
+from probes.codes import Code, declare
 from probes.lookup.dmarc import DmarcSite, DmarcTree
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -99,6 +100,48 @@ class DnsDmarc(BaseProbe):
     description = (
         "DMARC policy via the RFC 9989 tree walk: one record, tag syntax, policy strength, "
         "external report authorization, legacy DomainKeys/ADSP/SSP records"
+    )
+    codes = declare(
+        Code(
+            "DMARC_MISSING",
+            "no DMARC record at the domain or found by the tree walk",
+            Severity.FAIL,
+        ),
+        Code(
+            "DMARC_MULTIPLE_RECORDS",
+            "several v=DMARC1 records at one name (all are discarded)",
+            Severity.FAIL,
+        ),
+        Code("DMARC_SYNTAX_ERROR", "a DMARC tag is invalid", Severity.FAIL),
+        Code("DMARC_POLICY_NONE", "the policy is p=none (or no p)", Severity.WARN),
+        Code(
+            "DMARC_PCT_PARTIAL",
+            "pct below 100 (RFC 7489 receivers honour it)",
+            Severity.WARN,
+        ),
+        Code("DMARC_TESTING_MODE", "the policy is in testing mode (t=y)", Severity.WARN),
+        Code(
+            "DMARC_OBSOLETE_TAG",
+            "pct, rf or ri is present (removed by RFC 9989)",
+            Severity.INFO,
+        ),
+        Code("DMARC_UNKNOWN_TAG", "tags RFC 9989 does not define", Severity.INFO),
+        Code(
+            "DMARC_INHERITED",
+            "the policy comes from a parent domain found by the tree walk",
+            Severity.INFO,
+        ),
+        Code("DMARC_NO_REPORTING", "no rua: nobody receives aggregate reports", Severity.INFO),
+        Code(
+            "DMARC_EXTERNAL_REPORT_UNAUTHORIZED",
+            "a rua/ruf destination in another domain does not authorize the reports",
+            Severity.WARN,
+        ),
+        Code(
+            "LEGACY_POLICY_RECORD",
+            "a DomainKeys policy, ADSP or SSP record is present",
+            Severity.INFO,
+        ),
     )
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from probes.parse import mta_sts
-from probes.probekit.policy_record import PolicyRecordProbe
+from probes.probekit.policy_record import PolicyRecordProbe, policy_codes
 
 
 class DnsMtaSts(PolicyRecordProbe):
@@ -26,6 +26,7 @@ class DnsMtaSts(PolicyRecordProbe):
     description = "MTA-STS TXT record at _mta-sts (RFC 8461 §3.1 syntax; policy not fetched)"
     label = "_mta-sts."
     code_prefix = "MTA_STS"
+    codes = policy_codes("MTA_STS", "MTA-STS", "MTA-STS is optional")
     kind = "MTA-STS"
     rfc = "RFC 8461 §3.1"
     syntax_error = mta_sts.MtaStsSyntaxError

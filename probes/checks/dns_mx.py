@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from probes.codes import Code, declare
 from probes.lookup.mx import MAX_MX_HOSTS, MxSet, format_records, walk_mx
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -38,6 +39,27 @@ def _rcode_text(ans: DnsAnswer | None) -> str:
 class DnsMx(BaseProbe):
     id = "dns.mx"
     description = "MX set: null MX, implicit MX fallback, MX hosts resolvable, no IP/CNAME"
+    codes = declare(
+        Code("MX_PRESENT", "the MX set and each host's addresses", Severity.INFO),
+        Code("MX_NULL", "RFC 7505 null MX (`0 .`): the domain receives no mail", Severity.INFO),
+        Code(
+            "MX_NULL_MIXED",
+            "a null MX next to other MX records (RFC 7505 §3: it must be the only one)",
+            Severity.FAIL,
+        ),
+        Code(
+            "MX_IMPLICIT",
+            "no MX: the domain's own A/AAAA is used (RFC 5321 §5.1)",
+            Severity.INFO,
+        ),
+        Code(
+            "MX_MISSING",
+            "no MX and no usable A/AAAA fallback, for a domain meant to receive mail",
+            Severity.FAIL,
+        ),
+        Code("MX_HOST_UNRESOLVABLE", "an MX host has neither A nor AAAA", Severity.FAIL),
+        Code("MX_IS_IP_OR_CNAME", "an MX target is an IP literal or a CNAME", Severity.WARN),
+    )
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:
         dns = net.dns

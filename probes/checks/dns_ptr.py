@@ -20,6 +20,7 @@ from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from probes.codes import Code, declare
 from probes.errors import ProbeConfigError
 from probes.lookup.mx import walk_mx
 from probes.lookup.ptr import UNRESOLVABLE, Fcrdns, IPAddress, confirm, confirms, reverse_name
@@ -66,6 +67,19 @@ class _Subject:
 class DnsPtr(BaseProbe):
     id = "dns.ptr"
     description = "PTR records of MX addresses and sending IPs, forward-confirmed (FCrDNS)"
+    codes = declare(
+        Code(
+            "PTR_MISSING",
+            "no PTR record (fail for a sending IP, warn for an MX address)",
+            Severity.FAIL,
+        ),
+        Code(
+            "PTR_NOT_CONFIRMED",
+            "no PTR name resolves back to the address (FCrDNS)",
+            Severity.WARN,
+        ),
+        Code("PTR_CONFIRMED", "a PTR name that resolves back to the address", Severity.INFO),
+    )
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:
         sending = parse_sending_ips(target.sending_ips)

@@ -55,6 +55,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from probes.codes import Code, declare
 from probes.errors import DnsError, ProbeConfigError
 from probes.lookup.spf import SpfVerdict, evaluate
 from probes.model import Finding, Severity, Target
@@ -367,6 +368,50 @@ class DnsSpf(BaseProbe):
     description = (
         "SPF: one v=spf1 TXT, RFC 7208 syntax, lookup and void-lookup limits across includes "
         "and redirect, loops, missing targets, all/ptr; pyspf verdict for each sending IP"
+    )
+    codes = declare(
+        Code("SPF_MISSING", "no v=spf1 TXT record", Severity.FAIL),
+        Code(
+            "SPF_MULTIPLE_RECORDS",
+            "more than one v=spf1 record (at the domain or an include/redirect target)",
+            Severity.FAIL,
+        ),
+        Code("SPF_SYNTAX_ERROR", "an SPF record breaks the RFC 7208 syntax", Severity.FAIL),
+        Code(
+            "SPF_TOO_MANY_LOOKUPS",
+            "more than 10 DNS-querying terms (RFC 7208 §4.6.4)",
+            Severity.FAIL,
+        ),
+        Code(
+            "SPF_TOO_MANY_VOID_LOOKUPS",
+            "more than 2 void lookups for an IPv4 client",
+            Severity.FAIL,
+        ),
+        Code(
+            "SPF_TOO_MANY_VOID_LOOKUPS_IPV6",
+            "more than 2 void lookups only for an IPv6 client (warn when sending over IPv6)",
+            Severity.INFO,
+        ),
+        Code("SPF_INCLUDE_LOOP", "include/redirect targets form a loop", Severity.FAIL),
+        Code(
+            "SPF_INCLUDE_MISSING",
+            "an include or redirect target has no SPF record",
+            Severity.FAIL,
+        ),
+        Code("SPF_PERMISSIVE_ALL", "+all or ?all decides the domain's result", Severity.FAIL),
+        Code("SPF_NO_ALL", "the top record has neither all nor redirect", Severity.WARN),
+        Code("SPF_PTR_MECHANISM", "a record uses the deprecated ptr mechanism", Severity.WARN),
+        Code(
+            "SPF_IP_NOT_AUTHORIZED",
+            "a declared sending IP does not evaluate to pass",
+            Severity.FAIL,
+        ),
+        Code("SPF_IP_AUTHORIZED", "a declared sending IP evaluates to pass", Severity.INFO),
+        Code(
+            "SPF_LOOKUP_COUNT",
+            "a complete walk within the limits: the lookup count and the include tree",
+            Severity.INFO,
+        ),
     )
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:

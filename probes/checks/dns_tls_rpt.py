@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from probes.parse import tls_rpt
-from probes.probekit.policy_record import PolicyRecordProbe
+from probes.probekit.policy_record import PolicyRecordProbe, policy_codes
 
 
 class DnsTlsRpt(PolicyRecordProbe):
@@ -23,6 +23,7 @@ class DnsTlsRpt(PolicyRecordProbe):
     description = "SMTP TLS Reporting TXT record at _smtp._tls (RFC 8460 §3 syntax)"
     label = "_smtp._tls."
     code_prefix = "TLSRPT"
+    codes = policy_codes("TLSRPT", "TLS-RPT", "TLS-RPT is optional")
     kind = "TLS-RPT"
     rfc = "RFC 8460 §3"
     syntax_error = tls_rpt.TlsRptSyntaxError

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from probes.codes import Code
 from probes.credentials import Credentials
 from probes.errors import ProtocolError
+from probes.model import Severity
 from probes.net import Net
 from probes.net.mail_sessions import ImapSession, Pop3Session
 from probes.net.stream import Connection
 from probes.parse import imap_response, pop3_response
 from probes.probekit.endpoints import Endpoint
-from probes.probekit.transport import Dialect, EndpointProbe, StartTlsRefused
+from probes.probekit.transport import Dialect, EndpointProbe, StartTlsRefused, endpoint_codes
 
 MAILBOX_PORTS = (143, 993, 110, 995)
+
+IMAP_CAPABILITIES = Code(
+    "IMAP_CAPABILITIES", "the IMAP greeting and capabilities before and after TLS", Severity.INFO
+)
+POP3_CAPABILITIES = Code(
+    "POP3_CAPABILITIES", "the POP3 greeting and CAPA before and after TLS", Severity.INFO
+)
 
 
 class ImapDialect(Dialect):
@@ -140,7 +149,8 @@ class ImapStartTls(_Mailbox):
     implicit_tls = False
     plain_commands = "a1 CAPABILITY\\r\\na2 LOGOUT\\r\\n"
     dialect = ImapDialect()
-    capabilities_code = "IMAP_CAPABILITIES"
+    capabilities_code = IMAP_CAPABILITIES.code
+    codes = endpoint_codes(implicit_tls=False, logs_in=True, capabilities=IMAP_CAPABILITIES)
     alternatives = (993, 110, 995)
 
 
@@ -150,7 +160,8 @@ class ImapTls(_Mailbox):
     port = 993
     implicit_tls = True
     dialect = ImapDialect()
-    capabilities_code = "IMAP_CAPABILITIES"
+    capabilities_code = IMAP_CAPABILITIES.code
+    codes = endpoint_codes(implicit_tls=True, logs_in=True, capabilities=IMAP_CAPABILITIES)
     alternatives = (143, 995, 110)
 
 
@@ -164,7 +175,8 @@ class Pop3StartTls(_Mailbox):
     implicit_tls = False
     plain_commands = "CAPA\\r\\nQUIT\\r\\n"
     dialect = Pop3Dialect()
-    capabilities_code = "POP3_CAPABILITIES"
+    capabilities_code = POP3_CAPABILITIES.code
+    codes = endpoint_codes(implicit_tls=False, logs_in=True, capabilities=POP3_CAPABILITIES)
     alternatives = (995, 993, 143)
 
 
@@ -174,5 +186,6 @@ class Pop3Tls(_Mailbox):
     port = 995
     implicit_tls = True
     dialect = Pop3Dialect()
-    capabilities_code = "POP3_CAPABILITIES"
+    capabilities_code = POP3_CAPABILITIES.code
+    codes = endpoint_codes(implicit_tls=True, logs_in=True, capabilities=POP3_CAPABILITIES)
     alternatives = (993, 143, 110)

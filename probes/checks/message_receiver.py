@@ -44,6 +44,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from probes.codes import Code, declare
 from probes.credentials import Credentials, has_login, login_for
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.lookup.mx import ask_mx
@@ -56,6 +57,7 @@ from probes.net.receiver import ReceivedMessage, Receiver, split_listen
 from probes.net.smtp_send import SmtpRejected, send_message
 from probes.probe import BaseProbe
 from probes.probekit.endpoints import Endpoint, endpoints_for
+from probes.probekit.message_codes import MESSAGE_CODES
 from probes.probekit.reproduce import swaks_line
 from probes.validate import check_message
 
@@ -154,6 +156,14 @@ class MessageReceiver(BaseProbe):
     description = (
         "receiver mode (port25-style check-auth): mailprobe's own SMTP receiver judges SPF, "
         "DKIM, DMARC and iprev of what the target's outbound MTA sends it"
+    )
+    codes = declare(
+        MESSAGE_CODES,
+        Code(
+            "RECEIVER_REPORT",
+            "what a check-auth reply says: each method's result, the envelope, the timings",
+            Severity.INFO,
+        ),
     )
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
+from probes.codes import Code, declare
 from probes.credentials import Credentials, has_login, login_for
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.mail import trust
@@ -44,6 +45,7 @@ from probes.net.smtp_send import SmtpRejected, send_message
 from probes.parse.authres import AuthResult
 from probes.probe import BaseProbe
 from probes.probekit.endpoints import Endpoint, endpoints_for
+from probes.probekit.message_codes import MESSAGE_CODES
 from probes.probekit.reproduce import swaks_line
 from probes.validate import check_message
 
@@ -171,6 +173,31 @@ class MessageRoundTripProbe(BaseProbe):
     description = (
         "send a DKIM-signed test message, read it back over IMAP/POP3, judge the receiver's "
         "Authentication-Results against the harness's own DKIM/SPF/DMARC verdicts"
+    )
+    codes = declare(
+        MESSAGE_CODES,
+        Code(
+            "MESSAGE_DELIVERED",
+            "the test message arrived: submit and delivery timings",
+            Severity.INFO,
+        ),
+        Code(
+            "AUTHRES_MISSING",
+            "no Authentication-Results from the trusted receiver",
+            Severity.FAIL,
+        ),
+        Code(
+            "AUTHRES_FORGED",
+            "an Authentication-Results header claiming the receiver's id came with the message",
+            Severity.WARN,
+        ),
+        Code("AUTHRES_SEEN", "the receiver's own Authentication-Results", Severity.INFO),
+        Code("OWN_VERDICTS", "the harness's own DKIM, SPF and DMARC results", Severity.INFO),
+        Code(
+            "VERDICT_DISAGREEMENT",
+            "the harness's verdict for a method differs from the receiver's",
+            Severity.WARN,
+        ),
     )
 
     def run(self, target: Target, net: Net) -> Iterable[Finding]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
+from probes.codes import Code
 from probes.credentials import Credentials
 from probes.lookup.ptr import reverse_name
 from probes.model import Severity
@@ -21,10 +22,31 @@ from probes.parse import smtp_reply
 from probes.parse.smtp_reply import Ehlo
 from probes.probekit.endpoints import Endpoint
 from probes.probekit.reproduce import swaks_line
-from probes.probekit.transport import Conversation, Dialect, EndpointProbe, StartTlsRefused
+from probes.probekit.transport import (
+    Conversation,
+    Dialect,
+    EndpointProbe,
+    StartTlsRefused,
+    endpoint_codes,
+)
 
 EXTENSIONS = ("SIZE", "PIPELINING", "8BITMIME", "SMTPUTF8", "REQUIRETLS", "CHUNKING", "DSN")
 PROBE_ADDRESS = "postmaster"
+
+SMTP_CAPABILITIES = Code(
+    "SMTP_CAPABILITIES",
+    "the SMTP greeting and EHLO capabilities before and after TLS",
+    Severity.INFO,
+)
+MX_ONLY_CODES = (
+    Code("SMTP_VRFY_ENABLED", "VRFY postmaster is answered 250 or 251", Severity.WARN),
+    Code("SMTP_EXPN_ENABLED", "EXPN postmaster is answered 250 or 251", Severity.WARN),
+    Code(
+        "SMTP_BANNER_PTR_MISMATCH",
+        "the banner or EHLO name is not a PTR name of the server's address",
+        Severity.WARN,
+    ),
+)
 
 
 class SmtpDialect(Dialect):
@@ -89,7 +111,7 @@ class SmtpDialect(Dialect):
 
 class SmtpEndpointProbe(EndpointProbe):
     dialect = SmtpDialect()
-    capabilities_code = "SMTP_CAPABILITIES"
+    capabilities_code = SMTP_CAPABILITIES.code
     swaks_tls: ClassVar[str | None] = "starttls"
 
     def plain_reproduce(self, ep: Endpoint, net: Net, user: str | None = None) -> str:
@@ -115,6 +137,9 @@ class SmtpMx(SmtpEndpointProbe):
     role = "mx"
     port = 25
     implicit_tls = False
+    codes = endpoint_codes(
+        implicit_tls=False, logs_in=False, capabilities=SMTP_CAPABILITIES, extra=MX_ONLY_CODES
+    )
 
     def plain_findings(self, ep: Endpoint, net: Net, session: Any, talk: Conversation) -> None:
         super().plain_findings(ep, net, session, talk)
@@ -177,6 +202,7 @@ class SmtpSubmission(SmtpEndpointProbe):
     implicit_tls = False
     logs_in = True
     alternatives = (465,)
+    codes = endpoint_codes(implicit_tls=False, logs_in=True, capabilities=SMTP_CAPABILITIES)
 
 
 class SmtpSubmissions(SmtpEndpointProbe):
@@ -191,6 +217,7 @@ class SmtpSubmissions(SmtpEndpointProbe):
     logs_in = True
     alternatives = (587,)
     swaks_tls = "implicit"
+    codes = endpoint_codes(implicit_tls=True, logs_in=True, capabilities=SMTP_CAPABILITIES)
 
 
 def _show(reply: smtp_reply.Reply) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from probes.codes import Code, declare
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.mail_sessions import EHLO_NAME, SmtpSession
@@ -27,6 +28,19 @@ class SmtpRelay(BaseProbe):
     description = (
         "open relay test on port 25 of each MX host: a foreign sender and recipient, then RSET "
         "(never DATA)"
+    )
+    codes = declare(
+        Code(
+            "SMTP_OPEN_RELAY",
+            "RCPT TO a foreign address is accepted from a foreign sender, unauthenticated",
+            Severity.FAIL,
+        ),
+        Code("SMTP_RELAY_REFUSED", "the relay attempt was refused", Severity.INFO),
+        Code(
+            "SMTP_RELAY_UNTESTED",
+            "the foreign sender was refused already, so relaying could not be tested",
+            Severity.INFO,
+        ),
     )
 
     def run(self, target: Target, net: Net) -> Iterable[Finding]:

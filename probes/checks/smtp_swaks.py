@@ -34,6 +34,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from probes.codes import Code, declare
 from probes.credentials import Credentials, login_for, login_source
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
@@ -44,6 +45,12 @@ from probes.parse.swaks import Failure, Transcript
 from probes.probe import BaseProbe
 from probes.probekit.endpoints import Endpoint, check_all, endpoints_for, is_ip
 from probes.probekit.reproduce import swaks_line
+from probes.probekit.transport import (
+    AUTH_FAILED,
+    PORT_CLOSED,
+    STARTTLS_FAILED,
+    STARTTLS_NOT_OFFERED,
+)
 
 EHLO_NAME = "mailprobe.invalid"
 SUBMISSION_PORT = 587
@@ -71,6 +78,18 @@ class SmtpSwaks(BaseProbe):
     id = "smtp.swaks"
     description = (
         "swaks transactions: 587 STARTTLS (+ AUTH with credentials), 25 STARTTLS up to RCPT"
+    )
+    codes = declare(
+        Code(
+            "SWAKS_TRANSACTION_OK",
+            "swaks got through every stage it was asked for",
+            Severity.INFO,
+        ),
+        Code("SWAKS_STAGE_FAILED", "swaks stopped at a stage of the transaction", Severity.FAIL),
+        PORT_CLOSED,
+        STARTTLS_NOT_OFFERED,
+        STARTTLS_FAILED,
+        AUTH_FAILED,
     )
 
     def run(self, target: Target, net: Net) -> Iterable[Finding]:

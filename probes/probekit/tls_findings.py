@@ -35,6 +35,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from probes.codes import Code, declare
 from probes.model import Finding, Severity
 from probes.parse.certificate import CertInfo, hostname_matches
 from probes.probe import BaseProbe
@@ -71,6 +72,49 @@ WEAK_SIGNATURE_ALGORITHMS = frozenset(
         "1.2.840.10045.4.1",  # ecdsa-with-SHA1
         "1.2.840.10040.4.3",  # dsa-with-sha1
     }
+)
+
+# The codes this module emits, declared once: every probe that judges TLS includes them.
+TLS_CODES = declare(
+    Code("CERT_EXPIRED", "the certificate's notAfter is in the past", Severity.FAIL),
+    Code("CERT_NOT_YET_VALID", "the certificate's notBefore is in the future", Severity.FAIL),
+    Code(
+        "CERT_EXPIRING_SOON",
+        f"the certificate expires in fewer than {EXPIRY_WARN_DAYS} days",
+        Severity.WARN,
+    ),
+    Code(
+        "CERT_SELF_SIGNED",
+        "the leaf certificate is self-signed (reported instead of CERT_UNTRUSTED for it)",
+        Severity.WARN,
+    ),
+    Code(
+        "CERT_UNTRUSTED",
+        "the certificate chain does not verify for a reason no other finding explains",
+        Severity.FAIL,
+    ),
+    Code(
+        "CERT_HOSTNAME_MISMATCH",
+        "the certificate does not name the host the client connected for",
+        Severity.FAIL,
+    ),
+    Code("CERT_WEAK_KEY", "RSA/DSA key under 2048 bits, or EC key under 224 bits", Severity.WARN),
+    Code(
+        "CERT_WEAK_SIGNATURE",
+        "MD5 or SHA-1 signature on a leaf that is not self-signed",
+        Severity.WARN,
+    ),
+    Code("CERT_OK", "none of the certificate findings: what was seen", Severity.INFO),
+    Code(
+        "TLS_LEGACY_PROTOCOL",
+        "the server accepts a legacy protocol version (fail for SSLv3)",
+        Severity.WARN,
+    ),
+    Code(
+        "TLS_NEGOTIATED",
+        "the negotiated version and cipher; the versions accepted, refused and untested",
+        Severity.INFO,
+    ),
 )
 
 PROTOCOL_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")

@@ -18,12 +18,13 @@ Protocol specifics (SMTP, IMAP, POP3) come from a `Dialect`.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from probes.codes import Code, declare
 from probes.credentials import Credentials, login_for
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -35,6 +36,7 @@ from probes.probekit.endpoints import Endpoint, check_all, endpoints_for
 from probes.probekit.reproduce import OPENSSL_VERSION_FLAGS, openssl_line
 from probes.probekit.tls_findings import (
     LEGACY_SEVERITY,
+    TLS_CODES,
     VerifyResult,
     certificate_findings,
     tls_version_findings,
@@ -42,6 +44,46 @@ from probes.probekit.tls_findings import (
 
 # OpenSSL 3 offers TLS 1.0/1.1 (and SSLv3, where built) only at security level 0.
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
+
+# The codes of the endpoint flow, declared once (smtp.swaks emits some of them too).
+PORT_CLOSED = Code(
+    "PORT_CLOSED",
+    "nothing accepts connections on the port (info when another port serves the same purpose)",
+    Severity.FAIL,
+)
+STARTTLS_NOT_OFFERED = Code(
+    "STARTTLS_NOT_OFFERED", "STARTTLS (or STLS) is missing from the capabilities", Severity.FAIL
+)
+STARTTLS_FAILED = Code(
+    "STARTTLS_FAILED",
+    "STARTTLS is advertised but the upgrade is refused or its handshake fails",
+    Severity.FAIL,
+)
+TLS_HANDSHAKE_FAILED = Code(
+    "TLS_HANDSHAKE_FAILED", "on an implicit-TLS port, the TLS handshake fails", Severity.FAIL
+)
+AUTH_BEFORE_TLS = Code(
+    "AUTH_BEFORE_TLS", "plaintext authentication is offered before TLS", Severity.FAIL
+)
+AUTH_FAILED = Code(
+    "AUTH_FAILED", "a login with the configured credentials is refused", Severity.FAIL
+)
+AUTH_OK = Code("AUTH_OK", "the configured credentials are accepted over TLS", Severity.INFO)
+AUTH_NOT_TRIED = Code(
+    "AUTH_NOT_TRIED",
+    "the credentials were not sent: the certificate does not authenticate the server",
+    Severity.INFO,
+)
+
+
+def endpoint_codes(
+    *, implicit_tls: bool, logs_in: bool, capabilities: Code, extra: Iterable[Code] = ()
+) -> Mapping[str, Code]:
+    """The codes an EndpointProbe with these settings can emit, plus its own `extra`."""
+    plaintext = () if implicit_tls else (STARTTLS_NOT_OFFERED, STARTTLS_FAILED, AUTH_BEFORE_TLS)
+    handshake = (TLS_HANDSHAKE_FAILED,) if implicit_tls else ()
+    login = (AUTH_OK, AUTH_FAILED, AUTH_NOT_TRIED) if logs_in else ()
+    return declare(PORT_CLOSED, capabilities, plaintext, handshake, login, TLS_CODES, tuple(extra))
 
 
 class StartTlsRefused(Exception):

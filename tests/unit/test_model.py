@@ -71,11 +71,13 @@ def test_target_to_json_never_contains_credentials_ref():
 
 
 def test_finding_escapes_control_characters_a_server_sent():
+    from probes.codes import Code, declare
     from probes.probe import BaseProbe
 
     class P(BaseProbe):
         id = "t.p"
         description = "t"
+        codes = declare(Code("X", "a test code", Severity.INFO))
 
     finding = P().finding(
         "X", Severity.INFO, "banner \x1b[2J", evidence={"greeting": "evil\x07\r\x00 é\tok\n"}

@@ -3,13 +3,16 @@ from importlib.metadata import EntryPoint
 import pytest
 
 from probes import registry
+from probes.codes import Code, declare
 from probes.errors import PluginError, UsageError
+from probes.model import Severity
 from probes.registry import load_probes, load_renderers, select_probes
 
 
 class GoodProbe:
     id = "dns.good"
     description = "a valid probe"
+    codes = declare(Code("GOOD_CODE", "a good code", Severity.INFO))
 
     def run(self, target, net):
         return []

@@ -11,6 +11,7 @@ import dns.exception
 import dns.resolver
 import pytest
 
+from probes.codes import Code, declare
 from probes.errors import DnsError, ProbeConfigError, ProbeSkipped, ProtocolError
 from probes.model import ErrorReason, Finding, Outcome, Severity, Target, Timeouts
 from probes.net import Net
@@ -18,12 +19,18 @@ from probes.probe import BaseProbe, Probe
 from probes.runner import CLASSIFICATION, classify, run_probes
 
 TARGET = Target(domain="example.com", timeouts=Timeouts(probe=5.0))
+# Every code the toy probes below emit (a probe declares the codes it can emit).
+TEST_CODES = declare(
+    Code("TEST_CODE", "a test finding", Severity.WARN),
+    Code("FIRST", "the finding before the error", Severity.FAIL),
+)
 # A hang guard (pytest-timeout), not a speed limit: speed is measured in benchmarks.
 HANG_GUARD_S = 30
 
 
 class Raising(BaseProbe):
     description = "raises a given exception"
+    codes = TEST_CODES
 
     def __init__(self, exc: BaseException, probe_id: str = "test.raising") -> None:
         self.exc = exc
@@ -35,6 +42,7 @@ class Raising(BaseProbe):
 
 class Yielding(BaseProbe):
     description = "yields one finding"
+    codes = TEST_CODES
 
     def __init__(self, probe_id: str = "test.yielding", delay: float = 0.0) -> None:
         self.id = probe_id  # type: ignore[misc]
@@ -48,6 +56,7 @@ class Yielding(BaseProbe):
 class Hanging(BaseProbe):
     id = "test.hanging"
     description = "blocks until released"
+    codes = TEST_CODES
 
     def __init__(self) -> None:
         self.release = threading.Event()
@@ -110,6 +119,7 @@ def test_real_socket_timeout_is_timeout():
     class SlowPeer(BaseProbe):
         id = "test.slow_peer"
         description = "reads from a socket that never answers"
+        codes = TEST_CODES
 
         def run(self, target, net):
             a, b = socket.socketpair()
@@ -168,6 +178,7 @@ def test_findings_before_an_error_are_kept_with_error_outcome():
     class Partial(BaseProbe):
         id = "test.partial"
         description = "finds then fails"
+        codes = TEST_CODES
 
         def run(self, target, net):
             yield self.finding("FIRST", Severity.FAIL, "found first")
@@ -182,6 +193,7 @@ def test_yielding_a_non_finding_is_a_bug():
     class Wrong(BaseProbe):
         id = "test.wrong"
         description = "yields a string"
+        codes = TEST_CODES
 
         def run(self, target, net):
             yield "not a finding"
@@ -198,6 +210,7 @@ def test_results_keep_the_order_probes_were_given():
 
 class Meeting(BaseProbe):
     description = "finishes only when all its peers are running at the same time"
+    codes = TEST_CODES
 
     def __init__(self, probe_id: str, meeting: threading.Barrier) -> None:
         self.id = probe_id  # type: ignore[misc]
@@ -262,6 +275,7 @@ def test_net_is_passed_to_probes():
     class Recording(BaseProbe):
         id = "test.recording"
         description = "records its net"
+        codes = TEST_CODES
 
         def run(self, target, net):
             seen.append(net)

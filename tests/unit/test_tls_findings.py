@@ -16,6 +16,7 @@ from probes.parse.certificate import CertInfo, parse_certificate
 from probes.probe import BaseProbe
 from probes.probekit.tls_findings import (
     EXPIRY_WARN_DAYS,
+    TLS_CODES,
     VerifyResult,
     certificate_findings,
     shorten_list,
@@ -31,6 +32,7 @@ OK = VerifyResult(verified=True, ca_source="/tmp/ca.pem")
 class TlsProbe(BaseProbe):
     id = "smtp.mx"
     description = "test probe"
+    codes = TLS_CODES
 
 
 PROBE = TlsProbe()

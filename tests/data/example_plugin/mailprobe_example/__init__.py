@@ -1,0 +1,1 @@
+"""An example mailprobe plug-in (docs/plugins.md)."""
