@@ -6,6 +6,8 @@ exception to an outcome and error reason in one table (probes.runner.CLASSIFICAT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ProbeSkipped(Exception):
     """A probe decided it cannot apply (e.g. a tool is not installed): outcome SKIPPED."""
@@ -45,7 +47,7 @@ class SubjectError(Exception):
     raises this; the runner classifies it as its first cause. The message names every subject.
     """
 
-    def __init__(self, failures: list[tuple[str, BaseException]]) -> None:
+    def __init__(self, failures: Sequence[tuple[str, BaseException]]) -> None:
         if not failures:
             raise ValueError("SubjectError needs at least one failure")
         self.failures = failures

@@ -205,7 +205,7 @@ _TOP_FIELDS: dict[str, Any] = {
     "probes": tuple[str, ...],
     "expect": Expect,
 }
-_TARGET_SKIP = {"given", "message_given"}
+_TARGET_SKIP = frozenset({"given", "message_given"})
 # `target:` fields spelled otherwise than the Target's (probes.validate names Target fields).
 TARGET_FIELD = {"credentials": "credentials_ref"}
 
@@ -363,8 +363,8 @@ def _lab_spec(doc: _Doc, value: Any) -> LabSpec:
     try:
         return LabSpec.from_mapping(value)
     except LabSpecError as exc:
-        path = "lab_spec" if exc.field.startswith("(") else f"lab_spec.{exc.field}"
-        raise doc.error(path, exc.reason) from None
+        where = "lab_spec" if exc.field.startswith("(") else f"lab_spec.{exc.field}"
+        raise doc.error(where, exc.reason) from None
 
 
 def _lab_flavours(doc: _Doc, value: Any) -> tuple[str, ...]:

@@ -291,7 +291,11 @@ class LabSpec:
                 net = ipaddress.ip_network(self.block, strict=True)
             except ValueError:
                 fail("block", f"{self.block!r} is not a network like 127.X.Y.0/24")
-            if net.version != 4 or net.prefixlen != 24 or not net.subnet_of(_LOOPBACK):
+            if (
+                not isinstance(net, ipaddress.IPv4Network)
+                or net.prefixlen != 24
+                or not net.subnet_of(_LOOPBACK)
+            ):
                 fail("block", f"{self.block!r} must be a /24 inside 127.0.0.0/8")
             if net.network_address == ipaddress.ip_address("127.0.0.0"):
                 fail("block", "127.0.0.0/24 holds the host's own 127.0.0.1; pick another block")
@@ -355,9 +359,9 @@ class LabSpec:
             fail("tls.min_version", f"{self.tls.min_version!r}; one of {', '.join(TLS_VERSIONS)}")
         if self.tls.certificate not in CERT_KINDS:
             fail("tls.certificate", f"{self.tls.certificate!r}; one of {', '.join(CERT_KINDS)}")
-        for fld, value in (("spf", self.spf), ("dmarc", self.dmarc)):
-            if value is not None:
-                _check_placeholders(fld, value, fail)
+        for fld, record in (("spf", self.spf), ("dmarc", self.dmarc)):
+            if record is not None:
+                _check_placeholders(fld, record, fail)
         for i, rec in enumerate(self.extra_records):
             if len(rec.split()) < 3:
                 fail(f"extra_records[{i}]", f"{rec!r} is not 'NAME TYPE DATA'")
@@ -387,7 +391,7 @@ class LabSpec:
             fail(fld, f"not supported by the {self.flavour} lab: {reason}")
 
 
-_LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+_LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 _PLACEHOLDER = re.compile(r"(?<!%)\{([a-z_]+)\}")
 
 

@@ -176,11 +176,11 @@ def parse(text: str) -> DmarcRecord:
             problem(key, str(exc), raw)
     uris: dict[str, tuple[ReportUri, ...]] = {}
     for key in ("rua", "ruf"):
-        raw = values.get(key)
-        if raw and not _bad_characters(raw):
-            uris[key], what = _uri_list(raw)
+        uri_text = values.get(key)
+        if uri_text and not _bad_characters(uri_text):
+            uris[key], what = _uri_list(uri_text)
             if what:
-                problem(key, what, raw)
+                problem(key, what, uri_text)
     return DmarcRecord(
         text=text,
         tags=tuple(tags),
@@ -332,13 +332,10 @@ def domain_name(text: str) -> str | None:
     labels = name.split(".")
     out = []
     for label in labels:
-        if not label.isascii():
-            label = _to_alabel(label)
-            if label is None:
-                return None
-        if not _LABEL_RE.match(label):
+        alabel = label if label.isascii() else _to_alabel(label)
+        if alabel is None or not _LABEL_RE.match(alabel):
             return None
-        out.append(label)
+        out.append(alabel)
     result = ".".join(out)
     return result if len(result) <= 253 else None
 
