@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -86,13 +87,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     available = registry.load_probes()
     probe_classes = registry.select_probes(available, args.probe or [])
     dkim_keys = _dkim_keys(args.dkim_key or [])
+    _check_run_options(args)
     if args.domains:
         from probes.audit import read_domains
 
-        if args.concurrency < 1:
-            raise UsageError(f"--concurrency {args.concurrency}: must be at least 1")
-        if args.processes < 1:
-            raise UsageError(f"--processes {args.processes}: must be at least 1")
         for option, value in (
             ("--mx", args.mx),
             ("--submission-host", args.submission_host),
@@ -123,6 +121,26 @@ def cmd_check(args: argparse.Namespace) -> int:
         # ... and the lab's Target with them, built as everywhere else (probes.lab.target).
         target = _checked(lab_target(info, message_given=message_given, **changes))
         return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))
+
+
+def _check_run_options(args: argparse.Namespace) -> None:
+    """The options about how to run and where to write, checked before anything is probed
+    or a lab starts (for DOMAIN, --domains and --lab alike)."""
+    for option, value in (
+        ("--max-per-host", args.max_per_host),
+        ("--concurrency", args.concurrency),
+        ("--processes", args.processes),
+    ):
+        if value < 1:
+            raise UsageError(f"{option} {value}: must be at least 1")
+    # The report directory is made now, so a run (and a test message sent) is never lost to it.
+    out = Path(args.output) if args.output else Path("reports")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--output {out}: cannot write there: {exc.strerror or exc}") from None
 
 
 def _dkim_keys(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -257,8 +275,6 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
     from probes.net import Net
     from probes.runner import run_report
 
-    if args.max_per_host < 1:
-        raise UsageError(f"--max-per-host {args.max_per_host}: must be at least 1")
     net = Net.for_target(target, max_per_host=args.max_per_host)
     report = run_report([cls() for cls in probe_classes], target, net, secrets=secrets)
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id

@@ -65,14 +65,50 @@ def normalize_domain(text: str) -> str:
     if all(label.isdigit() for label in labels):
         raise InvalidDomain(f"{text!r} is an IP address, not a domain name")
     for label in labels:
-        if not label:
-            raise InvalidDomain(f"{text!r} has an empty label")
-        if not _LABEL.match(label):
+        problem = label_problem(label)
+        if problem is not None:
             raise InvalidDomain(
-                f"{text!r}: label {label[:63]!r} is not 1-63 letters, digits, '-' or '_'"
+                f"{text!r} has an empty label" if not label else f"{text!r}: {problem}"
             )
     if len(name) > 253:
         raise InvalidDomain(f"{text!r} is longer than 253 characters")
+    return name
+
+
+def label_problem(label: str) -> str | None:
+    """None when `label` (lower-case ASCII, as to_ascii gives it) is a usable label of a name
+    mailprobe asks about, else what is wrong with it."""
+    if not label:
+        return "empty label"
+    if len(label) > 63:
+        return f"label {label[:20]!r}… is longer than 63 characters"
+    if not _LABEL.match(label):
+        bad = sorted({c for c in label if not (c.isalnum() and c.isascii()) and c not in "-_"})
+        if bad:
+            shown = "".join(bad)
+            return f"label {label!r} has {shown!r}: only letters, digits, '-' and '_' are allowed"
+        return f"label {label!r} begins or ends with '-'"
+    if label.startswith("xn--"):
+        try:
+            idna.decode(label)
+        except (idna.IDNAError, UnicodeError, ValueError):
+            return f"label {label!r} is not a valid A-label (punycode)"
+    return None
+
+
+def normalize_selector(text: str) -> str:
+    """A DKIM selector (RFC 6376 §3.1: one or more labels) in lower-case A-label form, or
+    InvalidDomain naming the problem."""
+    raw = text.strip()
+    if not raw:
+        raise InvalidDomain("empty selector")
+    if any(c.isspace() for c in raw):
+        raise InvalidDomain(f"{text!r} contains white space")
+    name = to_ascii(raw)
+    for label in name.split("."):
+        problem = label_problem(label)
+        if problem is not None:
+            raise InvalidDomain(f"{text!r}: {problem}")
     return name
 
 
@@ -87,7 +123,7 @@ def normalize_host(text: str) -> str:
         pass
     if "." not in raw.rstrip("."):
         name = to_ascii(raw.rstrip("."))
-        if not _LABEL.match(name):
+        if label_problem(name) is not None:
             raise InvalidDomain(f"{text!r} is not a host name")
         return name
     return normalize_domain(raw)

@@ -466,7 +466,8 @@ def _check_expect_codes(
                     "`probes` do not select"
                 )
             else:
-                close = difflib.get_close_matches(code, sorted(everywhere), n=3, cutoff=0.6)
+                # codes are UPPER_SNAKE_CASE: a lower-case spelling still finds its match
+                close = difflib.get_close_matches(code.upper(), sorted(everywhere), n=3, cutoff=0.6)
                 problem = f"{code} is not a code any selected probe declares" + (
                     f"; closest known: {', '.join(close)}" if close else ""
                 )

@@ -30,7 +30,8 @@ from probes.model import (
     MessageOptions,
     Target,
 )
-from probes.names import InvalidDomain, normalize_domain, normalize_host
+from probes.names import InvalidDomain, normalize_domain, normalize_host, normalize_selector
+from probes.parse.address import BadAddress, mailbox
 
 Problem = tuple[str, str]
 
@@ -57,6 +58,20 @@ def checked_target(target: Target, *, files: bool = False) -> tuple[Target, list
             except InvalidDomain as exc:
                 problems.append((f"{name}[{i}]", str(exc)))
         changes[name] = tuple(hosts)
+    selectors = []
+    for i, selector in enumerate(target.selectors):
+        try:
+            selectors.append(normalize_selector(selector))
+        except InvalidDomain as exc:
+            problems.append((f"selectors[{i}]", str(exc)))
+    changes["selectors"] = tuple(selectors)
+    keys = []
+    for i, (selector, path) in enumerate(target.dkim_keys):
+        try:
+            keys.append((normalize_selector(selector), path))
+        except InvalidDomain as exc:
+            problems.append((f"dkim_keys[{i}]", str(exc)))
+    changes["dkim_keys"] = tuple(keys)
     for i, ip in enumerate(target.sending_ips):
         if not _is_ip(ip):
             problems.append((f"sending_ips[{i}]", f"{ip!r} is not an IP address"))
@@ -128,8 +143,15 @@ def checked_message(opts: MessageOptions) -> tuple[MessageOptions, list[Problem]
             problems.append(("receiver_listen", str(exc)))
     for name in ("mail_from", "header_from", "rcpt_to"):
         value = getattr(opts, name)
-        if value is not None and "@" not in value:
+        if value is None:
+            continue
+        if "@" not in value:
             problems.append((name, f"{value!r} is not an address"))
+            continue
+        try:
+            mailbox(value, name)
+        except BadAddress as exc:
+            problems.append((name, str(exc)))
     changes: dict[str, object] = {}
     for name, convert in (
         ("submit_host", normalize_host),

@@ -34,6 +34,7 @@ from probes.codes import Code, declare
 from probes.dkim_key_file import LocalKey, read_local_key
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
+from probes.names import InvalidDomain, normalize_selector
 from probes.net import Net
 from probes.net.dns import BADNAME, DnsAnswer, check_name, normalize_name
 from probes.parse import dkim_key
@@ -452,12 +453,16 @@ def _selectors(target: Target, domain: str) -> tuple[list[_Selector], list[str]]
     seen: set[str] = set()
     given = [*target.selectors, *(sel for sel, _ in target.dkim_keys)]
     for raw in given:
-        name = normalize_name(raw)
+        try:
+            name = normalize_selector(raw)
+        except InvalidDomain as exc:
+            bad.append(f"selector {raw!r}: not a valid DNS name ({exc})")
+            continue
         if name in seen:
             continue
         seen.add(name)
         qname = f"{name}._domainkey.{domain}"
-        problem = check_name(qname) if name not in ("", ".") else "empty selector"
+        problem = check_name(qname)
         if problem is not None:
             bad.append(f"selector {raw!r}: not a valid DNS name ({problem})")
             continue

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.header import Header
 
+from probes.parse.address import mailbox, no_line_breaks
 from probes.parse.message_header import (
     FIELD_NAME_RE,
     TOKEN_HEADER,
@@ -78,15 +79,15 @@ def compose(
     """
     if not TOKEN_RE.match(token):
         raise ValueError("the token must be 1-128 characters of A-Z, a-z, 0-9, '_' and '-'")
-    from_name, from_addr = _address(header_from, "From")
-    to_name, to_addr = _address(to, "To")
-    _no_line_breaks(mail_from, "MAIL FROM")
+    from_name, from_addr = mailbox(header_from, "From")
+    to_name, to_addr = mailbox(to, "To")
+    no_line_breaks(mail_from, "MAIL FROM")
     domain = from_addr.rpartition("@")[2]
     message_id = f"<{token}@{domain}>"
     when = date or dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    _no_line_breaks(subject_prefix, "the subject prefix")
+    no_line_breaks(subject_prefix, "the subject prefix")
     subject = f"{subject_prefix} {token}".strip()
     if body is None:
         body = (
@@ -110,7 +111,7 @@ def compose(
     for name, value in extra_headers:
         if not FIELD_NAME_RE.match(name):
             raise ValueError(f"{name[:40]!r} is not a header field name")
-        _no_line_breaks(value, f"header {name}")
+        no_line_breaks(value, f"header {name}")
         fields.append((name, _header_text(name, value)))
 
     head = "".join(f"{name}: {value}{_CRLF}" for name, value in fields)
@@ -126,24 +127,6 @@ def compose(
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _no_line_breaks(text: str, what: str) -> None:
-    if "\r" in text or "\n" in text or "\0" in text:
-        raise ValueError(f"{what} contains a line break or NUL")
-
-
-def _address(text: str, what: str) -> tuple[str, str]:
-    """(display name, address) of a single mailbox; ValueError unless it has a domain."""
-    _no_line_breaks(text, what)
-    pairs = email.utils.getaddresses([text])
-    if len(pairs) != 1 or not pairs[0][1]:
-        raise ValueError(f"the {what} address {text[:80]!r} is not one mailbox")
-    name, addr = pairs[0]
-    local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain or not addr.isascii() or " " in addr:
-        raise ValueError(f"the {what} address {addr[:80]!r} needs an ASCII local@domain form")
-    return name, addr
 
 
 def _format_address(name: str, addr: str) -> str:

@@ -134,6 +134,12 @@ class Connection:
                 f"{label or f'{ip}:{port}'}: no answer to the connection within "
                 f"{timeouts.connect:g} s"
             ) from None
+        except OSError as exc:
+            release()
+            if exc.errno is None:
+                raise
+            # the same error (ConnectionRefusedError, ...), saying which endpoint refused
+            raise type(exc)(exc.errno, f"{label or f'{ip}:{port}'}: {exc.strerror}") from None
         except BaseException:
             release()
             raise

@@ -354,6 +354,12 @@ def test_an_expect_code_no_probe_declares_names_file_line_and_the_closest_codes(
     assert "closest known: SMTP_OPEN_RELAY" in message
 
 
+def test_a_lower_case_expect_code_is_refused_with_its_upper_case_match():
+    message = scenario_error("name: lower\nlab: true\nexpect:\n  absent: [smtp_open_relay]\n")
+    assert message.startswith("typo.yaml:4: field `expect.absent[0]`: smtp_open_relay is not")
+    assert "closest known: SMTP_OPEN_RELAY" in message
+
+
 def test_an_expect_code_of_an_unselected_probe_is_refused_naming_its_probe():
     message = scenario_error(
         "name: narrow\ntarget: {domain: example.com}\nprobes: [dns.mx]\n"

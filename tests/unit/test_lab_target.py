@@ -137,6 +137,15 @@ def test_the_lab_fills_only_the_message_options_not_given():
         (["--source-address", "x"], "--source-address"),
         (["--signed-headers", "to"], "--signed-headers"),
         (["--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
+        (["--rcpt-to", "@@"], "--rcpt-to"),
+        (["--header-from", "Two <a@b.test>, c@d.test"], "--header-from"),
+        (["--selector", "bad sel"], "--selector"),
+        (["--selector=-lead"], "--selector"),
+        (["--output", "/proc/no-such-dir"], "--output /proc/no-such-dir"),
+        (["--output", "/etc/passwd/x"], "--output /etc/passwd/x"),
+        (["--max-per-host", "0"], "--max-per-host 0"),
+        (["--processes", "0"], "--processes 0"),
+        (["--concurrency", "0"], "--concurrency 0"),
     ],
 )
 def test_check_lab_refuses_bad_overrides_before_any_lab_starts(argv, named, monkeypatch, capsys):

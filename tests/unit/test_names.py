@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from probes.names import InvalidDomain, normalize_domain
+from probes.names import InvalidDomain, normalize_domain, normalize_selector
 
 
 @pytest.mark.parametrize(
@@ -41,3 +43,36 @@ def test_invalid_names_are_refused_with_a_reason(text):
     with pytest.raises(InvalidDomain) as info:
         normalize_domain(text)
     assert str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a-.test", "label 'a-' begins or ends with '-'"),
+        ("-a.test", "label '-a' begins or ends with '-'"),
+        ("a!b.test", "label 'a!b' has '!'"),
+        ("xn--zz.test", "label 'xn--zz' is not a valid A-label"),
+        ("x" * 64 + ".test", "is longer than 63 characters"),
+    ],
+)
+def test_a_bad_label_is_named_with_what_is_wrong_with_it(text, problem):
+    with pytest.raises(InvalidDomain, match=re.escape(problem)):
+        normalize_domain(text)
+
+
+def test_a_valid_a_label_is_kept():
+    assert normalize_domain("XN--FA-HIA.test") == "xn--fa-hia.test"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("s1", "s1"), ("Sel.Sub", "sel.sub"), ("sélecteur", "xn--slecteur-b1a"), ("k_1", "k_1")],
+)
+def test_selectors_are_labels_in_a_label_form(text, expected):
+    assert normalize_selector(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "bad sel", "-x", "a..b", "x!"])
+def test_a_selector_that_is_no_dns_name_is_refused(text):
+    with pytest.raises(InvalidDomain):
+        normalize_selector(text)

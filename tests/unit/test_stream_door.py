@@ -202,6 +202,16 @@ def refused_port() -> tuple[socket.socket, int]:
     return holder, holder.getsockname()[1]
 
 
+def test_a_refused_connect_names_the_endpoint_it_was_for() -> None:
+    net = make_net(connect=0.5)
+    holder, port = refused_port()
+    with holder:
+        with pytest.raises(ConnectionRefusedError, match=r"mx2\.example\.test:25: "):
+            Connection.open(net, "127.0.0.1", port, label="mx2.example.test:25")
+        with pytest.raises(ConnectionRefusedError, match=rf"127\.0\.0\.1:{port}: "):
+            Connection.open(net, "127.0.0.1", port)
+
+
 def test_refused_connects_do_not_leak_connection_slots() -> None:
     # A leaked slot would make the next open wait for `probe` seconds, then TimeoutError.
     net = make_net(max_per_host=2, probe=0.2, connect=0.2)
