@@ -346,7 +346,7 @@ class Lab:
                 raise LabStartError(
                     f"lab spec `block` {spec.block}: already in use: {', '.join(busy)}"
                 )
-            with _block_lock(spec.block) as ok:
+            with _block_lock(self.spec.block) as ok:
                 if not ok:
                     raise LabStartError(
                         f"lab spec `block` {spec.block}: another lab is starting there"
