@@ -1,0 +1,161 @@
+"""SIGINT and SIGTERM: how a command is interrupted, and sections an interrupt cannot cut short.
+
+Python runs signal handlers in the main thread only, between two bytecodes, whichever thread
+the kernel handed the signal to. So a signal never raises in a worker thread; it raises in the
+main thread wherever that thread happens to be, also half-way through a teardown. Two tools:
+
+- `handled()` (the CLI's `main`): the first SIGINT or SIGTERM raises `Interrupted(signum)`, a
+  KeyboardInterrupt, so every `finally` and `except BaseException` unwinds; every later signal
+  is only noted, so the unwinding (the lab's teardown) is never cut short by a second Ctrl-C.
+  After `finish()` (the command's outcome is settled) signals are noted and change nothing.
+- `deferred()`: a section that runs to its end (lab teardown, container creation). A signal
+  arriving meanwhile is held, and handed to the handler that was in place before the section
+  when the section ends: the CLI's raises `Interrupted`, Python's default raises
+  KeyboardInterrupt (pytest), SIG_DFL terminates the process as it would have. In any thread
+  but the main one it does nothing: no signal raises there.
+
+Exit statuses follow the shell: 128 + the signal number (130 SIGINT, 143 SIGTERM).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived (raised in the main thread by `handled()`'s handler)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+def exit_status_of(exc: BaseException) -> int:
+    """130 for Ctrl-C (a plain KeyboardInterrupt too), 143 for SIGTERM."""
+    if isinstance(exc, Interrupted):
+        return exc.exit_status
+    return 128 + signal.SIGINT
+
+
+# ----- handled(): the command line's handler ----------------------------------------------------
+class _Command:
+    """What the CLI's handler knows: the first signal, and whether the outcome is settled."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.finished = False
+        self.later: list[int] = []
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.first is None and not self.finished:
+            self.first = signum
+            raise Interrupted(signum)
+        self.later.append(signum)  # unwinding already, or done: nothing to cut short
+
+
+_command: _Command | None = None
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """SIGINT and SIGTERM raise `Interrupted` once (main thread only; restored on leaving)."""
+    global _command
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous_command = _command
+    command = _Command()
+    saved: dict[int, Handler] = {}
+    try:
+        for signum in SIGNALS:
+            saved[signum] = signal.signal(signum, command.handler)
+        _command = command
+        yield
+    finally:
+        _command = previous_command
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def finish() -> None:
+    """The running command's outcome is settled: from now on a signal changes nothing."""
+    if _command is not None:
+        _command.finished = True
+
+
+def received() -> int | None:
+    """The first signal the running command got (None: none, or no command running)."""
+    return _command.first if _command is not None else None
+
+
+# ----- deferred(): sections that run to their end -----------------------------------------------
+_depth = 0
+_held: list[int] = []
+_saved: dict[int, Handler] = {}
+
+
+def _hold(signum: int, frame: FrameType | None) -> None:
+    _held.append(signum)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the section ends, then deliver the first one held.
+
+    Nests (only the outermost section delivers). In threads other than the main one it only
+    runs the section."""
+    global _depth
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if _depth == 0:
+        try:
+            for signum in SIGNALS:
+                _saved[signum] = signal.signal(signum, _hold)
+        except BaseException:  # a signal landed before the section started: it did not start
+            _restore()
+            raise
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if _depth == 0:
+            _restore()
+            held = _held[:]
+            _held.clear()
+            if held:
+                _deliver(held[0])
+
+
+def holding() -> bool:
+    """Whether the main thread is inside a deferred() section."""
+    return _depth > 0
+
+
+def _restore() -> None:
+    for signum, handler in list(_saved.items()):
+        signal.signal(signum, handler)
+        del _saved[signum]
+
+
+def _deliver(signum: int) -> None:
+    """Hand a held signal to the handler now in place, as if it arrived just now."""
+    handler = signal.getsignal(signum)
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)  # terminates the process, as it would have at once
