@@ -492,7 +492,6 @@ def _print_info(info, fmt: str, state) -> None:
 def cmd_lab_doctor(args: argparse.Namespace) -> int:
     from probes.lab.doctor import ensure_docker_api
     from probes.lab.image import build_image
-
     from probes.lab.lab import sweep_stale_labs
 
     say = _say(False)

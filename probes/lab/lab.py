@@ -12,6 +12,7 @@ signals held (probes.interrupts.deferred), and the signal is delivered right aft
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import fcntl
@@ -196,11 +197,6 @@ def _block_lock(block: str) -> Iterator[bool]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _reraise(exc: BaseException | None) -> None:
-    if exc is not None:
-        raise exc
-
-
 # Every Lab that claimed a block in this process, in order (started_labs(), leftovers).
 _STARTED: list[Lab] = []
 
@@ -216,15 +212,40 @@ def started_since(mark: int) -> list[Lab]:
 
 def stop_labs(labs: Iterable[Lab]) -> None:
     """Stop these labs in parallel, as one section that runs to its end (signals held, then
-    delivered); a lab that is kept (`lab up`) stays."""
+    delivered); a lab that is kept (`lab up`) stays. Raises the first failure afterwards."""
     chosen = [lab for lab in labs if not lab.kept]
-    if not chosen:
-        return
-    with deferred(), ThreadPoolExecutor(max_workers=min(8, len(chosen))) as pool:
-        stops = [pool.submit(lab.stop) for lab in chosen]
-        failures = [f.exception() for f in stops]
-    for failure in failures:
-        _reraise(failure)
+    with deferred():
+        failures = _each(lambda lab: lab.stop(), chosen)
+    if failures:
+        raise failures[0]
+
+
+def _each(fn: Callable[[Any], object], items: list[Any]) -> list[BaseException]:
+    """fn(item) for every item, in parallel threads (one by one at interpreter exit, when no
+    thread can start); the exceptions they raised, KeyboardInterrupt included."""
+    if not items:
+        return []
+    try:
+        with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+            futures = [pool.submit(fn, item) for item in items]
+    except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+        failures = []
+        for item in items:
+            try:
+                fn(item)
+            except BaseException as exc:
+                failures.append(exc)
+        return failures
+    return [exc for exc in (f.exception() for f in futures) if exc is not None]
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """A lab never outlives the process that started it unless kept: whatever an interrupted
+    teardown (say a second Ctrl-C between two pytest finalizers) did not stop."""
+    live = [lab for lab in _STARTED if not lab.kept and not lab.stopped]
+    with contextlib.suppress(BaseException):
+        stop_labs(live)
 
 
 def leftover_report(labs: Iterable[Lab]) -> str | None:
@@ -432,6 +453,13 @@ class Lab:
         with deferred():
             self._stop()
 
+    @property
+    def stopped(self) -> bool:
+        """Nothing of this lab can be left: no container, no directory of its own."""
+        return (
+            self._swept and not self.containers and (self._workdir is None or not self._own_workdir)
+        )
+
     def keep(self) -> None:
         """The lab is meant to outlive this process (`lab up`): leftovers() leaves it out."""
         self.kept = True
@@ -454,10 +482,8 @@ class Lab:
         containers, self.containers = self.containers, []
 
         def remove_each() -> None:  # in parallel: ~0.15 s per container otherwise
-            with ThreadPoolExecutor(max_workers=len(containers)) as pool:
-                failures = [f.exception() for f in [pool.submit(c.stop) for c in containers]]
-            for failure in failures:
-                if failure is not None and not isinstance(failure, Exception):
+            for failure in _each(lambda c: c.stop(), containers):
+                if not isinstance(failure, Exception):
                     raise failure  # a KeyboardInterrupt inside a worker
 
         if containers:
