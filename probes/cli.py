@@ -10,6 +10,7 @@ import dataclasses
 import ipaddress
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -696,17 +697,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit status (CONTRACT.md). SIGINT and SIGTERM while it runs stop
     everything it started and give 130 and 143 (probes.interrupts)."""
-    from probes.lab.lab import labs_started
-
-    args = build_parser().parse_args(argv)
-    mark = labs_started()
     with interrupts.handled():
+        mark: int | None = None  # labs this process started before the command
         try:
-            status = _dispatch(args)
+            from probes.lab.lab import labs_started
+
+            mark = labs_started()
+            status = _dispatch(build_parser().parse_args(argv))
             interrupts.finish()  # a signal from now on leaves the status alone
-            return status
-        except KeyboardInterrupt as exc:  # later signals are noted only: nothing cuts this short
-            return _interrupted(exc, mark)
+            first = interrupts.received()
+            if first is None:
+                return status
+            # A signal arrived, but its KeyboardInterrupt was dropped (raised inside a weakref
+            # callback or __del__, where Python only prints it) and the command went on.
+            return _interrupted(interrupts.Interrupted(first), mark)
+        except KeyboardInterrupt as exc:
+            try:
+                return _interrupted(exc, mark)
+            except KeyboardInterrupt:  # one more signal in the instant before it held them
+                return _interrupted(exc, mark)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -738,33 +747,53 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_PROBE_ERROR
 
 
-def _interrupted(exc: KeyboardInterrupt, mark: int) -> int:
+def _interrupted(exc: KeyboardInterrupt, mark: int | None) -> int:
     """Stop every lab the command started (if its own unwinding did not), check that nothing
     is left, and say so, or say what is left and how to remove it."""
-    from probes.lab.lab import leftover_report, started_since, stop_labs
+    with interrupts.deferred():
+        interrupts.unwind()  # from here on a signal is only noted
+        from probes.lab.lab import leftover_report, started_since, stop_labs
 
-    labs = started_since(mark)
-    with contextlib.suppress(Exception):
-        stop_labs(labs)
-    left = leftover_report(labs)
-    if left is None:
-        print("mailprobe: interrupted; everything started was stopped", file=sys.stderr)
-    else:
-        print(f"mailprobe: interrupted; {left}", file=sys.stderr)
-    return interrupts.exit_status_of(exc)
+        labs = started_since(mark) if mark is not None else []
+        with contextlib.suppress(Exception):
+            stop_labs(labs)
+        left = leftover_report(labs)
+        if left is None:
+            print("mailprobe: interrupted; everything started was stopped", file=sys.stderr)
+        else:
+            print(f"mailprobe: interrupted; {left}", file=sys.stderr)
+    first = interrupts.received()
+    return 128 + first if first is not None else interrupts.exit_status_of(exc)
 
 
 def run() -> None:
-    """The `mailprobe` program: main(), then exit with its status. After an interrupt it exits
-    at once: probe threads still waiting on the network (abandoned, see probes.runner) would
-    otherwise hold the exit until their own timeouts."""
+    """The `mailprobe` program: main(), then exit with its status.
+
+    Outside main() (before it installs its handlers, after it is done, while Python waits for
+    threads at exit) SIGINT and SIGTERM end the process at once: with the command's status once
+    it has one, else 128 + the signal. After an interrupt it exits at once too: probe threads
+    still waiting on the network (abandoned, see probes.runner) would otherwise hold the exit
+    until their own timeouts."""
+    outcome: list[int] = []
+
+    def exit_now(signum: int, frame: object) -> None:
+        _flush_output()
+        os._exit(outcome[0] if outcome else 128 + signum)
+
+    for signum in interrupts.SIGNALS:
+        signal.signal(signum, exit_now)
     status = main()
+    outcome.append(status)
     if status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        _flush_output()
         os._exit(status)
     sys.exit(status)
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 if __name__ == "__main__":

@@ -4,10 +4,13 @@ Python runs signal handlers in the main thread only, between two bytecodes, whic
 the kernel handed the signal to. So a signal never raises in a worker thread; it raises in the
 main thread wherever that thread happens to be, also half-way through a teardown. Two tools:
 
-- `handled()` (the CLI's `main`): the first SIGINT or SIGTERM raises `Interrupted(signum)`, a
-  KeyboardInterrupt, so every `finally` and `except BaseException` unwinds; every later signal
-  is only noted, so the unwinding (the lab's teardown) is never cut short by a second Ctrl-C.
-  After `finish()` (the command's outcome is settled) signals are noted and change nothing.
+- `handled()` (the CLI's `main`): SIGINT and SIGTERM raise `Interrupted(signum)`, a
+  KeyboardInterrupt, so every `finally` and `except BaseException` unwinds. A second signal
+  raises again (Python drops an exception raised in a weakref callback or `__del__`, so the
+  first one may have been lost); what must not be cut short (the lab's teardown) runs in
+  deferred sections. `received()` keeps the first signal, so a lost raise is still noticed
+  when the command returns. After `unwind()` (the command's own cleanup after an interrupt)
+  or `finish()` (the command's outcome is settled) signals are only noted.
 - `deferred()`: a section that runs to its end (lab teardown, container creation). A signal
   arriving meanwhile is held, and handed to the handler that was in place before the section
   when the section ends: the CLI's raises `Interrupted`, Python's default raises
@@ -20,6 +23,7 @@ Exit statuses follow the shell: 128 + the signal number (130 SIGINT, 143 SIGTERM
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,13 +61,16 @@ class _Command:
     def __init__(self) -> None:
         self.first: int | None = None
         self.finished = False
+        self.unwinding = False
         self.later: list[int] = []
 
     def handler(self, signum: int, frame: FrameType | None) -> None:
-        if self.first is None and not self.finished:
+        if self.finished or self.unwinding:
+            self.later.append(signum)  # nothing left to cut short
+            return
+        if self.first is None:
             self.first = signum
-            raise Interrupted(signum)
-        self.later.append(signum)  # unwinding already, or done: nothing to cut short
+        raise Interrupted(signum)
 
 
 _command: _Command | None = None
@@ -79,12 +86,20 @@ def handled() -> Iterator[None]:
     previous_command = _command
     command = _Command()
     saved: dict[int, Handler] = {}
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if not isinstance(info.exc_value, Interrupted):  # a dropped one is noticed: received()
+            previous_hook(info)
+
     try:
         for signum in SIGNALS:
             saved[signum] = signal.signal(signum, command.handler)
         _command = command
+        sys.unraisablehook = unraisable
         yield
     finally:
+        sys.unraisablehook = previous_hook
         _command = previous_command
         for signum, handler in saved.items():
             signal.signal(signum, handler)
@@ -94,6 +109,12 @@ def finish() -> None:
     """The running command's outcome is settled: from now on a signal changes nothing."""
     if _command is not None:
         _command.finished = True
+
+
+def unwind() -> None:
+    """The command is cleaning up after an interrupt: later signals are only noted."""
+    if _command is not None:
+        _command.unwinding = True
 
 
 def received() -> int | None:

@@ -251,6 +251,9 @@ def _stop_at_exit() -> None:
 def leftover_report(labs: Iterable[Lab]) -> str | None:
     """None when nothing of these labs is left (kept ones aside); otherwise what is left and
     the commands that remove it, for the user."""
+    labs = [lab for lab in labs if not lab.kept and lab.lab_id is not None]
+    if not labs:
+        return None
     left: list[str] = []
     commands: list[str] = []
     api = find_docker_api()
