@@ -395,6 +395,9 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         state.save(info)
         _print_info(info, args.format, state)
         sys.stdout.flush()
+        first = interrupts.received()
+        if first is not None:  # a signal whose KeyboardInterrupt Python dropped: not up after all
+            raise interrupts.Interrupted(first)
         # Up: from here on a signal leaves the lab running (it is what `lab up` is for).
         lab.keep()
         interrupts.finish()

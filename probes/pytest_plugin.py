@@ -2,7 +2,8 @@
 
 - `mailprobe_lab`: one lab with the default (correct) spec, shared by the session.
 - `mailprobe_lab_factory`: call it with a LabSpec to get a running Lab; every lab it started is
-  removed when the test ends, also when it fails or is interrupted.
+  removed when the test ends, also when it fails or is interrupted (Ctrl-C, or SIGTERM: once a
+  lab has started, SIGTERM unwinds the session like Ctrl-C when nothing else handles it).
 - `mailprobe_lab_factory_session`: the same, with labs kept until the session ends.
 - `mailprobe_target`: the Target `check --lab` builds for the session lab.
 - `mailprobe_run_probes(*globs, target=None, **changes)`: run installed probes as the CLI does.
@@ -13,6 +14,8 @@ item per YAML document) are collected by the hook from probes.pytest_scenarios.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -32,26 +35,44 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+_sigterm_before: list[object] = []
+
+
+def _sigterm_unwinds() -> None:
+    """SIGTERM raises KeyboardInterrupt (so pytest tears the labs down, as for Ctrl-C) when
+    nothing else handles it; the previous handler is back at the end of the session."""
+    if _sigterm_before or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    _sigterm_before.append(signal.signal(signal.SIGTERM, terminated))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _sigterm_before and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm_before.pop())  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def mailprobe_lab() -> Iterator[Lab]:
-    from probes.lab.lab import Lab
-
-    lab = Lab()
-    try:
-        lab.start()
-        yield lab
-    finally:
-        lab.stop()
+    with _lab_starter() as start:
+        yield start()
 
 
 @contextmanager
 def _lab_starter() -> Iterator[Callable[..., Lab]]:
-    """A function that starts labs; every lab it started is stopped on leaving."""
-    from probes.lab.lab import Lab
+    """A function that starts labs; every lab it started is stopped on leaving, all of them
+    even when a signal arrives meanwhile (it is delivered when they are all stopped)."""
+    from probes.lab.lab import Lab, stop_labs
 
     started: list[Lab] = []
 
     def start(spec: LabSpec | None = None, **kwargs) -> Lab:
+        _sigterm_unwinds()
         lab = Lab(spec, **kwargs)
         started.append(lab)
         lab.start()
@@ -60,8 +81,7 @@ def _lab_starter() -> Iterator[Callable[..., Lab]]:
     try:
         yield start
     finally:
-        for lab in started:
-            lab.stop()
+        stop_labs(started)
 
 
 @pytest.fixture

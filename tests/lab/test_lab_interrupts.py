@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,10 +23,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from probes.lab.containers import list_lab_containers
+from probes.lab.containers import (
+    LABEL_INSTANCE,
+    LABEL_LAB,
+    _docker_client,
+    list_lab_containers,
+)
 from probes.lab.doctor import apply_env, ensure_docker_api
 
 pytestmark = pytest.mark.lab
@@ -97,16 +104,24 @@ class Run:
         ]
 
 
-def interrupt(argv: list[str], moment: Moment, env: dict[str, str] | None = None) -> Run:
-    """Run `mailprobe ARGV`, signal it at `moment`, wait for it to end."""
+def interrupt(
+    argv: list[str],
+    moment: Moment,
+    reap: list[int],
+    env: dict[str, str] | None = None,
+    *,
+    python: bool = False,
+) -> Run:
+    """Run `mailprobe ARGV` (`python ARGV`), signal it at `moment`, wait for it to end."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "probes.cli", *argv],
+        [sys.executable, *argv] if python else [sys.executable, "-m", "probes.cli", *argv],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
     )
+    reap.append(proc.pid)
     lines: list[str] = []
     read_at: dict[str, float] = {}
     seen = threading.Event()
@@ -149,6 +164,19 @@ def interrupt(argv: list[str], moment: Moment, env: dict[str, str] | None = None
     return Run(moment, proc.pid, status, lines, sent, sent_at, read_at)
 
 
+def containers_of(pid: int) -> list[Any]:
+    """The lab containers a process created (their instance label begins with its pid)."""
+    client = _docker_client()
+    try:
+        return [
+            c
+            for c in client.containers.list(all=True, filters={"label": LABEL_LAB})
+            if c.labels.get(LABEL_INSTANCE, "").startswith(f"{pid}-")
+        ]
+    finally:
+        client.close()
+
+
 def listening_in(lab_id: str) -> list[str]:
     """TCP listeners and bound UDP sockets on this machine in the lab's 127.a.b.0/24 block."""
     prefix = lab_id.replace("-", ".") + "."
@@ -184,6 +212,7 @@ def assert_nothing_left(run: Run, *, finished: str | None = FINISHED) -> None:
         if run.sent_at is not None and finished is not None:
             assert FINISHED in run.read_at, where
             assert run.read_at[FINISHED] < run.sent_at + LINE_LATENCY_S, where
+    assert [c.name for c in containers_of(run.pid)] == [], where
     for lab_id in run.lab_ids:
         assert list_lab_containers(lab_id) == [], where
         assert listening_in(lab_id) == [], where
@@ -196,11 +225,23 @@ def engine():
     apply_env(ensure_docker_api())
 
 
+@pytest.fixture(autouse=True)
+def reap():
+    """After a failed case, remove whatever its process left, so the suite leaves nothing."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        for container in containers_of(pid):
+            container.remove(force=True)
+        for path in glob.glob(os.path.join(tempfile.gettempdir(), f"mailprobe-lab-*-{pid}-*")):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.parametrize("moment", CHECK_TIMELINE, ids=str)
-def test_check_lab_interrupted_leaves_nothing(flavour, flavoured, moment, tmp_path):
+def test_check_lab_interrupted_leaves_nothing(flavour, flavoured, moment, tmp_path, reap):
     flavoured()  # skips a flavour the matrix cannot run
     argv = ["check", "--lab", "--lab-flavour", flavour, "--no-history"]
-    run = interrupt([*argv, "--output", str(tmp_path / "report")], moment)
+    run = interrupt([*argv, "--output", str(tmp_path / "report")], moment, reap)
     assert_nothing_left(run)
 
 
@@ -227,11 +268,11 @@ RUN_TIMELINE = (
 
 
 @pytest.mark.parametrize("moment", RUN_TIMELINE, ids=str)
-def test_run_scenarios_interrupted_leaves_nothing(moment, tmp_path):
+def test_run_scenarios_interrupted_leaves_nothing(moment, tmp_path, reap):
     scenario = tmp_path / "interrupt.yaml"
     scenario.write_text(SCENARIOS)
     argv = ["run", str(scenario), "--no-history", "--output", str(tmp_path / "reports")]
-    run = interrupt(argv, moment)
+    run = interrupt(argv, moment, reap)
     assert_nothing_left(run)
     assert run.status == 128 + moment.signals[0], run.stderr  # a second scenario was to come
 
@@ -244,14 +285,12 @@ LAB_UP_TIMELINE = (
 
 
 @pytest.mark.parametrize("moment", LAB_UP_TIMELINE, ids=str)
-def test_lab_up_interrupted_leaves_nothing(moment, tmp_path):
+def test_lab_up_interrupted_leaves_nothing(moment, tmp_path, reap):
     env = {"MAILPROBE_STATE_DIR": str(tmp_path / "state")}
-    run = interrupt(["lab", "up", "--name", "intr"], moment, env)
     state = tmp_path / "state" / "labs" / "intr"
-    if run.status == 0:  # it had finished: the lab is up, as asked; then lab down
-        assert moment.marker == "ready in", run.stderr
-        assert (state / "info.json").exists()
-        down = subprocess.run(
+
+    def lab_down() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [sys.executable, "-m", "probes.cli", "lab", "down", "--name", "intr"],
             cwd=ROOT,
             env={**os.environ, **env},
@@ -259,8 +298,57 @@ def test_lab_up_interrupted_leaves_nothing(moment, tmp_path):
             text=True,
             timeout=60,
         )
-        assert down.returncode == 0, down.stderr
-    assert not state.exists(), run.stderr
-    assert_nothing_left(run, finished=None)
+
+    try:
+        run = interrupt(["lab", "up", "--name", "intr"], moment, reap, env)
+        if run.status == 0:  # it had finished: the lab is up, as asked; then lab down
+            assert moment.marker == "ready in", run.stderr
+            assert (state / "info.json").exists()
+            down = lab_down()
+            assert down.returncode == 0, down.stderr
+        assert not state.exists(), run.stderr
+        assert_nothing_left(run, finished=None)
+    finally:
+        if state.exists():  # a failed case must not leave its lab running either
+            lab_down()
     if moment.marker == "starting lab":
         assert run.status == 128 + moment.signals[0], run.stderr
+
+
+FIXTURE_USER = """\
+import sys
+import time
+
+
+def say(msg):
+    print("mailprobe: " + msg, file=sys.stderr, flush=True)
+
+
+def test_holds_two_labs(mailprobe_lab_factory):
+    mailprobe_lab_factory(say=say)
+    mailprobe_lab_factory(say=say)
+    say("labs up")
+    time.sleep(60)
+"""
+
+FIXTURE_TIMELINE = (
+    Moment("starting lab", 0.1, (SIGTERM,)),  # the first lab starting
+    Moment("labs up", 0.0, (SIGINT,)),
+    Moment("labs up", 0.0, (SIGTERM,)),
+    Moment("labs up", 0.0, (SIGINT, SIGINT), gap=0.15),  # Ctrl-C again during the teardown
+)
+
+
+@pytest.mark.parametrize("moment", FIXTURE_TIMELINE, ids=str)
+def test_pytest_fixtures_interrupted_leave_nothing(moment, tmp_path, reap):
+    (tmp_path / "test_user.py").write_text(FIXTURE_USER)
+    argv = ["-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(tmp_path)]
+    run = interrupt(argv, moment, reap, python=True)
+    where = f"{moment}: exit {run.status}\n{run.stderr}"
+    # pytest's "interrupted"; 130 when the second Ctrl-C interrupted pytest's own reporting of
+    # the first (then the labs were stopped at exit, by probes.lab.lab's atexit backstop).
+    assert run.status in (2, 130 if len(moment.signals) > 1 else 2), where
+    assert [c.name for c in containers_of(run.pid)] == [], where
+    for lab_id in run.lab_ids:
+        assert listening_in(lab_id) == [], where
+    assert glob.glob(os.path.join(tempfile.gettempdir(), f"mailprobe-lab-*-{run.pid}-*")) == []
