@@ -352,3 +352,26 @@ def test_pytest_fixtures_interrupted_leave_nothing(moment, tmp_path, reap):
     for lab_id in run.lab_ids:
         assert listening_in(lab_id) == [], where
     assert glob.glob(os.path.join(tempfile.gettempdir(), f"mailprobe-lab-*-{run.pid}-*")) == []
+
+
+def test_what_a_sigkill_left_is_swept_by_the_next_doctor(tmp_path, reap):
+    # SIGKILL cannot be handled: the lab stays. The next lab start or `lab doctor` removes the
+    # lab directories whose process is gone, with their containers.
+    argv = ["check", "--lab", "--no-history", "--output", str(tmp_path / "report")]
+    run = interrupt(argv, Moment("ready in", 0.0, (signal.SIGKILL,)), reap)
+    assert run.status == 128 + signal.SIGKILL
+    left = glob.glob(os.path.join(tempfile.gettempdir(), f"mailprobe-lab-*-{run.pid}-*"))
+    assert len(left) == 1 and containers_of(run.pid), run.stderr
+    doctor = subprocess.run(
+        [sys.executable, "-m", "probes.cli", "lab", "doctor", "--no-image"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert doctor.returncode == 0, doctor.stderr
+    assert "removed a lab left by a process that is gone: " in doctor.stderr
+    assert containers_of(run.pid) == []
+    assert not os.path.exists(left[0])
+    for lab_id in run.lab_ids:
+        assert listening_in(lab_id) == []
