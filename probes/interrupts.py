@@ -180,3 +180,27 @@ def _deliver(signum: int) -> None:
         handler(signum, None)
     elif handler == signal.SIG_DFL:
         signal.raise_signal(signum)  # terminates the process, as it would have at once
+
+
+# ----- SIGTERM for library users (the pytest fixtures) ------------------------------------------
+_sigterm_before: list[Handler] = []
+
+
+def sigterm_unwinds() -> None:
+    """SIGTERM raises KeyboardInterrupt, so the labs are torn down as for Ctrl-C, when nothing
+    else handles it (its action is the default: end the process at once, leaving the labs).
+    Main thread only; `sigterm_restore()` puts the default back."""
+    if _sigterm_before or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    _sigterm_before.append(signal.signal(signal.SIGTERM, terminated))
+
+
+def sigterm_restore() -> None:
+    if _sigterm_before and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm_before.pop())

@@ -14,8 +14,6 @@ item per YAML document) are collected by the hook from probes.pytest_scenarios.
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -35,26 +33,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-_sigterm_before: list[object] = []
-
-
-def _sigterm_unwinds() -> None:
-    """SIGTERM raises KeyboardInterrupt (so pytest tears the labs down, as for Ctrl-C) when
-    nothing else handles it; the previous handler is back at the end of the session."""
-    if _sigterm_before or threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        return
-
-    def terminated(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt("SIGTERM")
-
-    _sigterm_before.append(signal.signal(signal.SIGTERM, terminated))
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _sigterm_before and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _sigterm_before.pop())  # type: ignore[arg-type]
+    from probes.interrupts import sigterm_restore
+
+    sigterm_restore()
 
 
 @pytest.fixture(scope="session")
@@ -67,12 +49,13 @@ def mailprobe_lab() -> Iterator[Lab]:
 def _lab_starter() -> Iterator[Callable[..., Lab]]:
     """A function that starts labs; every lab it started is stopped on leaving, all of them
     even when a signal arrives meanwhile (it is delivered when they are all stopped)."""
+    from probes.interrupts import sigterm_unwinds
     from probes.lab.lab import Lab, stop_labs
 
     started: list[Lab] = []
 
     def start(spec: LabSpec | None = None, **kwargs) -> Lab:
-        _sigterm_unwinds()
+        sigterm_unwinds()
         lab = Lab(spec, **kwargs)
         started.append(lab)
         lab.start()

@@ -181,3 +181,21 @@ def test_cli_main_names_what_was_left_instead_of_claiming_all_was_stopped(monkey
     err = capsys.readouterr().err
     assert "everything started was stopped" not in err
     assert "left behind: container mailprobe-127-9-9-mx" in err
+
+
+def test_sigterm_unwinds_only_replaces_the_default_action():
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    interrupts.sigterm_unwinds()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGTERM)
+            _pump()
+    finally:
+        interrupts.sigterm_restore()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # someone else's choice stays
+    try:
+        interrupts.sigterm_unwinds()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
