@@ -309,6 +309,7 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             concurrency=args.concurrency,
             processes=min(args.processes, max(1, len(domains) // 8)),
         )
+        stack.callback(reports.close)  # an interrupt here ends its worker processes at once
         bar = stack.enter_context(progress(len(domains), "domains", quiet=args.quiet))
         for report in reports:
             bar.advance(report.target.domain)
