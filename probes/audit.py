@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from probes.errors import UsageError
+from probes.interrupts import deferred
 from probes.model import Target
 from probes.names import InvalidDomain, normalize_domain
 from probes.net import DEFAULT_MAX_PER_HOST, Net
@@ -136,7 +137,7 @@ def audit_domains_in_processes(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     processes: int = 2,
-) -> Iterator[RunReport]:
+) -> Generator[RunReport, None, None]:
     """Like audit_domains, spread over `processes` worker processes (input order kept).
 
     Python runs one thread at a time per process, and a domain costs a few tens of ms of
@@ -172,7 +173,15 @@ def audit_domains_in_processes(
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
+    except BaseException:
+        # Interrupted, failed or closed early: end the workers now, not after their chunks
+        # (a SIGTERM reaches this process only), and let no second signal cut this short.
+        with deferred():
+            for future in pending:
+                future.cancel()
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
-        for future in pending:
-            future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)

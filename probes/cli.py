@@ -12,10 +12,11 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from probes import interrupts
 from probes.errors import UsageError
 from probes.model import (
     CANONICALIZATIONS,
@@ -34,7 +35,8 @@ from probes.report import (
     write_report,
 )
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
+EXIT_TERMINATED = 143  # SIGTERM
 FORMATS = ("text", "json")
 
 
@@ -44,20 +46,6 @@ def _say(quiet: bool):
             print(f"mailprobe: {msg}", file=sys.stderr, flush=True)
 
     return say
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so every `finally` (lab teardown) runs."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # ----- check ------------------------------------------------------------------------------------
@@ -331,6 +319,7 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             concurrency=args.concurrency,
             processes=min(args.processes, max(1, len(domains) // 8)),
         )
+        stack.callback(reports.close)  # an interrupt here ends its worker processes at once
         bar = stack.enter_context(progress(len(domains), "domains", quiet=args.quiet))
         for report in reports:
             bar.advance(report.target.domain)
@@ -409,16 +398,25 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
             f"lab {args.name!r} is already up; `mailprobe lab down --name {args.name}` first"
         )
     spec = _load_spec(args.spec, args.flavour)
-    state.root.mkdir(parents=True, exist_ok=True)
     lab = Lab(spec, workdir=state.lab_dir, say=say)
     try:
+        with interrupts.deferred():
+            state.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = lab.start()
         state.save(info)
+        _print_info(info, args.format, state)
+        sys.stdout.flush()
+        first = interrupts.received()
+        if first is not None:  # a signal whose KeyboardInterrupt Python dropped: not up after all
+            raise interrupts.Interrupted(first)
+        # Up: from here on a signal leaves the lab running (it is what `lab up` is for).
+        lab.keep()
+        interrupts.finish()
     except BaseException:
-        lab.stop()
-        state.remove()
+        with interrupts.deferred():
+            lab.stop()
+            state.remove()
         raise
-    _print_info(info, args.format, state)
     return 0
 
 
@@ -509,9 +507,11 @@ def _print_info(info, fmt: str, state) -> None:
 def cmd_lab_doctor(args: argparse.Namespace) -> int:
     from probes.lab.doctor import ensure_docker_api
     from probes.lab.image import build_image
+    from probes.lab.lab import sweep_stale_labs
 
     say = _say(False)
     api = ensure_docker_api(say, setup=not args.no_setup)
+    sweep_stale_labs(say)  # labs whose process was killed (SIGKILL) before it could stop them
     if not args.no_image:
         for kind in _image_kinds(args.images):
             build_image(api, say, force=args.rebuild_image, kind=kind)
@@ -697,21 +697,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status (CONTRACT.md). SIGINT and SIGTERM while it runs stop
+    everything it started and give 130 and 143 (probes.interrupts)."""
+    with interrupts.handled():
+        mark: int | None = None  # labs this process started before the command
+        try:
+            from probes.lab.lab import labs_started
+
+            mark = labs_started()
+            status = _dispatch(build_parser().parse_args(argv))
+            interrupts.finish()  # a signal from now on leaves the status alone
+            first = interrupts.received()
+            if first is None:
+                return status
+            # A signal arrived, but its KeyboardInterrupt was dropped (raised inside a weakref
+            # callback or __del__, where Python only prints it) and the command went on.
+            return _interrupted(interrupts.Interrupted(first), mark)
+        except KeyboardInterrupt as exc:
+            try:
+                return _interrupted(exc, mark)
+            except KeyboardInterrupt:  # one more signal in the instant before it held them
+                return _interrupted(exc, mark)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """args.func(args), with the errors every command can meet turned into exit statuses."""
     from probes.lab.doctor import DoctorError
     from probes.lab.image import ImageBuildError
     from probes.lab.lab import LabStartError
     from probes.lab.spec import LabSpecError
     from probes.lab.state import check_name
 
-    args = build_parser().parse_args(argv)
     try:
         if getattr(args, "name", None):
             try:
                 check_name(args.name)
             except ValueError as exc:
                 raise UsageError(f"--name: {exc}") from None
-        with _terminate_as_interrupt():
-            return args.func(args)
+        return args.func(args)
     except (UsageError, LabSpecError) as exc:
         print(f"mailprobe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -724,10 +747,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabStartError as exc:
         print(f"mailprobe: the lab did not start: {exc}", file=sys.stderr)
         return EXIT_PROBE_ERROR
-    except KeyboardInterrupt:
-        print("mailprobe: interrupted; everything started was stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
+
+
+def _interrupted(exc: KeyboardInterrupt, mark: int | None) -> int:
+    """Stop every lab the command started (if its own unwinding did not), check that nothing
+    is left, and say so, or say what is left and how to remove it."""
+    with interrupts.deferred():
+        interrupts.unwind()  # from here on a signal is only noted
+        from probes.lab.lab import leftover_report, started_since, stop_labs
+
+        labs = started_since(mark) if mark is not None else []
+        with contextlib.suppress(Exception):
+            stop_labs(labs)
+        left = leftover_report(labs)
+        if left is None:
+            print("mailprobe: interrupted; everything started was stopped", file=sys.stderr)
+        else:
+            print(f"mailprobe: interrupted; {left}", file=sys.stderr)
+    first = interrupts.received()
+    return 128 + first if first is not None else interrupts.exit_status_of(exc)
+
+
+def run() -> None:
+    """The `mailprobe` program: main(), then exit with its status.
+
+    Outside main() (before it installs its handlers, after it is done, while Python waits for
+    threads at exit) SIGINT and SIGTERM end the process at once: with the command's status once
+    it has one, else 128 + the signal. After an interrupt it exits at once too: probe threads
+    still waiting on the network (abandoned, see probes.runner) would otherwise hold the exit
+    until their own timeouts."""
+    outcome: list[int] = []
+
+    def exit_now(signum: int, frame: object) -> None:
+        _flush_output()
+        os._exit(outcome[0] if outcome else 128 + signum)
+
+    for signum in interrupts.SIGNALS:
+        signal.signal(signum, exit_now)
+    status = main()
+    outcome.append(status)
+    if status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        _flush_output()
+        os._exit(status)
+    sys.exit(status)
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

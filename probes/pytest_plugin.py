@@ -2,7 +2,8 @@
 
 - `mailprobe_lab`: one lab with the default (correct) spec, shared by the session.
 - `mailprobe_lab_factory`: call it with a LabSpec to get a running Lab; every lab it started is
-  removed when the test ends, also when it fails or is interrupted.
+  removed when the test ends, also when it fails or is interrupted (Ctrl-C, or SIGTERM: once a
+  lab has started, SIGTERM unwinds the session like Ctrl-C when nothing else handles it).
 - `mailprobe_lab_factory_session`: the same, with labs kept until the session ends.
 - `mailprobe_target`: the Target `check --lab` builds for the session lab.
 - `mailprobe_run_probes(*globs, target=None, **changes)`: run installed probes as the CLI does.
@@ -32,26 +33,29 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from probes.interrupts import sigterm_restore
+
+    sigterm_restore()
+
+
 @pytest.fixture(scope="session")
 def mailprobe_lab() -> Iterator[Lab]:
-    from probes.lab.lab import Lab
-
-    lab = Lab()
-    try:
-        lab.start()
-        yield lab
-    finally:
-        lab.stop()
+    with _lab_starter() as start:
+        yield start()
 
 
 @contextmanager
 def _lab_starter() -> Iterator[Callable[..., Lab]]:
-    """A function that starts labs; every lab it started is stopped on leaving."""
-    from probes.lab.lab import Lab
+    """A function that starts labs; every lab it started is stopped on leaving, all of them
+    even when a signal arrives meanwhile (it is delivered when they are all stopped)."""
+    from probes.interrupts import sigterm_unwinds
+    from probes.lab.lab import Lab, stop_labs
 
     started: list[Lab] = []
 
     def start(spec: LabSpec | None = None, **kwargs) -> Lab:
+        sigterm_unwinds()
         lab = Lab(spec, **kwargs)
         started.append(lab)
         lab.start()
@@ -60,8 +64,7 @@ def _lab_starter() -> Iterator[Callable[..., Lab]]:
     try:
         yield start
     finally:
-        for lab in started:
-            lab.stop()
+        stop_labs(started)
 
 
 @pytest.fixture

@@ -115,8 +115,10 @@ class ScenarioItem(pytest.Item):
 
         scenario = self.scenario
         if scenario.lab_spec is not None:
+            from probes.interrupts import sigterm_unwinds
             from probes.lab.lab import Lab
 
+            sigterm_unwinds()
             with Lab(scenario.lab_spec_to_start()) as lab:
                 self.outcome = scenario_run.run_scenario(scenario, lab.info)
         elif scenario.uses_lab:
@@ -152,6 +154,9 @@ class _Labs:
 
         key = None if flavour == DEFAULT_FLAVOUR else flavour
         if key not in self._shared:
+            from probes.interrupts import sigterm_unwinds
+
+            sigterm_unwinds()  # a SIGTERM tears the labs down as Ctrl-C does
             lab = Lab(with_flavour(LabSpec(), key) if key else None)
             try:
                 lab.start()
@@ -164,9 +169,11 @@ class _Labs:
         return info
 
     def stop(self) -> None:
-        while self._shared:
-            _, lab = self._shared.popitem()
-            lab.stop()
+        from probes.lab.lab import stop_labs
+
+        labs = list(self._shared.values())
+        self._shared.clear()
+        stop_labs(labs)  # all of them, even when a signal arrives meanwhile
 
 
 _LABS_KEY = pytest.StashKey[_Labs]()

@@ -19,6 +19,9 @@ from probes.lab.spec import LabSpec
 
 LABEL_LAB = "mailprobe.lab"
 LABEL_ROLE = "mailprobe.role"
+# One Lab object: "<pid>-<random>". A lab's own teardown removes by it (never another lab's
+# containers that later took the same block), and a sweep finds what a dead process left.
+LABEL_INSTANCE = "mailprobe.instance"
 API_VERSION = "1.41"  # skips the per-container version round trip (~0.4 s with podman)
 
 
@@ -31,7 +34,9 @@ class LabContainer(DockerContainer):
 
     role = ""
 
-    def __init__(self, image: str, spec: LabSpec, lab_dir: Path, lab_id: str) -> None:
+    def __init__(
+        self, image: str, spec: LabSpec, lab_dir: Path, lab_id: str, *, instance: str = ""
+    ) -> None:
         super().__init__(image, docker_client_kw={"version": API_VERSION})
         self.spec = spec
         self.lab_id = lab_id
@@ -39,10 +44,10 @@ class LabContainer(DockerContainer):
         self.with_volume_mapping(str(lab_dir), "/lab", "ro")
         self.with_volume_mapping(str(lab_dir / "resolv.conf"), "/etc/resolv.conf", "ro")
         self.with_command(["/bin/sh", f"/lab/{self.role}/start.sh"])
-        self.with_kwargs(
-            network_mode="host",
-            labels={LABEL_LAB: lab_id, LABEL_ROLE: self.role},
-        )
+        labels = {LABEL_LAB: lab_id, LABEL_ROLE: self.role}
+        if instance:
+            labels[LABEL_INSTANCE] = instance
+        self.with_kwargs(network_mode="host", labels=labels)
 
     # Subclasses list (what, check) pairs; all must pass for the container to be ready.
     def checks(self) -> list[tuple[str, Callable[[], bool]]]:
@@ -91,9 +96,18 @@ class KnotContainer(LabContainer):
 class MtaContainer(LabContainer):
     """The mx or outbound MTA, whatever its flavour: ready when its SMTP ports greet."""
 
-    def __init__(self, image: str, spec: LabSpec, lab_dir: Path, lab_id: str, role: str) -> None:
+    def __init__(
+        self,
+        image: str,
+        spec: LabSpec,
+        lab_dir: Path,
+        lab_id: str,
+        role: str,
+        *,
+        instance: str = "",
+    ) -> None:
         self.role = role
-        super().__init__(image, spec, lab_dir, lab_id)
+        super().__init__(image, spec, lab_dir, lab_id, instance=instance)
 
     def checks(self) -> list[tuple[str, Callable[[], bool]]]:
         ip, p = self.spec.address(self.role), self.spec.ports
@@ -108,10 +122,17 @@ class DovecotContainer(LabContainer):
     """Dovecot: the `mailbox` role itself, or the `store` behind a Perdition front."""
 
     def __init__(
-        self, image: str, spec: LabSpec, lab_dir: Path, lab_id: str, role: str = "mailbox"
+        self,
+        image: str,
+        spec: LabSpec,
+        lab_dir: Path,
+        lab_id: str,
+        role: str = "mailbox",
+        *,
+        instance: str = "",
     ) -> None:
         self.role = role
-        super().__init__(image, spec, lab_dir, lab_id)
+        super().__init__(image, spec, lab_dir, lab_id, instance=instance)
 
     def checks(self) -> list[tuple[str, Callable[[], bool]]]:
         ip, p = self.spec.address(self.role), self.spec.ports
@@ -145,17 +166,25 @@ def _smtp(ip: str, port: int) -> Callable[[], bool]:
     return lambda: readiness.smtp_ready(ip, port)
 
 
-def remove_lab_containers(lab_id: str | None = None) -> list[str]:
-    """Force-remove every container labelled as (this) mailprobe lab; returns their names.
+def _labels(lab_id: str | None, instance: str | None) -> list[str]:
+    labels = [f"{LABEL_LAB}={lab_id}" if lab_id else LABEL_LAB]
+    if instance:
+        labels.append(f"{LABEL_INSTANCE}={instance}")
+    return labels
+
+
+def remove_lab_containers(lab_id: str | None = None, *, instance: str | None = None) -> list[str]:
+    """Force-remove every container labelled as (this) mailprobe lab (of this Lab instance,
+    when given); returns their names.
 
     Goes on past a container it cannot remove, then raises naming every one that is left."""
     import docker.errors
 
     client = _docker_client()
     try:
-        label = f"{LABEL_LAB}={lab_id}" if lab_id else LABEL_LAB
         removed, failed = [], []
-        for container in client.containers.list(all=True, filters={"label": label}):
+        filters = {"label": _labels(lab_id, instance)}
+        for container in client.containers.list(all=True, filters=filters):
             try:
                 container.remove(force=True)
                 removed.append(container.name)
@@ -170,14 +199,17 @@ def remove_lab_containers(lab_id: str | None = None) -> list[str]:
         client.close()
 
 
-def list_lab_containers(lab_id: str | None = None) -> list[tuple[str, str, str]]:
-    """(name, role, status) of the mailprobe lab containers present."""
+def list_lab_containers(
+    lab_id: str | None = None, *, instance: str | None = None
+) -> list[tuple[str, str, str]]:
+    """(name, role, status) of the mailprobe lab containers present (of this Lab instance,
+    when given)."""
     client = _docker_client()
     try:
-        label = f"{LABEL_LAB}={lab_id}" if lab_id else LABEL_LAB
+        filters = {"label": _labels(lab_id, instance)}
         return [
             (c.name, c.labels.get(LABEL_ROLE, "?"), c.status)
-            for c in client.containers.list(all=True, filters={"label": label})
+            for c in client.containers.list(all=True, filters=filters)
         ]
     finally:
         client.close()

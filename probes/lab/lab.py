@@ -5,40 +5,46 @@
     # every container is removed, also on exceptions and Ctrl-C
 
 A lab that fails to start raises LabStartError carrying the failing container's log tail, and
-leaves nothing behind.
+leaves nothing behind. Ctrl-C or SIGTERM at any moment leaves nothing either: the steps that
+create something (the lab directory, the containers) and the teardown run to their end with
+signals held (probes.interrupts.deferred), and the signal is delivered right after them.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import fcntl
 import ipaddress
 import os
 import random
+import re
 import secrets
 import shutil
-import signal
 import socket
 import string
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probes.interrupts import deferred
 from probes.lab.containers import (
+    LABEL_INSTANCE,
     DovecotContainer,
     KnotContainer,
     LabContainer,
     MtaContainer,
     PerditionContainer,
+    list_lab_containers,
     remove_lab_containers,
 )
-from probes.lab.doctor import Say, _quiet, ensure_docker_api
+from probes.lab.doctor import Say, _quiet, ensure_docker_api, find_docker_api
 from probes.lab.flavours import MTA_IMAGE
 from probes.lab.image import build_image
 from probes.lab.render import LabFiles, render_lab_dir
@@ -46,6 +52,10 @@ from probes.lab.spec import PORT_ROLES, LabSpec
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "mailprobe-lab-locks"
 READY_TIMEOUT_S = 20.0
+# A lab's own directory: $TMPDIR/mailprobe-lab-<lab id>-<instance>, where the instance (also a
+# label of its containers) is "<pid>-<random>": a later start sweeps what a SIGKILL left.
+LAB_DIR_PREFIX = "mailprobe-lab-"
+_LAB_DIR_NAME = re.compile(r"^mailprobe-lab-(127-\d{1,3}-\d{1,3})-((\d+)-[0-9a-f]{8})$")
 
 
 class LabStartError(RuntimeError):
@@ -187,18 +197,122 @@ def _block_lock(block: str) -> Iterator[bool]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Block SIGINT/SIGTERM for this thread; they are delivered when the block ends."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    signals = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+# Every Lab that claimed a block in this process, in order (started_labs(), leftovers).
+_STARTED: list[Lab] = []
+
+
+def labs_started() -> int:
+    """How many labs this process has started so far (a mark for started_since)."""
+    return len(_STARTED)
+
+
+def started_since(mark: int) -> list[Lab]:
+    return _STARTED[mark:]
+
+
+def stop_labs(labs: Iterable[Lab]) -> None:
+    """Stop these labs in parallel, as one section that runs to its end (signals held, then
+    delivered); a lab that is kept (`lab up`) stays. Raises the first failure afterwards."""
+    chosen = [lab for lab in labs if not lab.kept]
+    with deferred():
+        failures = _each(lambda lab: lab.stop(), chosen)
+    if failures:
+        raise failures[0]
+
+
+def _each(fn: Callable[[Any], object], items: list[Any]) -> list[BaseException]:
+    """fn(item) for every item, in parallel threads (one by one at interpreter exit, when no
+    thread can start); the exceptions they raised, KeyboardInterrupt included."""
+    if not items:
+        return []
     try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+            futures = [pool.submit(fn, item) for item in items]
+    except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+        failures = []
+        for item in items:
+            try:
+                fn(item)
+            except BaseException as exc:
+                failures.append(exc)
+        return failures
+    return [exc for exc in (f.exception() for f in futures) if exc is not None]
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """A lab never outlives the process that started it unless kept: whatever an interrupted
+    teardown (say a second Ctrl-C between two pytest finalizers) did not stop."""
+    live = [lab for lab in _STARTED if not lab.kept and not lab.stopped]
+    with contextlib.suppress(BaseException):
+        stop_labs(live)
+
+
+def leftover_report(labs: Iterable[Lab]) -> str | None:
+    """None when nothing of these labs is left (kept ones aside); otherwise what is left and
+    the commands that remove it, for the user."""
+    labs = [lab for lab in labs if not lab.kept and lab.lab_id is not None]
+    if not labs:
+        return None
+    left: list[str] = []
+    commands: list[str] = []
+    api = find_docker_api()
+    engine = "docker" if api is not None and api.engine == "docker" else "podman"
+    for lab in labs:
+        try:
+            found = lab.leftovers()
+        except Exception as exc:  # the engine does not answer: we cannot tell
+            found = [f"possibly containers of lab {lab.lab_id} (not checked: {exc})"]
+        if not found:
+            continue
+        left += found
+        if any(not line.startswith("directory ") for line in found):
+            label = f"{LABEL_INSTANCE}={lab.instance}"
+            commands.append(f"{engine} rm -f $({engine} ps -aq --filter label={label})")
+        if lab.lab_dir is not None and lab.lab_dir.exists():
+            commands.append(f"rm -rf {lab.lab_dir}")
+    if not left:
+        return None
+    return (
+        "these were left behind: "
+        + "; ".join(left)
+        + ". Remove them with: "
+        + " && ".join(commands)
+    )
+
+
+def sweep_stale_labs(say: Say = _quiet) -> list[str]:
+    """Remove the lab directories (and their containers) whose process is gone: what a SIGKILL
+    left. Cheap when there is none (one directory listing). Returns what it removed."""
+    tmp = Path(tempfile.gettempdir())
+    stale = []
+    with contextlib.suppress(OSError), os.scandir(tmp) as entries:
+        for entry in entries:
+            match = _LAB_DIR_NAME.match(entry.name)
+            if match and not _alive(int(match.group(3))):
+                stale.append((entry.path, match.group(1), match.group(2)))
+    removed = []
+    for path, lab_id, instance in stale:
+        with deferred():
+            try:
+                names = remove_lab_containers(lab_id, instance=instance)
+            except Exception as exc:  # the engine is unreachable: keep the dir
+                say(f"could not remove the containers of the stale lab {path}: {exc}")
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+        removed += [*names, path]
+        say(f"removed a lab left by a process that is gone: {', '.join([*names, path])}")
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 def _candidate_blocks(rng: random.Random) -> Iterator[str]:
@@ -231,10 +345,20 @@ class Lab:
         self.info: LabInfo | None = None
         self.lab_id: str | None = None
         self.timings: dict[str, float] = {}
+        # This Lab object among all labs (container label LABEL_INSTANCE, lab directory name).
+        self.instance = f"{os.getpid()}-{secrets.token_hex(4)}"
+        # The lab directory, also after stop() removed it (leftovers() looks there).
+        self.lab_dir: Path | None = workdir
+        self.kept = False
+        self._swept = True  # no container of this instance can exist (yet, or any more)
 
     # ----- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> Lab:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # start() stops on failure; this also covers its very last step
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -243,49 +367,57 @@ class Lab:
     def start(self) -> LabInfo:
         t0 = time.perf_counter()
         api = ensure_docker_api(self.say)
+        sweep_stale_labs(self.say)
         images = {"base": self._image or build_image(api, self.say).name}
         mta_kind = MTA_IMAGE[self.spec.mta]
         if mta_kind not in images:
             images[mta_kind] = build_image(api, self.say, kind=mta_kind).name
         self.timings["image_s"] = time.perf_counter() - t0
-        with self._claim_block() as spec:
-            self.spec = spec
-            self.lab_id = lab_id_for(spec.block or "")
-            try:
+        try:
+            with self._claim_block() as spec:
+                self.spec = spec
+                self.lab_id = lab_id_for(spec.block or "")
+                self._swept = False
+                _STARTED.append(self)
                 self._start_claimed(images["base"], images[mta_kind])
-            except BaseException:
-                self.stop()
-                raise
+        except BaseException:
+            self.stop()
+            raise
         return self.info  # type: ignore[return-value]
 
     def _start_claimed(self, image: str, mta_image: str) -> None:
         t0 = time.perf_counter()
         password = new_lab_password()
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix=f"mailprobe-lab-{self.lab_id}-"))
+        assert self.lab_id is not None
+        with deferred():  # the directory exists only once self knows it (stop() removes it)
+            workdir = self._workdir or (
+                Path(tempfile.gettempdir()) / f"{LAB_DIR_PREFIX}{self.lab_id}-{self.instance}"
+            )
+            workdir.mkdir(mode=0o700, parents=True, exist_ok=not self._own_workdir)
+            self._workdir = self.lab_dir = workdir
         self.files = render_lab_dir(self.spec, self._workdir, password)
         t1 = time.perf_counter()
         self.timings["render_s"] = t1 - t0
-        assert self.lab_id is not None
         spec, lab_dir = self.spec, self._workdir
         lab_id = self.lab_id
+        own = {"instance": self.instance}
         if spec.mailbox_front == "perdition":
             front: list[LabContainer] = [
-                PerditionContainer(image, spec, lab_dir, lab_id),
-                DovecotContainer(image, spec, lab_dir, lab_id, "store"),
+                PerditionContainer(image, spec, lab_dir, lab_id, **own),
+                DovecotContainer(image, spec, lab_dir, lab_id, "store", **own),
             ]
         else:
-            front = [DovecotContainer(image, spec, lab_dir, lab_id)]
+            front = [DovecotContainer(image, spec, lab_dir, lab_id, **own)]
         self.containers = [
-            KnotContainer(image, spec, lab_dir, lab_id),
+            KnotContainer(image, spec, lab_dir, lab_id, **own),
             *front,
-            MtaContainer(mta_image, spec, lab_dir, lab_id, "mx"),
-            MtaContainer(mta_image, spec, lab_dir, lab_id, "outbound"),
+            MtaContainer(mta_image, spec, lab_dir, lab_id, "mx", **own),
+            MtaContainer(mta_image, spec, lab_dir, lab_id, "outbound", **own),
         ]
         self.say(f"starting lab {lab_id} ({spec.flavour}, {spec.domain} on {spec.block})")
-        # Ctrl-C is held back while containers are created (~0.3 s): an interrupt landing inside
-        # the pool's bookkeeping could leave a worker that creates a container after teardown.
-        with _signals_deferred(), ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
+        # Signals are held while the containers are created (~0.3 s): an interrupt must not
+        # leave a worker that creates a container after the teardown looked for them.
+        with deferred(), ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
             starts = [pool.submit(c.start) for c in self.containers]
             errors = [f.exception() for f in starts]
         for container, err in zip(self.containers, errors, strict=True):
@@ -303,7 +435,8 @@ class Lab:
             errors = [f.exception() for f in waits]
         finally:
             cancel.set()
-            pool.shutdown(wait=True)
+            with deferred():
+                pool.shutdown(wait=True)
         for container, err in zip(self.containers, errors, strict=True):
             if err is not None:
                 raise LabStartError(
@@ -317,24 +450,76 @@ class Lab:
     def stop(self) -> None:
         """Remove every container of this lab and its files. Safe to call more than once.
 
-        Ctrl-C and SIGTERM arriving meanwhile are held back until the teardown is done."""
-        with _signals_deferred():
+        Runs to its end: Ctrl-C and SIGTERM arriving meanwhile (a second Ctrl-C too) are held
+        and delivered when the teardown is done; an exception or KeyboardInterrupt out of one
+        step does not skip the others (the first KeyboardInterrupt is raised afterwards)."""
+        with deferred():
             self._stop()
+
+    @property
+    def stopped(self) -> bool:
+        """Nothing of this lab can be left: no container, no directory of its own."""
+        return (
+            self._swept and not self.containers and (self._workdir is None or not self._own_workdir)
+        )
+
+    def keep(self) -> None:
+        """The lab is meant to outlive this process (`lab up`): leftovers() leaves it out."""
+        self.kept = True
 
     def _stop(self) -> None:
         t0 = time.perf_counter()
-        for container in self.containers:
-            with contextlib.suppress(Exception):
-                container.stop()
-        if self.lab_id:
-            # Also whatever a start interrupted half-way left behind.
-            with contextlib.suppress(Exception):
-                remove_lab_containers(self.lab_id)
-        self.containers = []
+        if self.containers or self._workdir is not None:
+            self.say(f"stopping lab {self.lab_id}")
+        interrupted: BaseException | None = None
+
+        def step(fn: Callable[[], object]) -> None:
+            nonlocal interrupted
+            try:
+                fn()
+            except Exception:  # the label sweep below removes what is left
+                pass
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: finish, then raise
+                interrupted = interrupted or exc
+
+        containers, self.containers = self.containers, []
+
+        def remove_each() -> None:  # in parallel: ~0.15 s per container otherwise
+            for failure in _each(lambda c: c.stop(), containers):
+                if not isinstance(failure, Exception):
+                    raise failure  # a KeyboardInterrupt inside a worker
+
+        if containers:
+            step(remove_each)
+        if self.lab_id and not self._swept:
+            # Also whatever a start interrupted half-way left behind (this instance's only).
+            lab_id = self.lab_id
+
+            def sweep() -> None:
+                remove_lab_containers(lab_id, instance=self.instance)
+                self._swept = True
+
+            step(sweep)
         if self._own_workdir and self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
+            workdir, self._workdir = self._workdir, None
+            step(lambda: shutil.rmtree(workdir, ignore_errors=True))
         self.timings["stop_s"] = time.perf_counter() - t0
+        if interrupted is not None:
+            raise interrupted
+
+    def leftovers(self) -> list[str]:
+        """What of this lab is still there (containers, its directory), one line each; [] when
+        it is kept (`lab up`) or nothing is left. Raises when the container engine does not
+        answer."""
+        if self.kept or self.lab_id is None:
+            return []
+        found = [
+            f"container {name}"
+            for name, _, _ in list_lab_containers(self.lab_id, instance=self.instance)
+        ]
+        if self.lab_dir is not None and self.lab_dir.exists():
+            found.append(f"directory {self.lab_dir} (keys and the lab password)")
+        return found
 
     # ----- helpers --------------------------------------------------------------------------
     @contextlib.contextmanager

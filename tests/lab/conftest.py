@@ -22,7 +22,6 @@ The flavour matrix: a module that sets `FLAVOURED = True` runs every test once p
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -32,6 +31,7 @@ from probes.lab.flavours import (
     unsupported_reason,
     with_flavour,
 )
+from probes.lab.lab import stop_labs
 from probes.lab.spec import LabSpec
 from probes.lab.target import lab_target as build_lab_target
 from probes.lab.zone_edit import ZoneEditor
@@ -94,8 +94,7 @@ def flavour_labs(flavoured, mailprobe_lab_factory_session):
         return lab
 
     yield start
-    with ThreadPoolExecutor(max_workers=4) as pool:  # Lab.stop is safe to call again later
-        list(pool.map(lambda lab: lab.stop(), started))
+    stop_labs(started)  # in parallel, all of them even on Ctrl-C (Lab.stop is safe to repeat)
 
 
 @pytest.fixture(scope="session")
