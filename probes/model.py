@@ -165,9 +165,22 @@ class Finding:
     evidence: Mapping[str, str] = field(default_factory=dict)
     reproduce: str | None = None
     subject: str | None = None
+    # Evidence keys whose values change from run to run without any change of configuration
+    # (durations, days left, timestamps, message ids): shown, never counted as drift.
+    volatile: frozenset[str] = frozenset()
+
+    @property
+    def identity(self) -> tuple[str, str, str | None]:
+        """What makes two runs' findings "the same finding": (probe, code, subject)."""
+        return (self.probe_id, self.code, self.subject)
+
+    @property
+    def stable_evidence(self) -> dict[str, str]:
+        """The evidence that describes the configuration seen (volatile keys left out)."""
+        return {k: v for k, v in self.evidence.items() if k not in self.volatile}
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "code": self.code,
             "severity": self.severity.value,
             "message": self.message,
@@ -175,6 +188,9 @@ class Finding:
             "reproduce": self.reproduce,
             "subject": self.subject,
         }
+        if self.volatile:
+            out["volatile"] = sorted(self.volatile)
+        return out
 
 
 @dataclass(frozen=True)

@@ -50,13 +50,15 @@ class BaseProbe:
         evidence: Mapping[str, str] | None = None,
         reproduce: str | None = None,
         subject: str | None = None,
+        volatile: Iterable[str] = (),
     ) -> Finding:
         """A Finding of this probe (probe_id filled in).
 
         `code` must be one the probe declares in `codes`, else UndeclaredCode (a bug: the run
         ends ERROR/BUG). Control characters in the message and evidence (which often quote what
         a server sent) are escaped, so a hostile server cannot put terminal escape codes into a
-        report."""
+        report. `volatile` names the evidence keys that change from run to run whatever the
+        configuration (durations, days left, timestamps): they never count as drift."""
         codes = declared(self)
         if code not in codes:
             raise UndeclaredCode(self.id, code, codes)
@@ -68,6 +70,7 @@ class BaseProbe:
             evidence={str(k): printable(str(v)) for k, v in evidence.items()} if evidence else {},
             reproduce=reproduce,
             subject=printable(subject) if subject is not None else None,
+            volatile=frozenset(volatile),
         )
 
 
