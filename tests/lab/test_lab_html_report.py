@@ -117,6 +117,12 @@ def test_lab_run_renders_in_every_format(lab_target, tmp_path):
         text,
     )
     assert expiry and int(expiry.group(1)) > started.timestamp()
+    promtool = shutil.which("promtool")  # Debian's `prometheus`, installed by ./run-tests
+    if promtool is not None:
+        lint = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+        )
+        assert lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(), lint
 
     if CHROMIUM is None:
         pytest.skip("Debian's chromium not installed: the HTML was not loaded in a browser")
