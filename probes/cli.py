@@ -271,15 +271,15 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
     formats = ["json"] if args.format == "json" else ["json", args.format]
     paths = write_report(report, out_dir, formats, renderers)
-    if args.prometheus_dir:
-        from probes.cli_prometheus import write_run
-
-        paths.append(write_run(args.prometheus_dir, report))
     status = _status(args, [report])[0]
     if not args.no_history:
         from probes.cli_history import record
 
         record(report, args.history, status)
+    if args.prometheus_dir:
+        from probes.cli_prometheus import write_run
+
+        paths.append(write_run(args.prometheus_dir, report))
     if not args.quiet or status != 0:
         renderers[args.format](report, sys.stdout)
     _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))

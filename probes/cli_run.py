@@ -95,16 +95,16 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
         else:
             out_dir = Path("reports") / outcome.report.run_id
         paths = write_report(outcome.report, out_dir, formats, renderers)
-        if args.prometheus_dir:
-            from probes.cli_prometheus import write_run
-
-            name = _unique_name(scenario.name, named)
-            write_run(args.prometheus_dir, outcome.report, scenario=name)
         status = outcome.status
         if not args.no_history:
             from probes.cli_history import record
 
             record(outcome.report, args.history, status)
+        if args.prometheus_dir:
+            from probes.cli_prometheus import write_run
+
+            name = _unique_name(scenario.name, named)
+            write_run(args.prometheus_dir, outcome.report, scenario=name)
         if status == EXIT_FINDINGS or worst == EXIT_FINDINGS:
             worst = EXIT_FINDINGS
         else:

@@ -332,3 +332,18 @@ def test_domains_audit_writes_one_textfile(tmp_path, dns, per_domain):
             'mailprobe_dkim_key_size{domains="customers.txt",domain="other.test",selector="s1",'
             'key_type="rsa"} 1024' in text
         )
+
+
+def test_run_keeps_scenarios_of_one_name_apart(tmp_path, dns):
+    """Two files may name a scenario alike: their metrics must not be the same series."""
+    addr, _ = dns
+    first = _scenario(tmp_path, addr)
+    (tmp_path / "again").mkdir()
+    second = _scenario(tmp_path / "again", addr)
+    argv = ["run", str(first), str(second), "--no-history", "-q"]
+    argv += ["--output", str(tmp_path / "out"), "--prometheus-textfile", str(tmp_path)]
+    assert cli.main(argv) == 0
+    one = (tmp_path / "mailprobe_scenario_nightly-dns.prom").read_text()
+    two = (tmp_path / "mailprobe_scenario_nightly-dns-2.prom").read_text()
+    assert 'mailprobe_up{scenario="nightly dns",domain="example.test"} 1' in one
+    assert 'mailprobe_up{scenario="nightly dns (2)",domain="example.test"} 1' in two
