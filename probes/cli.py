@@ -129,6 +129,9 @@ def _check_run_options(args: argparse.Namespace) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"--output {out}: cannot write there: {exc.strerror or exc}") from None
+    from probes.cli_prometheus import check_prometheus_options
+
+    args.prometheus_dir = check_prometheus_options(args)
 
 
 def _dkim_keys(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -273,6 +276,10 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
         from probes.cli_history import record
 
         record(report, args.history, status)
+    if args.prometheus_dir:
+        from probes.cli_prometheus import write_run
+
+        paths.append(write_run(args.prometheus_dir, report))
     if not args.quiet or status != 0:
         renderers[args.format](report, sys.stdout)
     _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))
@@ -310,7 +317,12 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
     statuses: list[int] = []
     worst = EXIT_OK
     counts = {"domains": 0, "failing": 0, "errors": 0, "queries": 0}
-    t0 = time.perf_counter()
+    metrics = None
+    if args.prometheus_dir:
+        from probes.cli_prometheus import audit_metrics
+
+        metrics = audit_metrics(args.domains, args.prometheus_per_domain)
+    started, t0 = time.time(), time.perf_counter()
     with stream, contextlib.ExitStack() as stack:
         reports = audit_domains_in_processes(
             domains,
@@ -333,6 +345,8 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             counts["failing"] += status == EXIT_FINDINGS
             counts["errors"] += status == EXIT_PROBE_ERROR
             counts["queries"] += (report.dns or {}).get("queries", 0)
+            if metrics is not None:
+                metrics.add(report, status)
             worst = EXIT_FINDINGS if EXIT_FINDINGS in (worst, status) else max(worst, status)
             if args.format == "json":
                 print(line)
@@ -349,7 +363,13 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
 
         with HistoryDB(args.history) as db:  # the whole night in one transaction
             db.add_many(finished, batch_id=run_id, statuses=statuses)
-    _say(args.quiet)(f"report written: {out_dir / 'domains.jsonl'}")
+    written = [out_dir / "domains.jsonl"]
+    if metrics is not None:
+        from probes.cli_prometheus import write_audit
+
+        elapsed = time.perf_counter() - t0
+        written.append(write_audit(args.prometheus_dir, metrics, started, elapsed))
+    _say(args.quiet)("report written: " + ", ".join(str(p) for p in written))
     return worst
 
 
@@ -648,6 +668,9 @@ def build_parser() -> argparse.ArgumentParser:
     from probes.cli_history import add_history_options
 
     add_history_options(check, storing=True)
+    from probes.cli_prometheus import add_prometheus_options
+
+    add_prometheus_options(check, domains=True)
     check.add_argument("-q", "--quiet", action="store_true", help="print only on failure (cron)")
     check.set_defaults(func=cmd_check)
 

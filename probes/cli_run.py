@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from probes.cli_history import add_history_options, check_history
+from probes.cli_prometheus import add_prometheus_options, check_prometheus_options
 from probes.errors import UsageError
 from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
 
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     run.add_argument("-q", "--quiet", action="store_true", help="print only what did not pass")
     add_history_options(run, storing=True)
+    add_prometheus_options(run, domains=False)
     run.set_defaults(func=cmd_run)
     return run
 
@@ -63,6 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             scenarios.append(scenario)
     check_history(args)
+    args.prometheus_dir = check_prometheus_options(args)
 
     def say(msg: str) -> None:
         if not args.quiet:
@@ -81,6 +84,7 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
 
     formats = list(dict.fromkeys(["json", args.format]))
     used: set[str] = set()
+    named: set[str] = set()  # scenario names in metrics (a repeated name gets a suffix)
     worst = EXIT_OK
     for scenario in scenarios:
         bar.advance(scenario.name)
@@ -96,6 +100,11 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
             from probes.cli_history import record
 
             record(outcome.report, args.history, status)
+        if args.prometheus_dir:
+            from probes.cli_prometheus import write_run
+
+            name = _unique_name(scenario.name, named)
+            write_run(args.prometheus_dir, outcome.report, scenario=name)
         if status == EXIT_FINDINGS or worst == EXIT_FINDINGS:
             worst = EXIT_FINDINGS
         else:
@@ -121,6 +130,17 @@ def _unique(slug: str, used: set[str]) -> str:
     while candidate in used:
         candidate, n = f"{slug}-{n}", n + 1
     used.add(candidate)
+    return candidate
+
+
+def _unique_name(name: str, used: set[str]) -> str:
+    """`name`, or `name (2)`, ... when a scenario of that name (or file name) ran already."""
+    from probes.report.prometheus_textfile import textfile_name
+
+    candidate, n = name, 2
+    while textfile_name("scenario", candidate) in used:
+        candidate, n = f"{name} ({n})", n + 1
+    used.add(textfile_name("scenario", candidate))
     return candidate
 
 
