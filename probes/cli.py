@@ -172,6 +172,8 @@ _OPTIONS = {
     "thresholds.cert_days_crit": "--cert-days-crit",
     "thresholds.spf_lookups_warn": "--spf-lookups-warn",
     "thresholds.spf_lookups_crit": "--spf-lookups-crit",
+    "thresholds.dkim_key_age_warn": "--dkim-key-age-warn",
+    "thresholds.dkim_key_age_crit": "--dkim-key-age-crit",
 }
 NAGIOS = "nagios"
 
@@ -218,6 +220,8 @@ def _thresholds(args: argparse.Namespace) -> Thresholds:
         cert_days_crit=args.cert_days_crit,
         spf_lookups_warn=args.spf_lookups_warn,
         spf_lookups_crit=args.spf_lookups_crit,
+        dkim_key_age_warn=args.dkim_key_age_warn,
+        dkim_key_age_crit=args.dkim_key_age_crit,
     )
 
 
@@ -448,6 +452,17 @@ def add_threshold_options(parser: argparse.ArgumentParser) -> None:
         "--spf-lookups-crit",
         metavar="RANGE",
         help="SPF_LOOKUP_COUNT at fail outside this range, e.g. 9 (default none)",
+    )
+    group.add_argument(
+        "--dkim-key-age-warn",
+        metavar="RANGE",
+        help="DKIM_KEY_AGE at warn when a key's age in days falls outside, e.g. ~:365; the "
+        "age is known only from a date in the selector name (s20240101, 2024-01)",
+    )
+    group.add_argument(
+        "--dkim-key-age-crit",
+        metavar="RANGE",
+        help="DKIM_KEY_AGE at fail outside this range, e.g. ~:730 (default none)",
     )
 
 

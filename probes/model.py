@@ -94,6 +94,10 @@ class Thresholds:
     # SPF_TOO_MANY_LOOKUPS, fail): SPF_LOOKUP_COUNT at warn or fail severity outside these.
     spf_lookups_warn: str | None = None
     spf_lookups_crit: str | None = None
+    # A DKIM key's age in days, where a date in the selector name tells it (s20240101):
+    # DKIM_KEY_AGE at warn or fail outside these (e.g. `~:365`; default none: info).
+    dkim_key_age_warn: str | None = None
+    dkim_key_age_crit: str | None = None
 
 
 SEND_VIA = ("submission", "submissions", "mx")

@@ -36,6 +36,8 @@ test per YAML document, probes.pytest_scenarios). A file may hold several docume
         cert_days_crit: "7:"         # ... at fail severity below 7 (default: none)
         spf_lookups_warn: "8"        # SPF_LOOKUP_COUNT at warn above 8 (default: none)
         spf_lookups_crit: "9"        # ... at fail above 9 (default: none)
+        dkim_key_age_warn: "~:365"   # DKIM_KEY_AGE at warn over a year (dated selectors)
+        dkim_key_age_crit: "~:730"   # ... at fail over two years (default: none)
     probes: ["dns.*", smtp.relay]    # shell-style globs; default: every installed probe
     expect:
       codes: [CERT_EXPIRED]          # each must appear among the findings

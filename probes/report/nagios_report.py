@@ -26,6 +26,8 @@ removed from them; numbers in the C locale):
   fail). The guidelines have no unit for days, so the value has none;
 - `dkim_bits_<selector>`: size of the published DKIM key (RSA: warn `2048:`, crit `1024:`,
   as dns.dkim judges);
+- `dkim_age_days_<selector>`: a DKIM key's age in days, where the selector name dates it
+  (DKIM_KEY_AGE), warn and crit the run's `dkim_key_age_warn` / `dkim_key_age_crit`;
 - `spf_lookups`: the SPF policy's DNS-querying terms, warn the run's `spf_lookups_warn`,
   crit its `spf_lookups_crit` or the RFC 7208 limit `10`, min 0;
 - `time_<probe>` and `time`: probe and run durations in seconds (`s`), min 0.
@@ -141,6 +143,14 @@ def perfdata(report: RunReport, prefix: str = "") -> list[Perf]:
             rsa.add(label)
     for label, n in _smallest(bits):
         warn, crit = ("2048:", "1024:") if label in rsa else ("", "")
+        out.append(Perf(label, n, warn=warn, crit=crit, min=0))
+    ages = _smallest(
+        (f"{prefix}dkim_age_days_{f.subject or ''}", n)
+        for f in findings
+        if f.code == "DKIM_KEY_AGE" and (n := _int(f.evidence.get("age_days"))) is not None
+    )
+    for label, n in ages:
+        warn, crit = limits.dkim_key_age_warn or "", limits.dkim_key_age_crit or ""
         out.append(Perf(label, n, warn=warn, crit=crit, min=0))
     spf = _smallest(
         (f"{prefix}spf_lookups", n)

@@ -85,10 +85,15 @@ def test_first_line_perfdata_and_long_output():
             duration=0.5,
         ),
         result("dns.dkim", finding("DKIM_KEY_OK", Severity.INFO, "dns.dkim", "s1",
-                                   selector="s1", bits="2048", key_type="rsa")),
+                                   selector="s1", bits="2048", key_type="rsa"),
+               finding("DKIM_KEY_AGE", Severity.INFO, "dns.dkim", "s20240101",
+                       age_days="400")),
         result("dns.spf", finding("SPF_LOOKUP_COUNT", Severity.INFO, "dns.spf", "example.com",
                                   count="3")),
-        thresholds=Thresholds(cert_days_warn="30:", cert_days_crit="7:", spf_lookups_warn="8"),
+        thresholds=Thresholds(
+            cert_days_warn="30:", cert_days_crit="7:", spf_lookups_warn="8",
+            dkim_key_age_warn="~:365",
+        ),
     )  # fmt: skip
     lines = output(rep)
     head, _, perf = lines[0].partition(" | ")
@@ -99,6 +104,7 @@ def test_first_line_perfdata_and_long_output():
     assert "'cert_days_mx2.example.com:25'=80;30:;7:" in items
     assert "'dkim_bits_s1'=2048;2048:;1024:;0" in items
     assert "'spf_lookups'=3;8;10;0" in items
+    assert "'dkim_age_days_s20240101'=400;~:365;;0" in items
     assert "'time_smtp.mx'=0.5s;;;0" in items and "'time'=1.5s;;;0" in items
     assert "'warn'=1;0;;0" in items and "'fail'=0;;0;0" in items
     # the message's "|" would cut the output for the core: never in the text

@@ -10,13 +10,19 @@ import math
 import textwrap
 
 import pytest
+from test_dns_dkim import record as dkim_record
 from test_dns_spf import run as spf_run
 from test_tls_findings import BASE, NOW, OK, PROBE, REPRO, SUBJECT
 
 from probes import cli
+from probes.checks.dns_dkim import DnsDkim
 from probes.model import Severity, Target, Thresholds
+from probes.net import Net
+from probes.net.dns import DnsClient, StaticBackend
 from probes.parse.nagios_range import RangeError, parse_range
+from probes.parse.selector_date import selector_date
 from probes.probekit.tls_findings import EXPIRY_WARN_DAYS, certificate_findings
+from probes.runner import Redactor, run_one
 from probes.scenario import ScenarioError, load_text
 from probes.scenario_run import build_target
 from probes.validate import checked_target
@@ -143,10 +149,10 @@ def test_spf_lookups_default_is_info_and_thresholds_raise_it():
 def test_cli_thresholds_reach_the_target():
     args = cli.build_parser().parse_args(
         ["check", "example.com", "--cert-days-warn", "30:", "--cert-days-crit", "7:",
-         "--spf-lookups-warn", "8"]
+         "--spf-lookups-warn", "8", "--dkim-key-age-crit", "~:730"]
     )  # fmt: skip
     target = cli._target_from_args(args, "example.com")
-    assert target.thresholds == Thresholds("30:", "7:", "8", None)
+    assert target.thresholds == Thresholds("30:", "7:", "8", None, None, "~:730")
 
 
 def test_cli_bad_threshold_is_a_usage_error_naming_the_option(capsys, tmp_path):
@@ -173,6 +179,11 @@ def test_scenario_thresholds_reach_the_target():
     assert build_target(s).thresholds == Thresholds("30:", "7:", None, "9")
 
 
+def test_bad_dkim_age_threshold_names_its_option(capsys):
+    assert cli.main(["check", "example.com", "--dkim-key-age-warn", "365:x"]) == 2
+    assert "--dkim-key-age-warn: '365:x': 'x' is not a number" in capsys.readouterr().err
+
+
 def test_scenario_bad_threshold_names_file_line_and_field():
     with pytest.raises(ScenarioError) as excinfo:
         load(
@@ -189,3 +200,50 @@ def test_scenario_bad_threshold_names_file_line_and_field():
     )
     with pytest.raises(ScenarioError, match="expected a string"):
         load("name: t\ntarget:\n  domain: example.com\n  thresholds: {spf_lookups_warn: 8}\n")
+
+
+# ----- DKIM key age (where the selector name dates the key) ----------------------------------
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("s20240115", (dt.date(2024, 1, 15), "20240115")),
+        ("2024-03", (dt.date(2024, 3, 1), "2024-03")),
+        ("mail-2023-11-30", (dt.date(2023, 11, 30), "2023-11-30")),
+        ("k202405", (dt.date(2024, 5, 1), "202405")),
+        ("s2023-01-x-20240201", (dt.date(2024, 2, 1), "20240201")),  # the last date
+    ],
+)
+def test_a_date_in_the_selector_name(selector, expected):
+    assert selector_date(selector) == expected
+
+
+@pytest.mark.parametrize(
+    "selector", ["mail", "k2024", "s1", "selector1", "s120240101", "2024-13", "s20240231"]
+)
+def test_no_date_in_the_selector_name(selector):
+    assert selector_date(selector) is None
+
+
+def dkim_age(selector: str, key, thresholds: Thresholds | None = None):
+    records = {(f"{selector}._domainkey.example.com", "TXT"): [dkim_record(key)]}
+    target = Target("example.com", selectors=(selector,), thresholds=thresholds or Thresholds())
+    net = Net(dns_client=DnsClient(StaticBackend(records)))
+    result = run_one(DnsDkim(), target, net, Redactor())
+    return [f for f in result.findings if f.code == "DKIM_KEY_AGE"]
+
+
+def test_dkim_key_age_from_a_dated_selector(ed_key):
+    [age] = dkim_age("s20200101", ed_key)
+    days = (dt.datetime.now(dt.UTC).date() - dt.date(2020, 1, 1)).days
+    assert age.severity is Severity.INFO and age.subject == "s20200101"
+    assert age.evidence["age_days"] == str(days) and age.evidence["key_date"] == "2020-01-01"
+    assert age.volatile == frozenset({"age_days"})
+    [warn] = dkim_age("s20200101", ed_key, Thresholds(dkim_key_age_warn="~:365"))
+    assert warn.severity is Severity.WARN and warn.evidence["warn_range"] == "~:365"
+    [crit] = dkim_age(
+        "s20200101", ed_key, Thresholds(dkim_key_age_warn="~:365", dkim_key_age_crit="~:730")
+    )
+    assert crit.severity is Severity.FAIL
+    assert dkim_age("mail", ed_key, Thresholds(dkim_key_age_warn="~:365")) == []
+    future = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=40)).strftime("%Y%m%d")
+    assert dkim_age(f"s{future}", ed_key) == []  # a date to come says nothing about the key
