@@ -859,8 +859,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                 raise UsageError(f"--name: {exc}") from None
         return args.func(args)
     except (UsageError, LabSpecError) as exc:
+        if nagios:  # one line on stdout, nothing else (a core may show stderr too)
+            return _usage_unknown(str(exc))
         print(f"mailprobe: error: {exc}", file=sys.stderr)
-        return _usage_unknown(str(exc)) if nagios else EXIT_USAGE
+        return EXIT_USAGE
     except DoctorError as exc:
         print(f"mailprobe: cannot reach a container engine: {exc}", file=sys.stderr)
         return _plugin_unknown(f"cannot reach a container engine: {exc}", nagios, EXIT_USAGE)

@@ -11,7 +11,8 @@ The state, and the exit status the CLI gives in this format (docs/contract.md):
 | OK | 0 | no warn or fail finding, every probe ran (or was skipped) |
 | WARNING | 1 | a warn finding, nothing worse |
 | CRITICAL | 2 | a fail finding |
-| UNKNOWN | 3 | a probe could not run (ERROR) and nothing failed; a usage error |
+| UNKNOWN | 3 | a probe could not run (ERROR) and nothing failed; every probe was skipped (nothing
+  was checked); a usage error |
 
 A confirmed fail finding is CRITICAL even when another probe could not run; a probe that could
 not run is never CRITICAL and never hides behind OK or WARNING.
@@ -71,6 +72,8 @@ def state_of(report: RunReport) -> int:
         return CRITICAL
     if any(r.outcome is Outcome.ERROR for r in report.results):
         return UNKNOWN
+    if all(r.outcome is Outcome.SKIPPED for r in report.results):
+        return UNKNOWN  # nothing was checked
     if worst is Severity.WARN:
         return WARNING
     return OK
@@ -190,11 +193,18 @@ def summary(report: RunReport, state: int | None = None) -> str:
     if worst is not None:
         codes = sorted({f.code for r in report.results for f in r.findings if f.severity is worst})
         text += ": " + " ".join(codes[:5]) + (f" (+{len(codes) - 5})" if len(codes) > 5 else "")
-    elif state == UNKNOWN:
+    elif state == UNKNOWN and report.count(Outcome.ERROR):
         text += ": " + " ".join(
             f"{r.probe_id} {r.error.value if r.error else 'ERROR'}"
             for r in report.results
             if r.outcome is Outcome.ERROR
+        )
+    elif state == UNKNOWN:
+        skipped = [r for r in report.results if r.outcome is Outcome.SKIPPED]
+        text += ": nothing checked, every probe skipped" + (
+            f" ({skipped[0].probe_id}: {skipped[0].error_detail})"
+            if skipped and skipped[0].error_detail
+            else ""
         )
     return text
 
@@ -235,7 +245,7 @@ def render_many(
     "scenarios"): entries are (name, state, report). Perfdata: the count of runs per state and
     of findings per severity (one series per domain would swamp the core); with
     `per_entry_perf`, each run's perfdata too, labelled `<name>/...`. Returns the state."""
-    state = worst_state(s for _, s, _ in entries)
+    state = worst_state(s for _, s, _ in entries) if entries else UNKNOWN  # nothing ran
     counts = [sum(1 for _, s, _ in entries if s == st) for st in range(4)]
     described = ", ".join(f"{counts[st]} {STATE_NAMES[st].lower()}" for st in (2, 1, 3, 0))
     first = f"{PREFIX} {STATE_NAMES[state]} - {len(entries)} {what}: {described}"

@@ -183,13 +183,14 @@ def _run_core(tmp: Path, resolver: str, ca: Path) -> None:
             f"--output {tmp}/out",
             "--no-history",
             "--format nagios",
+            "-q",
             # the certificate made for the test has about 89 days left: a warning at 400
             "--cert-days-warn 400: --cert-days-crit 7:",
             "--spf-lookups-crit 5",
         ]
     )
     # A usage error (a bare number of days, refused before any probing): UNKNOWN, one line.
-    bad = f"{MAILPROBE} check {DOMAIN} --no-history --format nagios --cert-days-warn 21"
+    bad = f"{MAILPROBE} check {DOMAIN} --no-history --format nagios -q --cert-days-warn 21"
     cfg = _config(tmp, {"mailprobe": good, "mailprobe_bad": bad})
     check = subprocess.run([NAGIOS, "-v", str(cfg)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout[-3000:]

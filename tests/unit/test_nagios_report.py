@@ -65,7 +65,8 @@ ERROR = result("smtp.mx", outcome=Outcome.ERROR, error=ErrorReason.TIMEOUT)
         ((ERROR,), UNKNOWN),
         # a confirmed fail is not hidden behind a probe that could not run
         ((result("dns.spf", finding("SPF_MISSING", Severity.FAIL)), ERROR), CRITICAL),
-        ((result("dns.x", outcome=Outcome.SKIPPED),), OK),
+        ((result("dns.x", outcome=Outcome.SKIPPED), result("dns.spf")), OK),
+        ((result("dns.x", outcome=Outcome.SKIPPED),), UNKNOWN),  # nothing was checked
     ],
 )
 def test_state_follows_the_guidelines(results, state):
