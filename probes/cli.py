@@ -214,9 +214,9 @@ def _target_from_args(
 
 def _thresholds(args: argparse.Namespace) -> Thresholds:
     """The operator's thresholds (probes.validate checks their range syntax)."""
-    defaults = Thresholds()
+    given = args.cert_days_warn
     return Thresholds(
-        cert_days_warn=args.cert_days_warn or defaults.cert_days_warn,
+        cert_days_warn=Thresholds.cert_days_warn if given is None else given,
         cert_days_crit=args.cert_days_crit,
         spf_lookups_warn=args.spf_lookups_warn,
         spf_lookups_crit=args.spf_lookups_crit,

@@ -182,6 +182,8 @@ def test_scenario_thresholds_reach_the_target():
 def test_bad_dkim_age_threshold_names_its_option(capsys):
     assert cli.main(["check", "example.com", "--dkim-key-age-warn", "365:x"]) == 2
     assert "--dkim-key-age-warn: '365:x': 'x' is not a number" in capsys.readouterr().err
+    assert cli.main(["check", "example.com", "--cert-days-warn", ""]) == 2
+    assert "--cert-days-warn: empty" in capsys.readouterr().err
 
 
 def test_scenario_bad_threshold_names_file_line_and_field():
