@@ -7,7 +7,10 @@ Stdout gets one line per scenario (PASS, FAIL or ERROR) and, for the ones that d
 the unmet expectations and a table of findings; `-q` prints only those.
 
 Exit status: 0 every expectation met, 1 an expectation failed, 2 a bad scenario (or option),
-3 a probe could not run and no expectation failed.
+3 a probe could not run and no expectation failed. With `--format nagios` stdout is one plugin
+output for all the scenarios (probes.report.nagios_report.render_many) and the exit follows
+it: 0 OK (every expectation met), 2 CRITICAL (one failed), 3 UNKNOWN (a probe could not run,
+or a bad scenario or option).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _LABELS = {EXIT_OK: "PASS", EXIT_FINDINGS: "FAIL", EXIT_PROBE_ERROR: "ERROR"}
+# --format nagios: a scenario's status as a plugin state (OK, CRITICAL, UNKNOWN)
+_PLUGIN_STATES = {EXIT_OK: 0, EXIT_FINDINGS: 2, EXIT_PROBE_ERROR: 3}
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -61,7 +66,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = []
     for scenario, skip in cells:
         if skip:  # a lab flavour that cannot express the scenario's lab spec
-            print(f"SKIP  {scenario.name}  ({scenario.where}; {skip})", flush=True)
+            line = f"SKIP  {scenario.name}  ({scenario.where}; {skip})"
+            print(line, flush=True, file=sys.stderr if args.format == "nagios" else sys.stdout)
         else:
             scenarios.append(scenario)
     check_history(args)
@@ -86,6 +92,9 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
     used: set[str] = set()
     named: set[str] = set()  # scenario names in metrics (a repeated name gets a suffix)
     worst = EXIT_OK
+    plugin = args.format == "nagios"
+    entries = []  # --format nagios: (scenario, state, report)
+    details: dict[str, list[str]] = {}
     for scenario in scenarios:
         bar.advance(scenario.name)
         say(f"scenario {scenario.name!r} ({scenario.where})")
@@ -109,6 +118,11 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
             worst = EXIT_FINDINGS
         else:
             worst = max(worst, status)
+        if plugin:
+            entries.append((scenario.name, _PLUGIN_STATES[status], outcome.report))
+            if status != EXIT_OK:
+                details[scenario.name] = describe(outcome).splitlines()
+            continue
         if status != EXIT_OK or not args.quiet:
             results = outcome.report.results
             print(
@@ -118,6 +132,12 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
             )
         if status != EXIT_OK:
             print(_indent(describe(outcome)), flush=True)
+    if plugin:
+        from probes.report.nagios_report import render_many
+
+        return render_many(
+            entries, sys.stdout, what="scenarios", details=details, per_entry_perf=True
+        )
     return worst
 
 
