@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from testcontainers.core.container import DockerContainer
 
@@ -183,15 +184,14 @@ def remove_lab_containers(lab_id: str | None = None, *, instance: str | None = N
     client = _docker_client()
     try:
         removed, failed = [], []
-        filters = {"label": _labels(lab_id, instance)}
-        for container in client.containers.list(all=True, filters=filters):
+        for found in _present(client, _labels(lab_id, instance)):
             try:
-                container.remove(force=True)
-                removed.append(container.name)
+                client.api.remove_container(found["Id"], force=True)
+                removed.append(_name(found))
             except docker.errors.NotFound:
                 pass  # already gone
             except docker.errors.APIError as exc:
-                failed.append(f"{container.name}: {exc}")
+                failed.append(f"{_name(found)}: {exc}")
         if failed:
             raise RuntimeError("could not remove lab containers: " + "; ".join(failed))
         return removed
@@ -206,13 +206,28 @@ def list_lab_containers(
     when given)."""
     client = _docker_client()
     try:
-        filters = {"label": _labels(lab_id, instance)}
         return [
-            (c.name, c.labels.get(LABEL_ROLE, "?"), c.status)
-            for c in client.containers.list(all=True, filters=filters)
+            (
+                _name(found),
+                (found.get("Labels") or {}).get(LABEL_ROLE, "?"),
+                found.get("State", "?"),
+            )
+            for found in _present(client, _labels(lab_id, instance))
         ]
     finally:
         client.close()
+
+
+def _present(client: Any, labels: list[str]) -> list[dict[str, Any]]:
+    """The containers with these labels, as the list call answers (one request: the SDK's
+    `containers.list` asks again for each one, and a container another lab removes in between
+    would make that a 404)."""
+    return list(client.api.containers(all=True, filters={"label": labels}))
+
+
+def _name(found: dict[str, Any]) -> str:
+    names = found.get("Names") or [found.get("Id", "?")[:12]]
+    return str(names[0]).lstrip("/")
 
 
 def _docker_client():  # -> docker.DockerClient

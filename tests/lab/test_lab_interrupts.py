@@ -165,13 +165,14 @@ def interrupt(
 
 
 def containers_of(pid: int) -> list[Any]:
-    """The lab containers a process created (their instance label begins with its pid)."""
+    """The lab containers a process created (their instance label begins with its pid). One
+    list request: labels of other tests' labs come and go meanwhile."""
     client = _docker_client()
     try:
         return [
-            c
-            for c in client.containers.list(all=True, filters={"label": LABEL_LAB})
-            if c.labels.get(LABEL_INSTANCE, "").startswith(f"{pid}-")
+            client.containers.prepare_model(found)
+            for found in client.api.containers(all=True, filters={"label": LABEL_LAB})
+            if (found.get("Labels") or {}).get(LABEL_INSTANCE, "").startswith(f"{pid}-")
         ]
     finally:
         client.close()
