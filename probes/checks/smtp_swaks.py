@@ -106,9 +106,16 @@ class SmtpSwaks(BaseProbe):
         jobs = {job.endpoint: job for job in self.jobs(target, net, creds)}
         budget = target.timeouts.connect + target.timeouts.io
 
+        def dead(ep: Endpoint) -> BaseException | None:
+            # An endpoint another probe found silent or not answering (or the run's deadline):
+            # swaks is not started to wait for it again (a refusal costs nothing: swaks runs
+            # and reports its PORT_CLOSED).
+            known = net.endpoints.recall(ep.ip, ep.port)
+            return known if isinstance(known, TimeoutError) else None
+
         def check(ep: Endpoint, out: list[Finding]) -> None:
             job = jobs[ep]
-            with net.slots.hold(ep.ip, timeout=target.timeouts.probe):
+            with net.slots.hold(ep.ip, timeout=target.timeouts.probe, give_up=lambda: dead(ep)):
                 run = run_swaks(
                     binary,
                     job.args,
