@@ -39,6 +39,7 @@ from probes.credentials import Credentials, login_for, login_source
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
 from probes.net import Net
+from probes.net.endpoints import Silent
 from probes.net.swaks import SwaksRun, find_swaks, password_usable, run_swaks, swaks_version
 from probes.parse import swaks as transcript_parser
 from probes.parse.swaks import Failure, Transcript
@@ -60,6 +61,7 @@ TRANSCRIPT_TAIL_CHARS = 2000
 # swaks exit codes meaning the test itself could not run (options, transport, prerequisites)
 _NOT_RUN = {1: "its options were refused", 3: "unknown connection type"}
 _PREREQUISITE = 10
+_NO_BANNER = 21  # error reading the initial banner
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,15 @@ class SmtpSwaks(BaseProbe):
                     password=creds.password if creds and job.kind == "submission" else None,
                     user=creds.user if creds else None,
                 )
+                if run.exit_code == _NO_BANNER and "Timeout (" in run.output:
+                    # Silent where it must greet: the other probes need not wait for it again.
+                    net.endpoints.remember(
+                        ep.ip,
+                        ep.port,
+                        Silent,
+                        "accepted the connection but did not answer with a greeting within "
+                        f"{target.timeouts.io:g} s (swaks)",
+                    )
             out.extend(self.judge(job, run, version, creds))
 
         yield from check_all(list(jobs), check)
