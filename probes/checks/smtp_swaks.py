@@ -39,7 +39,7 @@ from probes.credentials import Credentials, login_for, login_source
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
 from probes.net import Net
-from probes.net.endpoints import Silent
+from probes.net.endpoints import FIRST, ConnectTimeout, Silent
 from probes.net.swaks import SwaksRun, find_swaks, password_usable, run_swaks, swaks_version
 from probes.parse import swaks as transcript_parser
 from probes.parse.swaks import Failure, Transcript
@@ -61,6 +61,7 @@ TRANSCRIPT_TAIL_CHARS = 2000
 # swaks exit codes meaning the test itself could not run (options, transport, prerequisites)
 _NOT_RUN = {1: "its options were refused", 3: "unknown connection type"}
 _PREREQUISITE = 10
+_NO_CONNECTION = 2  # error connecting to the server
 _NO_BANNER = 21  # error reading the initial banner
 
 
@@ -108,36 +109,59 @@ class SmtpSwaks(BaseProbe):
         jobs = {job.endpoint: job for job in self.jobs(target, net, creds)}
         budget = target.timeouts.connect + target.timeouts.io
 
-        def dead(ep: Endpoint) -> BaseException | None:
-            # An endpoint another probe found silent or not answering (or the run's deadline):
-            # swaks is not started to wait for it again (a refusal costs nothing: swaks runs
-            # and reports its PORT_CLOSED).
-            known = net.endpoints.recall(ep.ip, ep.port)
-            return known if isinstance(known, TimeoutError) else None
-
         def check(ep: Endpoint, out: list[Finding]) -> None:
             job = jobs[ep]
-            with net.slots.hold(ep.ip, timeout=target.timeouts.probe, give_up=lambda: dead(ep)):
-                run = run_swaks(
-                    binary,
-                    job.args,
-                    timeout=budget,
-                    what=ep.subject,
-                    password=creds.password if creds and job.kind == "submission" else None,
-                    user=creds.user if creds else None,
-                )
-                if run.exit_code == _NO_BANNER and "Timeout (" in run.output:
-                    # Silent where it must greet: the other probes need not wait for it again.
-                    net.endpoints.remember(
-                        ep.ip,
-                        ep.port,
-                        Silent,
-                        "accepted the connection but did not answer with a greeting within "
-                        f"{target.timeouts.io:g} s (swaks)",
+            first: list[bool] = []
+
+            def admit(free: bool) -> object:
+                # An endpoint another probe found silent or not answering (or the run's
+                # deadline): swaks is not started to wait for it again. A refusal costs
+                # nothing: swaks runs and reports its PORT_CLOSED.
+                verdict = net.endpoints.admit(ep.ip, ep.port, ep.subject, claim=free)
+                if isinstance(verdict, ConnectionRefusedError):
+                    return None
+                if verdict is FIRST:
+                    first.append(True)
+                return verdict
+
+            with net.slots.hold(ep.ip, timeout=target.timeouts.probe, admit=admit):
+                try:
+                    run = run_swaks(
+                        binary,
+                        job.args,
+                        timeout=budget,
+                        what=ep.subject,
+                        password=creds.password if creds and job.kind == "submission" else None,
+                        user=creds.user if creds else None,
                     )
+                    self.remember_dead(net, target, ep, run)
+                finally:
+                    if first:
+                        net.endpoints.settle(ep.ip, ep.port)  # (no-op once remembered)
             out.extend(self.judge(job, run, version, creds))
 
         yield from check_all(list(jobs), check)
+
+    @staticmethod
+    def remember_dead(net: Net, target: Target, ep: Endpoint, run: SwaksRun) -> None:
+        """What swaks met first at an endpoint, for the run's memory: no answer to the
+        connection, or silence where the server must greet. The other probes need not wait
+        for it again."""
+        if run.exit_code == _NO_CONNECTION and "connect: timeout" in run.output:
+            net.endpoints.remember(
+                ep.ip,
+                ep.port,
+                ConnectTimeout,
+                f"no answer to the connection within {target.timeouts.io:g} s (swaks)",
+            )
+        elif run.exit_code == _NO_BANNER and "Timeout (" in run.output:
+            net.endpoints.remember(
+                ep.ip,
+                ep.port,
+                Silent,
+                "accepted the connection but did not answer with a greeting within "
+                f"{target.timeouts.io:g} s (swaks)",
+            )
 
     # --- what to run ----------------------------------------------------------------------
 

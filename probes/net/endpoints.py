@@ -12,6 +12,12 @@ The failure is given back as a new exception of the same type (the runner's clas
 and the probes' own handling stay what they were), its message the first attempt's followed
 by REMEMBERED. Once the run's deadline is reached (`stop`), every endpoint fails at once with
 TimeoutError "run deadline reached". One memory per run (Net.endpoints); thread-safe.
+
+First contact: until an endpoint has shown it is not dead, one attempt at a time goes to it
+(`admit` -> FIRST for that one, WAIT for the others, without taking a connection slot); the
+attempt `settle`s it (the server spoke, or failed in another way: later attempts go ahead at
+once, as many at a time as the slots allow) or `remember`s its failure (the waiters get it
+at once). So two probes never both wait out the timeout of one dead endpoint.
 """
 
 from __future__ import annotations
@@ -21,6 +27,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 REMEMBERED = "(remembered from an earlier attempt in this run)"
+
+
+class Admission:
+    """What `admit` says besides an exception: go, go as the first contact, or wait."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+GO = Admission("GO")  # the endpoint is known not dead: connect
+FIRST = Admission("FIRST")  # connect as its first contact, then settle() or remember()
+WAIT = Admission("WAIT")  # another attempt is its first contact: wait for its outcome
 
 
 class ConnectTimeout(TimeoutError):
@@ -51,6 +72,8 @@ class EndpointMemory:
         self._lock = threading.Lock()
         self._failed: dict[tuple[str, int], _Failure] = {}
         self._stopped: str | None = None
+        self._first: set[tuple[str, int]] = set()  # first contact in progress
+        self._settled: set[tuple[str, int]] = set()  # known not dead
         self._listeners: list[Callable[[], None]] = []
         self.recalled = 0  # attempts answered from the memory
 
@@ -66,9 +89,40 @@ class EndpointMemory:
         """Remember how (ip, port) failed: the exception type, the reason (without the
         endpoint's name) and for an OSError of the connect its errno. The first failure stays."""
         with self._lock:
+            self._first.discard((ip, port))
             if (ip, port) in self._failed:
                 return
             self._failed[(ip, port)] = _Failure(kind, errno, reason)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    def admit(
+        self, ip: str, port: int, where: str | None = None, *, claim: bool = True
+    ) -> OSError | Admission:
+        """May an attempt on (ip, port) go ahead now? Its remembered failure (to raise), or
+        GO, FIRST (it is the first contact: the caller must settle() or remember() it) or
+        WAIT. `claim=False` (no connection slot free yet): FIRST is never given, WAIT instead."""
+        key = (ip, port)
+        with self._lock:
+            if self._stopped is None and key not in self._failed:
+                if key in self._settled:
+                    return GO if claim else WAIT
+                if key in self._first or not claim:
+                    return WAIT
+                self._first.add(key)
+                return FIRST
+        failure = self.recall(ip, port, where)
+        assert failure is not None
+        return failure
+
+    def settle(self, ip: str, port: int) -> None:
+        """The first contact with (ip, port) did not find it dead: no more waiting for it."""
+        with self._lock:
+            self._first.discard((ip, port))
+            if (ip, port) in self._failed:
+                return
+            self._settled.add((ip, port))
             listeners = list(self._listeners)
         for listener in listeners:
             listener()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from probes.errors import ProtocolError
 from probes.net import tls as tlsmod
-from probes.net.endpoints import ConnectTimeout, Silent
+from probes.net.endpoints import FIRST, WAIT, ConnectTimeout, Silent
 from probes.net.tls import TlsSession
 
 if TYPE_CHECKING:
@@ -43,9 +43,11 @@ _RECV = 16384
 class HostSlots:
     """At most `per_host` connections to one address at a time (operators rate-limit).
 
-    A waiter for a slot also gives up as soon as `give_up()` (checked whenever a slot frees
-    or `wake()` is called) returns an exception: the endpoint it waits for was found dead by
-    another probe meanwhile, or the run's deadline passed."""
+    `admit`, when given, is asked (under the slots' lock) whenever a slot frees or `wake()` is
+    called, with whether a slot is free: an exception to raise at once (the endpoint was
+    found dead meanwhile, or the run's deadline passed), WAIT (keep waiting, even with a
+    slot free: another attempt is the endpoint's first contact) or anything else (take the
+    slot; probes.net.endpoints.EndpointMemory.admit)."""
 
     def __init__(self, per_host: int) -> None:
         if per_host < 1:
@@ -59,15 +61,17 @@ class HostSlots:
         host: str,
         timeout: float,
         *,
-        give_up: Callable[[], BaseException | None] | None = None,
+        admit: Callable[[bool], object] | None = None,
     ) -> Callable[[], None]:
         """Wait for a slot (TimeoutError after `timeout`); returns the release function."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                if give_up is not None and (exc := give_up()) is not None:
-                    raise exc
-                if self._busy.get(host, 0) < self.per_host:
+                free = self._busy.get(host, 0) < self.per_host
+                verdict = admit(free) if admit is not None else None
+                if isinstance(verdict, BaseException):
+                    raise verdict
+                if free and verdict is not WAIT:
                     self._busy[host] = self._busy.get(host, 0) + 1
                     break
                 remaining = deadline - time.monotonic()
@@ -89,7 +93,7 @@ class HostSlots:
         return release
 
     def wake(self) -> None:
-        """Let every waiter check its `give_up` again."""
+        """Let every waiter ask its `admit` again."""
         with self._cond:
             self._cond.notify_all()
 
@@ -99,9 +103,9 @@ class HostSlots:
         host: str,
         timeout: float,
         *,
-        give_up: Callable[[], BaseException | None] | None = None,
+        admit: Callable[[bool], object] | None = None,
     ) -> Iterator[None]:
-        release = self.acquire(host, timeout, give_up=give_up)
+        release = self.acquire(host, timeout, admit=admit)
         try:
             yield
         finally:
@@ -134,6 +138,7 @@ class Connection:
         self._heard = False
         self._spoke = False
         self._silence: Callable[[str], None] | None = None
+        self._settle: Callable[[], None] | None = None  # first contact: settle the memory
 
     # ----- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -154,13 +159,18 @@ class Connection:
         timeouts = net.timeouts
         memory = net.endpoints
         where = label or f"{ip}:{port}"
+        first: list[bool] = []
+
+        def admit(free: bool) -> object:
+            verdict = memory.admit(ip, port, where, claim=free)
+            if verdict is FIRST:
+                first.append(True)
+            return verdict
+
         # The slot wait ends as soon as the endpoint is found dead by another probe (or the
         # run's deadline passes): the memory's answer, at once, instead of a wait in vain.
-        release = net.slots.acquire(
-            ip,
-            timeout=max(timeouts.probe, timeouts.connect),
-            give_up=lambda: memory.recall(ip, port, where),
-        )
+        release = net.slots.acquire(ip, timeout=max(timeouts.probe, timeouts.connect), admit=admit)
+        settle = (lambda: memory.settle(ip, port)) if first else (lambda: None)
         try:
             source = (net.source_address, 0) if net.source_address else None
             sock = socket.create_connection(
@@ -174,12 +184,14 @@ class Connection:
         except OSError as exc:
             release()
             if exc.errno is None:
+                settle()
                 raise
-            # the same error (ConnectionRefusedError, ...), saying which endpoint refused
             memory.remember(ip, port, type(exc), str(exc.strerror), exc.errno)
+            # the same error (ConnectionRefusedError, ...), saying which endpoint refused
             raise type(exc)(exc.errno, f"{where}: {exc.strerror}") from None
         except BaseException:
             release()
+            settle()
             raise
         conn = cls(
             sock,
@@ -189,6 +201,7 @@ class Connection:
             release=release,
         )
         conn._silence = lambda reason: memory.remember(ip, port, Silent, reason)
+        conn._settle = settle
         if implicit_tls:
             try:
                 try:
@@ -200,10 +213,18 @@ class Connection:
             except BaseException:
                 conn.close()
                 raise
+            conn._settled()  # it spoke TLS
         return conn
+
+    def _settled(self) -> None:
+        """The server is not dead (it spoke, or the connection ended some other way)."""
+        settle, self._settle = self._settle, None
+        if settle is not None:
+            settle()
 
     def _silent(self, exc: TimeoutError, what: str) -> Silent:
         """`exc` (a timeout while the server had to speak first) as Silent, remembered."""
+        self._settle = None  # remembered instead
         if self._silence is not None:
             self._silence(
                 f"accepted the connection but did not answer {what} within {self.io_timeout:g} s"
@@ -215,6 +236,7 @@ class Connection:
             self._sock.close()
         finally:
             self._release()
+            self._settled()
 
     def __enter__(self) -> Connection:
         return self
@@ -427,7 +449,9 @@ class Connection:
                         else ""
                     )
                 )
-            self._heard = True
+            if not self._heard:
+                self._heard = True
+                self._settled()
             self._buf += chunk
 
     def _remaining(self, deadline: float, what: str) -> float:

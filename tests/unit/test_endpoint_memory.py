@@ -91,18 +91,37 @@ def test_a_silent_smtp_server_is_waited_on_once_per_endpoint_by_all_smtp_probes(
             assert {f.code for f in r.findings} == {"SWAKS_STAGE_FAILED"}, detail
 
 
-def test_with_two_slots_per_host_no_endpoint_is_tried_more_than_twice() -> None:
-    """The default --max-per-host 2: two probes may meet one endpoint at once before either
-    knows; no third attempt ever follows."""
+def test_with_two_slots_per_host_still_one_connection_per_endpoint() -> None:
+    """The default --max-per-host 2: while an endpoint's first contact is in progress, the other
+    probes wait for its outcome (not for a slot), so no two of them wait out one silence."""
     probes = smtp_probes()
     with hs.HostileServer(hs.silent, ports=SMTP_PORTS) as server:
         target = smtp_target(server.host)
-        results = run_probes(probes, target, net_for(target, max_per_host=2))
+        net = net_for(target, max_per_host=2)
+        results = run_probes(probes, target, net)
     detail = [(r.probe_id, r.outcome, r.error, r.error_detail) for r in results]
     assert server.errors == []
-    assert len(SMTP_PORTS) <= server.accepted <= 2 * len(SMTP_PORTS), detail
-    assert server.accepted < endpoint_uses(results), detail
+    assert server.accepted == len(SMTP_PORTS), detail
+    assert server.max_concurrent == 2, detail  # two endpoints at a time, as the limit allows
+    remembered = sum((r.error_detail or "").count(REMEMBERED) for r in results)
+    assert remembered == endpoint_uses(results) - len(SMTP_PORTS), detail
     assert all(r.error is not ErrorReason.BUG for r in results), detail
+
+
+def test_a_live_endpoint_is_not_held_back_after_its_first_contact() -> None:
+    """A server that answers: once it greeted, the probes connect side by side again, up to
+    the per-host limit (the TLS version sweep opens several connections to one port)."""
+    net = door_net(max_per_host=3)
+    with (
+        hs.HostileServer(hs.smtp()) as server,
+        Connection.open(net, server.host, server.port) as first,
+    ):
+        first.read_line()
+        conns = [Connection.open(net, server.host, server.port) for _ in range(2)]
+        for conn in conns:
+            assert conn.read_line().startswith("220 ")
+            conn.close()
+    assert net.endpoints.failed() == {}
 
 
 def test_an_unanswering_server_is_remembered_and_its_ports_reported_filtered() -> None:
