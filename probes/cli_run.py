@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--output", metavar="DIR", help="report directory, one subdirectory per scenario"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="print only what did not pass")
+    from probes.cli_time import add_time_options
+
+    add_time_options(run)  # override every scenario's target.timeouts; one deadline for all
     add_history_options(run, storing=True)
     run.set_defaults(func=cmd_run)
     return run
@@ -46,7 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from probes import registry
+    from probes.cli_time import check_time_options, command_started, run_deadline
     from probes.scenario import flavour_cells, load_paths
+
+    args.run_deadline = run_deadline(args, command_started())
+    check_time_options(args)
 
     renderers = registry.load_renderers()
     if args.format not in renderers:
@@ -82,10 +89,17 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
     formats = list(dict.fromkeys(["json", args.format]))
     used: set[str] = set()
     worst = EXIT_OK
+    from probes.cli_time import with_time_options
+
     for scenario in scenarios:
         bar.advance(scenario.name)
         say(f"scenario {scenario.name!r} ({scenario.where})")
-        outcome = run_scenario(scenario, say=say)
+        outcome = run_scenario(
+            with_time_options(scenario, args),
+            say=say,
+            deadline=args.run_deadline,
+            run_limit=args.max_run_time,
+        )
         if args.output:
             out_dir = Path(args.output) / _unique(_slug(scenario.name), used)
         else:

@@ -8,6 +8,7 @@
                          `target.timeouts.*`); they win over what --timeout derives
     --max-run-time S     the whole run's deadline, counted from the command's start (cron):
                          probes still running then end ERROR/TIMEOUT "run deadline reached"
+                         (for `run`: one deadline for all its scenarios)
 
 The values are checked by the one validation (probes.validate: above 0 seconds, finite);
 a problem names the option that gave the value (`timeout_options`).
@@ -19,10 +20,13 @@ import argparse
 import math
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probes.errors import UsageError
-from probes.model import Timeouts
+from probes.model import Target, Timeouts
+
+if TYPE_CHECKING:
+    from probes.scenario import Scenario
 
 FIELDS = ("connect", "io", "dns", "probe")
 OPTION = {name: f"--{name}-timeout" for name in FIELDS}
@@ -92,6 +96,33 @@ def timeout_options(args: argparse.Namespace) -> dict[str, str]:
         )
         for name in FIELDS
     }
+
+
+def check_time_options(args: argparse.Namespace) -> None:
+    """The time options alone, by the one validation (for `run`, before any scenario runs):
+    UsageError naming the option."""
+    if not timeouts_given(args):
+        return
+    from probes.validate import checked_target
+
+    _, problems = checked_target(
+        Target(domain="example.test", timeouts=apply_timeouts(args, Timeouts()))
+    )
+    options = timeout_options(args)
+    for field, problem in problems:
+        if field in options:
+            raise UsageError(f"{options[field]}: {problem}")
+
+
+def with_time_options(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    """`scenario` with the command line's timeouts over its target's (`run`)."""
+    if not timeouts_given(args):
+        return scenario
+    spec = scenario.target
+    timeouts = apply_timeouts(args, spec.timeouts)
+    return replace(
+        scenario, target=replace(spec, timeouts=timeouts, given=spec.given | {"timeouts"})
+    )
 
 
 def run_deadline(args: argparse.Namespace, started: float) -> float | None:

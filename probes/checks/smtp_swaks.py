@@ -125,6 +125,7 @@ class SmtpSwaks(BaseProbe):
                 return verdict
 
             with net.slots.hold(ep.ip, timeout=target.timeouts.probe, admit=admit):
+                settled = False
                 try:
                     run = run_swaks(
                         binary,
@@ -135,9 +136,12 @@ class SmtpSwaks(BaseProbe):
                         user=creds.user if creds else None,
                     )
                     self.remember_dead(net, target, ep, run)
+                    settled = True
                 finally:
-                    if first:
+                    if first and settled:
                         net.endpoints.settle(ep.ip, ep.port)  # (no-op once remembered)
+                    elif first:  # swaks ran out of time: it is not known where it stopped
+                        net.endpoints.unclaim(ep.ip, ep.port)
             out.extend(self.judge(job, run, version, creds))
 
         yield from check_all(list(jobs), check)

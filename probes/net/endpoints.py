@@ -116,6 +116,15 @@ class EndpointMemory:
         assert failure is not None
         return failure
 
+    def unclaim(self, ip: str, port: int) -> None:
+        """The first contact with (ip, port) ended without saying whether it is dead: the next
+        attempt becomes its first contact."""
+        with self._lock:
+            self._first.discard((ip, port))
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
     def settle(self, ip: str, port: int) -> None:
         """The first contact with (ip, port) did not find it dead: no more waiting for it."""
         with self._lock:

@@ -178,3 +178,64 @@ def test_max_run_time_is_refused_with_domains(
     )
     assert status == EXIT_USAGE
     assert "--max-run-time: not with --domains" in capsys.readouterr().err
+
+
+# ----- `run`: the same options over every scenario ---------------------------------------------
+SCENARIO = """\
+name: sleepy
+target:
+  domain: example.test
+  timeouts: {connect: 7, io: 20, dns: 4, probe: 100}
+probes: ["test.*"]
+expect:
+  max_severity: fail
+"""
+
+
+def test_run_time_options_override_the_scenario_timeouts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from probes.cli_time import with_time_options
+
+    monkeypatch.setattr(
+        registry, "load_probes", lambda: {"test.quick": Quick, "test.sleeper": Sleeper}
+    )
+    from probes.scenario import load_paths
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    (scenario,) = load_paths([str(path)])
+    args = cli.build_parser().parse_args(["run", str(path), "--timeout", "9", "--dns-timeout", "1"])
+    changed = with_time_options(scenario, args)
+    assert changed.target.timeouts == Timeouts(connect=3, io=3, dns=1, probe=9)
+    plain = cli.build_parser().parse_args(["run", str(path)])
+    assert with_time_options(scenario, plain).target.timeouts == Timeouts(7, 20, 4, 100)
+
+
+def test_run_a_bad_time_option_is_exit_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    status = cli.main(["run", str(path), "--io-timeout", "0", "--no-history"])
+    assert status == EXIT_USAGE
+    assert "--io-timeout: must be above 0 seconds" in capsys.readouterr().err
+
+
+def test_run_max_run_time_ends_the_scenario_with_its_report_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(
+        registry, "load_probes", lambda: {"test.quick": Quick, "test.sleeper": Sleeper}
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    out = tmp_path / "out"
+    status = cli.main(
+        ["run", str(path), "--max-run-time", "1", "--no-history", "-q", "--output", str(out)]
+    )
+    assert status == EXIT_PROBE_ERROR
+    report = json.loads((out / "sleepy" / "report.json").read_text())
+    sleeper = {r["probe"]: r for r in report["results"]}["test.sleeper"]
+    assert (sleeper["outcome"], sleeper["error"]) == ("ERROR", "TIMEOUT")
+    assert RUN_DEADLINE in sleeper["error_detail"]
