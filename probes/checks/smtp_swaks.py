@@ -19,6 +19,9 @@ Codes (subject `host:port`; reproduce: the swaks line, password as "$MAILPROBE_P
 - SWAKS_STAGE_FAILED [fail] swaks stopped at a stage; evidence: stage, the server's reply
   code and text (shortened, AUTH lines redacted), swaks' exit code and its meaning, the end of
   the transcript.
+  An endpoint another probe of the run found not answering or silent (probes.net.endpoints)
+  is not given to swaks again: SWAKS_STAGE_FAILED at stage CONNECT or BANNER, evidence
+  `remembered` (what was met, "remembered from an earlier attempt in this run").
 - PORT_CLOSED [fail on 25 and on configured submission hosts; info on 587 of an MX host that
   was only tried because no submission host is configured] the connection was refused.
 - STARTTLS_NOT_OFFERED [fail] the EHLO reply does not advertise STARTTLS.
@@ -39,7 +42,7 @@ from probes.credentials import Credentials, login_for, login_source
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
 from probes.net import Net
-from probes.net.endpoints import FIRST, ConnectTimeout, Silent
+from probes.net.endpoints import FIRST, REMEMBERED, ConnectTimeout, Silent
 from probes.net.swaks import SwaksRun, find_swaks, password_usable, run_swaks, swaks_version
 from probes.parse import swaks as transcript_parser
 from probes.parse.swaks import Failure, Transcript
@@ -124,27 +127,55 @@ class SmtpSwaks(BaseProbe):
                     first.append(True)
                 return verdict
 
-            with net.slots.hold(ep.ip, timeout=target.timeouts.probe, admit=admit):
-                settled = False
-                try:
-                    run = run_swaks(
-                        binary,
-                        job.args,
-                        timeout=budget,
-                        what=ep.subject,
-                        password=creds.password if creds and job.kind == "submission" else None,
-                        user=creds.user if creds else None,
-                    )
-                    self.remember_dead(net, target, ep, run)
-                    settled = True
-                finally:
-                    if first and settled:
-                        net.endpoints.settle(ep.ip, ep.port)  # (no-op once remembered)
-                    elif first:  # swaks ran out of time: it is not known where it stopped
-                        net.endpoints.unclaim(ep.ip, ep.port)
+            try:
+                release = net.slots.acquire(ep.ip, timeout=target.timeouts.probe, admit=admit)
+            except (ConnectTimeout, Silent) as known:
+                if REMEMBERED not in str(known):
+                    raise
+                out.append(self.remembered(job, known))
+                return
+            settled = False
+            try:
+                run = run_swaks(
+                    binary,
+                    job.args,
+                    timeout=budget,
+                    what=ep.subject,
+                    password=creds.password if creds and job.kind == "submission" else None,
+                    user=creds.user if creds else None,
+                )
+                self.remember_dead(net, target, ep, run)
+                settled = True
+            finally:
+                release()
+                if first and settled:
+                    net.endpoints.settle(ep.ip, ep.port)  # (no-op once remembered)
+                elif first:  # swaks ran out of time: it is not known where it stopped
+                    net.endpoints.unclaim(ep.ip, ep.port)
             out.extend(self.judge(job, run, version, creds))
 
         yield from check_all(list(jobs), check)
+
+    def remembered(self, job: Job, known: ConnectTimeout | Silent) -> Finding:
+        """The finding swaks gives such an endpoint (stopped at CONNECT or at the BANNER),
+        from the run's memory: swaks is not run to wait for it again."""
+        ep = job.endpoint
+        stage = "CONNECT" if isinstance(known, ConnectTimeout) else "BANNER"
+        said = str(known).removeprefix(f"{ep.subject}: ")
+        return self.finding(
+            "SWAKS_STAGE_FAILED",
+            Severity.FAIL,
+            f"{ep.subject}: swaks stopped at {stage}: {said}",
+            evidence={
+                "address": ep.ip,
+                "quit_after": job.quit_after,
+                "stage": stage,
+                "stages_passed": "none",
+                "remembered": said,
+            },
+            reproduce=job.reproduce,
+            subject=ep.subject,
+        )
 
     @staticmethod
     def remember_dead(net: Net, target: Target, ep: Endpoint, run: SwaksRun) -> None:
