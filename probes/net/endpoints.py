@@ -75,6 +75,7 @@ class EndpointMemory:
         self._first: set[tuple[str, int]] = set()  # first contact in progress
         self._settled: set[tuple[str, int]] = set()  # known not dead
         self._listeners: list[Callable[[], None]] = []
+        self._open: dict[int, Callable[[], None]] = {}  # id -> abort, of connections open now
         self.recalled = 0  # attempts answered from the memory
 
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -153,14 +154,33 @@ class EndpointMemory:
         with self._lock:
             return {key: f.kind.__name__ for key, f in self._failed.items()}
 
+    def track(self, key: int, abort: Callable[[], None]) -> None:
+        """A connection is open: `abort()` ends it (from another thread) if the run stops."""
+        with self._lock:
+            stopped = self._stopped is not None
+            if not stopped:
+                self._open[key] = abort
+        if stopped:
+            abort()
+
+    def untrack(self, key: int) -> None:
+        with self._lock:
+            self._open.pop(key, None)
+
     def stop(self, reason: str) -> None:
-        """From now on every endpoint fails at once with TimeoutError(reason)."""
+        """From now on every endpoint fails at once with TimeoutError(reason), and the
+        connections still open are ended (their reads return at once: the probes that were
+        abandoned at the run's deadline end now, not after their I/O timeouts)."""
         with self._lock:
             if self._stopped is None:
                 self._stopped = reason
             listeners = list(self._listeners)
+            aborts = list(self._open.values())
+            self._open.clear()
         for listener in listeners:
             listener()
+        for abort in aborts:
+            abort()
 
     @property
     def stopped(self) -> str | None:

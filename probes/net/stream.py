@@ -17,6 +17,7 @@ evidence and error messages.
 from __future__ import annotations
 
 import collections
+import contextlib
 import socket
 import ssl
 import threading
@@ -139,6 +140,7 @@ class Connection:
         self._spoke = False
         self._silence: Callable[[str], None] | None = None
         self._settle: Callable[[], None] | None = None  # first contact: settle the memory
+        self._untrack: Callable[[], None] = lambda: None
 
     # ----- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -202,6 +204,8 @@ class Connection:
         )
         conn._silence = lambda reason: memory.remember(ip, port, Silent, reason)
         conn._settle = settle
+        conn._untrack = lambda: memory.untrack(id(conn))
+        memory.track(id(conn), conn._abort)
         if implicit_tls:
             try:
                 try:
@@ -237,6 +241,13 @@ class Connection:
         finally:
             self._release()
             self._settled()
+            self._untrack()
+
+    def _abort(self) -> None:
+        """End the connection from another thread (the run stopped): a read blocked on it
+        returns at once, the owner's close() still releases everything."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Connection:
         return self

@@ -256,3 +256,32 @@ def test_after_the_run_stops_no_connection_or_slot_is_given() -> None:
         with pytest.raises(TimeoutError, match="run deadline reached"):
             Connection.open(net, server.host, server.port)
     assert server.accepted == 0
+
+
+def test_stopping_the_run_ends_the_reads_of_connections_still_open() -> None:
+    """The run's deadline: a probe abandoned in the middle of a read (here a 60 s I/O timeout
+    against a silent server) gets its read back at once, as a closed connection, instead of
+    running on until its own timeout."""
+    net = door_net(io=60)
+    ended: list[BaseException] = []
+    reading = threading.Event()
+
+    def reader(conn: Connection) -> None:
+        reading.set()
+        try:
+            conn.read_line()
+        except OSError as exc:
+            ended.append(exc)
+
+    with (
+        hs.HostileServer(hs.silent) as server,
+        Connection.open(net, server.host, server.port) as conn,
+    ):
+        thread = threading.Thread(target=reader, args=(conn,))
+        thread.start()
+        reading.wait()
+        net.endpoints.stop("run deadline reached")
+        thread.join(30)
+        assert not thread.is_alive()
+    assert len(ended) == 1
+    assert type(ended[0]) is ConnectionResetError  # not the I/O timeout
