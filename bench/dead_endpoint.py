@@ -54,7 +54,10 @@ def run_once(kind: str, connect: float, io: float, limit: int) -> dict[str, obje
         report = run_report(probes, target, net)
         wall = time.perf_counter() - t0
     texts = [r.error_detail or "" for r in report.results] + [
-        f.evidence.get("detail", "") for r in report.results for f in r.findings
+        f.evidence.get(key, "")
+        for r in report.results
+        for f in r.findings
+        for key in ("detail", "remembered")
     ]
     per_endpoint = io if kind == "silent" else connect
     return {

@@ -43,7 +43,14 @@ from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.endpoints import FIRST, REMEMBERED, ConnectTimeout, Silent
-from probes.net.swaks import SwaksRun, find_swaks, password_usable, run_swaks, swaks_version
+from probes.net.swaks import (
+    SwaksRun,
+    SwaksTimedOut,
+    find_swaks,
+    password_usable,
+    run_swaks,
+    swaks_version,
+)
 from probes.parse import swaks as transcript_parser
 from probes.parse.swaks import Failure, Transcript
 from probes.probe import BaseProbe
@@ -146,6 +153,10 @@ class SmtpSwaks(BaseProbe):
                 )
                 self.remember_dead(net, target, ep, run)
                 settled = True
+            except SwaksTimedOut as timed_out:
+                if first and _silent_banner(timed_out.output):
+                    remember_silent(net, target, ep)
+                raise
             finally:
                 release()
                 if first and settled:
@@ -189,14 +200,8 @@ class SmtpSwaks(BaseProbe):
                 ConnectTimeout,
                 f"no answer to the connection within {target.timeouts.io:g} s (swaks)",
             )
-        elif run.exit_code == _NO_BANNER and "Timeout (" in run.output:
-            net.endpoints.remember(
-                ep.ip,
-                ep.port,
-                Silent,
-                "accepted the connection but did not answer with a greeting within "
-                f"{target.timeouts.io:g} s (swaks)",
-            )
+        elif run.exit_code == _NO_BANNER and _silent_banner(run.output):
+            remember_silent(net, target, ep)
 
     # --- what to run ----------------------------------------------------------------------
 
@@ -426,6 +431,23 @@ class SmtpSwaks(BaseProbe):
             Severity.FAIL,
             f"{ep.subject}: swaks stopped at {fail.stage}: {said}",
         )
+
+
+def _silent_banner(output: str) -> bool:
+    """Whether swaks connected and then timed out waiting for the banner (its first server
+    line is its own timeout notice, `<** Timeout (N secs) waiting for server response`)."""
+    server_lines = [line for line in output.splitlines() if line.startswith("<")]
+    return bool(server_lines) and server_lines[0].startswith("<** Timeout")
+
+
+def remember_silent(net: Net, target: Target, ep: Endpoint) -> None:
+    net.endpoints.remember(
+        ep.ip,
+        ep.port,
+        Silent,
+        "accepted the connection but did not answer with a greeting within "
+        f"{target.timeouts.io:g} s (swaks)",
+    )
 
 
 def transcript_tail(output: str) -> str:

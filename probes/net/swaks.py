@@ -37,6 +37,15 @@ VERSION_TIMEOUT = 10.0
 _READ_CHUNK = 65536
 
 
+class SwaksTimedOut(TimeoutError):
+    """swaks did not finish within its deadline; `output` is what it printed until then
+    (capped, secrets scrubbed)."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
+
+
 class SwaksUnusable(Exception):
     """swaks cannot be run for this test (the message says why; never contains a secret)."""
 
@@ -161,6 +170,9 @@ def run_swaks(
                     chunk = chunk[: max(room, 0)]
                 kept += chunk
         _await_exit(proc, deadline, timeout, what)
+    except TimeoutError as exc:
+        output = scrub(kept.decode("utf-8", errors="replace"), secrets)
+        raise SwaksTimedOut(str(exc), output) from None
     finally:
         _kill_group(proc)
         if proc.stdout is not None:

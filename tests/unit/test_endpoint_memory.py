@@ -21,6 +21,7 @@ from probes.net import Net
 from probes.net.dns import DnsClient, StaticBackend
 from probes.net.endpoints import REMEMBERED, ConnectTimeout, Silent
 from probes.net.stream import Connection
+from probes.net.swaks import find_swaks
 from probes.runner import run_probes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -285,3 +286,20 @@ def test_stopping_the_run_ends_the_reads_of_connections_still_open() -> None:
         assert not thread.is_alive()
     assert len(ended) == 1
     assert type(ended[0]) is ConnectionResetError  # not the I/O timeout
+
+
+@pytest.mark.skipif(find_swaks() is None, reason="swaks is not installed (Debian package swaks)")
+def test_what_swaks_meets_first_is_remembered_for_the_other_probes() -> None:
+    """smtp.swaks runs first (one probe at a time) and meets the silence itself; smtp.mx then
+    gets it from the memory without connecting."""
+    by_id = registry.load_probes()
+    probes = [by_id["smtp.swaks"](), by_id["smtp.mx"]()]
+    with hs.HostileServer(hs.silent, ports=(25, 587)) as server:
+        target = smtp_target(server.host)
+        net = net_for(target, max_per_host=1)
+        swaks, mx = run_probes(probes, target, net, max_workers=1)
+    detail = [(r.probe_id, r.outcome, r.error, r.error_detail) for r in (swaks, mx)]
+    assert server.accepted == 2, detail  # swaks' two connections, none from smtp.mx
+    assert net.endpoints.failed() == {(server.host, 25): "Silent", (server.host, 587): "Silent"}
+    assert (mx.outcome, mx.error) == (Outcome.ERROR, ErrorReason.TIMEOUT), detail
+    assert REMEMBERED in (mx.error_detail or "") and "(swaks)" in (mx.error_detail or "")
