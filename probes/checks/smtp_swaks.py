@@ -150,6 +150,7 @@ class SmtpSwaks(BaseProbe):
                     what=ep.subject,
                     password=creds.password if creds and job.kind == "submission" else None,
                     user=creds.user if creds else None,
+                    memory=net.endpoints,
                 )
                 self.remember_dead(net, target, ep, run)
                 settled = True

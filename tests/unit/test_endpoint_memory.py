@@ -303,3 +303,30 @@ def test_what_swaks_meets_first_is_remembered_for_the_other_probes() -> None:
     assert net.endpoints.failed() == {(server.host, 25): "Silent", (server.host, 587): "Silent"}
     assert (mx.outcome, mx.error) == (Outcome.ERROR, ErrorReason.TIMEOUT), detail
     assert REMEMBERED in (mx.error_detail or "") and "(swaks)" in (mx.error_detail or "")
+
+
+@pytest.mark.skipif(find_swaks() is None, reason="swaks is not installed (Debian package swaks)")
+def test_stopping_the_run_kills_a_swaks_still_waiting() -> None:
+    from probes.net.endpoints import EndpointMemory
+    from probes.net.swaks import run_swaks
+
+    memory = EndpointMemory()
+    runs: list[object] = []
+    with hs.HostileServer(hs.silent) as server:
+        args = ["--config", "--server", server.host, "--port", str(server.port)]
+        args += ["--timeout", "60s", "--quit-after", "EHLO"]
+        swaks = find_swaks()
+        assert swaks is not None
+        thread = threading.Thread(
+            target=lambda: runs.append(
+                run_swaks(swaks, args, timeout=90, what="silent", memory=memory)
+            )
+        )
+        thread.start()
+        while server.accepted == 0 and thread.is_alive():  # swaks is connected and waiting
+            threading.Event().wait(0.05)
+        memory.stop("run deadline reached")
+        thread.join(30)
+        assert not thread.is_alive()
+    (run,) = runs
+    assert run.exit_code == -9  # type: ignore[attr-defined]  # killed, not its own timeout
