@@ -26,6 +26,7 @@ from probes.model import (
     Severity,
     Target,
     Thresholds,
+    Timeouts,
 )
 from probes.report import (
     EXIT_PROBE_ERROR,
@@ -52,6 +53,9 @@ def _say(quiet: bool):
 # ----- check ------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     from probes import registry
+    from probes.cli_time import command_started, run_deadline
+
+    args.run_deadline = run_deadline(args, command_started())
 
     if args.fail_on == "new" and args.no_history:
         raise UsageError("--fail-on new compares with the history: it cannot go with --no-history")
@@ -90,6 +94,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                     f"{option}: names one domain's servers; with --domains each domain's "
                     "servers come from its DNS"
                 )
+        if args.max_run_time is not None:
+            raise UsageError(
+                "--max-run-time: not with --domains (each domain's probes keep their timeouts)"
+            )
         domains = read_domains(args.domains)
         template = _target_from_args(args, domains[0], dkim_keys)
         return _audit_and_report(args, domains, template, probe_classes)
@@ -102,13 +110,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     changes, message_given = _lab_changes(args, dkim_keys)
     # The user's overrides get the checks a DOMAIN gets, before the lab starts ...
-    _checked(Target(domain="lab.invalid", **changes))
+    _checked(Target(domain="lab.invalid", **changes), _time_options(args))
     spec = _load_spec(args.lab_spec, args.lab_flavour)
     with Lab(spec, say=say) as lab:
         info = lab.info
         assert info is not None
         # ... and the lab's Target with them, built as everywhere else (probes.lab.target).
-        target = _checked(lab_target(info, message_given=message_given, **changes))
+        target = _checked(
+            lab_target(info, message_given=message_given, **changes), _time_options(args)
+        )
         return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))
 
 
@@ -177,18 +187,30 @@ _OPTIONS = {
     "thresholds.spf_lookups_crit": "--spf-lookups-crit",
     "thresholds.dkim_key_age_warn": "--dkim-key-age-warn",
     "thresholds.dkim_key_age_crit": "--dkim-key-age-crit",
+    "timeouts.connect": "--connect-timeout",
+    "timeouts.io": "--io-timeout",
+    "timeouts.dns": "--dns-timeout",
+    "timeouts.probe": "--probe-timeout",
 }
 NAGIOS = "nagios"
 
 
-def _checked(target: Target) -> Target:
-    """The Target validated and normalized (probes.validate), or UsageError naming the option."""
+def _time_options(args: argparse.Namespace) -> dict[str, str]:
+    from probes.cli_time import timeout_options
+
+    return timeout_options(args)
+
+
+def _checked(target: Target, options: dict[str, str] | None = None) -> Target:
+    """The Target validated and normalized (probes.validate), or UsageError naming the option
+    (`options`: this command line's own names for some fields, e.g. --timeout)."""
     from probes.validate import checked_target
 
     checked, problems = checked_target(target, files=True)
     if problems:
         field, problem = problems[0]
-        option = _OPTIONS.get(field.split("[")[0], field)
+        key = field.split("[")[0]
+        option = (options or {}).get(key) or _OPTIONS.get(key, field)
         raise UsageError(f"{option}: {problem}")
     return checked
 
@@ -196,9 +218,12 @@ def _checked(target: Target) -> Target:
 def _target_from_args(
     args: argparse.Namespace, domain: str, dkim_keys: tuple[tuple[str, str], ...] = ()
 ) -> Target:
+    from probes.cli_time import apply_timeouts
+
     message, _ = _message_options(args)
     target = Target(
         domain=domain,
+        timeouts=apply_timeouts(args, Timeouts()),
         mx_hosts=tuple(args.mx or ()),
         submission_hosts=tuple(args.submission_host or ()),
         mailbox_hosts=tuple(args.mailbox_host or ()),
@@ -212,7 +237,7 @@ def _target_from_args(
         message=message,
         thresholds=_thresholds(args),
     )
-    return _checked(target)
+    return _checked(target, _time_options(args))
 
 
 def _thresholds(args: argparse.Namespace) -> Thresholds:
@@ -249,6 +274,10 @@ def _lab_changes(
     changes["message"] = message
     changes["discover_selectors"] = args.discover_selectors
     changes["thresholds"] = _thresholds(args)
+    from probes.cli_time import apply_timeouts, timeouts_given
+
+    if timeouts_given(args):
+        changes["timeouts"] = apply_timeouts(args, Timeouts())
     return changes, message_given
 
 
@@ -290,7 +319,14 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
     from probes.runner import run_report
 
     net = Net.for_target(target, max_per_host=args.max_per_host)
-    report = run_report([cls() for cls in probe_classes], target, net, secrets=secrets)
+    report = run_report(
+        [cls() for cls in probe_classes],
+        target,
+        net,
+        secrets=secrets,
+        deadline=args.run_deadline,
+        run_limit=args.max_run_time,
+    )
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
     formats = ["json"] if args.format == "json" else ["json", args.format]
     paths = write_report(report, out_dir, formats, renderers)
@@ -734,6 +770,9 @@ def build_parser() -> argparse.ArgumentParser:
     msg.add_argument("--keep-message", action="store_true", help="do not delete it afterwards")
     msg.add_argument("--receiver-listen", metavar="IP:PORT", help="receiver mode: listen here")
     msg.add_argument("--receiver-domain", metavar="DOMAIN", help="receiver mode: its domain")
+    from probes.cli_time import add_time_options
+
+    add_time_options(check)
     check.add_argument("--probe", action="append", metavar="GLOB")
     check.add_argument(
         "--domains", metavar="FILE", help="audit many domains (one per line), concurrently"

@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--output", metavar="DIR", help="report directory, one subdirectory per scenario"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="print only what did not pass")
+    from probes.cli_time import add_time_options
+
+    add_time_options(run)  # override every scenario's target.timeouts; one deadline for all
     add_history_options(run, storing=True)
     add_prometheus_options(run, domains=False)
     run.set_defaults(func=cmd_run)
@@ -53,7 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from probes import registry
+    from probes.cli_time import check_time_options, command_started, run_deadline
     from probes.scenario import flavour_cells, load_paths
+
+    args.run_deadline = run_deadline(args, command_started())
+    check_time_options(args)
 
     renderers = registry.load_renderers()
     if args.format not in renderers:
@@ -92,13 +99,20 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
     used: set[str] = set()
     named: set[str] = set()  # scenario names in metrics (a repeated name gets a suffix)
     worst = EXIT_OK
+    from probes.cli_time import with_time_options
+
     plugin = args.format == "nagios"
     entries = []  # --format nagios: (scenario, state, report)
     details: dict[str, list[str]] = {}
     for scenario in scenarios:
         bar.advance(scenario.name)
         say(f"scenario {scenario.name!r} ({scenario.where})")
-        outcome = run_scenario(scenario, say=say)
+        outcome = run_scenario(
+            with_time_options(scenario, args),
+            say=say,
+            deadline=args.run_deadline,
+            run_limit=args.max_run_time,
+        )
         if args.output:
             out_dir = Path(args.output) / _unique(_slug(scenario.name), used)
         else:

@@ -8,6 +8,12 @@ worker thread. A probe still running after that is reported as ERROR/TIMEOUT and
 network timeouts (also from the Target) end it; its late result is discarded. Abandoned threads
 do not hold up the remaining probes (a fresh pool takes over), but the interpreter still waits
 for them at exit.
+
+The run's deadline (`deadline`, a time.monotonic() instant; `check --max-run-time`): when it
+passes, every probe still running is abandoned the same way and every probe not yet started is
+not started, all reported ERROR/TIMEOUT "run deadline reached"; the run's endpoint memory
+is stopped (probes.net.endpoints), so abandoned probes get no new connection or slot and end
+within their current read.
 """
 
 from __future__ import annotations
@@ -139,6 +145,21 @@ def _timed_out(probe: Probe, limit: float, elapsed: float) -> ProbeResult:
     )
 
 
+RUN_DEADLINE = "run deadline reached"
+
+
+def _deadline_reached(probe: Probe, limit: float | None, elapsed: float | None) -> ProbeResult:
+    when = "before it started" if elapsed is None else f"after {elapsed:.1f} s (abandoned)"
+    whole = "" if limit is None else f" ({limit:g} s for the whole run)"
+    return ProbeResult(
+        probe_id=probe_id_of(probe),
+        outcome=Outcome.ERROR,
+        error=ErrorReason.TIMEOUT,
+        error_detail=f"TimeoutError: {RUN_DEADLINE}{whole} {when}",
+        duration_s=elapsed or 0.0,
+    )
+
+
 def _new_pool(max_workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="mailprobe-probe")
 
@@ -150,12 +171,16 @@ def run_probes(
     *,
     max_workers: int = DEFAULT_MAX_WORKERS,
     secrets: Collection[str] = (),
+    deadline: float | None = None,
+    run_limit: float | None = None,
 ) -> list[ProbeResult]:
     """Run `probes` against `target`, at most `max_workers` at a time.
 
     Returns one ProbeResult per probe, in the order the probes were given. `secrets` are
     values (passwords, tokens) that must never appear in `error_detail`; the password of the
-    target's in-memory login (a lab's) is always one of them.
+    target's in-memory login (a lab's) is always one of them. `deadline` (time.monotonic())
+    ends the whole run (see the module's doc); `run_limit` is the whole run's seconds, for the
+    message.
     """
     if max_workers < 1:
         raise ValueError(f"max_workers must be at least 1, not {max_workers}")
@@ -172,6 +197,9 @@ def run_probes(
     pools = [_new_pool(max_workers)]
     try:
         while queue or in_flight:
+            if deadline is not None and time.monotonic() >= deadline:
+                _end_run(probes, results, in_flight, queue, net, run_limit)
+                break
             # Never more than max_workers live (non-abandoned) probes, so the current pool
             # always has a free thread and a probe starts as soon as it is submitted.
             while queue and len(in_flight) < max_workers:
@@ -180,6 +208,8 @@ def run_probes(
                 in_flight[future] = (index, time.perf_counter())
             next_deadline = min(started for _, started in in_flight.values()) + limit
             remaining = next_deadline - time.perf_counter()
+            if deadline is not None:
+                remaining = min(remaining, deadline - time.monotonic())
             done, _ = wait(
                 in_flight,
                 timeout=None if math.isinf(remaining) else max(0.0, remaining),
@@ -208,6 +238,28 @@ def run_probes(
     return [r for r in results if r is not None]
 
 
+def _end_run(
+    probes: Sequence[Probe],
+    results: list[ProbeResult | None],
+    in_flight: dict[Future[ProbeResult], tuple[int, float]],
+    queue: deque[tuple[int, Probe]],
+    net: Net,
+    run_limit: float | None,
+) -> None:
+    """The run's deadline passed: results for the probes still running or waiting."""
+    net.endpoints.stop(RUN_DEADLINE)  # no new connection or slot for the abandoned probes
+    now = time.perf_counter()
+    for future, (index, started) in list(in_flight.items()):
+        in_flight.pop(future)
+        if future.done():
+            results[index] = future.result()  # re-raises KeyboardInterrupt & co.
+        else:
+            results[index] = _deadline_reached(probes[index], run_limit, now - started)
+    while queue:
+        index, probe = queue.popleft()
+        results[index] = _deadline_reached(probe, run_limit, None)
+
+
 def run_report(
     probes: Sequence[Probe],
     target: Target,
@@ -215,12 +267,22 @@ def run_report(
     *,
     max_workers: int = DEFAULT_MAX_WORKERS,
     secrets: Collection[str] = (),
+    deadline: float | None = None,
+    run_limit: float | None = None,
 ) -> RunReport:
     """run_probes, timed and wrapped in the RunReport every command writes (with the run's DNS
     statistics when `net` has a DNS client)."""
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    results = run_probes(probes, target, net, max_workers=max_workers, secrets=secrets)
+    results = run_probes(
+        probes,
+        target,
+        net,
+        max_workers=max_workers,
+        secrets=secrets,
+        deadline=deadline,
+        run_limit=run_limit,
+    )
     return RunReport(
         run_id=new_run_id(started),
         target=target,

@@ -58,23 +58,30 @@ class ScenarioOutcome:
 
 
 def run_scenario(
-    scenario: Scenario, lab_info: LabInfo | None = None, *, say: Say | None = None
+    scenario: Scenario,
+    lab_info: LabInfo | None = None,
+    *,
+    say: Say | None = None,
+    deadline: float | None = None,
+    run_limit: float | None = None,
 ) -> ScenarioOutcome:
-    """Run `scenario`; with the lab, use `lab_info` or start (and afterwards stop) a lab."""
+    """Run `scenario`; with the lab, use `lab_info` or start (and afterwards stop) a lab.
+    `deadline`/`run_limit`: the run's deadline (probes.runner.run_probes; `run --max-run-time`)."""
+    when = {"deadline": deadline, "run_limit": run_limit}
     if not scenario.uses_lab:
-        return _run(scenario, build_target(scenario), secrets=_referenced_secrets(scenario))
+        return _run(scenario, build_target(scenario), _referenced_secrets(scenario), **when)
     if lab_info is not None:
-        return _run_on_lab(scenario, lab_info)
+        return _run_on_lab(scenario, lab_info, **when)
     from probes.lab.lab import Lab
 
     with Lab(scenario.lab_spec_to_start(), say=say or (lambda msg: None)) as lab:
         assert lab.info is not None
-        return _run_on_lab(scenario, lab.info)
+        return _run_on_lab(scenario, lab.info, **when)
 
 
-def _run_on_lab(scenario: Scenario, info: LabInfo) -> ScenarioOutcome:
+def _run_on_lab(scenario: Scenario, info: LabInfo, **when: float | None) -> ScenarioOutcome:
     target = build_target(scenario, info)
-    return _run(scenario, target, (info.password, *_referenced_secrets(scenario)))
+    return _run(scenario, target, (info.password, *_referenced_secrets(scenario)), **when)
 
 
 def build_target(scenario: Scenario, info: LabInfo | None = None) -> Target:
@@ -126,13 +133,27 @@ def _referenced_secrets(scenario: Scenario) -> tuple[str, ...]:
         return ()  # the probes report the unusable reference themselves
 
 
-def _run(scenario: Scenario, target: Target, secrets: tuple[str, ...]) -> ScenarioOutcome:
+def _run(
+    scenario: Scenario,
+    target: Target,
+    secrets: tuple[str, ...],
+    *,
+    deadline: float | None = None,
+    run_limit: float | None = None,
+) -> ScenarioOutcome:
     from probes import registry
     from probes.net import Net
     from probes.runner import run_report
 
     classes = registry.select_probes(registry.load_probes(), list(scenario.probes))
-    report = run_report([cls() for cls in classes], target, Net.for_target(target), secrets=secrets)
+    report = run_report(
+        [cls() for cls in classes],
+        target,
+        Net.for_target(target),
+        secrets=secrets,
+        deadline=deadline,
+        run_limit=run_limit,
+    )
     return ScenarioOutcome(scenario, report, tuple(judge(scenario, report)), secrets)
 
 

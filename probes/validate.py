@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import re
 from pathlib import Path
 
@@ -97,8 +98,11 @@ def checked_target(target: Target, *, files: bool = False) -> tuple[Target, list
         if target.login is not None:
             problems.append(("credentials_ref", "given with an in-memory login: one or the other"))
     for name in ("connect", "io", "dns", "probe"):
-        if not getattr(target.timeouts, name) > 0:
+        seconds = getattr(target.timeouts, name)
+        if not seconds > 0:
             problems.append((f"timeouts.{name}", "must be above 0 seconds"))
+        elif not math.isfinite(seconds):
+            problems.append((f"timeouts.{name}", "must be a finite number of seconds"))
     if files:
         if target.ca_file is not None and not Path(target.ca_file).is_file():
             problems.append(("ca_file", f"{target.ca_file}: no such file"))

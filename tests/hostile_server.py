@@ -287,6 +287,48 @@ class HostileServer:
                 self._active -= 1
 
 
+class BlackHole:
+    """Ports on a random 127.x.y.z address where connection attempts get no answer at all.
+
+    Each port listens with a backlog of 0 whose one place is taken by a connection of our own
+    that is never accepted: the kernel then drops further SYNs, so a client's connect times
+    out as against a filtered port or a dead host."""
+
+    def __init__(self, ports: Iterable[int]) -> None:
+        self._wanted = tuple(ports)
+        self.host = ""
+        self._socks: list[socket.socket] = []
+
+    def __enter__(self) -> BlackHole:
+        last: OSError | None = None
+        for host in _random_hosts():
+            socks: list[socket.socket] = []
+            try:
+                for port in self._wanted:
+                    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    socks.append(listener)
+                    listener.bind((host, port))
+                    listener.listen(0)
+                    filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    socks.append(filler)
+                    filler.settimeout(_JOIN_S)
+                    filler.connect((host, port))
+            except OSError as exc:
+                for sock in socks:
+                    sock.close()
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                last = exc
+                continue
+            self.host, self._socks = host, socks
+            return self
+        raise RuntimeError(f"no free 127/8 address for ports {self._wanted}: {last}")
+
+    def __exit__(self, *exc: object) -> None:
+        for sock in self._socks:
+            sock.close()
+
+
 def _random_hosts(count: int = 20) -> list[str]:
     """Random 127.x.y.z addresses (never .0 or .255 in the last byte, never 127.0.0.x)."""
     hosts = []

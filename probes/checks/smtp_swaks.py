@@ -19,6 +19,9 @@ Codes (subject `host:port`; reproduce: the swaks line, password as "$MAILPROBE_P
 - SWAKS_STAGE_FAILED [fail] swaks stopped at a stage; evidence: stage, the server's reply
   code and text (shortened, AUTH lines redacted), swaks' exit code and its meaning, the end of
   the transcript.
+  An endpoint another probe of the run found not answering or silent (probes.net.endpoints)
+  is not given to swaks again: SWAKS_STAGE_FAILED at stage CONNECT or BANNER, evidence
+  `remembered` (what was met, "remembered from an earlier attempt in this run").
 - PORT_CLOSED [fail on 25 and on configured submission hosts; info on 587 of an MX host that
   was only tried because no submission host is configured] the connection was refused.
 - STARTTLS_NOT_OFFERED [fail] the EHLO reply does not advertise STARTTLS.
@@ -39,7 +42,15 @@ from probes.credentials import Credentials, login_for, login_source
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
 from probes.net import Net
-from probes.net.swaks import SwaksRun, find_swaks, password_usable, run_swaks, swaks_version
+from probes.net.endpoints import FIRST, REMEMBERED, ConnectTimeout, Silent
+from probes.net.swaks import (
+    SwaksRun,
+    SwaksTimedOut,
+    find_swaks,
+    password_usable,
+    run_swaks,
+    swaks_version,
+)
 from probes.parse import swaks as transcript_parser
 from probes.parse.swaks import Failure, Transcript
 from probes.probe import BaseProbe
@@ -60,6 +71,8 @@ TRANSCRIPT_TAIL_CHARS = 2000
 # swaks exit codes meaning the test itself could not run (options, transport, prerequisites)
 _NOT_RUN = {1: "its options were refused", 3: "unknown connection type"}
 _PREREQUISITE = 10
+_NO_CONNECTION = 2  # error connecting to the server
+_NO_BANNER = 21  # error reading the initial banner
 
 
 @dataclass(frozen=True)
@@ -108,7 +121,28 @@ class SmtpSwaks(BaseProbe):
 
         def check(ep: Endpoint, out: list[Finding]) -> None:
             job = jobs[ep]
-            with net.slots.hold(ep.ip, timeout=target.timeouts.probe):
+            first: list[bool] = []
+
+            def admit(free: bool) -> object:
+                # An endpoint another probe found silent or not answering (or the run's
+                # deadline): swaks is not started to wait for it again. A refusal costs
+                # nothing: swaks runs and reports its PORT_CLOSED.
+                verdict = net.endpoints.admit(ep.ip, ep.port, ep.subject, claim=free)
+                if isinstance(verdict, ConnectionRefusedError):
+                    return None
+                if verdict is FIRST:
+                    first.append(True)
+                return verdict
+
+            try:
+                release = net.slots.acquire(ep.ip, timeout=target.timeouts.probe, admit=admit)
+            except (ConnectTimeout, Silent) as known:
+                if REMEMBERED not in str(known):
+                    raise
+                out.append(self.remembered(job, known))
+                return
+            settled = False
+            try:
                 run = run_swaks(
                     binary,
                     job.args,
@@ -116,10 +150,59 @@ class SmtpSwaks(BaseProbe):
                     what=ep.subject,
                     password=creds.password if creds and job.kind == "submission" else None,
                     user=creds.user if creds else None,
+                    memory=net.endpoints,
                 )
+                self.remember_dead(net, target, ep, run)
+                settled = True
+            except SwaksTimedOut as timed_out:
+                if first and _silent_banner(timed_out.output):
+                    remember_silent(net, target, ep)
+                raise
+            finally:
+                release()
+                if first and settled:
+                    net.endpoints.settle(ep.ip, ep.port)  # (no-op once remembered)
+                elif first:  # swaks ran out of time: it is not known where it stopped
+                    net.endpoints.unclaim(ep.ip, ep.port)
             out.extend(self.judge(job, run, version, creds))
 
         yield from check_all(list(jobs), check)
+
+    def remembered(self, job: Job, known: ConnectTimeout | Silent) -> Finding:
+        """The finding swaks gives such an endpoint (stopped at CONNECT or at the BANNER),
+        from the run's memory: swaks is not run to wait for it again."""
+        ep = job.endpoint
+        stage = "CONNECT" if isinstance(known, ConnectTimeout) else "BANNER"
+        said = str(known).removeprefix(f"{ep.subject}: ")
+        return self.finding(
+            "SWAKS_STAGE_FAILED",
+            Severity.FAIL,
+            f"{ep.subject}: swaks stopped at {stage}: {said}",
+            evidence={
+                "address": ep.ip,
+                "quit_after": job.quit_after,
+                "stage": stage,
+                "stages_passed": "none",
+                "remembered": said,
+            },
+            reproduce=job.reproduce,
+            subject=ep.subject,
+        )
+
+    @staticmethod
+    def remember_dead(net: Net, target: Target, ep: Endpoint, run: SwaksRun) -> None:
+        """What swaks met first at an endpoint, for the run's memory: no answer to the
+        connection, or silence where the server must greet. The other probes need not wait
+        for it again."""
+        if run.exit_code == _NO_CONNECTION and "connect: timeout" in run.output:
+            net.endpoints.remember(
+                ep.ip,
+                ep.port,
+                ConnectTimeout,
+                f"no answer to the connection within {target.timeouts.io:g} s (swaks)",
+            )
+        elif run.exit_code == _NO_BANNER and _silent_banner(run.output):
+            remember_silent(net, target, ep)
 
     # --- what to run ----------------------------------------------------------------------
 
@@ -349,6 +432,23 @@ class SmtpSwaks(BaseProbe):
             Severity.FAIL,
             f"{ep.subject}: swaks stopped at {fail.stage}: {said}",
         )
+
+
+def _silent_banner(output: str) -> bool:
+    """Whether swaks connected and then timed out waiting for the banner (its first server
+    line is its own timeout notice, `<** Timeout (N secs) waiting for server response`)."""
+    server_lines = [line for line in output.splitlines() if line.startswith("<")]
+    return bool(server_lines) and server_lines[0].startswith("<** Timeout")
+
+
+def remember_silent(net: Net, target: Target, ep: Endpoint) -> None:
+    net.endpoints.remember(
+        ep.ip,
+        ep.port,
+        Silent,
+        "accepted the connection but did not answer with a greeting within "
+        f"{target.timeouts.io:g} s (swaks)",
+    )
 
 
 def transcript_tail(output: str) -> str:

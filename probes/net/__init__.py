@@ -2,9 +2,11 @@
 
 Only code under probes.net opens sockets or asks DNS. `Net` carries the configuration every
 network operation needs, the run's resolver door, `net.dns` (probes.net.dns.DnsClient:
-cached, counted, concurrent), and its connection slots, `net.slots` (at most `max_per_host`
-connections to one address at a time; probes.net.stream). Every timeout comes from the
-Target; nothing here calls socket.setdefaulttimeout.
+cached, counted, concurrent), its connection slots, `net.slots` (at most `max_per_host`
+connections to one address at a time; probes.net.stream), and its memory of dead endpoints,
+`net.endpoints` (an (ip, port) that refused, did not answer or stayed silent fails at once
+for the rest of the run; probes.net.endpoints). Every timeout comes from the Target; nothing
+here calls socket.setdefaulttimeout.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from probes.model import Target, Timeouts
 
 if TYPE_CHECKING:
     from probes.net.dns import DnsClient
+    from probes.net.endpoints import EndpointMemory
     from probes.net.stream import HostSlots
 
 DNS_PORT = 53
@@ -43,6 +46,8 @@ class Net:
     # At most this many connections to one address at a time, across all probes of the run.
     max_per_host: int = DEFAULT_MAX_PER_HOST
     host_slots: HostSlots | None = field(default=None, compare=False, repr=False)
+    # Endpoints that failed in this run (built on first use): one memory per run.
+    endpoint_memory: EndpointMemory | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def for_target(
@@ -73,6 +78,21 @@ class Net:
                     object.__setattr__(self, "host_slots", HostSlots(self.max_per_host))
         assert self.host_slots is not None
         return self.host_slots
+
+    @property
+    def endpoints(self) -> EndpointMemory:
+        """The run's memory of failed endpoints (probes.net.endpoints.EndpointMemory)."""
+        if self.endpoint_memory is None:
+            from probes.net.endpoints import EndpointMemory
+
+            with _DNS_INIT_LOCK:
+                if self.endpoint_memory is None:
+                    memory = EndpointMemory()
+                    # a slot waiter whose endpoint was just found dead gives up at once
+                    memory.on_change(lambda: self.slots.wake())
+                    object.__setattr__(self, "endpoint_memory", memory)
+        assert self.endpoint_memory is not None
+        return self.endpoint_memory
 
     @property
     def dns(self) -> DnsClient:

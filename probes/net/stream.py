@@ -17,6 +17,7 @@ evidence and error messages.
 from __future__ import annotations
 
 import collections
+import contextlib
 import socket
 import ssl
 import threading
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from probes.errors import ProtocolError
 from probes.net import tls as tlsmod
+from probes.net.endpoints import FIRST, WAIT, ConnectTimeout, Silent
 from probes.net.tls import TlsSession
 
 if TYPE_CHECKING:
@@ -39,44 +41,72 @@ TRANSCRIPT_LINES = 40
 _RECV = 16384
 
 
-class ConnectTimeout(TimeoutError):
-    """Nothing answered the TCP connection attempt in time (a filtered port, or a dead host)."""
-
-
 class HostSlots:
-    """At most `per_host` connections to one address at a time (operators rate-limit)."""
+    """At most `per_host` connections to one address at a time (operators rate-limit).
+
+    `admit`, when given, is asked (under the slots' lock) whenever a slot frees or `wake()` is
+    called, with whether a slot is free: an exception to raise at once (the endpoint was
+    found dead meanwhile, or the run's deadline passed), WAIT (keep waiting, even with a
+    slot free: another attempt is the endpoint's first contact) or anything else (take the
+    slot; probes.net.endpoints.EndpointMemory.admit)."""
 
     def __init__(self, per_host: int) -> None:
         if per_host < 1:
             raise ValueError(f"connections per host must be at least 1, not {per_host}")
         self.per_host = per_host
-        self._lock = threading.Lock()
-        self._sems: dict[str, threading.BoundedSemaphore] = {}
+        self._cond = threading.Condition()
+        self._busy: dict[str, int] = {}
 
-    def _sem(self, host: str) -> threading.BoundedSemaphore:
-        with self._lock:
-            sem = self._sems.get(host)
-            if sem is None:
-                sem = self._sems[host] = threading.BoundedSemaphore(self.per_host)
-            return sem
-
-    def acquire(self, host: str, timeout: float) -> Callable[[], None]:
+    def acquire(
+        self,
+        host: str,
+        timeout: float,
+        *,
+        admit: Callable[[bool], object] | None = None,
+    ) -> Callable[[], None]:
         """Wait for a slot (TimeoutError after `timeout`); returns the release function."""
-        sem = self._sem(host)
-        if not sem.acquire(timeout=timeout):
-            raise TimeoutError(f"{host}: no free connection slot within {timeout:g} s")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                free = self._busy.get(host, 0) < self.per_host
+                verdict = admit(free) if admit is not None else None
+                if isinstance(verdict, BaseException):
+                    raise verdict
+                if free and verdict is not WAIT:
+                    self._busy[host] = self._busy.get(host, 0) + 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{host}: no free connection slot within {timeout:g} s")
+                self._cond.wait(remaining)
         released = threading.Event()
 
         def release() -> None:
-            if not released.is_set():
+            with self._cond:
+                if released.is_set():
+                    return
                 released.set()
-                sem.release()
+                self._busy[host] -= 1
+                if not self._busy[host]:
+                    del self._busy[host]
+                self._cond.notify_all()
 
         return release
 
+    def wake(self) -> None:
+        """Let every waiter ask its `admit` again."""
+        with self._cond:
+            self._cond.notify_all()
+
     @contextmanager
-    def hold(self, host: str, timeout: float) -> Iterator[None]:
-        release = self.acquire(host, timeout)
+    def hold(
+        self,
+        host: str,
+        timeout: float,
+        *,
+        admit: Callable[[bool], object] | None = None,
+    ) -> Iterator[None]:
+        release = self.acquire(host, timeout, admit=admit)
         try:
             yield
         finally:
@@ -104,6 +134,13 @@ class Connection:
         self.tls: TlsSession | None = None
         self.transcript: collections.deque[str] = collections.deque(maxlen=TRANSCRIPT_LINES)
         self.discarded_before_tls = 0  # bytes a server sent after its STARTTLS go-ahead
+        # Whether the server said anything / we did, yet: a timeout before either is the
+        # server's silence when it must speak first (Silent, remembered by `_silence`).
+        self._heard = False
+        self._spoke = False
+        self._silence: Callable[[str], None] | None = None
+        self._settle: Callable[[], None] | None = None  # first contact: settle the memory
+        self._untrack: Callable[[], None] = lambda: None
 
     # ----- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -122,7 +159,20 @@ class Connection:
         """Connect (and for implicit TLS, handshake). Raises ConnectionRefusedError,
         TimeoutError, OSError, ssl errors; nothing stays open or held when it raises."""
         timeouts = net.timeouts
-        release = net.slots.acquire(ip, timeout=max(timeouts.probe, timeouts.connect))
+        memory = net.endpoints
+        where = label or f"{ip}:{port}"
+        first: list[bool] = []
+
+        def admit(free: bool) -> object:
+            verdict = memory.admit(ip, port, where, claim=free)
+            if verdict is FIRST:
+                first.append(True)
+            return verdict
+
+        # The slot wait ends as soon as the endpoint is found dead by another probe (or the
+        # run's deadline passes): the memory's answer, at once, instead of a wait in vain.
+        release = net.slots.acquire(ip, timeout=max(timeouts.probe, timeouts.connect), admit=admit)
+        settle = (lambda: memory.settle(ip, port)) if first else (lambda: None)
         try:
             source = (net.source_address, 0) if net.source_address else None
             sock = socket.create_connection(
@@ -130,39 +180,74 @@ class Connection:
             )
         except TimeoutError:
             release()
-            raise ConnectTimeout(
-                f"{label or f'{ip}:{port}'}: no answer to the connection within "
-                f"{timeouts.connect:g} s"
-            ) from None
+            reason = f"no answer to the connection within {timeouts.connect:g} s"
+            memory.remember(ip, port, ConnectTimeout, reason)
+            raise ConnectTimeout(f"{where}: {reason}") from None
         except OSError as exc:
             release()
             if exc.errno is None:
+                settle()
                 raise
+            memory.remember(ip, port, type(exc), str(exc.strerror), exc.errno)
             # the same error (ConnectionRefusedError, ...), saying which endpoint refused
-            raise type(exc)(exc.errno, f"{label or f'{ip}:{port}'}: {exc.strerror}") from None
+            raise type(exc)(exc.errno, f"{where}: {exc.strerror}") from None
         except BaseException:
             release()
+            settle()
             raise
         conn = cls(
             sock,
-            label=label or f"{ip}:{port}",
+            label=where,
             io_timeout=timeouts.io,
             ca_file=net.ca_file,
             release=release,
         )
+        conn._silence = lambda reason: memory.remember(ip, port, Silent, reason)
+        conn._settle = settle
+        conn._untrack = lambda: memory.untrack(id(conn))
+        memory.track(id(conn), conn._abort)
         if implicit_tls:
             try:
-                conn.start_tls(server_name=server_name, verify=verify, version=tls_version)
+                try:
+                    conn.start_tls(server_name=server_name, verify=verify, version=tls_version)
+                except TimeoutError as exc:
+                    if tls_version is not None:
+                        raise  # a pinned version's silence says nothing about the endpoint
+                    raise conn._silent(exc, "the TLS handshake") from None
             except BaseException:
                 conn.close()
                 raise
+            conn._settled()  # it spoke TLS
         return conn
+
+    def _settled(self) -> None:
+        """The server is not dead (it spoke, or the connection ended some other way)."""
+        settle, self._settle = self._settle, None
+        if settle is not None:
+            settle()
+
+    def _silent(self, exc: TimeoutError, what: str) -> Silent:
+        """`exc` (a timeout while the server had to speak first) as Silent, remembered."""
+        self._settle = None  # remembered instead
+        if self._silence is not None:
+            self._silence(
+                f"accepted the connection but did not answer {what} within {self.io_timeout:g} s"
+            )
+        return Silent(str(exc) if str(exc).startswith(self.label) else f"{self.label}: {exc}")
 
     def close(self) -> None:
         try:
             self._sock.close()
         finally:
             self._release()
+            self._settled()
+            self._untrack()
+
+    def _abort(self) -> None:
+        """End the connection from another thread (the run stopped): a read blocked on it
+        returns at once, the owner's close() still releases everything."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Connection:
         return self
@@ -206,7 +291,7 @@ class Connection:
         lines: list[str] = []
         size = 0
         while True:
-            line = self._read_line(deadline)
+            line = self._first_read(deadline)
             size += len(line)
             lines.append(line)
             self.transcript.append("S: " + _shorten(line))
@@ -220,7 +305,7 @@ class Connection:
 
     def read_line(self) -> str:
         """One line, within the I/O timeout."""
-        line = self._read_line(time.monotonic() + self.io_timeout)
+        line = self._first_read(time.monotonic() + self.io_timeout)
         self.transcript.append("S: " + _shorten(line))
         return line
 
@@ -235,6 +320,7 @@ class Connection:
 
         The transcript shows `shown` instead of the bytes (a message body is no evidence)."""
         self.transcript.append("C: " + shown)
+        self._spoke = True
         deadline = time.monotonic() + self.io_timeout
         view = memoryview(data)
         while view:
@@ -335,6 +421,18 @@ class Connection:
     def _over_cap(self, cap: int) -> ProtocolError:
         return ProtocolError(f"{self.label}: multi-line reply longer than {cap} bytes; gave up")
 
+    def _first_read(self, deadline: float) -> str:
+        """`_read_line`; a timeout before the server said anything, on a plaintext connection
+        we have not spoken on, is its silence (the greeting never came): Silent, remembered."""
+        if self._heard or self._spoke or self.tls is not None:
+            return self._read_line(deadline)
+        try:
+            return self._read_line(deadline)
+        except TimeoutError as exc:
+            if self._heard:
+                raise
+            raise self._silent(exc, "with a greeting") from None
+
     def _read_line(self, deadline: float) -> str:
         while True:
             end = self._buf.find(b"\n")
@@ -362,6 +460,9 @@ class Connection:
                         else ""
                     )
                 )
+            if not self._heard:
+                self._heard = True
+                self._settled()
             self._buf += chunk
 
     def _remaining(self, deadline: float, what: str) -> float:

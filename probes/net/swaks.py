@@ -10,6 +10,8 @@
   way to take options from the environment (man swaks, "CONFIGURATION ENVIRONMENT
   VARIABLES"). The environment is readable only by the same user. The output is scrubbed of
   the password and its base64 forms before it is returned.
+- **Stoppable.** With the run's endpoint memory (`memory`), swaks is killed at once when the
+  run stops (its deadline, probes.net.endpoints), so an abandoned probe does not hold on.
 - **Isolation.** swaks runs with `--config` without argument (no ~/.swaksrc, no built-in
   config), an environment of PATH and LC_ALL only (no stray SWAKS_OPT_* from the caller's
   environment), stdin from /dev/null (swaks never waits on a prompt).
@@ -27,14 +29,27 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from probes.redact import Redactor, secret_forms
+
+if TYPE_CHECKING:
+    from probes.net.endpoints import EndpointMemory
 
 BINARY = "swaks"
 OUTPUT_CAP = 256 * 1024
 PASSWORD_ENV = "SWAKS_OPT_auth_password"
 VERSION_TIMEOUT = 10.0
 _READ_CHUNK = 65536
+
+
+class SwaksTimedOut(TimeoutError):
+    """swaks did not finish within its deadline; `output` is what it printed until then
+    (capped, secrets scrubbed)."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
 
 
 class SwaksUnusable(Exception):
@@ -107,6 +122,7 @@ def run_swaks(
     password: str | None = None,
     user: str | None = None,
     output_cap: int = OUTPUT_CAP,
+    memory: EndpointMemory | None = None,
 ) -> SwaksRun:
     """Run `binary args...` within `timeout` seconds; TimeoutError naming `what` when it
     does not finish in time (the process group is killed first).
@@ -136,6 +152,17 @@ def run_swaks(
         close_fds=True,
     )
     kept = bytearray()
+    lock = threading.Lock()  # the group is killed by the run's stop or by us, never once reaped
+    reaped = False
+
+    def abort() -> None:  # the run stopped (its deadline): swaks ends now
+        with lock:
+            if not reaped:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+    if memory is not None:
+        memory.track(id(proc), abort)
     truncated = False
     try:
         assert proc.stdout is not None
@@ -161,8 +188,15 @@ def run_swaks(
                     chunk = chunk[: max(room, 0)]
                 kept += chunk
         _await_exit(proc, deadline, timeout, what)
+    except TimeoutError as exc:
+        output = scrub(kept.decode("utf-8", errors="replace"), secrets)
+        raise SwaksTimedOut(str(exc), output) from None
     finally:
-        _kill_group(proc)
+        if memory is not None:
+            memory.untrack(id(proc))
+        with lock:
+            reaped = True
+            _kill_group(proc)
         if proc.stdout is not None:
             proc.stdout.close()
     exit_code = proc.returncode
