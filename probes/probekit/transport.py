@@ -17,6 +17,7 @@ Protocol specifics (SMTP, IMAP, POP3) come from a `Dialect`.
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -378,6 +379,8 @@ class EndpointProbe(BaseProbe):
     def capabilities_finding(self, ep: Endpoint, net: Net, talk: Conversation) -> Finding:
         evidence = {"greeting": talk.greeting[:200]}
         evidence.update(self.dialect.capabilities_evidence(talk.before, talk.after))
+        # Reached only once TLS is up: on a STARTTLS port the upgrade was offered and worked.
+        evidence["starttls"] = "implicit TLS" if self.implicit_tls else "offered"
         return self.finding(
             self.capabilities_code,
             Severity.INFO,
@@ -385,6 +388,8 @@ class EndpointProbe(BaseProbe):
             evidence=evidence,
             reproduce=self.plain_reproduce(ep, net),
             subject=ep.subject,
+            # A banner with the time of day (sendmail's and Exim's defaults) changes every run.
+            volatile=["greeting"] if _CLOCK.search(talk.greeting) else (),
         )
 
     def login(
@@ -508,6 +513,9 @@ class EndpointProbe(BaseProbe):
 
     def plain_reproduce(self, ep: Endpoint, net: Net, user: str | None = None) -> str:
         return self.tls_reproduce(ep, net)
+
+
+_CLOCK = re.compile(r"\b\d{1,2}:\d{2}:\d{2}\b")
 
 
 def _name_refusal(host: str, session: TlsSession | None) -> str | None:
