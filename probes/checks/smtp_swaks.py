@@ -18,7 +18,7 @@ Codes (subject `host:port`; reproduce: the swaks line, password as "$MAILPROBE_P
   stages passed, swaks version, TLS version/cipher/peer DN.
 - SWAKS_STAGE_FAILED [fail] swaks stopped at a stage; evidence: stage, the server's reply
   code and text (shortened, AUTH lines redacted), swaks' exit code and its meaning, the end of
-  the transcript.
+  the transcript (`transcript_tail`, volatile: raw output with banners and queue ids).
 - PORT_CLOSED [fail on 25 and on configured submission hosts; info on 587 of an MX host that
   was only tried because no submission host is configured] the connection was refused.
 - STARTTLS_NOT_OFFERED [fail] the EHLO reply does not advertise STARTTLS.
@@ -258,6 +258,7 @@ class SmtpSwaks(BaseProbe):
                     evidence=evidence,
                     reproduce=job.reproduce,
                     subject=ep.subject,
+                    volatile=[k for k in ("transcript_tail",) if k in evidence],
                 )
             )
         return findings
@@ -316,6 +317,8 @@ class SmtpSwaks(BaseProbe):
                 evidence=evidence,
                 reproduce=job.reproduce,
                 subject=ep.subject,
+                # swaks' raw output: banners with the time, queue ids, session ids
+                volatile=[k for k in ("transcript_tail",) if k in evidence],
             )
 
         if fail.stage == "CONNECT" and "refused" in note.lower():
