@@ -345,6 +345,7 @@ def test_correct_lab_reports_its_transport_state(correct_lab):
         port = int(subject.rsplit(":", 1)[1])
         starttls = "offered" if port in STARTTLS_FLAG else "implicit TLS"
         assert finding.evidence["starttls"] == starttls, subject
+        assert finding.volatile == frozenset({"greeting"}), subject
     for subject in LOGIN_ENDPOINTS:
         assert "PLAIN" in caps[subject].evidence["auth"].split(), subject
     assert "auth" not in caps[MX25].evidence  # no AUTH on the MX port
