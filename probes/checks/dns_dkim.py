@@ -299,17 +299,17 @@ class DnsDkim(BaseProbe):
         self, sel: _Selector, record: DkimKeyRecord, evidence: dict[str, str], dig: str
     ) -> Iterator[Finding]:
         bad = False
+        key = record.public_key
         if record.testing:
             bad = True
             yield self._finding(
                 "DKIM_TESTING_MODE",
                 Severity.WARN,
                 f"{sel.qname} has t=y (testing): verifiers treat its signatures as unsigned mail",
-                evidence | {"t": record.tags.get("t", "")},
+                evidence | _key_state(key) | {"t": record.tags.get("t", "")},
                 dig,
                 sel.name,
             )
-        key = record.public_key
         if key is None:
             yield self._finding(
                 "DKIM_KEY_REVOKED",
@@ -320,12 +320,7 @@ class DnsDkim(BaseProbe):
                 sel.name,
             )
             return
-        key_evidence = evidence | {
-            "key_type": key.key_type,
-            "bits": str(key.bits),
-            "encoding": key.encoding,
-            "fingerprint": key.fingerprint,
-        }
+        key_evidence = evidence | _key_state(key)
         unusable = []
         if not record.allows_sha256:
             unusable.append(f"h={record.tags.get('h', '')} excludes sha256 (RFC 8301)")
@@ -535,6 +530,18 @@ def _dkim_texts(answer: DnsAnswer) -> list[str] | None:
         return None
     texts = sorted(t for t in answer.texts() if dkim_key.looks_like_dkim(t))
     return texts or None
+
+
+def _key_state(key: dkim_key.PublicKey | None) -> dict[str, str]:
+    """The published key as evidence (type, bits, fingerprint: the key's state, not the key)."""
+    if key is None:
+        return {}
+    return {
+        "key_type": key.key_type,
+        "bits": str(key.bits),
+        "encoding": key.encoding,
+        "fingerprint": key.fingerprint,
+    }
 
 
 def _clip(text: str) -> str:

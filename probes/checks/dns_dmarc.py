@@ -23,6 +23,10 @@ Codes:
   discarded (the walk then goes on to the parents).
 - DMARC_INHERITED [info] the policy comes from a parent found by the tree walk (evidence:
   where, the Organizational Domain, the tag that applies to the domain).
+- DMARC_POLICY [info] the policy that applies, whenever a record is found (subject: the
+  domain): where, the record, the policy applied and the effective p, sp, np, adkim, aspf, t,
+  rua and ruf (defaults spelled out, URIs sorted), so a change of policy is a change of
+  evidence.
 - DMARC_SYNTAX_ERROR [fail] a tag breaks RFC 9989 §4.8 (one finding per tag, evidence: tag).
 - DMARC_POLICY_NONE [warn] the policy that applies to the domain is none (p, or sp for an
   inherited policy; an absent or invalid p counts as none, RFC 9989 §4.7/§4.10.1).
@@ -129,6 +133,11 @@ class DnsDmarc(BaseProbe):
         Code(
             "DMARC_INHERITED",
             "the policy comes from a parent domain found by the tree walk",
+            Severity.INFO,
+        ),
+        Code(
+            "DMARC_POLICY",
+            "the DMARC policy that applies: p, sp, np, adkim, aspf, t, rua, ruf",
             Severity.INFO,
         ),
         Code("DMARC_NO_REPORTING", "no rua: nobody receives aggregate reports", Severity.INFO),
@@ -272,6 +281,7 @@ class DnsDmarc(BaseProbe):
         name = "_dmarc." + source
         reproduce = dns.dig(name, "TXT")
         base = {"name": name, "record": shorten(record.text)}
+        yield self._policy(domain, discovery, base, record, reproduce)
 
         for problem in record.problems[:MAX_LISTED]:
             yield self.finding(
@@ -352,6 +362,29 @@ class DnsDmarc(BaseProbe):
                 evidence={**base, "rua": shorten(record.value("rua") or "(absent)", 120)},
                 reproduce=reproduce,
             )
+
+    def _policy(
+        self,
+        domain: str,
+        discovery: Discovery,
+        base: Mapping[str, str],
+        record: DmarcRecord,
+        reproduce: str,
+    ) -> Finding:
+        """DMARC_POLICY: the state of the policy, whatever its judgement."""
+        policy, tag, note = effective_policy(record, subdomain=discovery.inherited)
+        evidence = {**base, **policy_evidence(record), "applies": f"{tag}={policy}"}
+        if note:
+            evidence["note"] = note
+        where = f" (inherited from {discovery.source})" if discovery.inherited else ""
+        return self.finding(
+            "DMARC_POLICY",
+            Severity.INFO,
+            f"the DMARC policy for {domain} is {policy} ({tag}){where}",
+            evidence=evidence,
+            reproduce=reproduce,
+            subject=domain,
+        )
 
     def _external(
         self,
@@ -445,6 +478,41 @@ class DnsDmarc(BaseProbe):
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _tag_state(record: DmarcRecord, tag: str, value: str | None, default: str) -> str:
+    """A tag's effective value: as published, or the default it falls back to, or marked
+    invalid (the parser keeps None for an invalid value)."""
+    if value is not None:
+        return value
+    if record.has(tag):
+        return f"invalid ({shorten(record.value(tag) or '', 40)!r})"
+    return default
+
+
+def policy_evidence(record: DmarcRecord) -> dict[str, str]:
+    """The effective tags of a DMARC record (RFC 9989 §4.7 defaults spelled out), as
+    deterministic evidence: report URIs sorted, values bounded."""
+    p = _tag_state(record, "p", record.p, "none (absent)")
+    sp = _tag_state(record, "sp", record.sp, f"{record.p or 'none'} (from p)")
+    np_default = (
+        f"{record.sp} (from sp)" if record.sp is not None else f"{record.p or 'none'} (from p)"
+    )
+    evidence = {
+        "p": p,
+        "sp": sp,
+        "np": _tag_state(record, "np", record.np, np_default),
+        "adkim": _tag_state(record, "adkim", record.adkim, "r (default)"),
+        "aspf": _tag_state(record, "aspf", record.aspf, "r (default)"),
+        "t": _tag_state(record, "t", record.t, "n (default)"),
+    }
+    for tag, uris in (("rua", record.rua), ("ruf", record.ruf)):
+        listed = sorted(uri.text for uri in uris[:MAX_REPORT_HOSTS])
+        more = f" (+{len(uris) - MAX_REPORT_HOSTS} more)" if len(uris) > MAX_REPORT_HOSTS else ""
+        evidence[tag] = shorten(", ".join(listed) + more) if listed else "none"
+    if record.pct is not None:
+        evidence["pct"] = str(record.pct)
+    return evidence
 
 
 def _related(a: str, b: str) -> bool:

@@ -5,7 +5,8 @@ The walk is two levels deep: the MX question, then A and AAAA of every MX host a
 run's resolver door, so a run that includes dns.mx asks nothing twice).
 
 Codes:
-- MX_PRESENT [info] the MX set and each host's addresses (evidence).
+- MX_PRESENT [info] the MX set and each host's addresses (evidence; the state of the MX set:
+  records and hosts sorted by preference and name, addresses sorted).
 - MX_NULL [info] a null MX ("0 .", RFC 7505): the domain accepts no mail.
 - MX_NULL_MIXED [fail] a null MX published together with other MX records (RFC 7505 §3:
   a domain that advertises a null MX MUST NOT advertise any other MX); the other hosts are
@@ -99,7 +100,7 @@ class DnsMx(BaseProbe):
         if mxs.skipped:
             evidence["not_checked"] = f"{mxs.skipped} hosts beyond the first {MAX_MX_HOSTS}"
         evidence["addresses"] = "; ".join(
-            f"{host.name}: {' '.join(host.addresses) or '-'}" for host in mxs.hosts
+            f"{host.name}: {' '.join(sorted(host.addresses)) or '-'}" for host in mxs.hosts
         )
         yield self.finding(
             "MX_PRESENT",

@@ -153,9 +153,10 @@ class DnsPtr(BaseProbe):
             return None
         rdtype = check.rdtype
         names, checked = check.names, check.checked
-        evidence = {"ip": subject, "role": role, "ptr": " ".join(n + "." for n in names)}
+        # Sorted, so a server rotating its answers does not change the evidence.
+        evidence = {"ip": subject, "role": role, "ptr": " ".join(sorted(n + "." for n in names))}
         failed: DnsAnswer | None = None
-        for name, fwd in check.forward:
+        for name, fwd in sorted(check.forward, key=lambda pair: pair[0]):
             if confirms(fwd, ip):
                 yield self.finding(
                     "PTR_CONFIRMED",
@@ -167,7 +168,7 @@ class DnsPtr(BaseProbe):
                 )
                 return None
             if fwd.ok or fwd.rcode in UNRESOLVABLE:
-                got = " ".join(str(r) for r in fwd.records) if fwd.ok else ""
+                got = " ".join(sorted(str(r) for r in fwd.records)) if fwd.ok else ""
                 evidence[f"{rdtype} {name}"] = got or f"none ({fwd.rcode})"
             else:
                 evidence[f"{rdtype} {name}"] = f"lookup failed ({fwd.rcode})"

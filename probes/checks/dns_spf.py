@@ -47,6 +47,10 @@ Codes:
 - SPF_IP_AUTHORIZED [info] a declared sending IP evaluates to pass (the result per IP)
 - SPF_LOOKUP_COUNT [info] a complete walk within the limits: the count and the tree; warn or
   fail when the count falls outside the operator's `--spf-lookups-warn`/`-crit` range
+- SPF_RECORD [info] the apex record parsed (subject: the domain): the record, the all that
+  decides the domain's result, the include/redirect targets and the resolved mechanisms of
+  the whole tree (a/mx/ptr/exists with the domain they apply to, a and mx with the addresses
+  found; each list sorted), so a change of policy is a change of evidence
 """
 
 from __future__ import annotations
@@ -150,6 +154,8 @@ class Walk:
     mx_over: list[tuple[Node, str, int]] = field(default_factory=list)  # (node, term, n MX)
     failures: list[DnsAnswer] = field(default_factory=list)
     rounds: int = 0
+    # (node, term as written) -> the addresses an a or mx term resolved to
+    resolved: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
     def nodes(self) -> Iterator[Node]:
         stack = [self.root]
@@ -297,6 +303,9 @@ def _take_aux(walk: Walk, aux: AuxLookup, next_aux: list[AuxLookup]) -> None:
         if _is_failure(answer):
             walk.failures.append(answer)
     if aux.kind in ("a", "mxhosts"):
+        walk.resolved.setdefault((id(aux.node), aux.term), []).extend(
+            str(r) for a in aux.answers if a.ok for r in a.records
+        )
         v4 = [a for a in aux.answers if a.rdtype == "A"]
         v6 = [a for a in aux.answers if a.rdtype == "AAAA"]
         what = aux.names[0] if aux.kind == "a" else aux.label
@@ -356,6 +365,62 @@ _STATUS_LABEL = {
 }
 
 
+MAX_ADDRESSES_SHOWN = 4  # addresses shown per a/mx term in SPF_RECORD
+
+
+def _resolved_term(walk: Walk, node: Node, mech: spfparse.Mechanism) -> str:
+    """A mechanism as it applies: the domain an a/mx/ptr without a domain refers to, and
+    the addresses an a or mx term resolved to (sorted)."""
+    text = mech.text
+    if mech.domain_spec is None and mech.name in ("a", "mx", "ptr"):
+        at = text.lower().find(mech.name) + len(mech.name)
+        text = f"{text[:at]}:{node.domain}{text[at:]}"
+    if mech.name in ("a", "mx"):
+        addresses = sorted(set(walk.resolved.get((id(node), mech.text), ())))
+        if addresses:
+            shown = addresses[:MAX_ADDRESSES_SHOWN]
+            more = len(addresses) - len(shown)
+            text += f" ({' '.join(shown)}{f' +{more} more' if more else ''})"
+        elif (id(node), mech.text) in walk.resolved:
+            text += " (no address)"
+    return text
+
+
+def spf_state(walk: Walk) -> dict[str, str]:
+    """SPF_RECORD's evidence: deterministic (sets sorted) and bounded."""
+    root = walk.root
+    assert root.record is not None
+    mechanisms: set[str] = set()
+    targets: set[str] = set()
+    for node in walk.nodes():
+        if node is not root:
+            targets.add(f"{node.via}:{node.domain}")
+        if node.status != "ok" or node.record is None:
+            continue
+        for term in node.record.evaluated_terms:
+            if isinstance(term, spfparse.Mechanism) and term.name not in ("include", "all"):
+                mechanisms.add(_resolved_term(walk, node, term))
+    top: Node = root
+    while True:
+        nxt = next((c for c in top.children if c.via == "redirect" and c.status == "ok"), None)
+        if nxt is None:
+            break
+        top = nxt
+    assert top.record is not None
+    deciding = top.record.all
+    return {
+        "record": _cut(root.texts[0], 500),
+        "all": (
+            deciding.text
+            if deciding is not None
+            else ("none" if top.record.modifier("redirect") is None else "none (redirect)")
+        )
+        + ("" if top is root else f" (at {top.domain})"),
+        "includes": _cut(", ".join(sorted(targets)), 500) or "none",
+        "mechanisms": _cut(", ".join(sorted(mechanisms)), 1000) or "none",
+    }
+
+
 def _count_text(walk: Walk) -> str:
     if walk.truncated:
         return f"more than {MAX_FOLLOWED}"
@@ -410,6 +475,11 @@ class DnsSpf(BaseProbe):
         ),
         Code("SPF_IP_AUTHORIZED", "a declared sending IP evaluates to pass", Severity.INFO),
         Code(
+            "SPF_RECORD",
+            "the SPF policy seen: the record, its all, include targets, resolved mechanisms",
+            Severity.INFO,
+        ),
+        Code(
             "SPF_LOOKUP_COUNT",
             "a complete walk within the limits: the lookup count and the include tree",
             Severity.INFO,
@@ -428,6 +498,14 @@ class DnsSpf(BaseProbe):
         dig = door.dig(domain, "TXT")
         yield from self._record_findings(walk, door, dig)
         if root.status == "ok":
+            yield self.finding(
+                "SPF_RECORD",
+                Severity.INFO,
+                f"SPF policy of {domain}: {_cut(root.texts[0], 200)}",
+                evidence=spf_state(walk),
+                reproduce=dig,
+                subject=domain,
+            )
             ipv6_senders = any(ipaddress.ip_address(ip).version == 6 for ip in ips)
             yield from self._limit_findings(walk, dig, ipv6_senders, target.thresholds)
             yield from self._all_findings(walk, door)

@@ -75,11 +75,15 @@ class ImapDialect(Dialect):
         session.logout()
 
     def capabilities_evidence(self, before, after) -> dict[str, str]:
-        return {
+        evidence = {
             label: " ".join(sorted(caps))[:300]
             for label, caps in (("before_tls", before), ("after_tls", after))
             if caps is not None
         }
+        seen = after if after is not None else before
+        if seen is not None:
+            evidence["auth"] = " ".join(imap_response.auth_mechanisms(seen)) or "none"
+        return evidence
 
 
 class Pop3Dialect(Dialect):
@@ -126,6 +130,10 @@ class Pop3Dialect(Dialect):
                 evidence[label] = " ".join(
                     " ".join((key, *params)) for key, params in sorted(caps.items())
                 )[:300]
+        seen = after if after is not None else before
+        if seen is not None:
+            sasl = sorted({m.upper() for m in seen.get("SASL", ())})
+            evidence["auth"] = " ".join(sasl + (["USER"] if "USER" in seen else [])) or "none"
         return evidence
 
 

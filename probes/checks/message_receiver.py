@@ -209,6 +209,7 @@ class MessageReceiver(BaseProbe):
                     },
                     reproduce=reproduce,
                     subject=receiver.address,
+                    volatile=["token"],
                 )
                 return
             submitted = time.monotonic()
@@ -229,6 +230,7 @@ class MessageReceiver(BaseProbe):
                 },
                 reproduce=reproduce,
                 subject=receiver.address,
+                volatile=["token", "other_messages"],
             )
             return
         yield from self.judge(
@@ -432,6 +434,7 @@ class MessageReceiver(BaseProbe):
             },
             reproduce=reproduce,
             subject=subject,
+            volatile=["token", "submit_s", "delivered_after_s", "size"],
         )
 
     def reproduce(self, plan: _Plan) -> str:

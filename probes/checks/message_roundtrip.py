@@ -22,6 +22,7 @@ AUTHRES_SEEN [info] (the trusted header), OWN_VERDICTS [info] (the harness's ver
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -227,6 +228,7 @@ class MessageRoundTripProbe(BaseProbe):
                 },
                 reproduce=reproduce,
                 subject=message.rcpt_to,
+                volatile=["token"],
             )
             return
         sent_at = time.monotonic()
@@ -239,6 +241,7 @@ class MessageRoundTripProbe(BaseProbe):
                 evidence={"token": message.token, "sent_to": sent_ep.subject},
                 reproduce=reproduce,
                 subject=message.rcpt_to,
+                volatile=["token"],
             )
             return
         yield self.finding(
@@ -254,6 +257,7 @@ class MessageRoundTripProbe(BaseProbe):
             },
             reproduce=reproduce,
             subject=message.rcpt_to,
+            volatile=["token", "submit_s", "found_after_s"],
         )
         yield from self.judge(retrieved.raw, message, receiver_id, net, reproduce)
 
@@ -275,6 +279,7 @@ class MessageRoundTripProbe(BaseProbe):
                 evidence={"header": ar.value[:300], "why": why},
                 reproduce=reproduce,
                 subject=receiver_id,
+                volatile=per_message({"header": ar.value}),
             )
         receiver = _receiver_results(verdicts)
         if not verdicts.trusted:
@@ -293,13 +298,15 @@ class MessageRoundTripProbe(BaseProbe):
                 subject=receiver_id,
             )
         else:
+            headers = {f"header_{i}": a.value[:400] for i, a in enumerate(verdicts.trusted)}
             yield self.finding(
                 "AUTHRES_SEEN",
                 Severity.INFO,
                 f"{receiver_id} added Authentication-Results",
-                evidence={f"header_{i}": a.value[:400] for i, a in enumerate(verdicts.trusted)},
+                evidence=headers,
                 reproduce=reproduce,
                 subject=receiver_id,
+                volatile=per_message(headers),
             )
             for method in METHODS:
                 for result in receiver.get(method, []):
@@ -315,6 +322,7 @@ class MessageRoundTripProbe(BaseProbe):
                             evidence=evidence,
                             reproduce=reproduce,
                             subject=receiver_id,
+                            volatile=per_message(evidence),
                         )
         seen = trust.client_seen(raw, receiver_id, message.raw)
         own = verify_message(
@@ -471,6 +479,16 @@ def _receiver_results(verdicts: trust.Judgement) -> dict[str, list[AuthResult]]:
         for result in ar.parsed.results:
             out.setdefault(result.method, []).append(result)
     return out
+
+
+# What an Authentication-Results header carries that differs from message to message: a DKIM
+# signature's first bytes (RFC 6008 header.b), which some receivers (OpenDKIM) add.
+_PER_MESSAGE = re.compile(r"\bheader\.b\s*=", re.IGNORECASE)
+
+
+def per_message(evidence: dict[str, str]) -> list[str]:
+    """The evidence keys whose value changes with every message (volatile, never drift)."""
+    return [k for k, v in evidence.items() if k == "header.b" or _PER_MESSAGE.search(v)]
 
 
 def _excerpt(trusted: tuple[trust.ArHeader, ...], method: str) -> str:

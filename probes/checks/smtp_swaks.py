@@ -18,7 +18,7 @@ Codes (subject `host:port`; reproduce: the swaks line, password as "$MAILPROBE_P
   stages passed, swaks version, TLS version/cipher/peer DN.
 - SWAKS_STAGE_FAILED [fail] swaks stopped at a stage; evidence: stage, the server's reply
   code and text (shortened, AUTH lines redacted), swaks' exit code and its meaning, the end of
-  the transcript.
+  the transcript (`transcript_tail`, volatile: raw output with banners and queue ids).
   An endpoint another probe of the run found not answering or silent (probes.net.endpoints)
   is not given to swaks again: SWAKS_STAGE_FAILED at stage CONNECT or BANNER, evidence
   `remembered` (what was met, "remembered from an earlier attempt in this run").
@@ -341,6 +341,7 @@ class SmtpSwaks(BaseProbe):
                     evidence=evidence,
                     reproduce=job.reproduce,
                     subject=ep.subject,
+                    volatile=[k for k in ("transcript_tail",) if k in evidence],
                 )
             )
         return findings
@@ -399,6 +400,8 @@ class SmtpSwaks(BaseProbe):
                 evidence=evidence,
                 reproduce=job.reproduce,
                 subject=ep.subject,
+                # swaks' raw output: banners with the time, queue ids, session ids
+                volatile=[k for k in ("transcript_tail",) if k in evidence],
             )
 
         if fail.stage == "CONNECT" and "refused" in note.lower():

@@ -22,6 +22,11 @@ Codes (subject: "host:port"; reproduce: the openssl line the caller built):
 - CERT_WEAK_SIGNATURE [warn] MD2/MD4/MD5/SHA-1 signature on a leaf that is not self-signed (a
   self-signed certificate's own signature carries no trust, so its hash does not matter).
 - CERT_OK [info] none of the above: what was seen (subject, issuer, names, dates, key, trust).
+- CERT_SEEN [info] after any of the above: the certificate seen (subject, issuer, names,
+  validity, key, sha256 fingerprint), so every endpoint's certificate is in the state a diff
+  compares whatever its judgement.
+Evidence that changes with the clock, not the certificate (`days_left`, `now`), is marked
+volatile (VOLATILE_CERT_KEYS).
 - TLS_LEGACY_PROTOCOL [warn for TLSv1/TLSv1.1, fail for SSLv3] one per accepted legacy version.
 - TLS_NEGOTIATED [info] always: negotiated version and cipher, versions accepted/refused/
   not testable with the local OpenSSL.
@@ -109,6 +114,12 @@ TLS_CODES = declare(
         Severity.WARN,
     ),
     Code("CERT_OK", "none of the certificate findings: what was seen", Severity.INFO),
+    Code(
+        "CERT_SEEN",
+        "the certificate seen (fingerprint, issuer, validity) when a certificate finding "
+        "judged it; CERT_OK otherwise",
+        Severity.INFO,
+    ),
     Code(
         "TLS_LEGACY_PROTOCOL",
         "the server accepts a legacy protocol version (fail for SSLv3)",
@@ -205,6 +216,25 @@ def _verify_text(verify: VerifyResult) -> tuple[str, str]:
     return code, shorten(verify.message or "unknown", MAX_EVIDENCE)
 
 
+# Certificate evidence that changes with the clock, not the certificate: never drift.
+VOLATILE_CERT_KEYS = ("days_left", "now")
+
+
+def certificate_state(info: CertInfo) -> dict[str, str]:
+    """What identifies the certificate seen (CERT_SEEN, and CERT_OK's core)."""
+    return {
+        "certificate": shorten(info.subject),
+        "issuer": shorten(info.issuer),
+        "san_dns": shorten_list(info.dns_names),
+        "san_ip": shorten_list(info.ip_addresses),
+        "not_before": _iso(info.not_before),
+        "not_after": _iso(info.not_after),
+        "key": _key_text(info),
+        "signature_algorithm": info.signature_algorithm,
+        "sha256_fingerprint": info.sha256_fingerprint,
+    }
+
+
 def certificate_findings(
     probe: BaseProbe,
     *,
@@ -232,6 +262,7 @@ def certificate_findings(
                 evidence=evidence,
                 reproduce=reproduce,
                 subject=subject,
+                volatile=[k for k in VOLATILE_CERT_KEYS if k in evidence],
             )
         )
 
@@ -362,7 +393,16 @@ def certificate_findings(
             f"{subject}: certificate signed with a broken hash ({info.signature_algorithm})",
             {"signature_algorithm": info.signature_algorithm, "issuer": shorten(info.issuer)},
         )
-    if not findings:
+    if findings:
+        # The judgements above name what is wrong; the certificate itself is still state.
+        add(
+            "CERT_SEEN",
+            Severity.INFO,
+            f"{subject}: certificate {_fingerprint_short(info)}, issued by "
+            f"{shorten(info.issuer, 80)}, valid until {_iso(info.not_after)}",
+            {**certificate_state(info), "days_left": str(left)},
+        )
+    else:
         add(
             "CERT_OK",
             Severity.INFO,
@@ -382,6 +422,10 @@ def certificate_findings(
             },
         )
     return findings
+
+
+def _fingerprint_short(info: CertInfo) -> str:
+    return "sha256 " + info.sha256_fingerprint.replace(":", "")[:16].lower()
 
 
 def _untested_reason(version: str) -> str:

@@ -392,6 +392,8 @@ class EndpointProbe(BaseProbe):
     def capabilities_finding(self, ep: Endpoint, net: Net, talk: Conversation) -> Finding:
         evidence = {"greeting": talk.greeting[:200]}
         evidence.update(self.dialect.capabilities_evidence(talk.before, talk.after))
+        # Reached only once TLS is up: on a STARTTLS port the upgrade was offered and worked.
+        evidence["starttls"] = "implicit TLS" if self.implicit_tls else "offered"
         return self.finding(
             self.capabilities_code,
             Severity.INFO,
@@ -399,6 +401,10 @@ class EndpointProbe(BaseProbe):
             evidence=evidence,
             reproduce=self.plain_reproduce(ep, net),
             subject=ep.subject,
+            # A banner often changes from connection to connection (sendmail's and Exim's
+            # defaults carry the time, POP3 an APOP timestamp, large providers a session id):
+            # shown, never drift. What it announces is compared in SMTP_BANNER_PTR_MISMATCH.
+            volatile=["greeting"],
         )
 
     def login(

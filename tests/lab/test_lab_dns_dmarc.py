@@ -69,7 +69,7 @@ def test_correct_lab_gives_no_warn_or_fail_from_dns_dmarc(run_probe):
     result = run_probe(DnsDmarc())
     assert result.outcome is Outcome.COMPLETED
     assert severe(result) == set()
-    assert result.findings == ()
+    assert codes(result) == {("DMARC_POLICY", Severity.INFO)}
 
 
 def test_other_txt_records_beside_the_policy_are_ignored(run_probe, set_dmarc, domain):
@@ -79,7 +79,7 @@ def test_other_txt_records_beside_the_policy_are_ignored(run_probe, set_dmarc, d
     )
     result = run_probe(DnsDmarc())
     assert result.outcome is Outcome.COMPLETED
-    assert result.findings == ()
+    assert codes(result) == {("DMARC_POLICY", Severity.INFO)}
 
 
 # --- one record ------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_two_records_are_multiple_records(run_probe, set_dmarc):
 def test_a_subdomain_inherits_the_organizational_domain_policy(run_probe, lab_target, domain):
     result = run_probe(DnsDmarc(), lab_target(domain=f"sub.{domain}"))
     assert result.outcome is Outcome.COMPLETED
-    assert codes(result) == {("DMARC_INHERITED", Severity.INFO)}
+    assert codes(result) == {("DMARC_INHERITED", Severity.INFO), ("DMARC_POLICY", Severity.INFO)}
     assert only(result, "DMARC_INHERITED").evidence["where"] == f"_dmarc.{domain}"
 
 
@@ -113,7 +113,7 @@ def test_a_subdomain_with_its_own_record_does_not_inherit(run_probe, lab_target,
     )
     result = run_probe(DnsDmarc(), lab_target(domain=f"sub.{domain}"))
     assert result.outcome is Outcome.COMPLETED
-    assert result.findings == ()
+    assert codes(result) == {("DMARC_POLICY", Severity.INFO)}
 
 
 def test_a_public_suffix_domain_policy_reaches_a_domain_without_one(
@@ -134,7 +134,7 @@ def test_a_policy_from_a_parent_that_holds_the_pointer_is_followed(
     zone.replace(f"_dmarc.alias.{domain}", "CNAME", f"_dmarc.{domain}.")
     result = run_probe(DnsDmarc(), lab_target(domain=f"alias.{domain}"))
     assert result.outcome is Outcome.COMPLETED
-    assert result.findings == ()
+    assert codes(result) == {("DMARC_POLICY", Severity.INFO)}
 
 
 # --- tags ------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_an_authorized_external_report_destination_is_fine(run_probe, set_dmarc,
     zone.replace(f"{domain}._report._dmarc.{REPORTS}", "TXT", '"v=DMARC1"')
     result = run_probe(DnsDmarc())
     assert result.outcome is Outcome.COMPLETED
-    assert result.findings == ()
+    assert codes(result) == {("DMARC_POLICY", Severity.INFO)}
 
 
 def test_a_wildcard_authorization_covers_every_domain(run_probe, set_dmarc, zone):
@@ -201,7 +201,7 @@ def test_a_wildcard_authorization_covers_every_domain(run_probe, set_dmarc, zone
     zone.replace(f"*._report._dmarc.{REPORTS}", "TXT", '"v=DMARC1;"')
     result = run_probe(DnsDmarc())
     assert result.outcome is Outcome.COMPLETED
-    assert result.findings == ()
+    assert codes(result) == {("DMARC_POLICY", Severity.INFO)}
 
 
 def test_an_authorization_for_another_domain_does_not_count(run_probe, set_dmarc, zone):
@@ -215,7 +215,7 @@ def test_a_report_address_inside_the_domain_needs_no_authorization(run_probe, se
     set_dmarc(quoted(f"v=DMARC1; p=reject; rua=mailto:agg@reports.{domain}"))
     result = run_probe(DnsDmarc())
     assert result.outcome is Outcome.COMPLETED
-    assert result.findings == ()
+    assert codes(result) == {("DMARC_POLICY", Severity.INFO)}
 
 
 # --- legacy records --------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def test_garbage_at_dmarc_is_no_record(run_probe, set_dmarc, lab_target, domain)
     result = run_probe(DnsDmarc(), lab_target(domain=f"sub.{domain}"))
     # the garbage is not a record: the parent's policy applies
     assert result.outcome is Outcome.COMPLETED
-    assert codes(result) == {("DMARC_INHERITED", Severity.INFO)}
+    assert codes(result) == {("DMARC_INHERITED", Severity.INFO), ("DMARC_POLICY", Severity.INFO)}
 
 
 def test_garbage_after_the_version_is_a_syntax_error(run_probe, set_dmarc):

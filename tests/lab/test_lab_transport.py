@@ -13,14 +13,19 @@ Lab endpoints (subjects are the configured names): MTA "mx" (25 STARTTLS, 587 ST
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import shutil
+import socket
+import ssl
 import subprocess
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
+from cryptography import x509
 
 from probes.checks.mailbox_endpoints import ImapStartTls, ImapTls, Pop3StartTls, Pop3Tls
 from probes.checks.smtp_endpoints import SmtpMx, SmtpSubmission, SmtpSubmissions
@@ -282,6 +287,68 @@ def test_correct_credentials_log_in_on_every_submission_and_mailbox_endpoint(cor
     assert all(f.evidence["user"] == info.user for f in ok.values())
     assert_secret_absent(results, info.user, info.password)
     assert_reproduce_shapes(info, results)
+
+
+def _leaf_fingerprint(info, subject: str) -> str:
+    """The sha256 fingerprint of the certificate an implicit-TLS endpoint presents, read here
+    with the standard library (not through the probes)."""
+    host, port = ip_port(info, subject).split(":")
+    context = ssl.create_default_context(cafile=info.ca_file)
+    context.check_hostname = False
+    name = subject.split(":")[0]
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def test_correct_lab_reports_its_transport_state(correct_lab):
+    """State findings (issue 14): each endpoint's certificate (fingerprint, issuer, not-after),
+    the TLS versions accepted, STARTTLS and AUTH offered, as info evidence."""
+    info = correct_lab.info
+    results = run_with_credentials(info, f"{info.user}:{info.password}")
+    assert_completed(results)
+    certs = of_code(results, "CERT_OK")
+    assert set(certs) == set(TLS_ENDPOINTS)
+    with open(info.ca_file, "rb") as fh:
+        ca_subject = x509.load_pem_x509_certificate(fh.read()).subject.rfc4514_string()
+    now = datetime.now(UTC)
+    for subject, cert in certs.items():
+        assert cert.evidence["issuer"] == ca_subject, subject
+        assert datetime.fromisoformat(cert.evidence["not_after"]) > now, subject
+        assert cert.volatile == frozenset({"days_left"}), subject
+        assert "days_left" not in cert.stable_evidence
+    # the same certificate on every port of one host, the one a plain TLS client sees
+    for implicit, same_host in ((MX465, (MX25, MX587)), (IMAPS, (IMAP, POP3, POP3S))):
+        fingerprint = _leaf_fingerprint(info, implicit)
+        for subject in (implicit, *same_host):
+            assert certs[subject].evidence["sha256_fingerprint"] == fingerprint, subject
+    assert (
+        certs[OUT587].evidence["sha256_fingerprint"] != certs[MX587].evidence["sha256_fingerprint"]
+    )
+    expected_versions = {
+        v for v in ("TLSv1.2", "TLSv1.3") if not untestable_reason(v)
+    }  # LabSpec(): min_version TLSv1.2
+    for subject, tls in of_code(results, "TLS_NEGOTIATED").items():
+        assert set(tls.evidence["accepted"].split()) == expected_versions, subject
+        assert "TLSv1 " in tls.evidence["refused"] + " ", subject
+    caps = {
+        **of_code(results, "SMTP_CAPABILITIES"),
+        **of_code(results, "IMAP_CAPABILITIES"),
+        **of_code(results, "POP3_CAPABILITIES"),
+    }
+    assert set(caps) == set(TLS_ENDPOINTS)
+    for subject, finding in caps.items():
+        port = int(subject.rsplit(":", 1)[1])
+        starttls = "offered" if port in STARTTLS_FLAG else "implicit TLS"
+        assert finding.evidence["starttls"] == starttls, subject
+        assert finding.volatile == frozenset({"greeting"}), subject
+    for subject in LOGIN_ENDPOINTS:
+        assert "PLAIN" in caps[subject].evidence["auth"].split(), subject
+    assert "auth" not in caps[MX25].evidence  # no AUTH on the MX port
 
 
 def test_wrong_password_fails_login_on_every_endpoint_and_is_never_shown(lab_for):

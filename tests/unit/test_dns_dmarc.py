@@ -33,10 +33,10 @@ def only(result, code):
 # --- the correct case -------------------------------------------------------------------------
 
 
-def test_a_correct_record_gives_no_finding_with_one_round_of_queries():
+def test_a_correct_record_gives_only_the_policy_finding_with_one_round_of_queries():
     result, client = run({("_dmarc.example.com", "TXT"): [GOOD]})
     assert result.outcome is Outcome.COMPLETED
-    assert result.findings == ()
+    assert codes(result) == ["DMARC_POLICY"]
     # _dmarc.example.com, _dmarc.com and the three legacy names, nothing else
     assert client.stats.queries == 5
 
@@ -45,12 +45,12 @@ def test_a_record_split_over_strings_is_joined():
     result, _ = run(
         {("_dmarc.example.com", "TXT"): [("v=DMARC1; p=rej", "ect; rua=mailto:d@exa", "mple.com")]}
     )
-    assert result.findings == ()
+    assert codes(result) == ["DMARC_POLICY"]
 
 
 def test_other_txt_records_at_dmarc_are_ignored():
     result, _ = run({("_dmarc.example.com", "TXT"): ["google-site-verification=abc", GOOD]})
-    assert result.findings == ()
+    assert codes(result) == ["DMARC_POLICY"]
 
 
 # --- one record -------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_two_records_are_discarded_and_the_walk_goes_on_to_the_parent():
         },
         domain="mail.example.com",
     )
-    assert set(codes(result)) == {"DMARC_MULTIPLE_RECORDS", "DMARC_INHERITED"}
+    assert set(codes(result)) == {"DMARC_MULTIPLE_RECORDS", "DMARC_INHERITED", "DMARC_POLICY"}
 
 
 # --- failures never read as missing ----------------------------------------------------------
@@ -104,7 +104,7 @@ def test_a_failed_dmarc_lookup_is_an_error_not_missing(rcode, reason):
 def test_a_failed_tld_lookup_does_not_matter_for_a_domain_with_its_own_record():
     result, _ = run({("_dmarc.example.com", "TXT"): [GOOD], ("_dmarc.com", "TXT"): "SERVFAIL"})
     assert result.outcome is Outcome.COMPLETED
-    assert result.findings == ()
+    assert codes(result) == ["DMARC_POLICY"]
 
 
 def test_a_failed_parent_that_could_hold_the_policy_ends_in_error_after_the_findings():
@@ -124,7 +124,7 @@ def test_a_failed_tld_under_an_inheriting_domain_is_harmless():
         domain="sub.example.com",
     )
     assert result.outcome is Outcome.COMPLETED
-    assert codes(result) == ["DMARC_INHERITED"]
+    assert codes(result) == ["DMARC_INHERITED", "DMARC_POLICY"]
 
 
 def test_a_cname_loop_at_dmarc_is_an_error():
@@ -182,7 +182,7 @@ def test_all_walk_names_are_asked_in_one_round():
     domain = "a.b.c.d.example.com"
     with RoundsBackend({("_dmarc.example.com", "TXT"): [GOOD]}) as backend:
         result, client = run({}, domain=domain, client=backend.client())
-    assert codes(result) == ["DMARC_INHERITED"]
+    assert codes(result) == ["DMARC_INHERITED", "DMARC_POLICY"]
     assert client.stats.queries == 9  # six walk names, three legacy names
     walk = ["a.b.c.d.example.com", "b.c.d.example.com", "c.d.example.com", "d.example.com"]
     walk += ["example.com", "com"]
@@ -194,7 +194,7 @@ def test_all_walk_names_are_asked_in_one_round():
 def test_a_long_name_asks_at_most_eight_dmarc_names():
     domain = ".".join(f"l{i}" for i in range(40)) + ".example.com"
     result, client = run({("_dmarc.example.com", "TXT"): [GOOD]}, domain=domain)
-    assert codes(result) == ["DMARC_INHERITED"]
+    assert codes(result) == ["DMARC_INHERITED", "DMARC_POLICY"]
     assert client.stats.queries == 8 + 3
 
 
@@ -219,25 +219,25 @@ def test_policy_none_warns():
 
 def test_an_absent_p_counts_as_none_without_a_syntax_error():
     result, _ = run(record("v=DMARC1; rua=mailto:dmarc@example.com"))
-    assert codes(result) == ["DMARC_POLICY_NONE"]
+    assert codes(result) == ["DMARC_POLICY", "DMARC_POLICY_NONE"]
 
 
 def test_an_invalid_p_is_a_syntax_error_and_counts_as_none():
     result, _ = run(record("v=DMARC1; p=block; rua=mailto:dmarc@example.com"))
-    assert set(codes(result)) == {"DMARC_SYNTAX_ERROR", "DMARC_POLICY_NONE"}
+    assert set(codes(result)) == {"DMARC_POLICY", "DMARC_SYNTAX_ERROR", "DMARC_POLICY_NONE"}
 
 
 def test_an_inherited_sp_none_applies_to_the_subdomain():
     result, _ = run(
         record("v=DMARC1; p=reject; sp=none; rua=mailto:dmarc@example.com"), domain="a.example.com"
     )
-    assert set(codes(result)) == {"DMARC_INHERITED", "DMARC_POLICY_NONE"}
+    assert set(codes(result)) == {"DMARC_INHERITED", "DMARC_POLICY", "DMARC_POLICY_NONE"}
     assert only(result, "DMARC_POLICY_NONE").evidence["tag"] == "sp"
 
 
 def test_sp_none_does_not_weaken_the_domain_itself():
     result, _ = run(record("v=DMARC1; p=reject; sp=none; rua=mailto:dmarc@example.com"))
-    assert result.findings == ()
+    assert codes(result) == ["DMARC_POLICY"]
 
 
 def test_partial_pct_warns_and_is_obsolete():
@@ -248,7 +248,7 @@ def test_partial_pct_warns_and_is_obsolete():
 
 def test_pct_100_is_only_obsolete():
     result, _ = run(record("v=DMARC1; p=reject; pct=100; rua=mailto:dmarc@example.com"))
-    assert codes(result) == ["DMARC_OBSOLETE_TAG"]
+    assert codes(result) == ["DMARC_POLICY", "DMARC_OBSOLETE_TAG"]
 
 
 def test_testing_mode_warns():
@@ -270,7 +270,7 @@ def test_unknown_tags_are_info():
 
 def test_no_rua_is_no_reporting():
     result, _ = run(record("v=DMARC1; p=reject"))
-    assert codes(result) == ["DMARC_NO_REPORTING"]
+    assert codes(result) == ["DMARC_POLICY", "DMARC_NO_REPORTING"]
 
 
 # --- external report destinations -------------------------------------------------------------
@@ -291,7 +291,7 @@ def test_an_authorized_external_destination_is_fine():
             ("example.com._report._dmarc.reports.net", "TXT"): ["v=DMARC1;"],
         }
     )
-    assert result.findings == ()
+    assert codes(result) == ["DMARC_POLICY"]
 
 
 def test_an_authorization_record_must_start_with_the_version():
@@ -301,12 +301,16 @@ def test_an_authorization_record_must_start_with_the_version():
             ("example.com._report._dmarc.reports.net", "TXT"): ["hello; v=DMARC1"],
         }
     )
-    assert codes(result) == ["DMARC_NO_REPORTING", "DMARC_EXTERNAL_REPORT_UNAUTHORIZED"]
+    assert codes(result) == [
+        "DMARC_POLICY",
+        "DMARC_NO_REPORTING",
+        "DMARC_EXTERNAL_REPORT_UNAUTHORIZED",
+    ]
 
 
 def test_a_destination_in_the_same_organization_needs_no_authorization():
     result, client = run(record("v=DMARC1; p=reject; rua=mailto:agg@dmarc.example.com"))
-    assert result.findings == ()
+    assert codes(result) == ["DMARC_POLICY"]
     assert client.stats.queries == 6  # only _dmarc.dmarc.example.com was added
 
 
@@ -318,7 +322,7 @@ def test_the_policy_domain_is_the_one_that_must_be_authorized():
         },
         domain="mail.example.com",
     )
-    assert codes(result) == ["DMARC_INHERITED"]
+    assert codes(result) == ["DMARC_INHERITED", "DMARC_POLICY"]
 
 
 def test_a_destination_under_a_psd_is_its_own_organization():
@@ -329,14 +333,14 @@ def test_a_destination_under_a_psd_is_its_own_organization():
         },
         domain="a.example.com",
     )
-    assert codes(result) == ["DMARC_EXTERNAL_REPORT_UNAUTHORIZED"]
+    assert codes(result) == ["DMARC_POLICY", "DMARC_EXTERNAL_REPORT_UNAUTHORIZED"]
 
 
 def test_external_checks_ask_walk_and_authorization_in_one_second_round():
     records = record("v=DMARC1; p=reject; rua=mailto:agg@mail.reports.net")
     with RoundsBackend(records) as backend:
         result, _ = run({}, client=backend.client())
-    assert codes(result) == ["DMARC_EXTERNAL_REPORT_UNAUTHORIZED"]
+    assert codes(result) == ["DMARC_POLICY", "DMARC_EXTERNAL_REPORT_UNAUTHORIZED"]
     assert backend.rounds == 2, backend.batches  # two round trips
     assert backend.batches[1] == [
         ("_dmarc.mail.reports.net", "TXT"),
@@ -403,7 +407,7 @@ def test_a_dkim_key_at_domainkey_is_not_a_legacy_policy():
             ("_domainkey.example.com", "TXT"): ["v=DKIM1; p=abc"],
         }
     )
-    assert result.findings == ()
+    assert codes(result) == ["DMARC_POLICY"]
 
 
 def test_legacy_records_are_reported_even_when_the_dmarc_lookup_fails():
@@ -425,7 +429,7 @@ def test_a_failed_legacy_lookup_ends_in_error_after_the_findings():
         }
     )
     assert result.outcome is Outcome.ERROR and result.error is ErrorReason.TIMEOUT
-    assert codes(result) == ["DMARC_POLICY_NONE"]
+    assert codes(result) == ["DMARC_POLICY", "DMARC_POLICY_NONE"]
 
 
 # --- hostile records --------------------------------------------------------------------------
@@ -459,7 +463,7 @@ def test_non_ascii_bytes_give_findings():
         {("_dmarc.example.com", "TXT"): [b"v=DMARC1; p=r\xe9ject; rua=mailto:d@example.com"]}
     )
     assert result.outcome is Outcome.COMPLETED
-    assert set(codes(result)) == {"DMARC_SYNTAX_ERROR", "DMARC_POLICY_NONE"}
+    assert set(codes(result)) == {"DMARC_POLICY", "DMARC_SYNTAX_ERROR", "DMARC_POLICY_NONE"}
 
 
 def test_non_ascii_garbage_instead_of_a_record_is_missing():
@@ -476,4 +480,4 @@ def test_an_internationalised_target_domain_is_asked_as_an_a_label():
         },
         domain="Bücher.example",
     )
-    assert result.findings == ()
+    assert codes(result) == ["DMARC_POLICY"]

@@ -47,7 +47,7 @@ def problems(result):
 # --- the record at the domain -----------------------------------------------------------------
 
 
-def test_a_clean_record_gives_only_the_info_count():
+def test_a_clean_record_gives_only_the_info_state_and_count():
     result, _ = run(
         {
             (D, "TXT"): [
@@ -63,7 +63,7 @@ def test_a_clean_record_gives_only_the_info_count():
         }
     )
     assert result.outcome is Outcome.COMPLETED
-    assert codes(result) == ["SPF_LOOKUP_COUNT"]
+    assert codes(result) == ["SPF_LOOKUP_COUNT", "SPF_RECORD"]
     info = only(result, "SPF_LOOKUP_COUNT")
     assert info.severity is Severity.INFO
     assert info.evidence["count"] == "3"

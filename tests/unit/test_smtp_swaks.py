@@ -221,6 +221,9 @@ def test_refused_auth_with_credentials_is_auth_failed(tmp_path, on_path, creds):
     assert finding.evidence["stage"] == "AUTH"
     assert finding.evidence["exit_code"] == "28"
     assert "[redacted]" in finding.evidence["transcript_tail"]
+    # the raw transcript is shown, never drift; the judgement's evidence is stable
+    assert finding.volatile == frozenset({"transcript_tail"})
+    assert finding.stable_evidence["reply_code"] == "535"
 
 
 def test_starttls_refused_with_454_is_starttls_failed(tmp_path, on_path):

@@ -124,7 +124,7 @@ def test_no_hostname_means_no_hostname_check():
 def test_expired_certificate_is_cert_expired_fail():
     info = cert(not_after=NOW - dt.timedelta(days=2, hours=1))
     findings = judge(info=info)
-    assert codes(findings) == {"CERT_EXPIRED": Severity.FAIL}
+    assert codes(findings) == {"CERT_EXPIRED": Severity.FAIL, "CERT_SEEN": Severity.INFO}
     assert by_code(findings, "CERT_EXPIRED").evidence["not_after"] == "2025-05-30T11:00:00Z"
     assert by_code(findings, "CERT_EXPIRED").evidence["days_left"] == "-3"
 
@@ -132,7 +132,7 @@ def test_expired_certificate_is_cert_expired_fail():
 def test_expiry_reported_by_openssl_is_explained_and_trust_is_not_claimed():
     info = cert(not_after=NOW - dt.timedelta(days=2))
     findings = judge(info=info, verify=failed(10, "certificate has expired"))
-    assert codes(findings) == {"CERT_EXPIRED": Severity.FAIL}
+    assert codes(findings) == {"CERT_EXPIRED": Severity.FAIL, "CERT_SEEN": Severity.INFO}
     evidence = by_code(findings, "CERT_EXPIRED").evidence
     assert evidence["verify_code"] == "10"
     assert evidence["chain_checked"].startswith("no")
@@ -141,7 +141,7 @@ def test_expiry_reported_by_openssl_is_explained_and_trust_is_not_claimed():
 def test_openssl_expiry_code_for_a_leaf_that_is_not_expired_is_untrusted():
     # e.g. an expired intermediate: the leaf's own dates are fine
     findings = judge(verify=failed(10, "certificate has expired"))
-    assert codes(findings) == {"CERT_UNTRUSTED": Severity.FAIL}
+    assert codes(findings) == {"CERT_UNTRUSTED": Severity.FAIL, "CERT_SEEN": Severity.INFO}
     assert by_code(findings, "CERT_UNTRUSTED").evidence["verify_code"] == "10"
 
 
@@ -156,7 +156,7 @@ def test_openssl_expiry_code_for_a_leaf_that_is_not_expired_is_untrusted():
 )
 def test_expiring_within_21_days_is_cert_expiring_soon_warn(remaining, days):
     findings = judge(info=cert(not_after=NOW + remaining))
-    assert codes(findings) == {"CERT_EXPIRING_SOON": Severity.WARN}
+    assert codes(findings) == {"CERT_EXPIRING_SOON": Severity.WARN, "CERT_SEEN": Severity.INFO}
     assert by_code(findings, "CERT_EXPIRING_SOON").evidence["days_left"] == days
     assert "not_after" in by_code(findings, "CERT_EXPIRING_SOON").evidence
 
@@ -169,7 +169,7 @@ def test_exactly_21_days_left_is_not_expiring_soon():
 def test_not_yet_valid_certificate_is_cert_not_yet_valid_fail():
     info = cert(not_before=NOW + dt.timedelta(days=3))
     findings = judge(info=info, verify=failed(9, "certificate is not yet valid"))
-    assert codes(findings) == {"CERT_NOT_YET_VALID": Severity.FAIL}
+    assert codes(findings) == {"CERT_NOT_YET_VALID": Severity.FAIL, "CERT_SEEN": Severity.INFO}
     evidence = by_code(findings, "CERT_NOT_YET_VALID").evidence
     assert evidence["not_before"] == "2025-06-04T12:00:00Z"
     assert evidence["verify_code"] == "9"
@@ -187,7 +187,7 @@ def test_naive_now_is_taken_as_utc():
 def test_self_signed_leaf_is_a_warning_and_not_also_untrusted():
     info = cert(self_signed=True, issuer=BASE.subject)
     findings = judge(info=info, verify=failed(18, "self-signed certificate"))
-    assert codes(findings) == {"CERT_SELF_SIGNED": Severity.WARN}
+    assert codes(findings) == {"CERT_SELF_SIGNED": Severity.WARN, "CERT_SEEN": Severity.INFO}
     evidence = by_code(findings, "CERT_SELF_SIGNED").evidence
     assert evidence["trusted"] == "no"
     assert evidence["verify_code"] == "18"
@@ -196,20 +196,20 @@ def test_self_signed_leaf_is_a_warning_and_not_also_untrusted():
 def test_self_signed_leaf_trusted_through_the_ca_file_is_still_reported():
     info = cert(self_signed=True, issuer=BASE.subject)
     findings = judge(info=info)
-    assert codes(findings) == {"CERT_SELF_SIGNED": Severity.WARN}
+    assert codes(findings) == {"CERT_SELF_SIGNED": Severity.WARN, "CERT_SEEN": Severity.INFO}
     assert by_code(findings, "CERT_SELF_SIGNED").evidence["trusted"].startswith("yes")
 
 
 def test_openssl_self_signed_code_for_a_leaf_that_is_not_self_signed_is_untrusted():
     findings = judge(verify=failed(18, "self-signed certificate"))
-    assert codes(findings) == {"CERT_UNTRUSTED": Severity.FAIL}
+    assert codes(findings) == {"CERT_UNTRUSTED": Severity.FAIL, "CERT_SEEN": Severity.INFO}
 
 
 @pytest.mark.parametrize("code", [2, 7, 19, 20, 21, 24, 26, 27, 28, None])
 def test_other_verification_failures_are_cert_untrusted(code):
     verify = VerifyResult(verified=False, code=code, message="boom", ca_source="system store")
     findings = judge(verify=verify)
-    assert codes(findings) == {"CERT_UNTRUSTED": Severity.FAIL}
+    assert codes(findings) == {"CERT_UNTRUSTED": Severity.FAIL, "CERT_SEEN": Severity.INFO}
     evidence = by_code(findings, "CERT_UNTRUSTED").evidence
     assert evidence["verify_code"] == ("unknown" if code is None else str(code))
     assert evidence["verify_message"] == "boom"
@@ -219,7 +219,11 @@ def test_other_verification_failures_are_cert_untrusted(code):
 def test_expired_and_untrusted_chain_are_both_reported():
     info = cert(not_after=NOW - dt.timedelta(days=1))
     findings = judge(info=info, verify=failed(20, "unable to get local issuer certificate"))
-    assert codes(findings) == {"CERT_EXPIRED": Severity.FAIL, "CERT_UNTRUSTED": Severity.FAIL}
+    assert codes(findings) == {
+        "CERT_EXPIRED": Severity.FAIL,
+        "CERT_UNTRUSTED": Severity.FAIL,
+        "CERT_SEEN": Severity.INFO,
+    }
     assert "chain_checked" not in by_code(findings, "CERT_EXPIRED").evidence
 
 
@@ -229,7 +233,7 @@ def test_expired_and_untrusted_chain_are_both_reported():
 def test_wrong_host_is_cert_hostname_mismatch_with_names_seen():
     info = cert(dns_names=("wrong-host.invalid",), ip_addresses=())
     findings = judge(info=info)
-    assert codes(findings) == {"CERT_HOSTNAME_MISMATCH": Severity.FAIL}
+    assert codes(findings) == {"CERT_HOSTNAME_MISMATCH": Severity.FAIL, "CERT_SEEN": Severity.INFO}
     evidence = by_code(findings, "CERT_HOSTNAME_MISMATCH").evidence
     assert evidence["expected"] == "mx.example.com"
     assert evidence["san_dns"] == "wrong-host.invalid"
@@ -238,7 +242,10 @@ def test_wrong_host_is_cert_hostname_mismatch_with_names_seen():
 
 def test_ip_hostname_matches_ip_san():
     assert codes(judge(hostname="127.0.0.25")) == {"CERT_OK": Severity.INFO}
-    assert codes(judge(hostname="127.0.0.26")) == {"CERT_HOSTNAME_MISMATCH": Severity.FAIL}
+    assert codes(judge(hostname="127.0.0.26")) == {
+        "CERT_HOSTNAME_MISMATCH": Severity.FAIL,
+        "CERT_SEEN": Severity.INFO,
+    }
 
 
 def test_mismatch_on_cn_only_certificate_shows_the_common_name():
@@ -283,7 +290,7 @@ def test_shorten_list_keeps_short_lists_whole_and_names_empty_ones():
 def test_weak_keys_are_cert_weak_key_warn(key_type, bits, curve, weak):
     findings = judge(info=cert(key_type=key_type, key_bits=bits, curve=curve))
     if weak:
-        assert codes(findings) == {"CERT_WEAK_KEY": Severity.WARN}
+        assert codes(findings) == {"CERT_WEAK_KEY": Severity.WARN, "CERT_SEEN": Severity.INFO}
         evidence = by_code(findings, "CERT_WEAK_KEY").evidence
         assert evidence["key_type"] == key_type
         assert evidence["key_bits"] == str(bits)
@@ -303,7 +310,7 @@ def test_weak_keys_are_cert_weak_key_warn(key_type, bits, curve, weak):
 )
 def test_sha1_or_md5_signature_is_cert_weak_signature_warn(algorithm):
     findings = judge(info=cert(signature_algorithm=algorithm))
-    assert codes(findings) == {"CERT_WEAK_SIGNATURE": Severity.WARN}
+    assert codes(findings) == {"CERT_WEAK_SIGNATURE": Severity.WARN, "CERT_SEEN": Severity.INFO}
     assert by_code(findings, "CERT_WEAK_SIGNATURE").evidence["signature_algorithm"] == algorithm
 
 
@@ -315,7 +322,7 @@ def test_modern_signatures_are_not_weak(algorithm):
 def test_sha1_self_signature_is_not_a_weak_signature_finding():
     info = cert(signature_algorithm="sha1WithRSAEncryption", self_signed=True, issuer=BASE.subject)
     findings = judge(info=info, verify=failed(18))
-    assert codes(findings) == {"CERT_SELF_SIGNED": Severity.WARN}
+    assert codes(findings) == {"CERT_SELF_SIGNED": Severity.WARN, "CERT_SEEN": Severity.INFO}
 
 
 # -- real certificates end to end ---------------------------------------------------------------
@@ -330,10 +337,14 @@ def lab_leaf(kind: str) -> CertInfo:
     ("kind", "verify", "expected"),
     [
         ("valid", OK, {"CERT_OK": Severity.INFO}),
-        ("expired", failed(10), {"CERT_EXPIRED": Severity.FAIL}),
-        ("expiring-soon", OK, {"CERT_EXPIRING_SOON": Severity.WARN}),
-        ("self-signed", failed(18), {"CERT_SELF_SIGNED": Severity.WARN}),
-        ("wrong-host", OK, {"CERT_HOSTNAME_MISMATCH": Severity.FAIL}),
+        ("expired", failed(10), {"CERT_EXPIRED": Severity.FAIL, "CERT_SEEN": Severity.INFO}),
+        ("expiring-soon", OK, {"CERT_EXPIRING_SOON": Severity.WARN, "CERT_SEEN": Severity.INFO}),
+        (
+            "self-signed",
+            failed(18),
+            {"CERT_SELF_SIGNED": Severity.WARN, "CERT_SEEN": Severity.INFO},
+        ),
+        ("wrong-host", OK, {"CERT_HOSTNAME_MISMATCH": Severity.FAIL, "CERT_SEEN": Severity.INFO}),
     ],
 )
 def test_lab_certificate_kinds_give_their_finding(kind, verify, expected):
@@ -460,12 +471,12 @@ def memory_handshake(tmp_path, chain, key, ca) -> tuple[bytes, VerifyResult]:
     ("kind", "signer", "expected_code", "expected"),
     [
         ("valid", "lab", None, {"CERT_OK"}),
-        ("expired", "lab", 10, {"CERT_EXPIRED"}),
-        ("expiring-soon", "lab", None, {"CERT_EXPIRING_SOON"}),
-        ("self-signed", "lab", 18, {"CERT_SELF_SIGNED"}),
-        ("wrong-host", "lab", None, {"CERT_HOSTNAME_MISMATCH"}),
-        ("valid", "other", 19, {"CERT_UNTRUSTED"}),
-        ("expired", "other", 19, {"CERT_EXPIRED", "CERT_UNTRUSTED"}),
+        ("expired", "lab", 10, {"CERT_EXPIRED", "CERT_SEEN"}),
+        ("expiring-soon", "lab", None, {"CERT_EXPIRING_SOON", "CERT_SEEN"}),
+        ("self-signed", "lab", 18, {"CERT_SELF_SIGNED", "CERT_SEEN"}),
+        ("wrong-host", "lab", None, {"CERT_HOSTNAME_MISMATCH", "CERT_SEEN"}),
+        ("valid", "other", 19, {"CERT_UNTRUSTED", "CERT_SEEN"}),
+        ("expired", "other", 19, {"CERT_EXPIRED", "CERT_UNTRUSTED", "CERT_SEEN"}),
     ],
 )
 def test_openssl_verdicts_map_to_findings(tmp_path, kind, signer, expected_code, expected):
