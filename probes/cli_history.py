@@ -254,7 +254,7 @@ def write_runs(runs: list[RunSummary], out: TextIO) -> None:
     if not runs:
         out.write("no runs recorded\n")
         return
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             r.run_id,
             r.started[:19].replace("T", " "),
@@ -268,7 +268,17 @@ def write_runs(runs: list[RunSummary], out: TextIO) -> None:
         )
         for r in runs
     ]
-    header = ("RUN", "STARTED (UTC)", "DOMAIN", "WHAT", "FAIL", "WARN", "INFO", "ERRORS", "EXIT")
+    header: tuple[str, ...] = (
+        "RUN",
+        "STARTED (UTC)",
+        "DOMAIN",
+        "WHAT",
+        "FAIL",
+        "WARN",
+        "INFO",
+        "ERRORS",
+        "EXIT",
+    )
     if not any(r.what for r in runs):  # schema 1 runs only: what was run is not known
         header = header[:3] + header[4:]
         rows = [row[:3] + row[4:] for row in rows]

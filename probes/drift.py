@@ -10,6 +10,7 @@ checked*: its findings are neither new nor resolved. docs/scenarios.md, "History
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -300,9 +301,8 @@ def new_positions(
     if not baseline_runs and not db.comparable(report.run_id, domain, started, what):
         return None
     baseline: dict[tuple, list[Finding]] = {}
-    for probe, run_id in baseline_runs.items():
-        for f in db.probe_findings(run_id, probe):
-            baseline.setdefault(f.identity, []).append(f)
+    for f in db.findings_of(baseline_runs):
+        baseline.setdefault(f.identity, []).append(f)
     out = []
     for i, result in enumerate(report.results):
         for j, f in enumerate(result.findings):
@@ -320,6 +320,14 @@ def _same(before: Finding, after: Finding) -> bool:
     return stable_json(dict(before.evidence), volatile) == stable_json(
         dict(after.evidence), volatile
     )
+
+
+def mark_new(db: HistoryDB, report: RunReport, what: str | None = None) -> RunReport:
+    """`report` with its new findings marked (RunReport.new), when a comparable run exists."""
+    positions = new_positions(db, report, what)
+    if positions is None:
+        return report
+    return dataclasses.replace(report, new=frozenset(positions))
 
 
 def new_findings(

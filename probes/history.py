@@ -527,13 +527,36 @@ class HistoryDB:
         self, run_id: str, domain: str, started: str, what: str | None, limit: int = 100
     ) -> dict[str, str]:
         """{probe: the newest comparable run (of at most `limit`) in which it COMPLETED}."""
-        runs = self.comparable(run_id, domain, started, what, limit=limit)
-        found: dict[str, str] = {}
-        for run in runs:  # newest first
-            for probe, (outcome, _) in self.outcomes(run.run_id).items():
-                if outcome == "COMPLETED" and probe not in found:
-                    found[probe] = run.run_id
-        return found
+        ids = [r.run_id for r in self.comparable(run_id, domain, started, what, limit=limit)]
+        if not ids:
+            return {}
+        rank = {rid: i for i, rid in enumerate(ids)}
+        best: dict[str, str] = {}
+        marks = ",".join("?" * len(ids))
+        for probe, rid in self._db.execute(
+            "SELECT probe_id, run_id FROM results WHERE outcome = 'COMPLETED'"
+            f" AND run_id IN ({marks})",
+            ids,
+        ):
+            if probe not in best or rank[rid] < rank[best[probe]]:
+                best[probe] = rid
+        return best
+
+    def findings_of(self, pairs: dict[str, str]) -> list[Finding]:
+        """The stored findings of each {probe: run id} pair."""
+        ids = sorted(set(pairs.values()))
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return [
+            finding_of(*row[1:])
+            for row in self._db.execute(
+                "SELECT run_id, probe_id, code, subject, severity, message, evidence_json,"
+                f" reproduce, volatile_json FROM findings WHERE run_id IN ({marks})",
+                ids,
+            )
+            if pairs.get(row[1]) == row[0]
+        ]
 
     def rows(self, run_id: str) -> list[Row]:
         """The stored findings of one run (or of every run of a batch id), as raw rows."""
