@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from probes.errors import UsageError
 from probes.drift import diff, exit_status_new, new_findings
+from probes.errors import UsageError
 from probes.history import (
     APPLICATION_ID,
     SCHEMA_VERSION,
