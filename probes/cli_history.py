@@ -64,9 +64,9 @@ def fail_on_new(value: str) -> Severity | None:
     return Severity(severity) if kind == "new" else None
 
 
-def quiet_pipe(write: Callable[[], int]) -> int:
-    """Run `write` (which prints to stdout); a reader that went away (`| head`) ends it
-    quietly, with its status, instead of a BrokenPipeError traceback."""
+def quiet_pipe(write: Callable[[], int], status: int = EXIT_OK) -> int:
+    """Run `write` (which prints to stdout, returns `status`); a reader that went away
+    (`| head`) ends it quietly, with `status`, instead of a BrokenPipeError traceback."""
     try:
         status = write()
         sys.stdout.flush()
@@ -76,7 +76,7 @@ def quiet_pipe(write: Callable[[], int]) -> int:
         with contextlib.suppress(OSError, ValueError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+        return status
 
 
 def add_history_options(parser: argparse.ArgumentParser, *, storing: bool) -> None:
@@ -247,7 +247,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO | None = None) -> int:
             write_diff(result, stream)
         return status
 
-    return write() if out is not None else quiet_pipe(write)
+    return write() if out is not None else quiet_pipe(write, status)
 
 
 def write_runs(runs: list[RunSummary], out: TextIO) -> None:
@@ -296,7 +296,8 @@ def write_diff(d: Diff, out: TextIO) -> None:
     out.write(f"diff {d.run_a} -> {d.run_b}: {len(d.new)} new, {len(d.resolved)} resolved,")
     out.write(f" {len(d.changed)} changed")
     if d.not_checked:
-        out.write(f", {len(d.not_checked)} probes not checked")
+        count = len(d.not_checked)
+        out.write(f", {count} probe{'s' if count != 1 else ''} not checked")
     out.write("\n")
     for title, entries in (("new", d.new), ("resolved", d.resolved)):
         if entries:
