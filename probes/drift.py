@@ -121,11 +121,28 @@ def _evidence_changes(before: Finding, after: Finding) -> dict[str, tuple[str | 
     }
 
 
-def diff_compact(db: HistoryDB, run_a: str, run_b: str, *, cross: bool = False) -> Diff:
+def diff_compact(
+    db: HistoryDB,
+    run_a: str,
+    run_b: str,
+    *,
+    cross: bool = False,
+    digests: tuple[dict[str, tuple[str, str | None]], ...] = (),
+) -> Diff:
     """The diff of two stored runs (or batches). With `cross` (two single runs of different
-    targets) findings are matched without their domain."""
-    rows_a, outcomes_a = db.compact(run_a)
-    rows_b, outcomes_b = db.compact(run_b)
+    targets) findings are matched without their domain. Domains whose runs have equal digests
+    (same probes, all completed, same findings by identity, severity and stable evidence) are
+    skipped without reading their findings."""
+    da, dbb = digests or (db.digests(run_a), db.digests(run_b))
+    if cross:
+        ids_a = [rid for rid, _ in da.values()]
+        ids_b = [rid for rid, _ in dbb.values()]
+    else:
+        differ = [d for d in da.keys() | dbb.keys() if _differ(da.get(d), dbb.get(d))]
+        ids_a = [da[d][0] for d in differ if d in da]
+        ids_b = [dbb[d][0] for d in differ if d in dbb]
+    rows_a, outcomes_a = db.compact(ids_a)
+    rows_b, outcomes_b = db.compact(ids_b)
 
     def dom(d: str) -> str:
         return "" if cross else d
@@ -226,6 +243,10 @@ def diff_compact(db: HistoryDB, run_a: str, run_b: str, *, cross: bool = False) 
     )
 
 
+def _differ(a: tuple[str, str | None] | None, b: tuple[str, str | None] | None) -> bool:
+    return a is None or b is None or a[1] is None or a[1] != b[1]
+
+
 def resolve_pair(db: HistoryDB, run_a: str | None, run_b: str | None) -> tuple[str, str]:
     """Which two runs `mailprobe diff [RUN_A] [RUN_B]` compares.
 
@@ -266,7 +287,8 @@ def diff(
     Two runs (or batches) of different targets are refused (HistoryError naming both) unless
     `allow_different_targets`: single runs are then matched without their domain."""
     a, b = resolve_pair(db, run_a, run_b)
-    da, db_ = db.domains_of(a), db.domains_of(b)
+    digests = db.digests(a), db.digests(b)
+    da, db_ = sorted(digests[0]), sorted(digests[1])
     cross = False
     if da != db_ and not set(da) & set(db_):
         if not allow_different_targets:
@@ -275,7 +297,7 @@ def diff(
                 " compare them anyway with --allow-different-targets"
             )
         cross = len(da) == 1 and len(db_) == 1
-    return diff_compact(db, a, b, cross=cross)
+    return diff_compact(db, a, b, cross=cross, digests=digests)
 
 
 def _names(domains: list[str]) -> str:

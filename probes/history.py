@@ -7,6 +7,7 @@ A run is keyed by its target domain and by what was run (`what`: "scenario:NAME"
 "probes:GLOB,..."), so a nightly scenario is compared with its own previous run.
 
 Schema 2 (schema 1 files are upgraded in place, in one transaction, when opened): `runs.what`,
+`runs.digest` (of what drift compares: two runs with equal digests are skipped),
 `findings.volatile_json` (the volatile evidence keys) and `findings.stable_json` (the stable
 evidence as canonical JSON, what drift compares). The comparison itself is probes.drift;
 pruning is probes.retention (docs/scenarios.md, "History and drift").
@@ -14,6 +15,7 @@ pruning is probes.retention (docs/scenarios.md, "History and drift").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -46,7 +48,8 @@ CREATE TABLE runs (
     n_warn INTEGER NOT NULL,
     n_info INTEGER NOT NULL,
     n_error INTEGER NOT NULL,
-    what TEXT
+    what TEXT,
+    digest TEXT
 );
 CREATE INDEX runs_by_domain ON runs (target_domain, started);
 CREATE INDEX runs_by_what ON runs (target_domain, what, started);
@@ -78,6 +81,7 @@ CREATE INDEX findings_by_run ON findings (run_id, probe_id, code, subject);
 # evidence computed from evidence_json when read).
 _MIGRATE_1_TO_2 = (
     "ALTER TABLE runs ADD COLUMN what TEXT",
+    "ALTER TABLE runs ADD COLUMN digest TEXT",
     "ALTER TABLE findings ADD COLUMN volatile_json TEXT",
     "ALTER TABLE findings ADD COLUMN stable_json TEXT",
     "CREATE INDEX runs_by_what ON runs (target_domain, what, started)",
@@ -92,6 +96,13 @@ def stable_json(evidence: dict[str, str], volatile: Iterable[str] = ()) -> str:
 
 
 _CANON = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+
+
+def _digest(state: list[tuple[str, ...]]) -> str:
+    """A run's digest: the probes run and each finding's identity, severity and stable
+    evidence. Two runs with equal digests have nothing to compare (drift skips them); a run
+    with a probe that did not complete has none (always compared, for its not-checked list)."""
+    return hashlib.blake2b(_JSON(sorted(state)).encode(), digest_size=16).hexdigest()
 
 
 class HistoryError(UsageError):
@@ -280,6 +291,38 @@ class HistoryDB:
         for i, report in enumerate(reports):
             rid = report.run_id
             status = statuses[i] if statuses is not None else exit_status(report)
+            state: list[tuple[str, ...]] = []  # what drift compares, for the run's digest
+            complete = True
+            for r in report.results:
+                complete = complete and r.outcome.value == "COMPLETED"
+                results.append(
+                    (
+                        rid,
+                        r.probe_id,
+                        r.outcome.value,
+                        r.error.value if r.error else None,
+                        r.duration_s,
+                    )
+                )
+                state.append((r.probe_id,))
+                for f in r.findings:
+                    evidence = {str(k): str(v) for k, v in f.evidence.items()}
+                    stable = stable_json(evidence, f.volatile)
+                    state.append((f.probe_id, f.code, f.subject or "", f.severity.value, stable))
+                    findings.append(
+                        (
+                            rid,
+                            f.probe_id,
+                            f.code,
+                            f.severity.value,
+                            f.subject,
+                            f.message,
+                            _JSON(evidence) if evidence else "{}",
+                            f.reproduce,
+                            _JSON(sorted(f.volatile)) if f.volatile else None,
+                            stable,
+                        )
+                    )
             runs.append(
                 (
                     rid,
@@ -294,40 +337,15 @@ class HistoryDB:
                     report.count_findings(Severity.INFO),
                     sum(1 for r in report.results if r.outcome.value == "ERROR"),
                     what,
+                    _digest(state) if complete else None,
                 )
             )
-            for r in report.results:
-                results.append(
-                    (
-                        rid,
-                        r.probe_id,
-                        r.outcome.value,
-                        r.error.value if r.error else None,
-                        r.duration_s,
-                    )
-                )
-                for f in r.findings:
-                    evidence = {str(k): str(v) for k, v in f.evidence.items()}
-                    findings.append(
-                        (
-                            rid,
-                            f.probe_id,
-                            f.code,
-                            f.severity.value,
-                            f.subject,
-                            f.message,
-                            _JSON(evidence) if evidence else "{}",
-                            f.reproduce,
-                            _JSON(sorted(f.volatile)) if f.volatile else None,
-                            stable_json(evidence, f.volatile),
-                        )
-                    )
         try:
             with self._transaction():
                 self._db.executemany(
                     "INSERT INTO runs (run_id, batch_id, started, duration_s, target_domain,"
-                    " target_json, exit_status, n_fail, n_warn, n_info, n_error, what)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " target_json, exit_status, n_fail, n_warn, n_info, n_error, what, digest)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     runs,
                 )
                 self._db.executemany(
@@ -467,25 +485,39 @@ class HistoryDB:
             )
         )
 
-    def compact(self, id_: str) -> tuple[list[CompactRow], list[tuple[str, str, str, str | None]]]:
-        """What drift compares, for one run or batch: the findings as (domain, probe, code,
-        subject, severity, stable evidence JSON, rowid) and the probe outcomes as (domain,
-        probe, outcome, error reason)."""
-        ids = (
-            "SELECT run_id FROM runs WHERE run_id = ?"
-            " UNION SELECT run_id FROM runs WHERE batch_id = ?"
-        )
-        findings = self._db.execute(
-            "SELECT r.target_domain, f.probe_id, f.code, f.subject, f.severity,"
-            " COALESCE(f.stable_json, f.evidence_json), f.rowid"
-            f" FROM findings f JOIN runs r ON r.run_id = f.run_id WHERE f.run_id IN ({ids})",
-            (id_, id_),
-        ).fetchall()
-        outcomes = self._db.execute(
-            "SELECT r.target_domain, s.probe_id, s.outcome, s.error"
-            f" FROM results s JOIN runs r ON r.run_id = s.run_id WHERE s.run_id IN ({ids})",
-            (id_, id_),
-        ).fetchall()
+    def digests(self, id_: str) -> dict[str, tuple[str, str | None]]:
+        """{domain: (run id, digest)} of one run or of every run of a batch."""
+        return {
+            row[0]: (row[1], row[2])
+            for row in self._db.execute(
+                "SELECT target_domain, run_id, digest FROM runs WHERE run_id = ?"
+                " UNION ALL SELECT target_domain, run_id, digest FROM runs WHERE batch_id = ?",
+                (id_, id_),
+            )
+        }
+
+    def compact(
+        self, run_ids: list[str]
+    ) -> tuple[list[CompactRow], list[tuple[str, str, str, str | None]]]:
+        """What drift compares, for some runs: the findings as (domain, probe, code, subject,
+        severity, stable evidence JSON, rowid) and the probe outcomes as (domain, probe,
+        outcome, error reason)."""
+        findings: list[CompactRow] = []
+        outcomes: list[tuple[str, str, str, str | None]] = []
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            findings += self._db.execute(
+                "SELECT r.target_domain, f.probe_id, f.code, f.subject, f.severity,"
+                " COALESCE(f.stable_json, f.evidence_json), f.rowid"
+                f" FROM findings f JOIN runs r ON r.run_id = f.run_id WHERE f.run_id IN ({marks})",
+                chunk,
+            ).fetchall()
+            outcomes += self._db.execute(
+                "SELECT r.target_domain, s.probe_id, s.outcome, s.error"
+                f" FROM results s JOIN runs r ON r.run_id = s.run_id WHERE s.run_id IN ({marks})",
+                chunk,
+            ).fetchall()
         return findings, outcomes
 
     def findings_by_rowid(self, rowids: Iterable[int]) -> dict[int, Finding]:

@@ -322,3 +322,38 @@ def test_a_schema_1_history_is_upgraded_in_place_and_keeps_working(tmp_path):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert dict(con.execute("SELECT key, value FROM meta"))["schema"] == str(SCHEMA_VERSION)
     con.close()
+
+
+def test_runs_with_equal_digests_are_skipped_and_the_rest_compared(db):
+    def night(n, batch, changed=()):
+        return [
+            rep(
+                f"{batch}-{d}",
+                [
+                    f(
+                        "DMARC_POLICY",
+                        p="none" if d in changed else "reject",
+                        volatile={"t"},
+                        t=str(n),
+                    )
+                ],
+                day=n,
+                domain=f"d{d}.test",
+                outcomes={"smtp.mx": Outcome.ERROR} if (n and d == 3) else None,
+            )
+            for d in range(5)
+        ]
+
+    db.add_many(night(0, "n0"), batch_id="n0")
+    db.add_many(night(1, "n1", changed={1}), batch_id="n1")
+    digests = db.digests("n0"), db.digests("n1")
+    assert digests[0]["d0.test"][1] == digests[1]["d0.test"][1]  # volatile t differs: same
+    assert digests[0]["d1.test"][1] != digests[1]["d1.test"][1]
+    assert digests[1]["d3.test"][1] is None  # a probe did not complete: always compared
+    d = diff(db, "n0", "n1")
+    assert [(c.domain, dict(c.evidence)) for c in d.changed] == [
+        ("d1.test", {"p": ("reject", "none")})
+    ]
+    assert [(n.domain, n.probe_id, n.after) for n in d.not_checked] == [
+        ("d3.test", "smtp.mx", "ERROR (TIMEOUT)")
+    ]
