@@ -339,7 +339,7 @@ def test_runs_with_equal_digests_are_skipped_and_the_rest_compared(db):
                 ],
                 day=n,
                 domain=f"d{d}.test",
-                outcomes={"smtp.mx": Outcome.ERROR} if (n and d == 3) else None,
+                outcomes={"smtp.mx": Outcome.ERROR if n else Outcome.COMPLETED} if d == 3 else None,
             )
             for d in range(5)
         ]
@@ -354,6 +354,6 @@ def test_runs_with_equal_digests_are_skipped_and_the_rest_compared(db):
     assert [(c.domain, dict(c.evidence)) for c in d.changed] == [
         ("d1.test", {"p": ("reject", "none")})
     ]
-    assert [(n.domain, n.probe_id, n.after) for n in d.not_checked] == [
-        ("d3.test", "smtp.mx", "ERROR (TIMEOUT)")
+    assert [(n.domain, n.probe_id, n.before, n.after) for n in d.not_checked] == [
+        ("d3.test", "smtp.mx", "COMPLETED", "ERROR (TIMEOUT)")
     ]
