@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from probes.cli_history import write_diff
-from probes.drift import diff
+from probes.drift import diff, mark_new
 from probes.history import HistoryDB
 from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Severity, Target
 from probes.report.run import RunReport
@@ -194,6 +194,10 @@ def main() -> None:
             d = diff(db, "night0", "night1")
             times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
+        marked = [mark_new(db, r, "probes:*") for r in second]  # as check --domains does
+        marking = time.perf_counter() - t0
+        n_new = sum(len(r.new or ()) for r in marked)
+        t0 = time.perf_counter()
         write_diff(d, io.StringIO())
         text = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -225,6 +229,10 @@ def main() -> None:
         f" | {best:.2f} s | ≤ 0.5 s ({'met' if best <= 0.5 else 'NOT met'}) |"
     )
     print(f"| opening the history (header, quick_check) | {opening:.2f} s | – |")
+    print(
+        f"| marking the new findings of the second night's {len(marked)} reports"
+        f" ({n_new} new), as `check --domains` does | {marking:.2f} s | – |"
+    )
     print(
         f"| `mailprobe diff night0 night1 -q` in a fresh process (exit {done.returncode};"
         f" all {', '.join(f'{t:.2f}' for t in walls)} s) | {min(walls):.2f} s, of which"
