@@ -160,7 +160,11 @@ class HistoryDB:
         if not exists:
             self._create()
         elif self._version < SCHEMA_VERSION:
-            self._migrate()
+            try:
+                self._migrate()
+            except HistoryError:
+                self._db.close()
+                raise
 
     # -- opening --------------------------------------------------------------------------
 

@@ -357,3 +357,22 @@ def test_runs_with_equal_digests_are_skipped_and_the_rest_compared(db):
     assert [(n.domain, n.probe_id, n.before, n.after) for n in d.not_checked] == [
         ("d3.test", "smtp.mx", "COMPLETED", "ERROR (TIMEOUT)")
     ]
+
+
+def test_an_upgrade_that_fails_half_way_leaves_schema_1_whole(tmp_path, monkeypatch):
+    import probes.history as history
+
+    path = tmp_path / "history.sqlite"
+    make_v1(path)
+    failing = (*history._MIGRATE_1_TO_2[:3], "ALTER TABLE nowhere ADD COLUMN x")
+    monkeypatch.setattr(history, "_MIGRATE_1_TO_2", failing)
+    with pytest.raises(HistoryError, match="cannot upgrade schema 1 to 2"):
+        HistoryDB(path)
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    columns = [row[1] for row in con.execute("PRAGMA table_info(runs)")]
+    assert "what" not in columns and "digest" not in columns  # rolled back, not half-added
+    con.close()
+    monkeypatch.undo()
+    with HistoryDB(path) as db:
+        assert [r.run_id for r in db.runs()] == ["old"]
