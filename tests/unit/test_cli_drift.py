@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import io
 import json
+import socketserver
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import dns.message
+import dns.rcode
 import pytest
 from test_cli_domains import refusing_resolver  # noqa: F401 (a fixture)
 from test_drift import f, rep
@@ -86,8 +90,10 @@ def test_diff_and_history_into_a_closed_pipe_end_quietly(tmp_path):
     with HistoryDB(path) as db:
         db.add(rep("a", [], outcomes={"dns.dmarc": Outcome.COMPLETED}))
         db.add(rep("b", [f(f"CODE_{i}", "fail", subject=str(i)) for i in range(3000)], day=1))
-        for day in range(2, 900):  # a long `history` too
-            db.add(rep(f"r{day}", [], day=day, outcomes={"dns.dmarc": Outcome.COMPLETED}))
+        db.add_many(  # a long `history` too
+            rep(f"r{day}", [], day=day, outcomes={"dns.dmarc": Outcome.COMPLETED})
+            for day in range(2, 900)
+        )
     for command in (["diff", "a", "b"], ["history", "--limit", "900"]):
         proc = subprocess.Popen(
             [sys.executable, "-c", "from probes.cli import run; run()", *command],
@@ -175,3 +181,55 @@ def test_renderers_mark_new_findings(tmp_path):
     assert "[fail, new] BAD" in junit and "[warn] OLD_ONE" in junit
     html = render(html_report)
     assert html.count('<span class="badge new">new</span>') == 2
+
+
+class _NxDomain(socketserver.BaseRequestHandler):
+    """A resolver that answers NXDOMAIN at once (dns.mx: MX_MISSING, fail)."""
+
+    def handle(self):
+        data, sock = self.request
+        response = dns.message.make_response(dns.message.from_wire(data))
+        response.set_rcode(dns.rcode.NXDOMAIN)
+        sock.sendto(response.to_wire(), self.client_address)
+
+
+@pytest.fixture
+def nxdomain_resolver():
+    server = socketserver.ThreadingUDPServer(("127.0.0.1", 0), _NxDomain)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_domains_nights_mark_new_findings_and_fail_only_on_new(tmp_path, capsys, nxdomain_resolver):
+    history = tmp_path / "h.sqlite"
+    names = tmp_path / "domains.txt"
+
+    def night(n: int, domains: str) -> tuple[int, dict[str, object]]:
+        names.write_text(domains)
+        out = tmp_path / f"night{n}"
+        argv = ["check", "--domains", str(names), "--resolver", nxdomain_resolver]
+        argv += ["--probe", "dns.mx", "--history", str(history), "--fail-on", "new:fail"]
+        status = cli.main([*argv, "--output", str(out), "-q"])
+        capsys.readouterr()
+        lines = [json.loads(x) for x in (out / "domains.jsonl").read_text().splitlines()]
+        flags = {
+            doc["target"]["domain"]: [x.get("new") for r in doc["results"] for x in r["findings"]]
+            for doc in lines
+        }
+        return status, flags
+
+    assert night(0, "a.example\nb.example\n") == (1, {"a.example": [None], "b.example": [None]})
+    assert night(1, "a.example\nb.example\n") == (0, {"a.example": [False], "b.example": [False]})
+    status, flags = night(2, "a.example\nc.example\n")
+    assert (status, flags) == (1, {"a.example": [False], "c.example": [None]})  # c: first run
+    with HistoryDB(history) as db:
+        runs = db.runs(limit=10)
+    assert {r.what for r in runs} == {"probes:dns.mx"}
+    batches = list(dict.fromkeys(r.batch_id for r in reversed(runs)))
+    assert cli.main(["diff", batches[0], batches[1], "-q", "--history", str(history)]) == 0
+    assert cli.main(["diff", batches[1], batches[2], "--history", str(history)]) == 0
+    out = capsys.readouterr().out
+    assert "b.example dns.mx: COMPLETED -> not run; 1 finding(s) not compared" in out
+    assert "c.example dns.mx: not run -> COMPLETED; 1 finding(s) not compared" in out
