@@ -389,7 +389,7 @@ def _reason(
     findings: Iterable[Finding], errors: Iterable[tuple[str, str | None]], threshold: Severity
 ) -> tuple[tuple, ...]:
     """What makes a run fail: its findings at or above `threshold` (identity, severity, stable
-    evidence) and its probes in ERROR (probe, reason)."""
+    evidence) and its probes that did not complete (probe, ERROR reason or SKIPPED)."""
     keyed = sorted(
         (
             f.probe_id,
@@ -414,14 +414,17 @@ def still_failing(
 ) -> str | None:
     """One line when `report` fails (status 1 or 3) for exactly the reason the comparable runs
     before it failed with (same status, same findings at or above `threshold` with the same
-    stable evidence, same probe errors): "still failing since RUN (DATE): ..."; else None."""
+    stable evidence, same probes in ERROR or SKIPPED): "still failing since RUN (DATE): ...";
+    else None."""
     if status == EXIT_OK:
         return None
     findings = [f for r in report.results for f in r.findings]
     errors = [
-        (r.probe_id, r.error.value if r.error else None)
-        for r in report.results
+        (r.probe_id, r.error.value if r.error else "ERROR")
         if r.outcome is Outcome.ERROR
+        else (r.probe_id, "SKIPPED")
+        for r in report.results
+        if r.outcome is not Outcome.COMPLETED
     ]
     reason = _reason(findings, errors, threshold)
     since = None
@@ -432,7 +435,11 @@ def still_failing(
         if run.exit_status != status:
             break
         stored = [e.finding for e in db.findings(run.run_id)]
-        stored_errors = [(p, e) for p, (o, e) in db.outcomes(run.run_id).items() if o == "ERROR"]
+        stored_errors = [
+            (p, (e or "ERROR") if o == "ERROR" else "SKIPPED")
+            for p, (o, e) in db.outcomes(run.run_id).items()
+            if o != COMPLETED
+        ]
         if _reason(stored, stored_errors, threshold) != reason:
             break
         since = run
@@ -443,10 +450,13 @@ def still_failing(
         codes = ", ".join(dict.fromkeys(k[1] for k in reason[0]))
         n = len(reason[0])
         parts.append(f"{n} finding{'s' if n != 1 else ''} unchanged ({codes})")
-    if reason[1]:
-        errs = ", ".join(f"{p} {e}".strip() for p, e in reason[1])
+    errs = ", ".join(f"{p} {e}" for p, e in reason[1] if e != "SKIPPED")
+    if errs:
         parts.append(f"probe errors unchanged ({errs})")
+    skipped = ", ".join(p for p, e in reason[1] if e == "SKIPPED")
+    if skipped:
+        parts.append(f"probes skipped unchanged ({skipped})")
     return (
         f"mailprobe: still failing since run {since.run_id} ({since.started[:10]}):"
-        f" {'; '.join(parts) or 'same status'}"
+        f" {'; '.join(parts) or 'no findings, same status'}"
     )
