@@ -25,6 +25,7 @@ from probes.model import (
     MessageOptions,
     Severity,
     Target,
+    Thresholds,
 )
 from probes.report import (
     EXIT_PROBE_ERROR,
@@ -131,6 +132,9 @@ def _check_run_options(args: argparse.Namespace) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"--output {out}: cannot write there: {exc.strerror or exc}") from None
+    from probes.cli_prometheus import check_prometheus_options
+
+    args.prometheus_dir = check_prometheus_options(args)
 
 
 def _dkim_keys(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -169,7 +173,14 @@ _OPTIONS = {
     "message.deadline_s": "--deadline",
     "message.receiver_listen": "--receiver-listen",
     "message.receiver_domain": "--receiver-domain",
+    "thresholds.cert_days_warn": "--cert-days-warn",
+    "thresholds.cert_days_crit": "--cert-days-crit",
+    "thresholds.spf_lookups_warn": "--spf-lookups-warn",
+    "thresholds.spf_lookups_crit": "--spf-lookups-crit",
+    "thresholds.dkim_key_age_warn": "--dkim-key-age-warn",
+    "thresholds.dkim_key_age_crit": "--dkim-key-age-crit",
 }
+NAGIOS = "nagios"
 
 
 def _checked(target: Target) -> Target:
@@ -201,8 +212,22 @@ def _target_from_args(
         dkim_keys=dkim_keys,
         discover_selectors=args.discover_selectors,
         message=message,
+        thresholds=_thresholds(args),
     )
     return _checked(target)
+
+
+def _thresholds(args: argparse.Namespace) -> Thresholds:
+    """The operator's thresholds (probes.validate checks their range syntax)."""
+    given = args.cert_days_warn
+    return Thresholds(
+        cert_days_warn=Thresholds.cert_days_warn if given is None else given,
+        cert_days_crit=args.cert_days_crit,
+        spf_lookups_warn=args.spf_lookups_warn,
+        spf_lookups_crit=args.spf_lookups_crit,
+        dkim_key_age_warn=args.dkim_key_age_warn,
+        dkim_key_age_crit=args.dkim_key_age_crit,
+    )
 
 
 def _lab_changes(
@@ -225,6 +250,7 @@ def _lab_changes(
     message, message_given = _message_options(args)
     changes["message"] = message
     changes["discover_selectors"] = args.discover_selectors
+    changes["thresholds"] = _thresholds(args)
     return changes, message_given
 
 
@@ -279,13 +305,24 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
             report = mark_new(db, report, _what(args))  # reports mark the new findings
         status = _status(args, [report], db)[0]
         still = None
-        if db is not None and args.quiet and status != 0 and args.format == "text":
+        quiet_text = args.quiet and args.format == "text"
+        if db is not None and quiet_text and status != 0:
             from probes.drift import still_failing
 
             still = still_failing(db, report, status, _threshold(args), _what(args))
         paths = write_report(report, out_dir, formats, renderers)
         if db is not None:
             db.add(report, status=status, what=_what(args))
+    if args.prometheus_dir:
+        from probes.cli_prometheus import write_run
+
+        paths.append(write_run(args.prometheus_dir, report))
+    if args.format == NAGIOS:  # always the plugin output; the exit follows it
+        from probes.report.nagios_report import state_of
+
+        renderers[args.format](report, sys.stdout)
+        _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))
+        return state_of(report)
     if still is not None:  # -q, failing for the same reason as the runs before: one line
         print(still, flush=True)
     elif not args.quiet or status != 0:
@@ -329,8 +366,8 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
     from probes.progress import progress
     from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
 
-    if args.format not in ("text", "json"):
-        raise UsageError(f"--format {args.format!r}: with --domains use text or json")
+    if args.format not in ("text", "json", NAGIOS):
+        raise UsageError(f"--format {args.format!r}: with --domains use text, json or nagios")
     run_id = new_run_id()
     out_dir = Path(args.output) if args.output else Path("reports") / run_id
     try:
@@ -341,9 +378,15 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
     fail_on = _threshold(args)
     finished: list[RunReport] = []
     statuses: list[int] = []
+    plugin: list[tuple[str, int, RunReport]] = []  # --format nagios: (domain, state, report)
     worst = EXIT_OK
     counts = {"domains": 0, "failing": 0, "errors": 0, "queries": 0}
-    t0 = time.perf_counter()
+    metrics = None
+    if args.prometheus_dir:
+        from probes.cli_prometheus import audit_metrics
+
+        metrics = audit_metrics(args.domains, args.prometheus_per_domain)
+    started, t0 = time.time(), time.perf_counter()
     with stream, contextlib.ExitStack() as stack:
         db = None
         if not args.no_history:
@@ -374,9 +417,15 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             counts["failing"] += status == EXIT_FINDINGS
             counts["errors"] += status == EXIT_PROBE_ERROR
             counts["queries"] += (report.dns or {}).get("queries", 0)
+            if metrics is not None:
+                metrics.add(report, status)
             worst = EXIT_FINDINGS if EXIT_FINDINGS in (worst, status) else max(worst, status)
             if args.format == "json":
                 print(line)
+            elif args.format == NAGIOS:
+                from probes.report.nagios_report import state_of
+
+                plugin.append((report.target.domain, state_of(report), report))
             elif not args.quiet or status != EXIT_OK:
                 print(_domain_line(report, status))
         if db is not None:  # the whole night in one transaction
@@ -387,7 +436,17 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             f"{counts['failing']} with findings at or above {fail_on.value}, "
             f"{counts['errors']} with probe errors; {counts['queries']} DNS queries"
         )
-    _say(args.quiet)(f"report written: {out_dir / 'domains.jsonl'}")
+    written = [out_dir / "domains.jsonl"]
+    if metrics is not None:
+        from probes.cli_prometheus import write_audit
+
+        elapsed = time.perf_counter() - t0
+        written.append(write_audit(args.prometheus_dir, metrics, started, elapsed))
+    _say(args.quiet)("report written: " + ", ".join(str(p) for p in written))
+    if args.format == NAGIOS:
+        from probes.report.nagios_report import render_many
+
+        return render_many(plugin, sys.stdout, what="domains")
     return worst
 
 
@@ -422,6 +481,48 @@ def _load_spec(path: str | None, flavour: str | None = None):
         return spec
     except ValueError as exc:  # LabSpecError is one
         raise UsageError(str(exc)) from None
+
+
+def add_threshold_options(parser: argparse.ArgumentParser) -> None:
+    """The operator's thresholds, in the monitoring-plugins range syntax (docs/contract.md)."""
+    group = parser.add_argument_group(
+        "thresholds (monitoring-plugins ranges: 10 = 0:10, 10: = at least 10, ~:10 = at most "
+        "10, @10:20 = alert inside; the probes pick severities with them, nagios perfdata "
+        "repeats them)"
+    )
+    group.add_argument(
+        "--cert-days-warn",
+        metavar="RANGE",
+        help="CERT_EXPIRING_SOON (warn) when a certificate's days left fall outside "
+        "(default 21:, fewer than 21 days)",
+    )
+    group.add_argument(
+        "--cert-days-crit",
+        metavar="RANGE",
+        help="CERT_EXPIRING_SOON at fail severity outside this range, e.g. 7: (default none)",
+    )
+    group.add_argument(
+        "--spf-lookups-warn",
+        metavar="RANGE",
+        help="SPF_LOOKUP_COUNT at warn when the lookup count falls outside, e.g. 8 (default "
+        "none; over 10 is always SPF_TOO_MANY_LOOKUPS, fail)",
+    )
+    group.add_argument(
+        "--spf-lookups-crit",
+        metavar="RANGE",
+        help="SPF_LOOKUP_COUNT at fail outside this range, e.g. 9 (default none)",
+    )
+    group.add_argument(
+        "--dkim-key-age-warn",
+        metavar="RANGE",
+        help="DKIM_KEY_AGE at warn when a key's age in days falls outside, e.g. ~:365; the "
+        "age is known only from a date in the selector name (s20240101, 2024-01)",
+    )
+    group.add_argument(
+        "--dkim-key-age-crit",
+        metavar="RANGE",
+        help="DKIM_KEY_AGE at fail outside this range, e.g. ~:730 (default none)",
+    )
 
 
 # ----- lab --------------------------------------------------------------------------------------
@@ -572,8 +673,36 @@ def _image_kinds(text: str) -> list[str]:
 
 
 # ----- parser -----------------------------------------------------------------------------------
+class _PluginParser(argparse.ArgumentParser):
+    """With --format nagios a usage error is the plugin's one UNKNOWN line and exit 3, not
+    argparse's usage text and exit 2: errors raise UsageError for main() to print."""
+
+    plugin_output = False  # set by main() while it parses a --format nagios command line
+
+    def error(self, message: str):
+        if _PluginParser.plugin_output:
+            raise UsageError(message)
+        super().error(message)
+
+
+def _wants_nagios(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for --format nagios (looked at before parsing)."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--format=nagios" or (arg == "--format" and argv[i + 1 : i + 2] == [NAGIOS]):
+            return True
+    return False
+
+
+def _usage_unknown(message: str) -> int:
+    from probes.report.nagios_report import UNKNOWN, unknown_line
+
+    print(unknown_line(f"usage: {message}"), flush=True)
+    return UNKNOWN
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _PluginParser(
         prog="mailprobe",
         description="Mail-authentication diagnostic test harness.",
         epilog=__doc__,
@@ -674,7 +803,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also look for DKIM keys under commonly used selector names",
     )
     check.add_argument("--ca-file", metavar="PEM")
-    check.add_argument("--format", default="text", help="text (default) or json")
+    add_threshold_options(check)
+    check.add_argument(
+        "--format",
+        default="text",
+        help="text (default), json, nagios (plugin output; exit 0 OK, 1 WARNING, 2 CRITICAL, "
+        "3 UNKNOWN) or another installed renderer",
+    )
     check.add_argument("--output", metavar="DIR", help="report directory (default reports/RUN-ID)")
     from probes.cli_history import add_history_options, parse_fail_on
 
@@ -689,6 +824,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_history_options(check, storing=True)
+    from probes.cli_prometheus import add_prometheus_options
+
+    add_prometheus_options(check, domains=True)
     check.add_argument("-q", "--quiet", action="store_true", help="print only on failure (cron)")
     check.set_defaults(func=cmd_check)
 
@@ -746,7 +884,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from probes.lab.lab import labs_started
 
             mark = labs_started()
-            status = _dispatch(build_parser().parse_args(argv))
+            nagios = _wants_nagios(sys.argv[1:] if argv is None else argv)
+            _PluginParser.plugin_output = nagios
+            try:
+                args = build_parser().parse_args(argv)
+            except UsageError as exc:  # only with --format nagios
+                return _usage_unknown(str(exc))
+            finally:
+                _PluginParser.plugin_output = False
+            status = _dispatch(args)
             interrupts.finish()  # a signal from now on leaves the status alone
             first = interrupts.received()
             if first is None:
@@ -769,6 +915,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from probes.lab.spec import LabSpecError
     from probes.lab.state import check_name
 
+    nagios = getattr(args, "format", None) == NAGIOS
     try:
         if getattr(args, "name", None):
             try:
@@ -777,17 +924,29 @@ def _dispatch(args: argparse.Namespace) -> int:
                 raise UsageError(f"--name: {exc}") from None
         return args.func(args)
     except (UsageError, LabSpecError) as exc:
+        if nagios:  # one line on stdout, nothing else (a core may show stderr too)
+            return _usage_unknown(str(exc))
         print(f"mailprobe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DoctorError as exc:
         print(f"mailprobe: cannot reach a container engine: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _plugin_unknown(f"cannot reach a container engine: {exc}", nagios, EXIT_USAGE)
     except ImageBuildError as exc:
         print(f"mailprobe: the lab image could not be built: {exc}", file=sys.stderr)
-        return EXIT_PROBE_ERROR
+        return _plugin_unknown("the lab image could not be built", nagios, EXIT_PROBE_ERROR)
     except LabStartError as exc:
         print(f"mailprobe: the lab did not start: {exc}", file=sys.stderr)
-        return EXIT_PROBE_ERROR
+        return _plugin_unknown("the lab did not start", nagios, EXIT_PROBE_ERROR)
+
+
+def _plugin_unknown(message: str, nagios: bool, status: int) -> int:
+    """In nagios format every failure before a report is UNKNOWN (3) with one line."""
+    if not nagios:
+        return status
+    from probes.report.nagios_report import UNKNOWN, unknown_line
+
+    print(unknown_line(message.splitlines()[0] if message else "error"), flush=True)
+    return UNKNOWN
 
 
 def _interrupted(exc: KeyboardInterrupt, mark: int | None) -> int:

@@ -9,7 +9,10 @@ fails exactly as its previous runs did (same status, same findings) one "still f
 line instead of the table. Each scenario is stored in the history as "scenario:NAME".
 
 Exit status: 0 every expectation met, 1 an expectation failed, 2 a bad scenario (or option),
-3 a probe could not run and no expectation failed.
+3 a probe could not run and no expectation failed. With `--format nagios` stdout is one plugin
+output for all the scenarios (probes.report.nagios_report.render_many) and the exit follows
+it: 0 OK (every expectation met), 2 CRITICAL (one failed), 3 UNKNOWN (a probe could not run,
+or a bad scenario or option).
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ import sys
 from pathlib import Path
 
 from probes.cli_history import add_history_options, check_history
+from probes.cli_prometheus import add_prometheus_options, check_prometheus_options
 from probes.errors import UsageError
 from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _LABELS = {EXIT_OK: "PASS", EXIT_FINDINGS: "FAIL", EXIT_PROBE_ERROR: "ERROR"}
+# --format nagios: a scenario's status as a plugin state (OK, CRITICAL, UNKNOWN)
+_PLUGIN_STATES = {EXIT_OK: 0, EXIT_FINDINGS: 2, EXIT_PROBE_ERROR: 3}
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -43,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     run.add_argument("-q", "--quiet", action="store_true", help="print only what did not pass")
     add_history_options(run, storing=True)
+    add_prometheus_options(run, domains=False)
     run.set_defaults(func=cmd_run)
     return run
 
@@ -62,10 +69,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = []
     for scenario, skip in cells:
         if skip:  # a lab flavour that cannot express the scenario's lab spec
-            print(f"SKIP  {scenario.name}  ({scenario.where}; {skip})", flush=True)
+            line = f"SKIP  {scenario.name}  ({scenario.where}; {skip})"
+            print(line, flush=True, file=sys.stderr if args.format == "nagios" else sys.stdout)
         else:
             scenarios.append(scenario)
     check_history(args)
+    args.prometheus_dir = check_prometheus_options(args)
 
     def say(msg: str) -> None:
         if not args.quiet:
@@ -84,7 +93,11 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
 
     formats = list(dict.fromkeys(["json", args.format]))
     used: set[str] = set()
+    named: set[str] = set()  # scenario names in metrics (a repeated name gets a suffix)
     worst = EXIT_OK
+    plugin = args.format == "nagios"
+    entries = []  # --format nagios: (scenario, state, report)
+    details: dict[str, list[str]] = {}
     for scenario in scenarios:
         bar.advance(scenario.name)
         say(f"scenario {scenario.name!r} ({scenario.where})")
@@ -109,10 +122,20 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
                     still = still_failing(db, outcome.report, status, Severity.INFO, what)
                 paths = write_report(outcome.report, out_dir, formats, renderers)
                 db.add(outcome.report, status=status, what=what)
+        if args.prometheus_dir:
+            from probes.cli_prometheus import write_run
+
+            name = _unique_name(scenario.name, named)
+            write_run(args.prometheus_dir, outcome.report, scenario=name)
         if status == EXIT_FINDINGS or worst == EXIT_FINDINGS:
             worst = EXIT_FINDINGS
         else:
             worst = max(worst, status)
+        if plugin:
+            entries.append((scenario.name, _PLUGIN_STATES[status], outcome.report))
+            if status != EXIT_OK:
+                details[scenario.name] = describe(outcome).splitlines()
+            continue
         if status != EXIT_OK or not args.quiet:
             results = outcome.report.results
             print(
@@ -124,6 +147,12 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
             print(_indent(still), flush=True)
         elif status != EXIT_OK:
             print(_indent(describe(outcome)), flush=True)
+    if plugin:
+        from probes.report.nagios_report import render_many
+
+        return render_many(
+            entries, sys.stdout, what="scenarios", details=details, per_entry_perf=True
+        )
     return worst
 
 
@@ -136,6 +165,17 @@ def _unique(slug: str, used: set[str]) -> str:
     while candidate in used:
         candidate, n = f"{slug}-{n}", n + 1
     used.add(candidate)
+    return candidate
+
+
+def _unique_name(name: str, used: set[str]) -> str:
+    """`name`, or `name (2)`, ... when a scenario of that name (or file name) ran already."""
+    from probes.report.prometheus_textfile import textfile_name
+
+    candidate, n = name, 2
+    while textfile_name("scenario", candidate) in used:
+        candidate, n = f"{name} ({n})", n + 1
+    used.add(textfile_name("scenario", candidate))
     return candidate
 
 

@@ -78,6 +78,28 @@ class Timeouts:
     probe: float = 120.0
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits the operator sets, in the monitoring-plugins range syntax (`21:`, `~:8`, `@0:7`;
+    probes.parse.nagios_range): a value outside the range (inside it with a leading `@`) is
+    over the limit. The probes pick severities with them and `--format nagios` repeats them
+    as its perfdata's warn and crit fields (docs/contract.md#thresholds).
+    """
+
+    # Days left on a certificate: CERT_EXPIRING_SOON (warn) outside `cert_days_warn`, at fail
+    # severity outside `cert_days_crit` (None: never fail before expiry; CERT_EXPIRED is fail).
+    cert_days_warn: str = "21:"
+    cert_days_crit: str | None = None
+    # DNS-querying terms of an SPF policy within the RFC 7208 limit of 10 (more is always
+    # SPF_TOO_MANY_LOOKUPS, fail): SPF_LOOKUP_COUNT at warn or fail severity outside these.
+    spf_lookups_warn: str | None = None
+    spf_lookups_crit: str | None = None
+    # A DKIM key's age in days, where a date in the selector name tells it (s20240101):
+    # DKIM_KEY_AGE at warn or fail outside these (e.g. `~:365`; default none: info).
+    dkim_key_age_warn: str | None = None
+    dkim_key_age_crit: str | None = None
+
+
 SEND_VIA = ("submission", "submissions", "mx")
 RETRIEVE_VIA = ("imaps", "imap", "pop3s", "pop3")
 CANONICALIZATIONS = ("relaxed/relaxed", "simple/simple")
@@ -135,6 +157,7 @@ class Target:
     dkim_keys: tuple[tuple[str, str], ...] = ()
     discover_selectors: bool = False  # also try a list of commonly used DKIM selectors
     message: MessageOptions = field(default_factory=MessageOptions)
+    thresholds: Thresholds = field(default_factory=Thresholds)
     # A login held in memory (a lab's throwaway user), used instead of `credentials_ref`;
     # never shown: not in repr, not in to_json, and Credentials hides its password.
     login: Credentials | None = field(default=None, repr=False)
@@ -151,7 +174,13 @@ class Target:
             "ca_file": self.ca_file,
             "dkim_keys": {sel: path for sel, path in self.dkim_keys},
             "discover_selectors": self.discover_selectors,
+            # only when the operator set them (the schema's keys stay as they were otherwise)
+            **({"thresholds": dict(vars(self.thresholds))} if self.has_thresholds else {}),
         }
+
+    @property
+    def has_thresholds(self) -> bool:
+        return self.thresholds != Thresholds()
 
 
 @dataclass(frozen=True)

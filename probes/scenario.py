@@ -31,6 +31,13 @@ test per YAML document, probes.pytest_scenarios). A file may hold several docume
       message: {...}                 # probes.model.MessageOptions fields (docs/message.md),
                                      # e.g. send_via, signer, retrieve_via, deadline_s,
                                      # extra_headers: [[Name, value], ...]
+      thresholds:                    # monitoring-plugins ranges, as text (quote them):
+        cert_days_warn: "21:"        # CERT_EXPIRING_SOON below 21 days (the default)
+        cert_days_crit: "7:"         # ... at fail severity below 7 (default: none)
+        spf_lookups_warn: "8"        # SPF_LOOKUP_COUNT at warn above 8 (default: none)
+        spf_lookups_crit: "9"        # ... at fail above 9 (default: none)
+        dkim_key_age_warn: "~:365"   # DKIM_KEY_AGE at warn over a year (dated selectors)
+        dkim_key_age_crit: "~:730"   # ... at fail over two years (default: none)
     probes: ["dns.*", smtp.relay]    # shell-style globs; default: every installed probe
     expect:
       codes: [CERT_EXPIRED]          # each must appear among the findings
@@ -62,7 +69,7 @@ from typing import Any
 import yaml
 
 from probes.errors import UsageError
-from probes.model import MessageOptions, Severity, Target, Timeouts
+from probes.model import MessageOptions, Severity, Target, Thresholds, Timeouts
 from probes.yaml_load import FieldError, YamlDoc, YamlSyntaxError, build, convert, documents, kind
 
 if typing.TYPE_CHECKING:
@@ -101,6 +108,7 @@ class TargetSpec:
     dkim_keys: Mapping[str, str] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     message: MessageOptions = field(default_factory=MessageOptions)
+    thresholds: Thresholds = field(default_factory=Thresholds)
     # Which fields the YAML gave (so lab defaults fill only the others).
     given: frozenset[str] = frozenset()
     message_given: frozenset[str] = frozenset()
@@ -124,6 +132,7 @@ class TargetSpec:
             dkim_keys=tuple(self.dkim_keys.items()),
             discover_selectors=self.discover_selectors,
             message=self.message,
+            thresholds=self.thresholds,
         )
 
 

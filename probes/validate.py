@@ -105,12 +105,43 @@ def checked_target(target: Target, *, files: bool = False) -> tuple[Target, list
         for i, (selector, path) in enumerate(target.dkim_keys):
             if not Path(path).is_file():
                 problems.append((f"dkim_keys[{i}]", f"{selector}={path}: no such file"))
+    problems += [(f"thresholds.{f}", problem) for f, problem in threshold_problems(target)]
     message, message_problems = checked_message(target.message)
     problems += [(f"message.{field}", problem) for field, problem in message_problems]
     changes["message"] = message
     if problems:
         return target, problems
     return dataclasses.replace(target, **changes), []  # type: ignore[arg-type]
+
+
+def threshold_problems(target: Target) -> list[Problem]:
+    """Each threshold must be a range in the monitoring-plugins syntax. A bare number for the
+    certificate days is refused: `21` means "alert above 21" (outside 0:21), the opposite of
+    what a days-left limit wants (`21:`, alert below 21)."""
+    from probes.parse.nagios_range import RangeError, parse_range
+
+    problems: list[Problem] = []
+    for f in dataclasses.fields(target.thresholds):
+        text = getattr(target.thresholds, f.name)
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            problems.append((f.name, f"{text!r}: expected a range as text, e.g. '21:'"))
+            continue
+        try:
+            rng = parse_range(text)
+        except RangeError as exc:
+            problems.append((f.name, str(exc)))
+            continue
+        if f.name.startswith("cert_days") and rng.bare:
+            problems.append(
+                (
+                    f.name,
+                    f"{text!r} would alert when MORE than {text} days are left (a bare number N "
+                    f"is the range 0:N); for fewer than {text} days write '{text}:'",
+                )
+            )
+    return problems
 
 
 def checked_message(opts: MessageOptions) -> tuple[MessageOptions, list[Problem]]:

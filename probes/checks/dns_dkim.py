@@ -17,6 +17,9 @@ DKIM_PRIVATE_KEY_EXPOSED. Added here:
 - DKIM_KEY_OK [info]: a usable key with no warning (evidence: type, bits, fingerprint).
 - DKIM_KEY_MATCHES [info]: a local private key matches the published key.
 - DKIM_NO_SELECTOR_FOUND [info]: discovery found no key under any common selector.
+- DKIM_KEY_AGE [info; warn/fail outside the operator's `dkim_key_age_warn`/`_crit` range]:
+  the key's age in days where it can be known: from a date in the selector name
+  (probes.parse.selector_date; `age_days` is volatile). No date, or a future one: no finding.
 
 Failures: a selector whose lookup fails (SERVFAIL, timeout) gets no finding; the other
 selectors are judged, then the first failure is raised (ERROR: could not fully test). A local
@@ -26,6 +29,7 @@ then ProbeConfigError names the path and the reason (never key material).
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,12 +37,15 @@ from dataclasses import dataclass
 from probes.codes import Code, declare
 from probes.dkim_key_file import LocalKey, read_local_key
 from probes.errors import ProbeConfigError, ProbeSkipped
-from probes.model import Finding, Severity, Target
+from probes.model import Finding, Severity, Target, Thresholds
 from probes.names import InvalidDomain, normalize_selector
 from probes.net import Net
 from probes.net.dns import BADNAME, DnsAnswer, check_name, normalize_name
 from probes.parse import dkim_key
 from probes.parse.dkim_key import DkimKeyRecord, DkimKeySyntaxError
+from probes.parse.nagios_range import parse_range
+from probes.parse.selector_date import RULE as SELECTOR_DATE_RULE
+from probes.parse.selector_date import selector_date
 from probes.probe import BaseProbe
 
 # Selector names in common use (mail hosting, ESPs, signing software defaults).
@@ -156,6 +163,12 @@ class DnsDkim(BaseProbe):
             "selector discovery was the only source of selectors and found none",
             Severity.INFO,
         ),
+        Code(
+            "DKIM_KEY_AGE",
+            "the key's age from a date in the selector name (warn/fail outside "
+            "--dkim-key-age-warn/-crit)",
+            Severity.INFO,
+        ),
     )
 
     def run(self, target: Target, net: Net) -> Iterable[Finding]:
@@ -204,6 +217,7 @@ class DnsDkim(BaseProbe):
                     continue
             found_any = True
             yield from self._judge(sel, answer, texts, local, net)
+            yield from self._age(sel, target.thresholds, net)
 
         if discovering and not found_any and not any(not s.discovered for s in selectors):
             if wildcard:
@@ -428,6 +442,38 @@ class DnsDkim(BaseProbe):
                 f"stat -c '%a %U:%G' {shlex.quote(local.path)}",
                 sel.name,
             )
+
+    def _age(self, sel: _Selector, thresholds: Thresholds, net: Net) -> Iterator[Finding]:
+        """DKIM_KEY_AGE where the selector's name carries a date (the only age one can know)."""
+        found = selector_date(sel.name)
+        today = dt.datetime.now(dt.UTC).date()
+        if found is None or found[0] > today:
+            return
+        made, text = found
+        age = (today - made).days
+        evidence = {
+            "selector": sel.name,
+            "key_date": made.isoformat(),
+            "read_from": text,
+            "rule": SELECTOR_DATE_RULE,
+            "age_days": str(age),
+        }
+        severity = Severity.INFO
+        for name, over in (("warn", Severity.WARN), ("crit", Severity.FAIL)):
+            limit = getattr(thresholds, f"dkim_key_age_{name}")
+            if limit:  # the operator's range (probes.validate checked it)
+                evidence[f"{name}_range"] = limit
+                if parse_range(limit).alerts(age):
+                    severity = over
+        yield self.finding(
+            "DKIM_KEY_AGE",
+            severity,
+            f"{sel.qname}: the selector name dates the key {made.isoformat()}, {age} day(s) ago",
+            evidence=evidence,
+            reproduce=net.dns.dig(sel.qname, "TXT"),
+            subject=sel.name,
+            volatile=("age_days",),
+        )
 
     def _finding(
         self,

@@ -45,7 +45,8 @@ Codes:
 - SPF_PTR_MECHANISM [warn] a record uses `ptr` (RFC 7208 §5.5: do not use)
 - SPF_IP_NOT_AUTHORIZED [fail] a declared sending IP evaluates to anything but pass
 - SPF_IP_AUTHORIZED [info] a declared sending IP evaluates to pass (the result per IP)
-- SPF_LOOKUP_COUNT [info] a complete walk within the limits: the count and the tree
+- SPF_LOOKUP_COUNT [info] a complete walk within the limits: the count and the tree; warn or
+  fail when the count falls outside the operator's `--spf-lookups-warn`/`-crit` range
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from dataclasses import dataclass, field
 from probes.codes import Code, declare
 from probes.errors import DnsError, ProbeConfigError
 from probes.lookup.spf import SpfVerdict, evaluate
-from probes.model import Finding, Severity, Target
+from probes.model import Finding, Severity, Target, Thresholds
 from probes.net import Net
 from probes.net.dns import (
     BADNAME,
@@ -70,6 +71,7 @@ from probes.net.dns import (
     normalize_name,
 )
 from probes.parse import spf as spfparse
+from probes.parse.nagios_range import parse_range
 from probes.probe import BaseProbe
 
 MAX_LOOKUPS = 10  # RFC 7208 §4.6.4
@@ -427,7 +429,7 @@ class DnsSpf(BaseProbe):
         yield from self._record_findings(walk, door, dig)
         if root.status == "ok":
             ipv6_senders = any(ipaddress.ip_address(ip).version == 6 for ip in ips)
-            yield from self._limit_findings(walk, dig, ipv6_senders)
+            yield from self._limit_findings(walk, dig, ipv6_senders, target.thresholds)
             yield from self._all_findings(walk, door)
         verdicts = self._evaluate(door, domain, ips)
         failures = list(walk.failures)
@@ -566,7 +568,9 @@ class DnsSpf(BaseProbe):
                     subject=node.domain,
                 )
 
-    def _limit_findings(self, walk: Walk, dig: str, ipv6_senders: bool) -> Iterator[Finding]:
+    def _limit_findings(
+        self, walk: Walk, dig: str, ipv6_senders: bool, thresholds: Thresholds | None = None
+    ) -> Iterator[Finding]:
         tree = _cut(render_tree(walk.root))
         if walk.count > MAX_LOOKUPS:
             heavy = sorted(
@@ -648,9 +652,16 @@ class DnsSpf(BaseProbe):
             }
             if unfollowed:
                 evidence["not_followed"] = f"{unfollowed} target(s) built from client macros"
+            severity = Severity.INFO
+            for name, over in (("warn", Severity.WARN), ("crit", Severity.FAIL)):
+                text = getattr(thresholds, f"spf_lookups_{name}", None)
+                if text:  # the operator's range (probes.validate checked it)
+                    evidence[f"{name}_range"] = text
+                    if parse_range(text).alerts(walk.count):
+                        severity = over
             yield self.finding(
                 "SPF_LOOKUP_COUNT",
-                Severity.INFO,
+                severity,
                 f"SPF of {walk.domain} needs {walk.count} of {MAX_LOOKUPS} DNS-querying terms",
                 evidence=evidence,
                 reproduce=dig,

@@ -230,5 +230,8 @@ def _first_word(text: str) -> str | None:
 
 
 def _nc_line(ep: Endpoint, command: str) -> str:
-    # swaks sends no VRFY/EXPN; a plain conversation shows the answer.
-    return f"printf 'EHLO {EHLO_NAME}\\r\\n{command}\\r\\nQUIT\\r\\n' | nc -q 5 {ep.ip} {ep.port}"
+    # swaks sends no VRFY/EXPN; a plain conversation shows the answer. It waits for the
+    # greeting and sends a line a second (nc -i 1): sendmail refuses a client that talks first
+    # or sends VRFY/EXPN in one packet with EHLO ("554 5.5.0 SMTP protocol error").
+    lines = f"EHLO {EHLO_NAME}\\r\\n{command}\\r\\nQUIT\\r\\n"
+    return f"{{ sleep 1; printf '{lines}'; }} | nc -i 1 -q 5 {ep.ip} {ep.port}"

@@ -7,7 +7,9 @@ host name NOT checked by OpenSSL) and hands over the parsed leaf (`CertInfo`) an
 Codes (subject: "host:port"; reproduce: the openssl line the caller built):
 - CERT_EXPIRED [fail] notAfter is in the past.
 - CERT_NOT_YET_VALID [fail] notBefore is in the future.
-- CERT_EXPIRING_SOON [warn] fewer than EXPIRY_WARN_DAYS whole days left.
+- CERT_EXPIRING_SOON [warn] the whole days left fall outside the operator's warning range
+  (`Thresholds.cert_days_warn`, default `21:`: fewer than EXPIRY_WARN_DAYS); at fail severity
+  when they fall outside the critical range (`cert_days_crit`, default none).
 - CERT_SELF_SIGNED [warn] the leaf is self-signed (issuer == subject, signature verifies with
   its own key). It replaces CERT_UNTRUSTED for that certificate.
 - CERT_UNTRUSTED [fail] chain verification failed for a reason none of the findings above
@@ -36,8 +38,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from probes.codes import Code, declare
-from probes.model import Finding, Severity
+from probes.model import Finding, Severity, Thresholds
 from probes.parse.certificate import CertInfo, hostname_matches
+from probes.parse.nagios_range import Range, parse_range
 from probes.probe import BaseProbe
 
 EXPIRY_WARN_DAYS = 21
@@ -80,7 +83,8 @@ TLS_CODES = declare(
     Code("CERT_NOT_YET_VALID", "the certificate's notBefore is in the future", Severity.FAIL),
     Code(
         "CERT_EXPIRING_SOON",
-        f"the certificate expires in fewer than {EXPIRY_WARN_DAYS} days",
+        f"the certificate expires in fewer than {EXPIRY_WARN_DAYS} days (or outside the "
+        "--cert-days-warn range; fail outside --cert-days-crit)",
         Severity.WARN,
     ),
     Code(
@@ -158,6 +162,13 @@ def days_left(info: CertInfo, now: dt.datetime) -> int:
     return math.floor((info.not_after - _aware(now)).total_seconds() / 86400)
 
 
+def cert_day_ranges(thresholds: Thresholds) -> tuple[Range, Range | None]:
+    """The warning and critical days-left ranges (the defaults when none are set)."""
+    warn = parse_range(thresholds.cert_days_warn)
+    crit = parse_range(thresholds.cert_days_crit) if thresholds.cert_days_crit else None
+    return warn, crit
+
+
 def _aware(now: dt.datetime) -> dt.datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)
 
@@ -203,9 +214,13 @@ def certificate_findings(
     now: dt.datetime,
     subject: str,
     reproduce: str,
+    thresholds: Thresholds | None = None,
 ) -> list[Finding]:
-    """Findings for one endpoint's leaf certificate (a naive `now` is taken as UTC)."""
+    """Findings for one endpoint's leaf certificate (a naive `now` is taken as UTC).
+
+    `thresholds` (validated, probes.validate): the days-left ranges of CERT_EXPIRING_SOON."""
     now = _aware(now)
+    warn_range, crit_range = cert_day_ranges(thresholds or Thresholds())
     findings: list[Finding] = []
 
     def add(code: str, severity: Severity, message: str, evidence: dict[str, str]) -> None:
@@ -247,17 +262,25 @@ def certificate_findings(
                 **(stopped("expiry") if verify.code == X509_V_ERR_CERT_HAS_EXPIRED else {}),
             },
         )
-    elif left < EXPIRY_WARN_DAYS:
+    elif warn_range.alerts(left) or (crit_range is not None and crit_range.alerts(left)):
+        critical = crit_range is not None and crit_range.alerts(left)
+        evidence = {
+            "certificate": cert_subject,
+            "not_after": _iso(info.not_after),
+            "days_left": str(left),
+        }
+        below = warn_range.lower_only
+        if below is not None and below.is_integer():
+            evidence["warn_below_days"] = str(int(below))
+        if warn_range.text != Thresholds.cert_days_warn:
+            evidence["warn_range"] = warn_range.text
+        if crit_range is not None:
+            evidence["crit_range"] = crit_range.text
         add(
             "CERT_EXPIRING_SOON",
-            Severity.WARN,
+            Severity.FAIL if critical else Severity.WARN,
             f"{subject}: certificate expires in {left} day(s) ({_iso(info.not_after)})",
-            {
-                "certificate": cert_subject,
-                "not_after": _iso(info.not_after),
-                "days_left": str(left),
-                "warn_below_days": str(EXPIRY_WARN_DAYS),
-            },
+            evidence,
         )
     if info.not_before > now:
         explained.add(X509_V_ERR_CERT_NOT_YET_VALID)

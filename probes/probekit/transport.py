@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from probes.codes import Code, declare
 from probes.credentials import Credentials, login_for
-from probes.model import Finding, Severity, Target
+from probes.model import Finding, Severity, Target, Thresholds
 from probes.net import Net
 from probes.net.stream import Connection, ConnectTimeout
 from probes.net.tls import VERSIONS, LocalTlsUnsupported, TlsSession, untestable_reason
@@ -163,10 +163,18 @@ class EndpointProbe(BaseProbe):
     def run(self, target: Target, net: Net) -> Iterable[Finding]:
         creds = login_for(target) if self.logs_in else None
         endpoints = endpoints_for(target, net, self.role, self.port)
-        yield from check_all(endpoints, lambda ep, out: self.check(ep, out, net, creds))
+        limits = target.thresholds
+        yield from check_all(endpoints, lambda ep, out: self.check(ep, out, net, creds, limits))
 
     # ----- one endpoint -----------------------------------------------------------------------
-    def check(self, ep: Endpoint, out: list[Finding], net: Net, creds: Credentials | None) -> None:
+    def check(
+        self,
+        ep: Endpoint,
+        out: list[Finding],
+        net: Net,
+        creds: Credentials | None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
         verify = VerifyResult(verified=True, ca_source=net.ca_file or "system store")
         try:
             try:
@@ -189,7 +197,7 @@ class EndpointProbe(BaseProbe):
         if talk.session is None:
             return
         tls_reproduce = self.tls_reproduce(ep, net)
-        out.extend(self.certificate(ep, talk.session, verify, tls_reproduce))
+        out.extend(self.certificate(ep, talk.session, verify, tls_reproduce, thresholds))
         accepted = self.sweep(ep, net, talk.session.version)
         for finding in tls_version_findings(
             self,
@@ -340,7 +348,12 @@ class EndpointProbe(BaseProbe):
             )
 
     def certificate(
-        self, ep: Endpoint, session: TlsSession, verify: VerifyResult, reproduce: str
+        self,
+        ep: Endpoint,
+        session: TlsSession,
+        verify: VerifyResult,
+        reproduce: str,
+        thresholds: Thresholds | None = None,
     ) -> list[Finding]:
         if not session.leaf_der:
             return [
@@ -373,6 +386,7 @@ class EndpointProbe(BaseProbe):
             now=datetime.now(UTC),
             subject=ep.subject,
             reproduce=reproduce,
+            thresholds=thresholds,
         )
 
     def capabilities_finding(self, ep: Endpoint, net: Net, talk: Conversation) -> Finding:

@@ -108,13 +108,21 @@ def test_lab_run_renders_in_every_format(lab_target, tmp_path):
         prometheus_report.render(report, stream)
     text = prom.read_text(encoding="utf-8")
     domain = target.domain
-    assert f'mailprobe_dkim_key_bits{{domain="{domain}",selector="mail"}} 2048' in text
-    days = re.search(
-        rf'mailprobe_certificate_days_left\{{domain="{re.escape(domain)}",probe="smtp.mx",'
-        rf'subject="mx\.{re.escape(domain)}:25"\}} (\d+)',
+    assert (
+        f'mailprobe_dkim_key_size{{domain="{domain}",selector="mail",key_type="rsa"}} 2048' in text
+    )
+    expiry = re.search(
+        rf'mailprobe_certificate_expiry_timestamp_seconds\{{domain="{re.escape(domain)}",'
+        rf'probe="smtp.mx",subject="mx\.{re.escape(domain)}:25"\}} (\d+)',
         text,
     )
-    assert days and int(days.group(1)) > 0
+    assert expiry and int(expiry.group(1)) > started.timestamp()
+    promtool = shutil.which("promtool")  # Debian's `prometheus`, installed by ./run-tests
+    if promtool is not None:
+        lint = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+        )
+        assert lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(), lint
 
     if CHROMIUM is None:
         pytest.skip("Debian's chromium not installed: the HTML was not loaded in a browser")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import spf as pyspf
 from dnsrounds import RoundsBackend
@@ -18,9 +20,11 @@ D = "example.com"
 HANG_GUARD_S = 30
 
 
-def run(records, *, ips=(), domain=D, client=None):
+def run(records, *, ips=(), domain=D, client=None, thresholds=None):
     client = client or DnsClient(StaticBackend(records))
     target = Target(domain=domain, sending_ips=tuple(ips))
+    if thresholds is not None:
+        target = dataclasses.replace(target, thresholds=thresholds)
     result = run_one(DnsSpf(), target, Net(dns_client=client), Redactor())
     return result, client
 

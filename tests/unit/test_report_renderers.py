@@ -6,6 +6,7 @@ newlines, non-ASCII) to check that each format stays well-formed and shows it li
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import re
@@ -405,26 +406,40 @@ def test_prometheus_probe_durations_outcomes_and_run_figures():
     assert _value(samples, "mailprobe_run_timestamp_seconds") == STARTED.timestamp()
 
 
-def test_prometheus_certificate_days_left_from_cert_findings():
+def test_prometheus_certificate_expiry_timestamp_from_cert_findings():
     samples = prometheus_samples(sample_report())
-    days = {
+    expiry = {
         dict(ls)["subject"]: v
         for (n, ls), v in samples.items()
-        if n == "mailprobe_certificate_days_left"
+        if n == "mailprobe_certificate_expiry_timestamp_seconds"
     }
-    assert days == {
-        "mx.example.test:25": 9,
-        'mx2.example.test:25 "q"\\': -3,
-        "mailbox.example.test:993": 89,
-    }
+    # Only findings with a notAfter (`not_after` evidence) give a sample.
+    assert expiry == {"mx.example.test:25": datetime(2026, 12, 1, tzinfo=UTC).timestamp()}
 
 
-def test_prometheus_dkim_key_bits_per_selector_keeps_the_smallest():
+def test_prometheus_dkim_key_size_per_selector_and_key_type_keeps_the_smallest():
     samples = prometheus_samples(sample_report())
-    bits = {
-        dict(ls)["selector"]: v for (n, ls), v in samples.items() if n == "mailprobe_dkim_key_bits"
+    sizes = {
+        (dict(ls)["selector"], dict(ls)["key_type"]): v
+        for (n, ls), v in samples.items()
+        if n == "mailprobe_dkim_key_size"
     }
-    assert bits == {"s1024": 1024, "mail": 512}
+    assert sizes == {("s1024", "rsa"): 1024, ("mail", ""): 512}
+
+
+def test_prometheus_up_and_last_run_and_success_timestamps():
+    samples = prometheus_samples(sample_report())
+    ended = STARTED.timestamp() + 12.5
+    assert _value(samples, "mailprobe_up") == 0  # pop3.tls ended in ERROR
+    assert _value(samples, "mailprobe_last_run_timestamp_seconds") == ended
+    assert not [n for n, _ in samples if n == "mailprobe_last_success_timestamp_seconds"]
+    fine = sample_report()
+    fine = dataclasses.replace(
+        fine, results=tuple(r for r in fine.results if r.outcome is not Outcome.ERROR)
+    )
+    samples = prometheus_samples(fine)
+    assert _value(samples, "mailprobe_up") == 1
+    assert _value(samples, "mailprobe_last_success_timestamp_seconds") == ended
 
 
 @pytest.mark.parametrize(
