@@ -53,8 +53,9 @@ def parse_fail_on(value: str) -> str:
         return text
     if not _ and text in {s.value for s in Severity}:
         return text
-    raise argparse.ArgumentTypeError(
-        f"{value!r}: expected info, warn, fail, new, new:info, new:warn or new:fail"
+    raise argparse.ArgumentTypeError(  # worded as argparse words a bad choice
+        f"invalid choice: {value!r} (choose from info, warn, fail, new, new:info, new:warn,"
+        " new:fail)"
     )
 
 
