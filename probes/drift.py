@@ -360,7 +360,8 @@ def new_findings(
 ) -> list[Finding]:
     """Findings of `report` at or above `fail_on` that are new (see `new_positions`); on the
     first run of a domain and `what` every such finding is new."""
-    positions = new_positions(db, report, what)
+    # already marked (mark_new, with the same `what`): no need to ask the history again
+    positions = report.new if report.new is not None else new_positions(db, report, what)
     if positions is None:
         return [f for r in report.results for f in r.findings if f.severity >= fail_on]
     found = [report.results[i].findings[j] for i, j in positions]
