@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probes.history import HistoryDB, diff
+from probes.drift import diff
+from probes.history import HistoryDB
 from probes.model import Finding, Outcome, ProbeResult, Severity, Target
 from probes.report.run import RunReport
 

@@ -53,13 +53,15 @@ def _say(quiet: bool):
 # ----- check ------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     from probes import registry
+    from probes.cli_history import check_history, fail_on_new
     from probes.cli_time import command_started, run_deadline
 
     args.run_deadline = run_deadline(args, command_started())
 
-    if args.fail_on == "new" and args.no_history:
-        raise UsageError("--fail-on new compares with the history: it cannot go with --no-history")
-    from probes.cli_history import check_history
+    if fail_on_new(args.fail_on) is not None and args.no_history:
+        raise UsageError(
+            f"--fail-on {args.fail_on} compares with the history: it cannot go with --no-history"
+        )
 
     check_history(args)
 
@@ -329,12 +331,24 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
     )
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
     formats = ["json"] if args.format == "json" else ["json", args.format]
-    paths = write_report(report, out_dir, formats, renderers)
-    status = _status(args, [report])[0]
-    if not args.no_history:
-        from probes.cli_history import record
+    with contextlib.ExitStack() as stack:
+        db = None
+        if not args.no_history:
+            from probes.drift import mark_new
+            from probes.history import HistoryDB
 
-        record(report, args.history, status)
+            db = stack.enter_context(HistoryDB(args.history))
+            report = mark_new(db, report, _what(args))  # reports mark the new findings
+        status = _status(args, [report], db)[0]
+        still = None
+        quiet_text = args.quiet and args.format == "text"
+        if db is not None and quiet_text and status != 0:
+            from probes.drift import still_failing
+
+            still = still_failing(db, report, status, _threshold(args), _what(args))
+        paths = write_report(report, out_dir, formats, renderers)
+        if db is not None:
+            db.add(report, status=status, what=_what(args))
     if args.prometheus_dir:
         from probes.cli_prometheus import write_run
 
@@ -345,21 +359,41 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
         renderers[args.format](report, sys.stdout)
         _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))
         return state_of(report)
-    if not args.quiet or status != 0:
+    if still is not None:  # -q, failing for the same reason as the runs before: one line
+        print(still, flush=True)
+    elif not args.quiet or status != 0:
         renderers[args.format](report, sys.stdout)
     _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))
     return status
 
 
-def _status(args: argparse.Namespace, reports: list[RunReport]) -> list[int]:
-    """Exit statuses: against the severity threshold, or with `--fail-on new` against the
-    previous run of the same domain in the history (regressions only)."""
-    if args.fail_on != "new":
-        return [exit_status(r, Severity(args.fail_on)) for r in reports]
-    from probes.history import HistoryDB, exit_status_new
+def _what(args: argparse.Namespace) -> str:
+    """What a `check` ran, the second half of its key in the history: its --probe globs."""
+    from probes.cli_history import what_of_probes
 
-    with HistoryDB(args.history) as db:
-        return [exit_status_new(db, r) for r in reports]
+    return what_of_probes(args.probe)
+
+
+def _threshold(args: argparse.Namespace) -> Severity:
+    """The severity of --fail-on SEV or --fail-on new:SEV."""
+    return Severity(args.fail_on.rpartition(":")[2])
+
+
+def _status(args: argparse.Namespace, reports: list[RunReport], db: Any = None) -> list[int]:
+    """Exit statuses: against the severity threshold, or with `--fail-on new:SEV` against the
+    previous comparable run in the history (new or worsened findings at or above SEV)."""
+    from probes.cli_history import fail_on_new
+
+    threshold = fail_on_new(args.fail_on)
+    if threshold is None:
+        return [exit_status(r, Severity(args.fail_on)) for r in reports]
+    from probes.drift import exit_status_new
+    from probes.history import HistoryDB
+
+    with contextlib.ExitStack() as stack:
+        if db is None:
+            db = stack.enter_context(HistoryDB(args.history))
+        return [exit_status_new(db, r, threshold, _what(args)) for r in reports]
 
 
 def _audit_and_report(args, domains: list[str], template: Target, probe_classes) -> int:
@@ -377,7 +411,7 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
         stream = open(out_dir / "domains.jsonl", "w", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"--output {out_dir}: {exc.strerror or exc}") from None
-    fail_on = Severity.FAIL if args.fail_on == "new" else Severity(args.fail_on)
+    fail_on = _threshold(args)
     finished: list[RunReport] = []
     statuses: list[int] = []
     plugin: list[tuple[str, int, RunReport]] = []  # --format nagios: (domain, state, report)
@@ -390,6 +424,12 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
         metrics = audit_metrics(args.domains, args.prometheus_per_domain)
     started, t0 = time.time(), time.perf_counter()
     with stream, contextlib.ExitStack() as stack:
+        db = None
+        if not args.no_history:
+            from probes.drift import mark_new
+            from probes.history import HistoryDB
+
+            db = stack.enter_context(HistoryDB(args.history))  # one connection for the night
         reports = audit_domains_in_processes(
             domains,
             [cls.id for cls in probe_classes],
@@ -401,10 +441,12 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
         bar = stack.enter_context(progress(len(domains), "domains", quiet=args.quiet))
         for report in reports:
             bar.advance(report.target.domain)
+            if db is not None:
+                report = mark_new(db, report, _what(args))
             line = json.dumps(report.to_json(), separators=(",", ":"))
             stream.write(line + "\n")
             stream.flush()
-            status = _status(args, [report])[0]
+            status = _status(args, [report], db)[0]
             finished.append(report)
             statuses.append(status)
             counts["domains"] += 1
@@ -422,17 +464,14 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
                 plugin.append((report.target.domain, state_of(report), report))
             elif not args.quiet or status != EXIT_OK:
                 print(_domain_line(report, status))
+        if db is not None:  # the whole night in one transaction
+            db.add_many(finished, batch_id=run_id, statuses=statuses, what=_what(args))
     if args.format == "text":
         _say(args.quiet)(
             f"{counts['domains']} domains in {time.perf_counter() - t0:.1f}s: "
             f"{counts['failing']} with findings at or above {fail_on.value}, "
             f"{counts['errors']} with probe errors; {counts['queries']} DNS queries"
         )
-    if not args.no_history:
-        from probes.history import HistoryDB
-
-        with HistoryDB(args.history) as db:  # the whole night in one transaction
-            db.add_many(finished, batch_id=run_id, statuses=statuses)
     written = [out_dir / "domains.jsonl"]
     if metrics is not None:
         from probes.cli_prometheus import write_audit
@@ -811,14 +850,17 @@ def build_parser() -> argparse.ArgumentParser:
         "3 UNKNOWN) or another installed renderer",
     )
     check.add_argument("--output", metavar="DIR", help="report directory (default reports/RUN-ID)")
+    from probes.cli_history import add_history_options, parse_fail_on
+
     check.add_argument(
         "--fail-on",
         default="fail",
-        choices=[s.value for s in Severity] + ["new"],
-        help="exit 1 on findings at or above this severity; `new`: only on fail findings "
-        "the previous run of the same domain in the history did not have",
+        type=parse_fail_on,
+        metavar="{info,warn,fail,new,new:SEV}",
+        help="exit 1 on findings at or above this severity; new:SEV (info, warn or fail): only "
+        "on findings at or above SEV that are new or worse than in the previous run of the same "
+        "domain and probe set in the history; `new` is new:warn",
     )
-    from probes.cli_history import add_history_options
 
     add_history_options(check, storing=True)
     from probes.cli_prometheus import add_prometheus_options

@@ -1,28 +1,83 @@
-"""`mailprobe history` and `mailprobe diff`, and `record()` for `check` to store its run.
+"""`mailprobe history [prune]` and `mailprobe diff`, and `record()` for `check` to store its run.
 
 Exit statuses (CONTRACT): `history` 0, or 2 when the history file is missing, corrupt or
-foreign. `diff` 0 when no new finding is at or above `--fail-on` (default fail), 1 when some
-is, 2 for an unknown run id, a run with nothing before it, or a bad history file.
+foreign. `diff` 0 when no new or worsened finding is at or above `--fail-on` (default fail), 1
+when some is (`--fail-on drift`, and `-q` without `--fail-on`: 1 on any new, resolved or changed
+finding), 2 for an unknown run id, a run with nothing before it, runs of different targets
+(without --allow-different-targets) or a bad history file. `history prune` 0, 2 on a bad
+history file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from probes.history import DEFAULT_PATH, Diff, HistoryDB, RunSummary, diff
+from probes.drift import Diff, diff
+from probes.history import DEFAULT_PATH, HistoryDB, RunSummary
 from probes.model import Severity
 from probes.report.run import EXIT_FINDINGS, EXIT_OK, RunReport
 
+DIFF_FORMATS = ("text", "json", "markdown")
 
-def record(report: RunReport, path: str | Path = DEFAULT_PATH, status: int | None = None) -> None:
+
+def record(
+    report: RunReport,
+    path: str | Path = DEFAULT_PATH,
+    status: int | None = None,
+    what: str | None = None,
+) -> None:
     """Store one finished run in the history at `path` (created when absent)."""
     with HistoryDB(path) as db:
-        db.add(report, status=status)
+        db.add(report, status=status, what=what)
+
+
+def what_of_probes(globs: list[str] | None) -> str:
+    """The `what` of a `check` run: its --probe globs, sorted ("probes:*" for all probes)."""
+    return "probes:" + (",".join(sorted(set(globs))) if globs else "*")
+
+
+def parse_fail_on(value: str) -> str:
+    """`--fail-on` of check: info|warn|fail, or new[:info|warn|fail] (`new` is `new:warn`)."""
+    text = value.strip().lower()
+    if text == "new":
+        return "new:warn"
+    kind, _, severity = text.partition(":")
+    if kind == "new" and severity in {s.value for s in Severity}:
+        return text
+    if not _ and text in {s.value for s in Severity}:
+        return text
+    raise argparse.ArgumentTypeError(  # worded as argparse words a bad choice
+        f"invalid choice: {value!r} (choose from info, warn, fail, new, new:info, new:warn,"
+        " new:fail)"
+    )
+
+
+def fail_on_new(value: str) -> Severity | None:
+    """The severity of `--fail-on new:SEV`, or None for a plain severity threshold."""
+    kind, _, severity = value.partition(":")
+    return Severity(severity) if kind == "new" else None
+
+
+def quiet_pipe(write: Callable[[], int], status: int = EXIT_OK) -> int:
+    """Run `write` (which prints to stdout, returns `status`); a reader that went away
+    (`| head`) ends it quietly, with `status`, instead of a BrokenPipeError traceback."""
+    try:
+        status = write()
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that cannot fail.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return status
 
 
 def add_history_options(parser: argparse.ArgumentParser, *, storing: bool) -> None:
@@ -53,15 +108,65 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     history.add_argument("--domain", default=None, help="only runs of this target domain")
     history.add_argument("--format", default="text", choices=["text", "json"])
     history.set_defaults(func=cmd_history)
+    actions = history.add_subparsers(dest="history_command", required=False, metavar="prune")
+    prune = actions.add_parser(
+        "prune", help="remove old runs from the history and their report directories"
+    )
+    prune.add_argument(
+        "--history",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="the run history (default reports/history.sqlite or $MAILPROBE_HISTORY)",
+    )
+    keep = prune.add_mutually_exclusive_group(required=True)
+    keep.add_argument(
+        "--keep-days",
+        type=_positive,
+        metavar="N",
+        help="remove runs started more than N days ago (never the newest run of a target"
+        " and what was run)",
+    )
+    keep.add_argument(
+        "--keep-runs",
+        type=_positive,
+        metavar="N",
+        help="keep the newest N runs of each target and what was run",
+    )
+    prune.add_argument(
+        "--reports",
+        default="reports",
+        metavar="DIR",
+        help="where the report directories are (default reports)",
+    )
+    prune.add_argument(
+        "--no-reports", action="store_true", help="leave the report directories alone"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only say what would go")
+    prune.add_argument("-q", "--quiet", action="store_true")
+    prune.set_defaults(func=cmd_prune)
 
     d = subparsers.add_parser(
-        "diff", help="new, resolved and changed findings between two stored runs"
+        "diff", help="new, resolved, changed and not-checked findings between two stored runs"
     )
     d.add_argument("run_a", nargs="?", metavar="RUN_A")
     d.add_argument("run_b", nargs="?", metavar="RUN_B")
     add_history_options(d, storing=False)
-    d.add_argument("--format", default="text", choices=["text", "json"])
-    d.add_argument("--fail-on", default="fail", choices=[s.value for s in Severity])
+    d.add_argument("--format", default="text", choices=DIFF_FORMATS)
+    d.add_argument(
+        "--fail-on",
+        default=None,
+        choices=[s.value for s in Severity] + ["drift"],
+        help="exit 1 on a new or worsened finding at or above this severity (default fail);"
+        " drift: on any new, resolved or changed finding (the default with -q)",
+    )
+    d.add_argument(
+        "--allow-different-targets",
+        action="store_true",
+        help="compare runs of different target domains (refused otherwise)",
+    )
+    d.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing: exit 0 no drift, 1 drift"
+    )
     d.set_defaults(func=cmd_diff)
 
 
@@ -76,39 +181,86 @@ def _positive(value: str) -> int:
 
 
 def cmd_history(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
     with HistoryDB(args.history, create=False) as db:
         runs = db.runs(limit=args.limit, domain=args.domain)
-    if args.format == "json":
-        json.dump([r.to_json() for r in runs], out, indent=2)
-        out.write("\n")
-    else:
-        write_runs(runs, out)
+
+    def write() -> int:
+        stream = out or sys.stdout
+        if args.format == "json":
+            json.dump([r.to_json() for r in runs], stream, indent=2)
+            stream.write("\n")
+        else:
+            write_runs(runs, stream)
+        return EXIT_OK
+
+    return write() if out is not None else quiet_pipe(write)
+
+
+def cmd_prune(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from probes.retention import prune
+
+    stream = out or sys.stdout
+    reports = None if args.no_reports else Path(args.reports)
+    with HistoryDB(args.history, create=False) as db:
+        done = prune(
+            db,
+            reports,
+            keep_days=args.keep_days,
+            keep_runs=args.keep_runs,
+            dry_run=args.dry_run,
+        )
+    if not args.quiet:
+        verb = "would remove" if args.dry_run else "removed"
+        stream.write(
+            f"history {args.history}: {verb} {len(done.runs)} run(s)"
+            + ("" if reports is None else f", {len(done.directories)} report directories")
+            + "\n"
+        )
+        if args.dry_run:
+            for path in done.directories:
+                stream.write(f"  {path}\n")
     return EXIT_OK
 
 
 def cmd_diff(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
     with HistoryDB(args.history, create=False) as db:
-        result = diff(db, args.run_a, args.run_b)
-    if args.format == "json":
-        json.dump(result.to_json(), out, indent=2)
-        out.write("\n")
+        result = diff(
+            db, args.run_a, args.run_b, allow_different_targets=args.allow_different_targets
+        )
+    fail_on = args.fail_on or ("drift" if args.quiet else "fail")
+    if fail_on == "drift":
+        status = EXIT_FINDINGS if result.drift else EXIT_OK
     else:
-        write_diff(result, out)
-    fail_on = Severity(args.fail_on)
-    return EXIT_FINDINGS if any(e.finding.severity >= fail_on for e in result.new) else EXIT_OK
+        threshold = Severity(fail_on)
+        worse = any(f.severity >= threshold for f in result.worsened())
+        status = EXIT_FINDINGS if worse else EXIT_OK
+    if args.quiet:
+        return status
+
+    def write() -> int:
+        stream = out or sys.stdout
+        if args.format == "json":
+            json.dump(result.to_json(), stream, indent=2)
+            stream.write("\n")
+        elif args.format == "markdown":
+            write_diff_markdown(result, stream)
+        else:
+            write_diff(result, stream)
+        return status
+
+    return write() if out is not None else quiet_pipe(write, status)
 
 
 def write_runs(runs: list[RunSummary], out: TextIO) -> None:
     if not runs:
         out.write("no runs recorded\n")
         return
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             r.run_id,
             r.started[:19].replace("T", " "),
             r.domain,
+            r.what or "",
             str(r.counts["fail"]),
             str(r.counts["warn"]),
             str(r.counts["info"]),
@@ -117,20 +269,37 @@ def write_runs(runs: list[RunSummary], out: TextIO) -> None:
         )
         for r in runs
     ]
-    header = ("RUN", "STARTED (UTC)", "DOMAIN", "FAIL", "WARN", "INFO", "ERRORS", "EXIT")
+    header: tuple[str, ...] = (
+        "RUN",
+        "STARTED (UTC)",
+        "DOMAIN",
+        "WHAT",
+        "FAIL",
+        "WARN",
+        "INFO",
+        "ERRORS",
+        "EXIT",
+    )
+    if not any(r.what for r in runs):  # schema 1 runs only: what was run is not known
+        header = header[:3] + header[4:]
+        rows = [row[:3] + row[4:] for row in rows]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         out.write("\n")
 
 
+def _where(domain: str, probe: str, subject: str | None) -> str:
+    return f"{domain} {probe}" + (f" [{subject}]" if subject else "")
+
+
 def write_diff(d: Diff, out: TextIO) -> None:
     out.write(f"diff {d.run_a} -> {d.run_b}: {len(d.new)} new, {len(d.resolved)} resolved,")
-    out.write(f" {len(d.changed)} changed\n")
-
-    def where(domain: str, probe: str, subject: str | None) -> str:
-        return f"{domain} {probe}" + (f" [{subject}]" if subject else "")
-
+    out.write(f" {len(d.changed)} changed")
+    if d.not_checked:
+        count = len(d.not_checked)
+        out.write(f", {count} probe{'s' if count != 1 else ''} not checked")
+    out.write("\n")
     for title, entries in (("new", d.new), ("resolved", d.resolved)):
         if entries:
             out.write(f"{title}:\n")
@@ -138,12 +307,106 @@ def write_diff(d: Diff, out: TextIO) -> None:
             f = e.finding
             out.write(
                 f"  {f.severity.value.upper():4} {f.code} "
-                f"{where(e.domain, f.probe_id, f.subject)}: {f.message}\n"
+                f"{_where(e.domain, f.probe_id, f.subject)}: {f.message}\n"
             )
     if d.changed:
         out.write("changed:\n")
     for c in d.changed:
         b, a = c.before, c.after
-        out.write(f"  {a.code} {where(c.domain, a.probe_id, a.subject)}:\n")
-        out.write(f"    before {b.severity.value.upper():4} {b.message}\n")
-        out.write(f"    after  {a.severity.value.upper():4} {a.message}\n")
+        out.write(f"  {a.code} {_where(c.domain, a.probe_id, a.subject)}:\n")
+        if b.severity is not a.severity:
+            out.write(f"    before {b.severity.value.upper():4} {b.message}\n")
+            out.write(f"    after  {a.severity.value.upper():4} {a.message}\n")
+        for key, (old, new) in c.evidence.items():
+            out.write(f"    {key}: {_value(old)} -> {_value(new)}\n")
+    if d.not_checked:
+        out.write("not checked (neither new nor resolved):\n")
+    for n in d.not_checked:
+        lost = n.findings_before + n.findings_after
+        tail = f"; {lost} finding(s) not compared" if lost else ""
+        out.write(f"  {n.domain} {n.probe_id}: {n.before} -> {n.after}{tail}\n")
+
+
+def _value(value: str | None) -> str:
+    return "(none)" if value is None else repr(value) if value == "" else value
+
+
+def write_diff_markdown(d: Diff, out: TextIO) -> None:
+    from probes.report.markdown_report import code, md
+
+    def row(*cells: str) -> str:
+        return "| " + " | ".join(cells) + " |"
+
+    lines = [
+        f"## mailprobe diff {code(d.run_a, in_table=False)} → {code(d.run_b, in_table=False)}",
+        "",
+        f"**{len(d.new)} new** · {len(d.resolved)} resolved · {len(d.changed)} changed · "
+        f"{len(d.not_checked)} probes not checked",
+        "",
+    ]
+    for title, entries in (("New", d.new), ("Resolved", d.resolved)):
+        if not entries:
+            continue
+        lines += [
+            f"### {title}",
+            "",
+            row("severity", "code", "domain", "probe", "subject", "message"),
+        ]
+        lines.append(row(*["---"] * 6))
+        for e in entries:
+            f = e.finding
+            lines.append(
+                row(
+                    f.severity.value,
+                    code(f.code),
+                    md(e.domain),
+                    md(f.probe_id),
+                    md(f.subject or ""),
+                    md(f.message),
+                )
+            )
+        lines.append("")
+    if d.changed:
+        lines += [
+            "### Changed",
+            "",
+            row("code", "domain", "probe", "subject", "what", "before", "after"),
+        ]
+        lines.append(row(*["---"] * 7))
+        for c in d.changed:
+            a, b = c.after, c.before
+            changes = []
+            if a.severity is not b.severity:
+                changes.append(("severity", b.severity.value, a.severity.value))
+            changes += [(k, _value(old), _value(new)) for k, (old, new) in c.evidence.items()]
+            for what, old, new in changes:
+                lines.append(
+                    row(
+                        code(a.code),
+                        md(c.domain),
+                        md(a.probe_id),
+                        md(a.subject or ""),
+                        md(what),
+                        md(old),
+                        md(new),
+                    )
+                )
+        lines.append("")
+    if d.not_checked:
+        lines += ["### Not checked (neither new nor resolved)", ""]
+        lines += [
+            row("domain", "probe", "before", "after", "findings not compared"),
+            row(*["---"] * 5),
+        ]
+        for n in d.not_checked:
+            lines.append(
+                row(
+                    md(n.domain),
+                    md(n.probe_id),
+                    md(n.before),
+                    md(n.after),
+                    str(n.findings_before + n.findings_after),
+                )
+            )
+        lines.append("")
+    out.write("\n".join(lines).rstrip("\n") + "\n")

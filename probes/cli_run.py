@@ -4,7 +4,9 @@ Every scenario file is loaded and validated before anything runs (a bad one: exi
 file, line and field). Each scenario then runs in turn; its report goes to
 `--output DIR/<scenario name>/` (default `reports/<run-id>/`), as JSON plus `--format`.
 Stdout gets one line per scenario (PASS, FAIL or ERROR) and, for the ones that did not pass,
-the unmet expectations and a table of findings; `-q` prints only those.
+the unmet expectations and a table of findings; `-q` prints only those, and for a scenario that
+fails exactly as its previous runs did (same status, same findings) one "still failing since"
+line instead of the table. Each scenario is stored in the history as "scenario:NAME".
 
 Exit status: 0 every expectation met, 1 an expectation failed, 2 a bad scenario (or option),
 3 a probe could not run and no expectation failed. With `--format nagios` stdout is one plugin
@@ -16,6 +18,7 @@ or a bad scenario or option).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -117,12 +120,22 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
             out_dir = Path(args.output) / _unique(_slug(scenario.name), used)
         else:
             out_dir = Path("reports") / outcome.report.run_id
-        paths = write_report(outcome.report, out_dir, formats, renderers)
         status = outcome.status
-        if not args.no_history:
-            from probes.cli_history import record
+        what = f"scenario:{scenario.name}"  # compared with its own previous run
+        still = None
+        if args.no_history:
+            paths = write_report(outcome.report, out_dir, formats, renderers)
+        else:
+            from probes.drift import mark_new, still_failing
+            from probes.history import HistoryDB
+            from probes.model import Severity
 
-            record(outcome.report, args.history, status)
+            with HistoryDB(args.history) as db:
+                outcome = dataclasses.replace(outcome, report=mark_new(db, outcome.report, what))
+                if args.quiet and status != EXIT_OK:
+                    still = still_failing(db, outcome.report, status, Severity.INFO, what)
+                paths = write_report(outcome.report, out_dir, formats, renderers)
+                db.add(outcome.report, status=status, what=what)
         if args.prometheus_dir:
             from probes.cli_prometheus import write_run
 
@@ -144,7 +157,9 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
                 f"report {paths[0].parent})",
                 flush=True,
             )
-        if status != EXIT_OK:
+        if still is not None:  # -q, the same failure as the runs before: one line
+            print(_indent(still), flush=True)
+        elif status != EXIT_OK:
             print(_indent(describe(outcome)), flush=True)
     if plugin:
         from probes.report.nagios_report import render_many

@@ -3,12 +3,19 @@
 `HistoryDB(path)` opens or creates the store; a file that is not SQLite, or a SQLite database
 of another application, is refused with `HistoryError` (exit 2) and never modified. `add()`
 writes a whole run in one transaction, so a killed run leaves either the whole run or nothing.
-`diff()` compares two runs by (target domain, probe id, code, subject); `new_findings()` is
-what `check --fail-on new` keys on (docs: "Run history").
+A run is keyed by its target domain and by what was run (`what`: "scenario:NAME" or
+"probes:GLOB,..."), so a nightly scenario is compared with its own previous run.
+
+Schema 2 (schema 1 files are upgraded in place, in one transaction, when opened): `runs.what`,
+`runs.digest` (of what drift compares: two runs with equal digests are skipped),
+`findings.volatile_json` (the volatile evidence keys) and `findings.stable_json` (the stable
+evidence as canonical JSON, what drift compares). The comparison itself is probes.drift;
+pruning is probes.retention (docs/scenarios.md, "History and drift").
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -22,7 +29,7 @@ from probes.report.run import RunReport, exit_status, iso_utc
 
 DEFAULT_PATH = Path("reports") / "history.sqlite"
 APPLICATION_ID = 0x4D50524F  # "MPRO": PRAGMA application_id of every mailprobe history file
-SCHEMA_VERSION = 1  # PRAGMA user_version
+SCHEMA_VERSION = 2  # PRAGMA user_version (1: before `what`, `volatile_json`, `stable_json`)
 _JSON = json.JSONEncoder(separators=(",", ":")).encode
 SQLITE_MAGIC = b"SQLite format 3\x00"
 TABLES = {"meta", "runs", "results", "findings"}
@@ -40,9 +47,12 @@ CREATE TABLE runs (
     n_fail INTEGER NOT NULL,
     n_warn INTEGER NOT NULL,
     n_info INTEGER NOT NULL,
-    n_error INTEGER NOT NULL
+    n_error INTEGER NOT NULL,
+    what TEXT,
+    digest TEXT
 );
 CREATE INDEX runs_by_domain ON runs (target_domain, started);
+CREATE INDEX runs_by_what ON runs (target_domain, what, started);
 CREATE INDEX runs_by_batch ON runs (batch_id);
 CREATE TABLE results (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
@@ -60,10 +70,39 @@ CREATE TABLE findings (
     subject TEXT,
     message TEXT NOT NULL,
     evidence_json TEXT NOT NULL,
-    reproduce TEXT
+    reproduce TEXT,
+    volatile_json TEXT,
+    stable_json TEXT
 );
 CREATE INDEX findings_by_run ON findings (run_id, probe_id, code, subject);
 """
+
+# Schema 1 -> 2: added columns only (NULL in old rows: what unknown, no volatile keys, stable
+# evidence computed from evidence_json when read).
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE runs ADD COLUMN what TEXT",
+    "ALTER TABLE runs ADD COLUMN digest TEXT",
+    "ALTER TABLE findings ADD COLUMN volatile_json TEXT",
+    "ALTER TABLE findings ADD COLUMN stable_json TEXT",
+    "CREATE INDEX runs_by_what ON runs (target_domain, what, started)",
+    "UPDATE meta SET value = '2' WHERE key = 'schema'",
+)
+
+
+def stable_json(evidence: dict[str, str], volatile: Iterable[str] = ()) -> str:
+    """The stable evidence as canonical JSON (sorted keys): equal strings, equal configuration."""
+    drop = set(volatile)
+    return _CANON({k: v for k, v in evidence.items() if k not in drop})
+
+
+_CANON = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+
+
+def _digest(state: list[tuple[str, ...]]) -> str:
+    """A run's digest: the probes run and each finding's identity, severity and stable
+    evidence. Two runs with equal digests have nothing to compare (drift skips them); a run
+    with a probe that did not complete has none (always compared, for its not-checked list)."""
+    return hashlib.blake2b(_JSON(sorted(state)).encode(), digest_size=16).hexdigest()
 
 
 class HistoryError(UsageError):
@@ -81,9 +120,10 @@ class RunSummary:
     domain: str
     exit_status: int
     counts: dict[str, int]  # {"fail": n, "warn": n, "info": n, "error": probes in ERROR}
+    what: str | None = None  # "scenario:NAME" or "probes:GLOB,..."; None: not recorded (schema 1)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "run_id": self.run_id,
             "batch_id": self.batch_id,
             "started": self.started,
@@ -92,52 +132,9 @@ class RunSummary:
             "exit_status": self.exit_status,
             "counts": dict(self.counts),
         }
-
-
-class Entry(NamedTuple):
-    """A finding of one target domain (new or resolved)."""
-
-    domain: str
-    finding: Finding
-
-
-class Changed(NamedTuple):
-    """The same (domain, probe, code, subject) with a different severity or message."""
-
-    domain: str
-    before: Finding
-    after: Finding
-
-
-@dataclass(frozen=True)
-class Diff:
-    run_a: str
-    run_b: str
-    new: list[Entry]
-    resolved: list[Entry]
-    changed: list[Changed]
-
-    def to_json(self) -> dict[str, object]:
-        def entry(e: Entry) -> dict[str, object]:
-            return {"domain": e.domain, "probe": e.finding.probe_id, **e.finding.to_json()}
-
-        return {
-            "run_a": self.run_a,
-            "run_b": self.run_b,
-            "new": [entry(e) for e in self.new],
-            "resolved": [entry(e) for e in self.resolved],
-            "changed": [
-                {
-                    "domain": c.domain,
-                    "probe": c.after.probe_id,
-                    "code": c.after.code,
-                    "subject": c.after.subject,
-                    "before": {"severity": c.before.severity.value, "message": c.before.message},
-                    "after": {"severity": c.after.severity.value, "message": c.after.message},
-                }
-                for c in self.changed
-            ],
-        }
+        if self.what is not None:
+            out["what"] = self.what
+        return out
 
 
 class HistoryDB:
@@ -145,6 +142,7 @@ class HistoryDB:
 
     def __init__(self, path: str | Path = DEFAULT_PATH, *, create: bool = True) -> None:
         self.path = Path(path)
+        self._version = SCHEMA_VERSION
         exists = self.path.exists() and self.path.stat().st_size > 0
         if exists:
             self._check_existing()
@@ -161,6 +159,12 @@ class HistoryDB:
             raise HistoryError(f"history {self.path}: cannot open: {exc}") from None
         if not exists:
             self._create()
+        elif self._version < SCHEMA_VERSION:
+            try:
+                self._migrate()
+            except HistoryError:
+                self._db.close()
+                raise
 
     # -- opening --------------------------------------------------------------------------
 
@@ -217,6 +221,21 @@ class HistoryDB:
             )
         if integrity != "ok":
             raise HistoryError(f"history {self.path}: corrupt SQLite file ({integrity})")
+        self._version = version
+
+    def _migrate(self) -> None:
+        """Schema 1 -> 2 in one transaction: a kill leaves schema 1 or schema 2, never half."""
+        try:
+            with self._transaction():
+                for statement in _MIGRATE_1_TO_2:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise HistoryError(
+                f"history {self.path}: cannot upgrade schema {self._version} to"
+                f" {SCHEMA_VERSION}: {exc}"
+            ) from None
+        self._version = SCHEMA_VERSION
 
     def _create(self) -> None:
         db = self._db
@@ -255,9 +274,9 @@ class HistoryDB:
 
     # -- writing --------------------------------------------------------------------------
 
-    def add(self, report: RunReport, *, status: int | None = None) -> None:
+    def add(self, report: RunReport, *, status: int | None = None, what: str | None = None) -> None:
         """Store one run (all its results and findings) in one transaction."""
-        self.add_many([report], statuses=None if status is None else [status])
+        self.add_many([report], statuses=None if status is None else [status], what=what)
 
     def add_many(
         self,
@@ -265,13 +284,49 @@ class HistoryDB:
         *,
         batch_id: str | None = None,
         statuses: list[int] | None = None,
+        what: str | None = None,
     ) -> None:
-        """Store several runs (e.g. one `check --domains`) in one transaction: all or nothing."""
+        """Store several runs (e.g. one `check --domains`) in one transaction: all or nothing.
+
+        `what` names what was run ("scenario:NAME", "probes:GLOB,..."), the second half of the
+        key a run is compared under (the first is its target domain)."""
         reports = list(reports)
         runs, results, findings = [], [], []
         for i, report in enumerate(reports):
             rid = report.run_id
             status = statuses[i] if statuses is not None else exit_status(report)
+            state: list[tuple[str, ...]] = []  # what drift compares, for the run's digest
+            complete = True
+            for r in report.results:
+                complete = complete and r.outcome.value == "COMPLETED"
+                results.append(
+                    (
+                        rid,
+                        r.probe_id,
+                        r.outcome.value,
+                        r.error.value if r.error else None,
+                        r.duration_s,
+                    )
+                )
+                state.append((r.probe_id,))
+                for f in r.findings:
+                    evidence = {str(k): str(v) for k, v in f.evidence.items()}
+                    stable = stable_json(evidence, f.volatile)
+                    state.append((f.probe_id, f.code, f.subject or "", f.severity.value, stable))
+                    findings.append(
+                        (
+                            rid,
+                            f.probe_id,
+                            f.code,
+                            f.severity.value,
+                            f.subject,
+                            f.message,
+                            _JSON(evidence) if evidence else "{}",
+                            f.reproduce,
+                            _JSON(sorted(f.volatile)) if f.volatile else None,
+                            stable,
+                        )
+                    )
             runs.append(
                 (
                     rid,
@@ -285,52 +340,62 @@ class HistoryDB:
                     report.count_findings(Severity.WARN),
                     report.count_findings(Severity.INFO),
                     sum(1 for r in report.results if r.outcome.value == "ERROR"),
+                    what,
+                    _digest(state) if complete else None,
                 )
             )
-            for r in report.results:
-                results.append(
-                    (
-                        rid,
-                        r.probe_id,
-                        r.outcome.value,
-                        r.error.value if r.error else None,
-                        r.duration_s,
-                    )
-                )
-                for f in r.findings:
-                    findings.append(
-                        (
-                            rid,
-                            f.probe_id,
-                            f.code,
-                            f.severity.value,
-                            f.subject,
-                            f.message,
-                            _JSON({str(k): str(v) for k, v in f.evidence.items()})
-                            if f.evidence
-                            else "{}",
-                            f.reproduce,
-                        )
-                    )
         try:
             with self._transaction():
                 self._db.executemany(
-                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", runs
+                    "INSERT INTO runs (run_id, batch_id, started, duration_s, target_domain,"
+                    " target_json, exit_status, n_fail, n_warn, n_info, n_error, what, digest)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    runs,
                 )
-                self._db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)", results)
                 self._db.executemany(
-                    "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)", findings
+                    "INSERT INTO results (run_id, probe_id, outcome, error, duration_s)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    results,
+                )
+                self._db.executemany(
+                    "INSERT INTO findings (run_id, probe_id, code, severity, subject, message,"
+                    " evidence_json, reproduce, volatile_json, stable_json)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    findings,
                 )
         except sqlite3.IntegrityError as exc:
             raise HistoryError(f"history {self.path}: run already recorded ({exc})") from None
         except sqlite3.Error as exc:
             raise HistoryError(f"history {self.path}: cannot write: {exc}") from None
 
+    def delete_runs(self, run_ids: Iterable[str]) -> int:
+        """Remove runs with their results and findings, all in one transaction."""
+        ids = [(r,) for r in run_ids]
+        if not ids:
+            return 0
+        try:
+            with self._transaction():
+                self._db.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (run_id TEXT PRIMARY KEY)")
+                self._db.execute("DELETE FROM doomed")
+                self._db.executemany("INSERT OR IGNORE INTO doomed VALUES (?)", ids)
+                for table in ("findings", "results", "runs"):
+                    self._db.execute(
+                        f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM doomed)"
+                    )
+                self._db.execute("DELETE FROM doomed")
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history {self.path}: cannot write: {exc}") from None
+        return len(ids)
+
     # -- reading --------------------------------------------------------------------------
+
+    def execute_all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of a read-only query (for probes.retention and the tests)."""
+        return self._db.execute(sql, params).fetchall()
 
     _RUN_COLUMNS = (
         "run_id, batch_id, started, duration_s, target_domain, exit_status,"
-        " n_fail, n_warn, n_info, n_error"
+        " n_fail, n_warn, n_info, n_error, what"
     )
 
     def _summaries(self, sql: str, params: tuple = ()) -> list[RunSummary]:
@@ -343,6 +408,7 @@ class HistoryDB:
                 domain=row[4],
                 exit_status=row[5],
                 counts={"fail": row[6], "warn": row[7], "info": row[8], "error": row[9]},
+                what=row[10],
             )
             for row in self._db.execute(sql, params)
         ]
@@ -367,16 +433,166 @@ class HistoryDB:
             raise HistoryError(f"history {self.path}: no run {run_id!r}")
         return found[0]
 
-    def previous(self, run_id: str, domain: str, started: str) -> RunSummary | None:
-        """The newest run of `domain` started before `started` (not `run_id` itself)."""
-        found = self._summaries(
-            f"SELECT {self._RUN_COLUMNS} FROM runs WHERE target_domain = ? AND run_id != ?"
-            " AND (started < ? OR (started = ? AND rowid < COALESCE("
-            "(SELECT rowid FROM runs WHERE run_id = ?), 1e18)))"
-            " ORDER BY started DESC, rowid DESC LIMIT 1",
-            (domain, run_id, started, started, run_id),
+    def _before(self, run_id: str, started: str) -> tuple[str, tuple]:
+        """SQL (on `runs`) and parameters for "started before the run `run_id` at `started`"."""
+        return (
+            "run_id != ? AND (started < ? OR (started = ? AND rowid < COALESCE("
+            "(SELECT rowid FROM runs WHERE run_id = ?), 1e18)))",
+            (run_id, started, started, run_id),
         )
+
+    def comparable(
+        self,
+        run_id: str,
+        domain: str,
+        started: str,
+        what: str | None,
+        limit: int = 1,
+    ) -> list[RunSummary]:
+        """The runs a run is compared with, newest first: runs of the same domain and `what`
+        started before it; when there are none, runs of schema 1 (what unknown) of the domain.
+        `what=None` (a run stored without it): any earlier run of the domain."""
+        before, params = self._before(run_id, started)
+        sql = f"SELECT {self._RUN_COLUMNS} FROM runs WHERE target_domain = ? AND {before}"
+        order = " ORDER BY started DESC, rowid DESC LIMIT ?"
+        if what is None:
+            return self._summaries(sql + order, (domain, *params, limit))
+        found = self._summaries(sql + " AND what = ?" + order, (domain, *params, what, limit))
+        if not found:
+            found = self._summaries(sql + " AND what IS NULL" + order, (domain, *params, limit))
+        return found
+
+    def previous(
+        self, run_id: str, domain: str, started: str, what: str | None = None
+    ) -> RunSummary | None:
+        """The newest run `run_id` is compared with (see `comparable`), or None."""
+        found = self.comparable(run_id, domain, started, what)
         return found[0] if found else None
+
+    def run_ids(self, id_: str) -> list[str]:
+        """The runs an id names: the run itself, or every run of a batch id."""
+        return [
+            row[0]
+            for row in self._db.execute(
+                "SELECT run_id FROM runs WHERE run_id = ? UNION SELECT run_id FROM runs"
+                " WHERE batch_id = ?",
+                (id_, id_),
+            )
+        ]
+
+    def domains_of(self, id_: str) -> list[str]:
+        return sorted(
+            row[0]
+            for row in self._db.execute(
+                "SELECT DISTINCT target_domain FROM runs WHERE run_id = ? OR batch_id = ?",
+                (id_, id_),
+            )
+        )
+
+    def digests(self, id_: str) -> dict[str, tuple[str, str | None]]:
+        """{domain: (run id, digest)} of one run or of every run of a batch."""
+        return {
+            row[0]: (row[1], row[2])
+            for row in self._db.execute(
+                "SELECT target_domain, run_id, digest FROM runs WHERE run_id = ?"
+                " UNION ALL SELECT target_domain, run_id, digest FROM runs WHERE batch_id = ?",
+                (id_, id_),
+            )
+        }
+
+    def compact(
+        self, run_ids: list[str]
+    ) -> tuple[list[CompactRow], list[tuple[str, str, str, str | None]]]:
+        """What drift compares, for some runs: the findings as (domain, probe, code, subject,
+        severity, stable evidence JSON, rowid) and the probe outcomes as (domain, probe,
+        outcome, error reason)."""
+        findings: list[CompactRow] = []
+        outcomes: list[tuple[str, str, str, str | None]] = []
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            findings += self._db.execute(
+                "SELECT r.target_domain, f.probe_id, f.code, f.subject, f.severity,"
+                " COALESCE(f.stable_json, f.evidence_json), f.rowid"
+                f" FROM findings f JOIN runs r ON r.run_id = f.run_id WHERE f.run_id IN ({marks})",
+                chunk,
+            ).fetchall()
+            outcomes += self._db.execute(
+                "SELECT r.target_domain, s.probe_id, s.outcome, s.error"
+                f" FROM results s JOIN runs r ON r.run_id = s.run_id WHERE s.run_id IN ({marks})",
+                chunk,
+            ).fetchall()
+        return findings, outcomes
+
+    def findings_by_rowid(self, rowids: Iterable[int]) -> dict[int, Finding]:
+        """Whole findings (evidence, volatile keys, message) for the given finding rowids."""
+        wanted = list(rowids)
+        out: dict[int, Finding] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                "SELECT rowid, probe_id, code, subject, severity, message, evidence_json,"
+                f" reproduce, volatile_json FROM findings WHERE rowid IN ({marks})",
+                chunk,
+            ):
+                out[row[0]] = finding_of(*row[1:])
+        return out
+
+    def probe_findings(self, run_id: str, probe_id: str) -> list[Finding]:
+        """The stored findings of one probe in one run."""
+        return [
+            finding_of(*row)
+            for row in self._db.execute(
+                "SELECT probe_id, code, subject, severity, message, evidence_json, reproduce,"
+                " volatile_json FROM findings WHERE run_id = ? AND probe_id = ?",
+                (run_id, probe_id),
+            )
+        ]
+
+    def outcomes(self, run_id: str) -> dict[str, tuple[str, str | None]]:
+        """{probe: (outcome, error reason)} of one run."""
+        return {
+            row[0]: (row[1], row[2])
+            for row in self._db.execute(
+                "SELECT probe_id, outcome, error FROM results WHERE run_id = ?", (run_id,)
+            )
+        }
+
+    def completed_before(
+        self, run_id: str, domain: str, started: str, what: str | None, limit: int = 100
+    ) -> dict[str, str]:
+        """{probe: the newest comparable run (of at most `limit`) in which it COMPLETED}."""
+        ids = [r.run_id for r in self.comparable(run_id, domain, started, what, limit=limit)]
+        if not ids:
+            return {}
+        rank = {rid: i for i, rid in enumerate(ids)}
+        best: dict[str, str] = {}
+        marks = ",".join("?" * len(ids))
+        for probe, rid in self._db.execute(
+            "SELECT probe_id, run_id FROM results WHERE outcome = 'COMPLETED'"
+            f" AND run_id IN ({marks})",
+            ids,
+        ):
+            if probe not in best or rank[rid] < rank[best[probe]]:
+                best[probe] = rid
+        return best
+
+    def findings_of(self, pairs: dict[str, str]) -> list[Finding]:
+        """The stored findings of each {probe: run id} pair."""
+        ids = sorted(set(pairs.values()))
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return [
+            finding_of(*row[1:])
+            for row in self._db.execute(
+                "SELECT run_id, probe_id, code, subject, severity, message, evidence_json,"
+                f" reproduce, volatile_json FROM findings WHERE run_id IN ({marks})",
+                ids,
+            )
+            if pairs.get(row[1]) == row[0]
+        ]
 
     def rows(self, run_id: str) -> list[Row]:
         """The stored findings of one run (or of every run of a batch id), as raw rows."""
@@ -388,16 +604,21 @@ class HistoryDB:
             )
         )
         rows = self._db.execute(
-            "SELECT run_id, probe_id, code, subject, severity, message, evidence_json, reproduce"
-            " FROM findings WHERE run_id IN (SELECT run_id FROM runs WHERE run_id = ?"
-            " UNION SELECT run_id FROM runs WHERE batch_id = ?)",
+            "SELECT run_id, probe_id, code, subject, severity, message, evidence_json, reproduce,"
+            " volatile_json FROM findings WHERE run_id IN (SELECT run_id FROM runs WHERE"
+            " run_id = ? UNION SELECT run_id FROM runs WHERE batch_id = ?)",
             (run_id, run_id),
         )
         return [(domains[row[0]], *row[1:]) for row in rows]
 
     def findings(self, run_id: str) -> Iterator[Entry]:
         """The stored findings of one run (or of every run of a batch id)."""
-        return map(_entry, self.rows(run_id))
+        return (
+            Entry(
+                row[0], finding_of(row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+            )
+            for row in self.rows(run_id)
+        )
 
     def has_id(self, run_id: str) -> bool:
         row = self._db.execute(
@@ -406,120 +627,36 @@ class HistoryDB:
         return row is not None
 
 
-# -- diff -------------------------------------------------------------------------------------
+# (domain, probe_id, code, subject, severity value, message, evidence JSON, reproduce, volatile)
+Row = tuple[str, str, str, "str | None", str, str, str, "str | None", "str | None"]
+# (domain, probe_id, code, subject, severity value, stable evidence JSON, finding rowid)
+CompactRow = tuple[str, str, str, "str | None", str, str, int]
 
-# (domain, probe_id, code, subject, severity value, message, evidence JSON, reproduce)
-Row = tuple[str, str, str, "str | None", str, str, str, "str | None"]
+
+class Entry(NamedTuple):
+    """A finding of one target domain."""
+
+    domain: str
+    finding: Finding
 
 
-def _entry(row: Row) -> Entry:
-    domain, probe_id, code, subject, severity, message, evidence, reproduce = row
-    return Entry(
-        domain,
-        Finding(
-            probe_id=probe_id,
-            code=code,
-            severity=Severity(severity),
-            message=message,
-            evidence=json.loads(evidence),
-            reproduce=reproduce,
-            subject=subject,
-        ),
+def finding_of(
+    probe_id: str,
+    code: str,
+    subject: str | None,
+    severity: str,
+    message: str,
+    evidence: str,
+    reproduce: str | None,
+    volatile: str | None,
+) -> Finding:
+    return Finding(
+        probe_id=probe_id,
+        code=code,
+        severity=Severity(severity),
+        message=message,
+        evidence=json.loads(evidence),
+        reproduce=reproduce,
+        subject=subject,
+        volatile=frozenset(json.loads(volatile)) if volatile else frozenset(),
     )
-
-
-def _keyed(rows: Iterable[Row]) -> dict[tuple, Row]:
-    """Key rows by (domain, probe, code, subject); repeats are told apart by their order."""
-    seen: dict[tuple, int] = {}
-    keyed: dict[tuple, Row] = {}
-    for row in rows:
-        base = row[:4]
-        n = seen.get(base, 0)
-        seen[base] = n + 1
-        keyed[(*base, n)] = row
-    return keyed
-
-
-def diff_rows(run_a: str, a: Iterable[Row], run_b: str, b: Iterable[Row]) -> Diff:
-    """What changed from the findings `a` (older) to `b` (newer)."""
-    old, cur = _keyed(a), _keyed(b)
-    new = [_entry(row) for k, row in cur.items() if k not in old]
-    resolved = [_entry(row) for k, row in old.items() if k not in cur]
-    changed = []
-    for k, row in cur.items():
-        before = old.get(k)
-        if before is not None and (before[4] != row[4] or before[5] != row[5]):
-            changed.append(Changed(row[0], _entry(before).finding, _entry(row).finding))
-    return Diff(run_a, run_b, new, resolved, changed)
-
-
-def resolve_pair(db: HistoryDB, run_a: str | None, run_b: str | None) -> tuple[str, str]:
-    """Which two runs `mailprobe diff [RUN_A] [RUN_B]` compares.
-
-    No ids: the newest run and the run before it of the same domain. One id: that run and the
-    run before it of the same domain. Two ids: those (each a run id or a batch id).
-    """
-    if run_a is not None and run_b is not None:
-        for rid in (run_a, run_b):
-            if not db.has_id(rid):
-                raise HistoryError(f"history {db.path}: no run {rid!r}")
-        return run_a, run_b
-    if run_a is None:
-        latest = db.latest(1)
-        if not latest:
-            raise HistoryError(f"history {db.path}: no runs recorded; nothing to compare")
-        newer = latest[0]
-    else:
-        newer = db.run(run_a)
-    before = db.previous(newer.run_id, newer.domain, newer.started)
-    if before is None:
-        raise HistoryError(
-            f"history {db.path}: run {newer.run_id!r} is the first run of {newer.domain};"
-            " nothing to compare it with"
-        )
-    return before.run_id, newer.run_id
-
-
-def diff(db: HistoryDB, run_a: str | None = None, run_b: str | None = None) -> Diff:
-    """New, resolved and changed findings from run_a (older) to run_b (newer)."""
-    a, b = resolve_pair(db, run_a, run_b)
-    return diff_rows(a, db.rows(a), b, db.rows(b))
-
-
-def new_findings(
-    db: HistoryDB, report: RunReport, fail_on: Severity = Severity.FAIL
-) -> list[Finding]:
-    """Findings of `report` at or above `fail_on` that the previous run of its domain lacked.
-
-    "Lacked" means: no finding with the same (probe, code, subject) at or above `fail_on`, so a
-    finding that rose from warn to fail counts as new. The previous run is the newest stored
-    run of the same target domain started before `report` (the report itself may already be
-    stored). With no previous run every such finding is new.
-    """
-    domain = report.target.domain
-    before = db.previous(report.run_id, domain, iso_utc(report.started))
-    old = _keyed(
-        row
-        for row in ([] if before is None else db.rows(before.run_id))
-        if row[0] == domain and Severity(row[4]) >= fail_on
-    )
-    seen: dict[tuple, int] = {}
-    new = []
-    for f in (f for r in report.results for f in r.findings if f.severity >= fail_on):
-        base = (domain, f.probe_id, f.code, f.subject)
-        n = seen.get(base, 0)
-        seen[base] = n + 1
-        if (*base, n) not in old:
-            new.append(f)
-    return new
-
-
-def exit_status_new(db: HistoryDB, report: RunReport, fail_on: Severity = Severity.FAIL) -> int:
-    """`check --fail-on new`: 1 on new findings, else 3 if a probe errored, else 0."""
-    from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
-
-    if new_findings(db, report, fail_on):
-        return EXIT_FINDINGS
-    if any(r.outcome.value == "ERROR" for r in report.results):
-        return EXIT_PROBE_ERROR
-    return EXIT_OK

@@ -55,6 +55,7 @@ h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid var(--line);
 .badge { font-size: 11px; font-weight: 600; text-transform: uppercase; color: #fff;
          border-radius: 10px; padding: 1px 8px; background: var(--info); }
 .badge.fail { background: var(--fail); } .badge.warn { background: var(--warn); }
+.badge.new { background: #5b3cc4; }
 .where { color: var(--muted); word-break: break-all; }
 .message { margin: 4px 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 table { border-collapse: collapse; margin: 6px 0; }
@@ -132,12 +133,13 @@ def esc(value: object) -> str:
     return html.escape(text, quote=True)
 
 
-def _finding(finding: Finding, index: int) -> str:
+def _finding(finding: Finding, index: int, new: bool = False) -> str:
     sev = finding.severity.value
     where = esc(finding.probe_id) + (f" · {esc(finding.subject)}" if finding.subject else "")
+    badge = '<span class="badge new">new</span>' if new else ""
     parts = [
-        f'<article class="finding {sev}" id="finding-{index}">',
-        f'<header><span class="badge {sev}">{sev}</span>'
+        f'<article class="finding {sev}{" new" if new else ""}" id="finding-{index}">',
+        f'<header><span class="badge {sev}">{sev}</span>{badge}'
         f'<span class="code">{esc(finding.code)}</span><span class="where">{where}</span>'
         "</header>",
         f'<p class="message">{esc(finding.message)}</p>',
@@ -231,7 +233,7 @@ def render(report: RunReport, stream: TextIO) -> None:
         title = f"{_TITLES[severity]} findings ({len(group)})"
         articles = []
         for finding in group:
-            articles.append(_finding(finding, index))
+            articles.append(_finding(finding, index, report.is_new(finding)))
             index += 1
         body = "\n".join(articles) or '<p class="empty">none</p>'
         if severity is Severity.INFO:

@@ -20,6 +20,7 @@ character references), so hostile input still yields valid XML.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -83,8 +84,9 @@ class _Element:
             out.append(f"{indent}<{self.tag}{attrs} />\n")
 
 
-def _finding_text(finding: Finding) -> str:
-    lines = [f"[{finding.severity.value}] {finding.code}: {finding.message}"]
+def _finding_text(finding: Finding, new: bool = False) -> str:
+    mark = ", new" if new else ""
+    lines = [f"[{finding.severity.value}{mark}] {finding.code}: {finding.message}"]
     if finding.subject:
         lines.append(f"  subject: {finding.subject}")
     for key, value in finding.evidence.items():
@@ -108,7 +110,12 @@ def _sub(parent: _Element, tag: str, text: str | None = None, **attrs: str) -> _
     return element
 
 
-def _fill_case(case: _Element, findings: list[Finding], can_fail: bool) -> bool:
+def _fill_case(
+    case: _Element,
+    findings: list[Finding],
+    can_fail: bool,
+    is_new: Callable[[Finding], bool] = lambda f: False,
+) -> bool:
     """Add properties, a failure and system-out for `findings`; True if the case failed.
 
     With `can_fail` false (the case already has an <error> or <skipped>) fail findings go to
@@ -118,6 +125,9 @@ def _fill_case(case: _Element, findings: list[Finding], can_fail: bool) -> bool:
         properties = _sub(case, "properties")
         for finding in findings:
             _sub(properties, "property", name=finding.code, value=finding.severity.value)
+        new = [f.code for f in findings if is_new(f)]
+        if new:  # new since the previous comparable run in the history
+            _sub(properties, "property", name="new", value=" ".join(new))
     failed = [f for f in findings if f.severity is Severity.FAIL] if can_fail else []
     if failed:
         message = (
@@ -128,13 +138,13 @@ def _fill_case(case: _Element, findings: list[Finding], can_fail: bool) -> bool:
         _sub(
             case,
             "failure",
-            "\n\n".join(_finding_text(f) for f in failed),
+            "\n\n".join(_finding_text(f, is_new(f)) for f in failed),
             type=failed[0].code,
             message=message,
         )
     others = [f for f in findings if not (can_fail and f.severity is Severity.FAIL)]
     if others:
-        _sub(case, "system-out", "\n\n".join(_finding_text(f) for f in others))
+        _sub(case, "system-out", "\n\n".join(_finding_text(f, is_new(f)) for f in others))
     return bool(failed)
 
 
@@ -171,7 +181,8 @@ def build(report: RunReport) -> _Element:
             elif result.outcome is Outcome.SKIPPED:
                 counts["skipped"] += 1
                 _sub(case, "skipped", message=result.error_detail or "skipped")
-            if _fill_case(case, findings, can_fail=result.outcome is Outcome.COMPLETED):
+            completed = result.outcome is Outcome.COMPLETED
+            if _fill_case(case, findings, completed, report.is_new):
                 counts["failures"] += 1
     for key, value in counts.items():
         suite.set(key, str(value))

@@ -107,12 +107,15 @@ def _summary(report: RunReport) -> str:
     )
 
 
-def _details(finding: Finding) -> list[str]:
+_NEW = " **new**"
+
+
+def _details(finding: Finding, new: bool = False) -> list[str]:
     where = f" · {finding.subject}" if finding.subject else ""
     out = [
         "<details>",
         f"<summary>{_ICON[finding.severity]} {code(finding.code, in_table=False)} "
-        f"{_html(finding.probe_id + where)}</summary>",
+        f"{_html(finding.probe_id + where)}{' <b>new</b>' if new else ''}</summary>",
         "",
         md(finding.message),
         "",
@@ -157,7 +160,7 @@ def render(report: RunReport, stream: TextIO) -> None:
         for f in serious:
             out.append(
                 _row(
-                    code(f.code),
+                    code(f.code) + (_NEW if report.is_new(f) else ""),
                     f"{_ICON[f.severity]} {f.severity.value}",
                     md(f.probe_id),
                     md(f.subject or ""),
@@ -166,7 +169,7 @@ def render(report: RunReport, stream: TextIO) -> None:
             )
         out += ["", "### Details", ""]
         for f in serious:
-            out += _details(f)
+            out += _details(f, report.is_new(f))
     elif report.results:
         out += ["No fail or warn findings.", ""]
     info = [f for f in findings if f.severity is Severity.INFO]
@@ -179,7 +182,13 @@ def render(report: RunReport, stream: TextIO) -> None:
             _row("---", "---", "---", "---"),
         ]
         out += [
-            _row(code(f.code), md(f.probe_id), md(f.subject or ""), md(f.message)) for f in info
+            _row(
+                code(f.code) + (_NEW if report.is_new(f) else ""),
+                md(f.probe_id),
+                md(f.subject or ""),
+                md(f.message),
+            )
+            for f in info
         ]
         out += ["", "</details>", ""]
     stream.write("\n".join(out).rstrip("\n") + "\n")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from probes.model import Outcome, ProbeResult, Severity, Target
+from probes.model import Finding, Outcome, ProbeResult, Severity, Target
 
 SCHEMA_VERSION = 1
 
@@ -29,11 +29,22 @@ class RunReport:
     results: tuple[ProbeResult, ...]
     # DNS questions of the run: {"queries": wire queries, "cache_hits": ..., "failures": ...}
     dns: dict[str, int] | None = None
+    # The findings new since the previous comparable run in the history (probes.drift), as
+    # (result index, finding index); None when the run was not compared with the history.
+    new: frozenset[tuple[int, int]] | None = None
+    _new_ids: frozenset[int] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.started.tzinfo is None or self.started.utcoffset() is None:
             raise ValueError("RunReport.started must be timezone-aware (UTC)")
         object.__setattr__(self, "results", tuple(self.results))
+        if self.new is not None:
+            ids = frozenset(id(self.results[i].findings[j]) for i, j in self.new)
+            object.__setattr__(self, "_new_ids", ids)
+
+    def is_new(self, finding: Finding) -> bool:
+        """True for a finding of this report that is new since the previous comparable run."""
+        return id(finding) in self._new_ids
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,9 +53,16 @@ class RunReport:
             "target": self.target.to_json(),
             "started": iso_utc(self.started),
             "duration_s": round(self.duration_s, 6),
-            "results": [r.to_json() for r in self.results],
+            "results": [self._result_json(i, r) for i, r in enumerate(self.results)],
             "dns": dict(self.dns) if self.dns is not None else None,
         }
+
+    def _result_json(self, index: int, result: ProbeResult) -> dict[str, Any]:
+        out = result.to_json()
+        if self.new is not None:  # compared with the history: every finding says if it is new
+            for j, finding in enumerate(out["findings"]):
+                finding["new"] = (index, j) in self.new
+        return out
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)

@@ -25,9 +25,10 @@ def _result_line(result: ProbeResult, width: int) -> str:
     return line
 
 
-def _finding_lines(finding: Finding) -> list[str]:
+def _finding_lines(finding: Finding, new: bool = False) -> list[str]:
     where = finding.probe_id + (f" {finding.subject}" if finding.subject else "")
-    lines = [f"  {finding.code} [{where}] {finding.message}"]
+    mark = "NEW " if new else ""
+    lines = [f"  {mark}{finding.code} [{where}] {finding.message}"]
     if finding.evidence:
         evidence = ", ".join(f"{k}={v}" for k, v in finding.evidence.items())
         lines.append(f"      evidence: {evidence}")
@@ -65,9 +66,11 @@ def render(report: RunReport, stream: TextIO) -> None:
             if group:
                 out.append(f"{severity.value.upper()}:")
                 for finding in group:
-                    out += _finding_lines(finding)
+                    out += _finding_lines(finding, report.is_new(finding))
                 out.append("")
     out.append(tally(report))
+    if report.new is not None:
+        out.append(f"new since the previous comparable run: {len(report.new)}")
     if report.dns is not None:
         out.append(
             f"DNS: {_plural(report.dns.get('queries', 0), 'query')} sent, "

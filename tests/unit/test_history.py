@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from probes.drift import diff, exit_status_new, new_findings
 from probes.errors import UsageError
 from probes.history import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     HistoryDB,
     HistoryError,
-    diff,
-    exit_status_new,
-    new_findings,
 )
 from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Severity, Target
 
@@ -67,7 +65,7 @@ def test_a_new_history_is_created_with_the_mailprobe_marker_and_schema(tmp_path)
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert dict(con.execute("SELECT key, value FROM meta")) == {
         "application": "mailprobe",
-        "schema": "1",
+        "schema": str(SCHEMA_VERSION),
     }
     con.close()
 
@@ -272,12 +270,12 @@ def test_diff_reports_new_resolved_and_changed_findings(tmp_path):
     assert (d.run_a, d.run_b) == ("a", "b")
     assert [(e.domain, e.finding.code) for e in d.new] == [("example.test", "SPF_NO_ALL")]
     assert [e.finding.code for e in d.resolved] == ["SPF_MISSING"]
+    # a change of message text alone is not a change (issue 14): DMARC_POLICY_NONE is unchanged
     assert sorted(
         (c.after.code, c.before.severity.value, c.after.severity.value, c.after.message)
         for c in d.changed
     ) == [
         ("DKIM_KEY_WEAK", "warn", "fail", "DKIM_KEY_WEAK message"),
-        ("DMARC_POLICY_NONE", "warn", "warn", "p=none sp=none"),
     ]
 
 
@@ -347,7 +345,10 @@ def test_new_findings_are_only_regressions_against_the_previous_run(tmp_path):
         # the same answer once the run itself is stored
         db.add(today)
         assert sorted(f.code for f in new_findings(db, today)) == ["DKIM_KEY_WEAK", "MX_MISSING"]
+        # at warn: a finding that got worse (warn -> fail) is new too (issue 14: "new or
+        # worsened"; schema 1 counted it only at the fail threshold)
         assert [f.code for f in new_findings(db, today, Severity.WARN)] == [
+            "DKIM_KEY_WEAK",
             "SPF_NO_ALL",
             "MX_MISSING",
         ]

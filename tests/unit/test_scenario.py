@@ -552,3 +552,27 @@ def test_pytest_reports_a_bad_scenario_file_as_a_collection_error(scenario_tree)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     bad = scenario_tree.path / "scenarios" / "bad.yaml"
     assert f"{bad}:3: field `expect`: expected a mapping, got int 3" in result.outlines
+
+
+def test_run_q_says_in_one_line_that_a_scenario_still_fails_the_same_way(tmp_path, capsys):
+    path = dead_scenario(tmp_path, "strict", "[dns.dkim]", "{outcomes: COMPLETED}")
+    history = str(tmp_path / "h.sqlite")
+    outs = []
+    for n in range(3):
+        out = str(tmp_path / f"out{n}")
+        assert run_cli(str(path), "--output", out, "-q", "--history", history) == 1
+        outs.append(capsys.readouterr().out)
+    assert "expectation failed: probes that did not complete: dns.dkim SKIPPED" in outs[0]
+    from probes.history import HistoryDB
+
+    with HistoryDB(history) as db:
+        runs = db.runs()
+    assert {r.what for r in runs} == {"scenario:strict"}
+    first = runs[-1]
+    for printed in outs[1:]:
+        lines = printed.splitlines()
+        assert lines[0].startswith("FAIL  strict  (")
+        assert lines[1:] == [
+            f"    mailprobe: still failing since run {first.run_id} ({first.started[:10]}):"
+            " probes skipped unchanged (dns.dkim)"
+        ]
