@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 
 import pytest
@@ -144,3 +146,22 @@ def test_each_declared_sending_ip_gets_its_spf_result(lab_target, run_probe, dns
     assert by_ip[allowed].code == "SPF_IP_AUTHORIZED"
     assert by_ip[outsider].code == "SPF_IP_NOT_AUTHORIZED"
     assert by_ip[outsider].evidence["result"] == "fail"
+
+
+def test_dns_findings_reproduce_lines_ask_the_same_question_with_dig(lab_target):
+    """Every DNS finding's reproduce line is a dig command (dnsutils: installed by
+    tools/bootstrap.sh) that gets an answer from the lab's resolver."""
+    if shutil.which("dig") is None:
+        pytest.skip("dig is not installed")
+    target = lab_target()
+    results = run_probes(_dns_probes(), target, Net.for_target(target))
+    lines = {f.reproduce for r in results for f in r.findings if f.reproduce}
+    assert lines
+    for line in sorted(lines):
+        assert line.startswith("dig "), line
+        done = subprocess.run(
+            line, shell=True, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+        )
+        # dig exits 9 when no server answered; 0 with an answer (+short: the records, if any)
+        assert done.returncode == 0, (line, done.stdout[-400:], done.stderr)
+        assert "timed out" not in done.stdout + done.stderr, line
