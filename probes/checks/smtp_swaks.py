@@ -19,9 +19,10 @@ Codes (subject `host:port`; reproduce: the swaks line, password as "$MAILPROBE_P
 - SWAKS_STAGE_FAILED [fail] swaks stopped at a stage; evidence: stage, the server's reply
   code and text (shortened, AUTH lines redacted), swaks' exit code and its meaning, the end of
   the transcript (`transcript_tail`, volatile: raw output with banners and queue ids).
-  An endpoint another probe of the run found not answering or silent (probes.net.endpoints)
-  is not given to swaks again: SWAKS_STAGE_FAILED at stage CONNECT or BANNER, evidence
-  `remembered` (what was met, "remembered from an earlier attempt in this run").
+  An endpoint another probe of the run found not answering (probes.net.endpoints) is not
+  given to swaks again: SWAKS_STAGE_FAILED at stage CONNECT, evidence `remembered` (what was
+  met, "remembered from an earlier attempt in this run"); one found silent (no greeting) ends
+  the probe ERROR/TIMEOUT at once, as swaks running out of time there would.
 - PORT_CLOSED [fail on 25 and on configured submission hosts; info on 587 of an MX host that
   was only tried because no submission host is configured] the connection was refused.
 - STARTTLS_NOT_OFFERED [fail] the EHLO reply does not advertise STARTTLS.
@@ -137,7 +138,10 @@ class SmtpSwaks(BaseProbe):
             try:
                 release = net.slots.acquire(ep.ip, timeout=target.timeouts.probe, admit=admit)
             except (ConnectTimeout, Silent) as known:
-                if REMEMBERED not in str(known):
+                # What swaks itself would have shown: an unanswered connect is its CONNECT
+                # stage failing (a finding); a server that never greets ran swaks out of time
+                # (ERROR/TIMEOUT, as every other probe reports it: could not test).
+                if REMEMBERED not in str(known) or isinstance(known, Silent):
                     raise
                 out.append(self.remembered(job, known))
                 return
@@ -168,11 +172,11 @@ class SmtpSwaks(BaseProbe):
 
         yield from check_all(list(jobs), check)
 
-    def remembered(self, job: Job, known: ConnectTimeout | Silent) -> Finding:
-        """The finding swaks gives such an endpoint (stopped at CONNECT or at the BANNER),
-        from the run's memory: swaks is not run to wait for it again."""
+    def remembered(self, job: Job, known: ConnectTimeout) -> Finding:
+        """The finding swaks gives an endpoint that does not answer the connection (stopped
+        at CONNECT), from the run's memory: swaks is not run to wait for it again."""
         ep = job.endpoint
-        stage = "CONNECT" if isinstance(known, ConnectTimeout) else "BANNER"
+        stage = "CONNECT"
         said = str(known).removeprefix(f"{ep.subject}: ")
         return self.finding(
             "SWAKS_STAGE_FAILED",

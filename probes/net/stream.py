@@ -141,6 +141,9 @@ class Connection:
         self._silence: Callable[[str], None] | None = None
         self._settle: Callable[[], None] | None = None  # first contact: settle the memory
         self._untrack: Callable[[], None] = lambda: None
+        # Ended by the run (its deadline), not by the server; why, from the endpoint memory.
+        self._aborted = False
+        self._stopped: Callable[[], str | None] | None = None
 
     # ----- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -205,6 +208,7 @@ class Connection:
         conn._silence = lambda reason: memory.remember(ip, port, Silent, reason)
         conn._settle = settle
         conn._untrack = lambda: memory.untrack(id(conn))
+        conn._stopped = lambda: memory.stopped
         memory.track(id(conn), conn._abort)
         if implicit_tls:
             try:
@@ -246,8 +250,17 @@ class Connection:
     def _abort(self) -> None:
         """End the connection from another thread (the run stopped): a read blocked on it
         returns at once, the owner's close() still releases everything."""
+        self._aborted = True
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
+
+    def _closed(self, message: str) -> OSError:
+        """The error for a read that found the connection ended: the server closed it, or, when
+        the run stopped it (its deadline), a TimeoutError saying so: not the server's doing."""
+        if self._aborted:
+            reason = (self._stopped() if self._stopped is not None else None) or "the run stopped"
+            return TimeoutError(f"{self.label}: {reason}")
+        return ConnectionResetError(message)
 
     def __enter__(self) -> Connection:
         return self
@@ -366,7 +379,7 @@ class Connection:
                     f"{self.label}: {n} bytes announced, {len(self._buf)} arrived in time"
                 ) from None
             if not chunk:
-                raise ConnectionResetError(
+                raise self._closed(
                     f"{self.label}: the server closed the connection after {len(self._buf)} "
                     f"of {n} announced bytes"
                 )
@@ -400,7 +413,7 @@ class Connection:
                         f"{self.label}: no complete multi-line reply within the time limit"
                     ) from None
                 if not chunk:
-                    raise ConnectionResetError(
+                    raise self._closed(
                         f"{self.label}: the server closed the connection inside a multi-line "
                         f"reply after {len(out)} bytes"
                     )
@@ -452,7 +465,7 @@ class Connection:
                     f"{self.label}: no complete reply within {self.io_timeout:g} s"
                 ) from None
             if not chunk:
-                raise ConnectionResetError(
+                raise self._closed(
                     f"{self.label}: the server closed the connection"
                     + (
                         f" after {_shorten(self._buf.decode('utf-8', 'replace'))!r}"
