@@ -23,6 +23,9 @@ SHORT_KEY_DKIM = {
 # Whether the mx removes incoming Authentication-Results claiming its own authserv-id that
 # carry a dkim= result (RFC 8601 section 5; OpenDKIM does, Exim leaves them).
 STRIPS_FORGED_DKIM_RESULTS = {"exim": False, "postfix": True, "sendmail": True}
+# The SASL mechanisms the mailbox front advertises on IMAP/POP3 (after TLS): Perdition offers
+# none (IMAP LOGIN and POP3 USER/PASS only, proxied to the Dovecot store).
+MAILBOX_SASL = {"dovecot": ("PLAIN",), "perdition": ()}
 
 
 def mta(flavour: str) -> str:

@@ -44,9 +44,9 @@ def test_shipped_lab_scenarios_pass_under_mailprobe_run(tmp_path, capsys, monkey
     seen_secrets: list[str] = []
     original = scenario_run._run
 
-    def recording_run(scenario, target, secrets):
+    def recording_run(scenario, target, secrets, **when):
         seen_secrets.extend(secrets)
-        return original(scenario, target, secrets)
+        return original(scenario, target, secrets, **when)
 
     monkeypatch.setattr(scenario_run, "_run", recording_run)
     files = sorted(str(p) for p in LAB_SCENARIOS.glob("*.yaml"))
