@@ -737,12 +737,37 @@ def _usage_unknown(message: str) -> int:
     return UNKNOWN
 
 
+def version() -> str:
+    """The installed distribution's version; in a source checkout that is not installed, the
+    one pyproject.toml declares (or "unknown")."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("mailprobe")
+    except metadata.PackageNotFoundError:
+        pass
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        with pyproject.open("rb") as f:
+            return str(tomllib.load(f)["project"]["version"]) + "+source"
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _PluginParser(
         prog="mailprobe",
         description="Mail-authentication diagnostic test harness.",
         epilog=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"mailprobe {version()}",
+        help="print `mailprobe VERSION` and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
