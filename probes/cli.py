@@ -783,10 +783,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="lab flavour for --lab: exim|postfix|sendmail [+dovecot|perdition] "
         "(overrides the spec's mta and mailbox_front)",
     )
-    check.add_argument("--resolver", metavar="IP[:PORT]")
-    check.add_argument("--selector", action="append", metavar="SEL")
-    check.add_argument("--sending-ip", action="append", metavar="IP")
-    check.add_argument("--mx", action="append", metavar="HOST")
+    check.add_argument(
+        "--resolver",
+        metavar="IP[:PORT]",
+        help="the DNS server to ask (IPv6 with a port: [::1]:5353); default: the system "
+        "resolver, or the lab's with --lab",
+    )
+    check.add_argument(
+        "--selector",
+        action="append",
+        metavar="SEL",
+        help="a DKIM selector to check; repeatable (with --lab: every lab selector)",
+    )
+    check.add_argument(
+        "--sending-ip",
+        action="append",
+        metavar="IP",
+        help="an address the domain sends from (SPF, PTR); repeatable",
+    )
+    check.add_argument(
+        "--mx",
+        action="append",
+        metavar="HOST",
+        help="an MX host to check; repeatable; default: the domain's MX records",
+    )
     check.add_argument(
         "--submission-host",
         action="append",
@@ -812,10 +832,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="connections to one server address at a time (default 2)",
     )
     msg = check.add_argument_group("message round trip (message.* probes; docs/message.md)")
-    msg.add_argument("--send-via", choices=SEND_VIA, default="submission")
+    msg.add_argument(
+        "--send-via",
+        choices=SEND_VIA,
+        default="submission",
+        help="how the test message is sent (default submission: 587, STARTTLS + AUTH)",
+    )
     msg.add_argument("--submit-host", metavar="HOST", help="default: the first submission host")
-    msg.add_argument("--signer", choices=("mailprobe", "target"), default="mailprobe")
-    msg.add_argument("--canonicalization", choices=CANONICALIZATIONS, default="relaxed/relaxed")
+    msg.add_argument(
+        "--signer",
+        choices=("mailprobe", "target"),
+        default="mailprobe",
+        help="who DKIM-signs the message: mailprobe with --dkim-key (default), or the target",
+    )
+    msg.add_argument(
+        "--canonicalization",
+        choices=CANONICALIZATIONS,
+        default="relaxed/relaxed",
+        help="DKIM canonicalization of mailprobe's signature (default relaxed/relaxed)",
+    )
     msg.add_argument(
         "--signed-headers",
         metavar="LIST",
@@ -828,7 +863,12 @@ def build_parser() -> argparse.ArgumentParser:
     msg.add_argument("--header-from", metavar="ADDR", help="From: (default: --mail-from)")
     msg.add_argument("--rcpt-to", metavar="ADDR", help="recipient (default: the user)")
     msg.add_argument("--source-address", metavar="IP", help="local address to send from")
-    msg.add_argument("--retrieve-via", choices=RETRIEVE_VIA, default="imaps")
+    msg.add_argument(
+        "--retrieve-via",
+        choices=RETRIEVE_VIA,
+        default="imaps",
+        help="how the delivered message is read back (default imaps)",
+    )
     msg.add_argument("--receiver-id", metavar="ID", help="authserv-id to trust (default: MX)")
     msg.add_argument("--deadline", type=float, metavar="S", help="wait this long (default 30)")
     msg.add_argument("--keep-message", action="store_true", help="do not delete it afterwards")
@@ -837,7 +877,12 @@ def build_parser() -> argparse.ArgumentParser:
     from probes.cli_time import add_time_options
 
     add_time_options(check)
-    check.add_argument("--probe", action="append", metavar="GLOB")
+    check.add_argument(
+        "--probe",
+        action="append",
+        metavar="GLOB",
+        help="run only the probes whose id matches (shell-style); repeatable; default: all",
+    )
     check.add_argument(
         "--domains", metavar="FILE", help="audit many domains (one per line), concurrently"
     )
@@ -866,14 +911,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also look for DKIM keys under commonly used selector names",
     )
-    check.add_argument("--ca-file", metavar="PEM")
+    check.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help="CA bundle to verify TLS certificates with (default: the system store; the lab "
+        "CA with --lab)",
+    )
     add_threshold_options(check)
+    from probes.registry import InstalledFormats
+
     check.add_argument(
         "--format",
         default="text",
-        help="text (default), json, nagios (plugin output; exit 0 OK, 1 WARNING, 2 CRITICAL, "
-        "3 UNKNOWN) or another installed renderer",
-    )
+        metavar="FORMAT",
+        help="report format (default text); installed: %(formats)s. nagios: plugin output, "
+        "exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+    ).formats = InstalledFormats()  # type: ignore[attr-defined]
     check.add_argument("--output", metavar="DIR", help="report directory (default reports/RUN-ID)")
     from probes.cli_history import add_history_options, parse_fail_on
 
@@ -908,9 +961,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = lab_sub.add_parser("status", help="show a running lab and whether it answers")
     for p in (up, down, status):
         p.add_argument("--name", default="default", help="lab name (default: default)")
-        p.add_argument("-q", "--quiet", action="store_true")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     for p in (up, status):
-        p.add_argument("--format", default="text", choices=FORMATS)
+        p.add_argument("--format", default="text", choices=FORMATS, help="output format")
     up.set_defaults(func=cmd_lab_up)
     down.set_defaults(func=cmd_lab_down)
     status.set_defaults(func=cmd_lab_status)
@@ -919,7 +972,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--no-setup", action="store_true", help="only look; install nothing")
     doctor.add_argument("--no-image", action="store_true", help="skip the lab image")
-    doctor.add_argument("--rebuild-image", action="store_true")
+    doctor.add_argument(
+        "--rebuild-image", action="store_true", help="rebuild the image even if it is cached"
+    )
     doctor.add_argument(
         "--images",
         default="base",

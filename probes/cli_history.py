@@ -104,9 +104,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `history` and `diff` subcommands to the CLI's subparsers."""
     history = subparsers.add_parser("history", help="list the runs stored in the history")
     add_history_options(history, storing=False)
-    history.add_argument("--limit", type=_positive, default=20, metavar="N")
+    history.add_argument(
+        "--limit", type=_positive, default=20, metavar="N", help="the newest N runs (default 20)"
+    )
     history.add_argument("--domain", default=None, help="only runs of this target domain")
-    history.add_argument("--format", default="text", choices=["text", "json"])
+    history.add_argument("--format", default="text", choices=["text", "json"], help="output format")
     history.set_defaults(func=cmd_history)
     actions = history.add_subparsers(dest="history_command", required=False, metavar="prune")
     prune = actions.add_parser(
@@ -142,16 +144,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-reports", action="store_true", help="leave the report directories alone"
     )
     prune.add_argument("--dry-run", action="store_true", help="only say what would go")
-    prune.add_argument("-q", "--quiet", action="store_true")
+    prune.add_argument("-q", "--quiet", action="store_true", help="print no summary")
     prune.set_defaults(func=cmd_prune)
 
     d = subparsers.add_parser(
         "diff", help="new, resolved, changed and not-checked findings between two stored runs"
     )
-    d.add_argument("run_a", nargs="?", metavar="RUN_A")
-    d.add_argument("run_b", nargs="?", metavar="RUN_B")
+    d.add_argument(
+        "run_a",
+        nargs="?",
+        metavar="RUN_A",
+        help="a run or batch id; alone: that run and the run before it of the same target and "
+        "probe set; neither id: the newest run and the one before it",
+    )
+    d.add_argument(
+        "run_b",
+        nargs="?",
+        metavar="RUN_B",
+        help="with RUN_A: compare RUN_A (older) with RUN_B (newer)",
+    )
     add_history_options(d, storing=False)
-    d.add_argument("--format", default="text", choices=DIFF_FORMATS)
+    d.add_argument("--format", default="text", choices=DIFF_FORMATS, help="output format")
     d.add_argument(
         "--fail-on",
         default=None,

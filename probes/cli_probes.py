@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="list every declared finding code: severity, meaning, the probes declaring it",
     )
-    probes.add_argument("--format", default="text", choices=["text", "json"])
+    probes.add_argument("--format", default="text", choices=["text", "json"], help="output format")
     probes.set_defaults(func=cmd_probes)
 
 

@@ -42,8 +42,17 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
-    run.add_argument("--format", default="text", help="report format besides json (default text)")
+    run.add_argument(
+        "scenarios", nargs="+", metavar="SCENARIO.yaml", help="scenario files to run, in order"
+    )
+    from probes.registry import InstalledFormats
+
+    run.add_argument(
+        "--format",
+        default="text",
+        metavar="FORMAT",
+        help="report format besides json (default text); installed: %(formats)s",
+    ).formats = InstalledFormats()
     run.add_argument(
         "--output", metavar="DIR", help="report directory, one subdirectory per scenario"
     )

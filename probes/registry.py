@@ -147,6 +147,19 @@ def load_renderers() -> dict[str, Callable[..., Any]]:
     return dict(sorted(renderers.items()))
 
 
+def renderer_names() -> list[str]:
+    """The installed formats' names, sorted, without loading a renderer (for --help)."""
+    return sorted({ep.name for ep in entry_points(group=RENDERER_GROUP)} | set(BUILTIN_RENDERERS))
+
+
+class InstalledFormats:
+    """`str()` is the installed formats, comma-separated, looked up when printed: put on an
+    argparse action as `formats`, `%(formats)s` in its help lists them only when --help asks."""
+
+    def __str__(self) -> str:
+        return ", ".join(renderer_names())
+
+
 def _available_text(ids: Iterable[str]) -> str:
     listed = ", ".join(sorted(ids))
     return f"available: {listed}" if listed else "no probes are installed"
