@@ -75,10 +75,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if given and not args.lab:
             raise UsageError(f"check: {option} goes with --lab")
     renderers = registry.load_renderers()
-    if args.format not in renderers:
-        raise UsageError(
-            f"--format {args.format!r}: known formats are {', '.join(sorted(renderers))}"
-        )
+    _choose_formats(args, renderers)
     available = registry.load_probes()
     probe_classes = registry.select_probes(available, args.probe or [])
     dkim_keys = _dkim_keys(args.dkim_key or [])
@@ -122,6 +119,17 @@ def cmd_check(args: argparse.Namespace) -> int:
             lab_target(info, message_given=message_given, **changes), _time_options(args)
         )
         return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))
+
+
+def _choose_formats(args: argparse.Namespace, renderers) -> None:
+    """`--format a,b,...`: every format named is written (with json) to the report directory,
+    and args.format becomes the one printed on stdout (the first that is not json)."""
+    from probes.report.output import parse_formats, shown_format
+
+    formats = parse_formats(args.format, renderers)
+    args.format = shown_format(formats)
+    args.formats = formats  # as given
+    args.report_formats = list(dict.fromkeys(["json", *formats]))  # as written
 
 
 def _check_run_options(args: argparse.Namespace) -> None:
@@ -330,7 +338,6 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
         run_limit=args.max_run_time,
     )
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
-    formats = ["json"] if args.format == "json" else ["json", args.format]
     with contextlib.ExitStack() as stack:
         db = None
         if not args.no_history:
@@ -346,7 +353,7 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
             from probes.drift import still_failing
 
             still = still_failing(db, report, status, _threshold(args), _what(args))
-        paths = write_report(report, out_dir, formats, renderers)
+        paths = write_report(report, out_dir, args.report_formats, renderers)
         if db is not None:
             db.add(report, status=status, what=_what(args))
     if args.prometheus_dir:
@@ -402,8 +409,9 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
     from probes.progress import progress
     from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
 
-    if args.format not in ("text", "json", NAGIOS):
-        raise UsageError(f"--format {args.format!r}: with --domains use text, json or nagios")
+    if len(args.formats) > 1 or args.format not in ("text", "json", NAGIOS):
+        given = ",".join(args.formats)
+        raise UsageError(f"--format {given!r}: with --domains use one of text, json or nagios")
     run_id = new_run_id()
     out_dir = Path(args.output) if args.output else Path("reports") / run_id
     try:
@@ -924,8 +932,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         default="text",
         metavar="FORMAT",
-        help="report format (default text); installed: %(formats)s. nagios: plugin output, "
-        "exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+        help="report formats, comma-separated (default text); installed: %(formats)s. Each is "
+        "written to the report directory with json; the first that is not json is printed. "
+        "nagios (alone): plugin output, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
     ).formats = InstalledFormats()  # type: ignore[attr-defined]
     check.add_argument("--output", metavar="DIR", help="report directory (default reports/RUN-ID)")
     from probes.cli_history import add_history_options, parse_fail_on

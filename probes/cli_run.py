@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--format",
         default="text",
         metavar="FORMAT",
-        help="report format besides json (default text); installed: %(formats)s",
+        help="report formats besides json, comma-separated (default text); installed: "
+        "%(formats)s; nagios only alone",
     ).formats = InstalledFormats()
     run.add_argument(
         "--output", metavar="DIR", help="report directory, one subdirectory per scenario"
@@ -69,16 +70,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     from probes import registry
     from probes.cli_time import check_time_options, command_started, run_deadline
+    from probes.report.output import parse_formats, shown_format
     from probes.scenario import flavour_cells, load_paths
 
     args.run_deadline = run_deadline(args, command_started())
     check_time_options(args)
 
     renderers = registry.load_renderers()
-    if args.format not in renderers:
-        raise UsageError(
-            f"--format {args.format!r}: known formats are {', '.join(sorted(renderers))}"
-        )
+    formats = parse_formats(args.format, renderers)  # exit 2 before anything runs
+    args.format = shown_format(formats)  # printed (nagios: the plugin output for all)
+    args.report_formats = list(dict.fromkeys(["json", *formats]))  # written per scenario
     cells = [cell for s in load_paths(args.scenarios) for cell in flavour_cells(s)]
     if not cells:
         raise UsageError(f"no scenarios in {', '.join(args.scenarios)}")
@@ -107,7 +108,7 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
     from probes.report.output import write_report
     from probes.scenario_run import describe, run_scenario
 
-    formats = list(dict.fromkeys(["json", args.format]))
+    formats = args.report_formats
     used: set[str] = set()
     named: set[str] = set()  # scenario names in metrics (a repeated name gets a suffix)
     worst = EXIT_OK

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import os
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,6 +24,34 @@ FILENAMES = {
     "html": "report.html",
     "prometheus": "report.prom",
 }
+
+
+def parse_formats(value: str, known: Iterable[str]) -> list[str]:
+    """`--format a,b,c`: the named formats in order, each once.
+
+    UsageError (exit 2) for an empty list, a format not in `known` (naming it and the known
+    ones), and nagios with another format: its plugin output and exit status are the whole
+    of stdout and of the status, so it goes alone."""
+    known = sorted(known)
+    formats = list(dict.fromkeys(f.strip() for f in value.split(",") if f.strip()))
+    if not formats:
+        raise UsageError(f"--format {value!r}: name a format; known formats are {', '.join(known)}")
+    unknown = [f for f in formats if f not in known]
+    if unknown:
+        raise UsageError(
+            f"--format {', '.join(map(repr, unknown))}: known formats are {', '.join(known)}"
+        )
+    if "nagios" in formats and len(formats) > 1:
+        raise UsageError(
+            f"--format {value!r}: nagios goes alone (the plugin output is all of stdout and "
+            "its state the exit status); the JSON report is written with it"
+        )
+    return formats
+
+
+def shown_format(formats: Sequence[str]) -> str:
+    """The one of `formats` printed on stdout: the first that is not json, else json."""
+    return next((f for f in formats if f != "json"), "json")
 
 
 def filename_for(fmt: str) -> str:

@@ -1,0 +1,75 @@
+"""`--format a,b,c`: several report formats in one run of `check` and `run`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_cli_drift import nxdomain_resolver  # noqa: F401 (a fixture)
+
+from probes import cli
+from probes.errors import UsageError
+from probes.report.output import parse_formats, shown_format
+
+KNOWN = ["html", "json", "junit", "markdown", "nagios", "text"]
+
+
+def test_parse_formats_keeps_order_drops_repeats_and_names_the_unknown():
+    assert parse_formats("html, junit,json,html", KNOWN) == ["html", "junit", "json"]
+    assert parse_formats("nagios", KNOWN) == ["nagios"]
+    with pytest.raises(UsageError, match=r"--format 'pdf': known formats are html, json"):
+        parse_formats("html,pdf", KNOWN)
+    with pytest.raises(UsageError, match="nagios goes alone"):
+        parse_formats("nagios,json", KNOWN)
+    with pytest.raises(UsageError, match="name a format"):
+        parse_formats(" , ", KNOWN)
+
+
+def test_the_first_format_that_is_not_json_is_shown():
+    assert shown_format(["json", "junit", "html"]) == "junit"
+    assert shown_format(["json"]) == "json"
+    assert shown_format(["text"]) == "text"
+
+
+def test_check_writes_every_format_and_prints_the_first_not_json(
+    tmp_path,
+    capsys,
+    nxdomain_resolver,  # noqa: F811
+):
+    out = tmp_path / "out"
+    argv = ["check", "example.test", "--resolver", nxdomain_resolver, "--probe", "dns.mx"]
+    argv += ["--no-history", "--output", str(out), "--format", "json,html,junit"]
+    assert cli.main(argv) == 1  # MX_MISSING (fail)
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["report.html", "report.json", "report.xml"]
+    stdout = capsys.readouterr().out
+    assert stdout == (out / "report.html").read_text(encoding="utf-8")
+    assert "MX_MISSING" in stdout
+    assert "<testsuite" in (out / "report.xml").read_text(encoding="utf-8")
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["results"][0]["findings"][0]["code"] == "MX_MISSING"
+
+
+@pytest.mark.parametrize(
+    ("formats", "needle"),
+    [("html,pdf", "--format 'pdf': known formats are"), ("nagios,html", "nagios goes alone")],
+)
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_bad_format_list_is_exit_2_before_anything_runs(
+    command, formats, needle, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    target = ["example.test"] if command == "check" else [str(tmp_path / "missing.yaml")]
+    argv = (
+        [command, *target, "--resolver", "127.0.0.1:9"]
+        if command == "check"
+        else [
+            command,
+            *target,
+        ]
+    )
+    assert cli.main([*argv, "--output", str(out), "--format", formats]) == 2
+    captured = capsys.readouterr()
+    assert needle in captured.err
+    assert captured.out == ""
+    assert not out.exists()  # refused before the report directory (or a probe) was touched
