@@ -995,11 +995,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from probes.cli_history import register as register_history
     from probes.cli_probes import register as register_probes
+    from probes.cli_render import register as register_render
     from probes.cli_run import register as register_run
 
     register_probes(sub)
     register_history(sub)
     register_run(sub)
+    register_render(sub)
     return parser
 
 

@@ -90,6 +90,11 @@ def write_report(
     return written
 
 
+def write_file(path: Path, write: Callable[[TextIO], Any]) -> None:
+    """`write(stream)` into the file `path`, atomically (UsageError when it cannot be)."""
+    _write_atomically(Path(path), write)
+
+
 def _write_atomically(path: Path, write: Callable[[TextIO], Any]) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:

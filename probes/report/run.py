@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from probes.model import Finding, Outcome, ProbeResult, Severity, Target
+from probes.model import (
+    ErrorReason,
+    Finding,
+    Outcome,
+    ProbeResult,
+    Severity,
+    Target,
+    Thresholds,
+)
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +65,19 @@ class RunReport:
             "dns": dict(self.dns) if self.dns is not None else None,
         }
 
+    @classmethod
+    def from_json(cls, data: Any) -> RunReport:
+        """The report a schema-1 `to_json()` describes (a stored report.json), so that
+        `from_json(r.to_json()).to_json() == r.to_json()`. What schema 1 does not hold (the
+        Target's timeouts and message options, a login) comes back as the defaults.
+        ValueError saying what is wrong for anything else."""
+        try:
+            return _report_from_json(data)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(
+                f"not a schema-{SCHEMA_VERSION} report: {type(exc).__name__} {exc}"
+            ) from None
+
     def _result_json(self, index: int, result: ProbeResult) -> dict[str, Any]:
         out = result.to_json()
         if self.new is not None:  # compared with the history: every finding says if it is new
@@ -69,6 +90,70 @@ class RunReport:
 
     def count_findings(self, severity: Severity) -> int:
         return sum(1 for r in self.results for f in r.findings if f.severity is severity)
+
+
+def _report_from_json(data: dict[str, Any]) -> RunReport:
+    if data.get("schema") != SCHEMA_VERSION:
+        raise ValueError(f"schema {data.get('schema')!r}: only schema {SCHEMA_VERSION} is known")
+    t = data["target"]
+    target = Target(
+        domain=t["domain"],
+        mx_hosts=tuple(t["mx_hosts"]),
+        submission_hosts=tuple(t["submission_hosts"]),
+        mailbox_hosts=tuple(t["mailbox_hosts"]),
+        selectors=tuple(t["selectors"]),
+        sending_ips=tuple(t["sending_ips"]),
+        resolver=t["resolver"],
+        ca_file=t["ca_file"],
+        dkim_keys=tuple((str(sel), str(path)) for sel, path in t["dkim_keys"].items()),
+        discover_selectors=bool(t["discover_selectors"]),
+        thresholds=Thresholds(**t.get("thresholds", {})),
+    )
+    results = []
+    new: set[tuple[int, int]] = set()
+    compared = False
+    for i, r in enumerate(data["results"]):
+        findings = []
+        for j, f in enumerate(r["findings"]):
+            findings.append(
+                Finding(
+                    probe_id=r["probe"],
+                    code=f["code"],
+                    severity=Severity(f["severity"]),
+                    message=f["message"],
+                    evidence=dict(f["evidence"]),
+                    reproduce=f["reproduce"],
+                    subject=f["subject"],
+                    volatile=frozenset(f.get("volatile", ())),
+                )
+            )
+            if "new" in f:
+                compared = True
+                if f["new"]:
+                    new.add((i, j))
+        results.append(
+            ProbeResult(
+                probe_id=r["probe"],
+                outcome=Outcome(r["outcome"]),
+                findings=tuple(findings),
+                error=ErrorReason(r["error"]) if r["error"] is not None else None,
+                error_detail=r["error_detail"],
+                duration_s=float(r["duration_s"]),
+            )
+        )
+    started = datetime.fromisoformat(data["started"])
+    if started.tzinfo is None:
+        raise ValueError(f"started {data['started']!r}: no time zone")
+    dns = data.get("dns")
+    return RunReport(
+        run_id=data["run_id"],
+        target=target,
+        started=started,
+        duration_s=float(data["duration_s"]),
+        results=tuple(results),
+        dns={str(k): int(v) for k, v in dns.items()} if dns is not None else None,
+        new=frozenset(new) if compared else None,
+    )
 
 
 def iso_utc(moment: datetime) -> str:

@@ -73,3 +73,19 @@ def test_a_bad_format_list_is_exit_2_before_anything_runs(
     assert needle in captured.err
     assert captured.out == ""
     assert not out.exists()  # refused before the report directory (or a probe) was touched
+
+
+def test_render_of_a_stored_report_gives_the_files_the_run_wrote(
+    tmp_path,
+    capsys,
+    nxdomain_resolver,  # noqa: F811
+):
+    out = tmp_path / "out"
+    argv = ["check", "example.test", "--resolver", nxdomain_resolver, "--probe", "dns.*"]
+    argv += ["--history", str(tmp_path / "h.sqlite"), "--output", str(out)]
+    assert cli.main([*argv, "--format", "html,junit,markdown,text"]) == 1
+    capsys.readouterr()
+    written = {"html": "report.html", "junit": "report.xml", "markdown": "report.md"}
+    for fmt, name in {**written, "text": "report.txt"}.items():
+        assert cli.main(["render", str(out / "report.json"), "--format", fmt]) == 0
+        assert capsys.readouterr().out == (out / name).read_text(encoding="utf-8")
