@@ -67,3 +67,26 @@ def test_help_lists_every_installed_format(command, capsys):
     assert {"html", "junit", "markdown", "nagios"} <= set(installed)
     assert f"installed: {', '.join(installed)}" in text
     assert "text or json" not in text
+
+
+def test_contract_says_what_the_cli_does_with_lab_spec_without_lab(capsys):
+    contract = (Path(cli.__file__).resolve().parents[1] / "docs" / "contract.md").read_text()
+    (row,) = [line for line in contract.splitlines() if line.startswith("| `--lab-spec FILE`")]
+    assert "exit 2" in row and "Ignored" not in row
+    assert cli.main(["check", "example.test", "--lab-spec", "x.yaml"]) == 2
+    assert "--lab-spec goes with --lab" in capsys.readouterr().err
+
+
+def test_shipped_lab_specs_promise_only_declared_codes():
+    """Every finding code named in a comment of scenarios/labs/*.yaml is a declared code, and
+    the misconfigured lab no longer promises PTR_MISSING (no probe of `check --lab` looks at
+    the client without PTR)."""
+    import re
+
+    declared = set(registry.code_catalogue())
+    labs = Path(cli.__file__).resolve().parents[1] / "scenarios" / "labs"
+    for spec in sorted(labs.glob("*.yaml")):
+        comments = " ".join(line.partition("#")[2] for line in spec.read_text().splitlines())
+        named = set(re.findall(r"\b[A-Z][A-Z0-9]+(?:_[A-Z0-9]+)+\b", comments))
+        assert named <= declared, (spec.name, named - declared)
+    assert "PTR_MISSING" not in (labs / "misconfigured.yaml").read_text()
