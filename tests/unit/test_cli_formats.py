@@ -89,3 +89,26 @@ def test_render_of_a_stored_report_gives_the_files_the_run_wrote(
     for fmt, name in {**written, "text": "report.txt"}.items():
         assert cli.main(["render", str(out / "report.json"), "--format", fmt]) == 0
         assert capsys.readouterr().out == (out / name).read_text(encoding="utf-8")
+
+
+def test_run_writes_every_format_for_each_scenario(
+    tmp_path,
+    capsys,
+    nxdomain_resolver,  # noqa: F811
+):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: no mx\n"
+        f"target: {{domain: example.test, resolver: '{nxdomain_resolver}'}}\n"
+        "probes: [dns.mx]\n"
+        "expect: {codes: [MX_MISSING], max_severity: fail}\n"
+    )
+    out = tmp_path / "out"
+    argv = ["run", str(path), "--no-history", "--output", str(out), "--format", "junit,markdown"]
+    assert cli.main(argv) == 0
+    assert sorted(p.name for p in (out / "no-mx").iterdir()) == [
+        "report.json",
+        "report.md",
+        "report.xml",
+    ]
+    assert capsys.readouterr().out.startswith("PASS  no mx")
