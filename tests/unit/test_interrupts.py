@@ -16,6 +16,15 @@ from probes import interrupts
 from probes.interrupts import Interrupted
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own SIGINT handler, as in a terminal: a shell without job control starts a
+    background job with SIGINT ignored, and these tests compare with the usual handlers."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _pump() -> None:
     """Give the main thread a few bytecodes, where Python runs its signal handlers."""
     for _ in range(50):
