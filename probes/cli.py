@@ -5,6 +5,7 @@ threshold, 1 findings at or above it, 2 usage or configuration error, 3 a probe 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -581,7 +582,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
             f"lab {args.name!r} is already up; `mailprobe lab down --name {args.name}` first"
         )
     spec = _load_spec(args.spec, args.flavour)
-    lab = Lab(spec, workdir=state.lab_dir, say=say)
+    lab = Lab(spec, workdir=state.lab_dir, owned_dir=state.root, say=say)
     try:
         with interrupts.deferred():
             state.root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -592,9 +593,11 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         first = interrupts.received()
         if first is not None:  # a signal whose KeyboardInterrupt Python dropped: not up after all
             raise interrupts.Interrupted(first)
-        # Up: from here on a signal leaves the lab running (it is what `lab up` is for).
-        lab.keep()
+        # Up: from here on a signal leaves the lab running (it is what `lab up` is for). Settled
+        # first, kept second: until finish() a signal raises and whoever stops the lab (the
+        # cleanup below, or main's if a second signal cuts that short) finds it not kept.
         interrupts.finish()
+        lab.keep()
     except BaseException:
         with interrupts.deferred():
             lab.stop()
@@ -1112,6 +1115,13 @@ def run() -> None:
         _flush_output()
         os._exit(outcome[0] if outcome else 128 + signum)
 
+    def settled() -> None:
+        # The last exit step (atexit runs after Python joined the threads): Python restores
+        # SIG_DFL late in its shutdown, where a signal would kill a finished command with 128+n.
+        for signum in interrupts.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+    atexit.register(settled)  # registered first, so it runs last
     for signum in interrupts.SIGNALS:
         signal.signal(signum, exit_now)
     status = main()

@@ -328,6 +328,7 @@ class Lab:
         spec: LabSpec | None = None,
         *,
         workdir: Path | None = None,
+        owned_dir: Path | None = None,
         image: str | None = None,
         say: Say = _quiet,
         ready_timeout: float = READY_TIMEOUT_S,
@@ -336,6 +337,9 @@ class Lab:
         self.spec.validate()
         self._workdir = workdir
         self._own_workdir = workdir is None
+        # A directory stop() removes whoever calls it (`lab up`'s state, holding workdir): an
+        # interrupt that cuts the command's own cleanup short still leaves nothing behind.
+        self._owned_dir = owned_dir
         # MAILPROBE_LAB_IMAGE replaces the base image (Knot, Dovecot, Perdition, Exim).
         self._image = image or os.environ.get("MAILPROBE_LAB_IMAGE")
         self.say = say
@@ -460,7 +464,10 @@ class Lab:
     def stopped(self) -> bool:
         """Nothing of this lab can be left: no container, no directory of its own."""
         return (
-            self._swept and not self.containers and (self._workdir is None or not self._own_workdir)
+            self._swept
+            and not self.containers
+            and (self._workdir is None or not self._own_workdir)
+            and (self._owned_dir is None or not self._owned_dir.exists())
         )
 
     def keep(self) -> None:
@@ -469,7 +476,7 @@ class Lab:
 
     def _stop(self) -> None:
         t0 = time.perf_counter()
-        if self.containers or self._workdir is not None:
+        if self.containers or self._workdir is not None or self._owned_dir is not None:
             self.say(f"stopping lab {self.lab_id}")
         interrupted: BaseException | None = None
 
@@ -503,6 +510,9 @@ class Lab:
         if self._own_workdir and self._workdir is not None:
             workdir, self._workdir = self._workdir, None
             step(lambda: shutil.rmtree(workdir, ignore_errors=True))
+        if self._owned_dir is not None:
+            owned = self._owned_dir
+            step(lambda: shutil.rmtree(owned, ignore_errors=True))
         self.timings["stop_s"] = time.perf_counter() - t0
         if interrupted is not None:
             raise interrupted
@@ -519,6 +529,8 @@ class Lab:
         ]
         if self.lab_dir is not None and self.lab_dir.exists():
             found.append(f"directory {self.lab_dir} (keys and the lab password)")
+        elif self._owned_dir is not None and self._owned_dir.exists():
+            found.append(f"directory {self._owned_dir} (the lab's state)")
         return found
 
     # ----- helpers --------------------------------------------------------------------------

@@ -307,7 +307,7 @@ def test_lab_up_interrupted_leaves_nothing(moment, tmp_path, reap):
             assert (state / "info.json").exists()
             down = lab_down()
             assert down.returncode == 0, down.stderr
-        assert not state.exists(), run.stderr
+        assert not state.exists(), (run.status, run.sent, run.stderr)
         assert_nothing_left(run, finished=None)
     finally:
         if state.exists():  # a failed case must not leave its lab running either
