@@ -13,8 +13,10 @@ message codes) is one Code object, declared in the module that emits it and incl
 probe's declaration (`declare(TLS_CODES, ...)`): one meaning per code across the registry.
 
 `severity` is the default: a probe may emit a code at another severity where its meaning says
-so (e.g. PORT_CLOSED is info when another port serves the same purpose). `fix` is reserved
-for how to fix what the code reports; it stays None until fixes are written.
+so (e.g. PORT_CLOSED is info when another port serves the same purpose). `fix` says how to fix
+what the code reports (a `Fix`: what to change, and the concrete lines for each system
+mailprobe knows, keyed by SYSTEMS); every code that can be warn or fail carries one. Its
+section in the docs is `docs_anchor(code)` of DOCS_PAGE.
 
 Emitting a code the probe does not declare is a bug (UndeclaredCode): BaseProbe.finding and
 the runner refuse it, so the run ends ERROR/BUG naming the code (docs/contract.md).
@@ -25,7 +27,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -35,6 +37,60 @@ CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 MAX_MEANING = 200  # characters of a meaning: one line, not an essay
 
 
+# The systems a fix can give concrete lines for, by key, as a report names them.
+SYSTEMS: Mapping[str, str] = MappingProxyType(
+    {
+        "zone": "DNS zone (BIND syntax)",
+        "exim": "Exim",
+        "postfix": "Postfix",
+        "sendmail": "sendmail",
+        "opendkim": "OpenDKIM",
+        "opendmarc": "OpenDMARC",
+        "dovecot": "Dovecot",
+        "perdition": "Perdition",
+        "openssl": "OpenSSL / certificates",
+        "shell": "shell",
+    }
+)
+DOCS_PAGE = "docs/codes.md"  # one section per code, anchor docs_anchor(code)
+
+
+def docs_anchor(code: str) -> str:
+    """The anchor of a code's section in DOCS_PAGE (GitHub-style: the heading lower-cased)."""
+    return code.lower()
+
+
+def docs_link(code: str) -> str:
+    """Where a code is explained: DOCS_PAGE#anchor."""
+    return f"{DOCS_PAGE}#{docs_anchor(code)}"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """How to fix what a code reports: what to change (`what`, plain sentences) and, for the
+    systems it applies to, the concrete configuration lines (`lines`: SYSTEMS key -> text, may
+    span lines; placeholders in <angle brackets>, e.g. <domain>)."""
+
+    what: str
+    lines: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", MappingProxyType(dict(self.lines)))
+
+    def problem(self) -> str | None:
+        if not isinstance(self.what, str) or not self.what.strip():
+            return "fix.what must be non-empty text"
+        for system, text in self.lines.items():
+            if system not in SYSTEMS:
+                return f"fix.lines: unknown system {system!r} (one of {', '.join(SYSTEMS)})"
+            if not isinstance(text, str) or not text.strip():
+                return f"fix.lines[{system!r}] must be non-empty text"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"what": self.what, "lines": dict(self.lines)}
+
+
 @dataclass(frozen=True)
 class Code:
     """One finding code a probe can emit."""
@@ -42,7 +98,7 @@ class Code:
     code: str  # stable, UPPER_SNAKE_CASE; dashboards and scenario `expect` key on it
     meaning: str  # one line: what a finding with this code says
     severity: Severity  # the usual severity (a probe may raise or lower it, as documented)
-    fix: str | None = None  # reserved: how to fix it (None until fixes are attached)
+    fix: Fix | None = None  # how to fix it (every code that can be warn or fail has one)
 
     def __post_init__(self) -> None:
         problem = code_problem(self)
@@ -54,7 +110,8 @@ class Code:
             "code": self.code,
             "meaning": self.meaning,
             "severity": self.severity.value,
-            "fix": self.fix,
+            "fix": self.fix.to_json() if self.fix is not None else None,
+            "docs": docs_link(self.code),
         }
 
 
@@ -72,8 +129,12 @@ def code_problem(code: Any) -> str | None:
         return f"{name}: the meaning is {len(meaning)} characters (at most {MAX_MEANING})"
     if not isinstance(code.severity, Severity):
         return f"{name}: severity {code.severity!r} is not a probes.model.Severity"
-    if code.fix is not None and (not isinstance(code.fix, str) or not code.fix.strip()):
-        return f"{name}: fix must be None or non-empty text"
+    if code.fix is not None:
+        if not isinstance(code.fix, Fix):
+            return f"{name}: fix must be None or a probes.codes.Fix"
+        problem = code.fix.problem()
+        if problem:
+            return f"{name}: {problem}"
     return None
 
 

@@ -13,7 +13,7 @@ from typing import ClassVar
 import pytest
 
 from probes import cli, registry
-from probes.codes import Code, UndeclaredCode, declare
+from probes.codes import Code, Fix, UndeclaredCode, declare
 from probes.errors import PluginError
 from probes.model import ErrorReason, Finding, Outcome, Severity, Target
 from probes.probe import BaseProbe
@@ -37,7 +37,10 @@ DONE = Code("TOY_DONE", "the toy probe ran", Severity.INFO)
         (("X", "two\nlines", Severity.FAIL), "one non-empty line"),
         (("X", "x" * 201, Severity.FAIL), "at most 200"),
         (("X", "x", "fail"), "not a probes.model.Severity"),
-        (("X", "x", Severity.FAIL, ""), "fix must be None or non-empty text"),
+        (("X", "x", Severity.FAIL, ""), "fix must be None or a probes.codes.Fix"),
+        (("X", "x", Severity.FAIL, Fix(" ")), "fix.what must be non-empty text"),
+        (("X", "x", Severity.FAIL, Fix("do", {"bind": "x"})), "unknown system 'bind'"),
+        (("X", "x", Severity.FAIL, Fix("do", {"zone": ""})), r"fix.lines\['zone'\]"),
     ],
 )
 def test_a_malformed_code_is_refused(args, problem):
@@ -60,13 +63,16 @@ def test_declare_refuses_one_code_with_two_meanings():
         declare(DONE, Code("TOY_DONE", "something else", Severity.INFO))
 
 
-def test_code_json_has_room_for_a_fix():
+def test_code_json_has_its_fix_and_docs_section():
     assert DONE.to_json() == {
         "code": "TOY_DONE",
         "meaning": "the toy probe ran",
         "severity": "info",
         "fix": None,
+        "docs": "docs/codes.md#toy_done",
     }
+    fixed = Code("TOY_BAD", "bad", Severity.WARN, Fix("Do it.", {"zone": "x IN TXT y"}))
+    assert fixed.to_json()["fix"] == {"what": "Do it.", "lines": {"zone": "x IN TXT y"}}
 
 
 # ----- the registry checks declarations on load --------------------------------------------------
@@ -212,7 +218,8 @@ def test_probes_codes_json(capsys):
         "code": "SMTP_OPEN_RELAY",
         "meaning": registry.code_catalogue()["SMTP_OPEN_RELAY"].declaration.meaning,
         "severity": "fail",
-        "fix": None,
+        "fix": registry.code_catalogue()["SMTP_OPEN_RELAY"].declaration.to_json()["fix"],
+        "docs": "docs/codes.md#smtp_open_relay",
         "probes": ["smtp.relay"],
     }
 
