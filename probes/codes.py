@@ -99,6 +99,9 @@ class Code:
     meaning: str  # one line: what a finding with this code says
     severity: Severity  # the usual severity (a probe may raise or lower it, as documented)
     fix: Fix | None = None  # how to fix it (every code that can be warn or fail has one)
+    # An info code saying an optional feature is not deployed (no MTA-STS record, no TLSA):
+    # the area's posture is "absent", not "pass".
+    absent: bool = False
 
     def __post_init__(self) -> None:
         problem = code_problem(self)
@@ -129,6 +132,8 @@ def code_problem(code: Any) -> str | None:
         return f"{name}: the meaning is {len(meaning)} characters (at most {MAX_MEANING})"
     if not isinstance(code.severity, Severity):
         return f"{name}: severity {code.severity!r} is not a probes.model.Severity"
+    if code.absent and code.severity is not Severity.INFO:
+        return f"{name}: only an info code can say a feature is absent"
     if code.fix is not None:
         if not isinstance(code.fix, Fix):
             return f"{name}: fix must be None or a probes.codes.Fix"

@@ -91,7 +91,12 @@ class DnsDane(BaseProbe):
     description = "DANE for SMTP: TLSA records at _25._tcp of each MX host (presence, parameters)"
     codes = declare(
         Code("DANE_TLSA_PRESENT", "TLSA records at _25._tcp of an MX host", Severity.INFO),
-        Code("DANE_TLSA_MISSING", "no TLSA record at _25._tcp of an MX host", Severity.INFO),
+        Code(
+            "DANE_TLSA_MISSING",
+            "no TLSA record at _25._tcp of an MX host",
+            Severity.INFO,
+            absent=True,
+        ),
         Code(
             "DANE_TLSA_UNUSABLE",
             "a TLSA record SMTP clients cannot use (usage 0/1, unknown parameters, bad data)",

@@ -28,7 +28,7 @@ def shorten(text: str, limit: int = MAX_RECORD_CHARS) -> str:
 def policy_codes(prefix: str, kind: str, optional: str) -> Mapping[str, Code]:
     """The four codes of a policy-record probe whose `code_prefix` is `prefix`."""
     return declare(
-        Code(f"{prefix}_MISSING", f"no {kind} record ({optional})", Severity.INFO),
+        Code(f"{prefix}_MISSING", f"no {kind} record ({optional})", Severity.INFO, absent=True),
         Code(
             f"{prefix}_MULTIPLE_RECORDS",
             f"more than one {kind} record: senders ignore them all",
