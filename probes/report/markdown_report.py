@@ -24,7 +24,7 @@ from typing import TextIO
 from probes.codes import SYSTEMS, Code, docs_link
 from probes.model import Outcome, Severity
 from probes.report.causes import Cause, group
-from probes.report.posture import areas
+from probes.report.posture import areas, changes
 from probes.report.run import RunReport, iso_utc
 
 SEVERITY_ORDER = (Severity.FAIL, Severity.WARN, Severity.INFO)
@@ -179,6 +179,9 @@ def render(
         f"Run {code(report.run_id, in_table=False)} started {iso_utc(report.started)}.",
         "",
     ]
+    since = changes(report)
+    if since:
+        out += [md(since[0].upper() + since[1:]) + ".", ""]
     if not report.results:
         out += ["No probes installed or selected: nothing was checked.", ""]
     else:
