@@ -26,6 +26,7 @@ from probes.scenario import ScenarioError, load_text
 from probes.scenario_placeholders import KEYS, fill, lab_values
 from probes.scenario_run import build_target, run_scenario
 
+pytest_plugins = ["pytester"]
 PASSWORD = "Pw0fRunningLab7"
 
 
@@ -301,3 +302,29 @@ def test_lab_values_of_a_lab_state_without_receiver_mode_are_empty(tmp_path):
     values = lab_values(info)
     assert values["receiver"] == "" and values["receiver_domain"] == ""
     assert json.dumps(values)  # plain strings
+
+
+def test_pytest_marks_a_running_lab_scenario_lab_and_fails_it_when_the_lab_is_not_up(
+    pytester: pytest.Pytester, monkeypatch
+):
+    monkeypatch.setenv("MAILPROBE_STATE_DIR", str(pytester.path / "state"))
+    (pytester.path / "scenarios").mkdir()
+    (pytester.path / "scenarios" / "mine.yaml").write_text(
+        "name: on-mine\nlab: {name: mine}\nprobes: [dns.spf]\n"
+    )
+    import probes.pytest_plugin
+
+    extra = (
+        []
+        if hasattr(probes.pytest_plugin, "pytest_collect_file")
+        else ["-p", "probes.pytest_scenarios"]
+    )
+    result = pytester.runpytest(*extra, "-p", "no:cacheprovider", "-m", "not lab")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED  # deselected: it uses a lab
+    result = pytester.runpytest(*extra, "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    where = pytester.path / "scenarios" / "mine.yaml"
+    assert (
+        f"{where}:1: field `lab.name`: no lab 'mine' is up "
+        "(start it with `mailprobe lab up --name mine`)"
+    ) in result.outlines
