@@ -139,6 +139,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             info = running_lab(args.lab_name)
         except LabNotRunning as exc:  # exit 2, before anything is probed
             raise UsageError(f"--lab-name {args.lab_name}: {exc}") from None
+        say(f"lab {args.lab_name!r} ({info.lab_id}, {info.domain}) answers; probing it")
         return check_lab(info)
 
     spec = _load_spec(args.lab_spec, args.lab_flavour)

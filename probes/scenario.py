@@ -163,6 +163,7 @@ class Scenario:
     collect: bool = True
     lab: bool = False
     lab_name: str | None = None  # `lab: {name: NAME}`: the running lab NAME (probes.lab.running)
+    lab_line: int | None = None  # the line of that `name` (errors about the running lab)
     lab_spec: LabSpec | None = None
     lab_flavours: tuple[str, ...] = ()  # the matrix this scenario runs on ("mta+front")
     flavour: str | None = None  # set on one cell of that matrix (see flavour_cells)
@@ -329,6 +330,8 @@ def _scenario(
         tp = _TOP_FIELDS[key]
         if tp == "lab":
             values["lab"], values["lab_name"] = _lab(doc, value)
+            if values["lab_name"] is not None:
+                values["lab_line"] = doc.line("lab.name")
         elif tp == "lab_spec":
             values[key] = _lab_spec(doc, value)
         elif tp == "lab_flavours":

@@ -91,7 +91,8 @@ def running_lab_of(scenario: Scenario) -> LabInfo:
     try:
         return running_lab(scenario.lab_name)
     except LabNotRunning as exc:
-        raise ScenarioError(scenario.source, scenario.line, "lab.name", str(exc)) from None
+        line = scenario.lab_line or scenario.line
+        raise ScenarioError(scenario.source, line, "lab.name", str(exc)) from None
 
 
 def _run_on_lab(scenario: Scenario, info: LabInfo, **when: float | None) -> ScenarioOutcome:

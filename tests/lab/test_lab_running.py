@@ -275,6 +275,6 @@ def test_scenarios_probe_a_running_lab_and_name_its_addresses(state_dir, tmp_pat
     gone = mailprobe("run", str(scenarios), "--no-history", "--output", str(out))
     assert gone.returncode == 2
     assert (
-        f"{scenarios}:1: field `lab.name`: no lab 'scen' is up "
+        f"{scenarios}:2: field `lab.name`: no lab 'scen' is up "
         "(start it with `mailprobe lab up --name scen`)"
     ) in gone.stderr

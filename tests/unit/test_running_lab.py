@@ -277,7 +277,7 @@ def test_a_scenario_on_a_lab_that_is_not_up_is_an_error_naming_the_field(state):
     with pytest.raises(ScenarioError) as exc:
         run_scenario(s)
     assert str(exc.value) == (
-        "s.yaml:1: field `lab.name`: no lab 'nosuch' is up "
+        "s.yaml:2: field `lab.name`: no lab 'nosuch' is up "
         "(start it with `mailprobe lab up --name nosuch`)"
     )
 
@@ -293,7 +293,7 @@ def test_run_refuses_a_scenario_on_a_lab_that_does_not_answer_before_running_any
     out = tmp_path / "reports"
     assert cli.main(["run", str(path), "--no-history", "--output", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"{path}:5: field `lab.name`: lab 'dead' does not answer" in err
+    assert f"{path}:6: field `lab.name`: lab 'dead' does not answer" in err
     assert not out.exists()  # the first scenario did not run either
 
 
@@ -325,6 +325,6 @@ def test_pytest_marks_a_running_lab_scenario_lab_and_fails_it_when_the_lab_is_no
     result.assert_outcomes(failed=1)
     where = pytester.path / "scenarios" / "mine.yaml"
     assert (
-        f"{where}:1: field `lab.name`: no lab 'mine' is up "
+        f"{where}:2: field `lab.name`: no lab 'mine' is up "
         "(start it with `mailprobe lab up --name mine`)"
     ) in result.outlines
