@@ -239,7 +239,8 @@ TLS_CODES = declare(
                 "postfix": "# Postfix 3.6 and later\n"
                 "smtpd_tls_protocols = >=TLSv1.2\n"
                 "smtpd_tls_mandatory_protocols = >=TLSv1.2\n"
-                "# older: !SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
+                "# before Postfix 3.6, the same as:\n"
+                "# smtpd_tls_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
                 "sendmail": "define(`confSERVER_SSL_OPTIONS', `+SSL_OP_NO_SSLv2 +SSL_OP_NO_SSLv3 "
                 "+SSL_OP_NO_TLSv1 +SSL_OP_NO_TLSv1_1')dnl",
                 "dovecot": "ssl_min_protocol = TLSv1.2",
