@@ -123,7 +123,8 @@ _PUBLIC_KEY = (
     "openssl pkey -in <key-file> -pubout -outform DER | openssl base64 -A"
 )
 _NEW_KEY = Fix(
-    "Rotate to a 2048-bit RSA key under a new selector: generate the key, publish its record, "
+    "Rotate to a 2048-bit RSA key under a new selector (`<selector>` below; a dated name such "
+    "as s20260101 lets mailprobe report the key's age): generate the key, publish its record, "
     "wait for the TTL to pass, switch the signer to the new selector, and keep the old record "
     "published for a few days before revoking it (empty `p=`). Check with "
     "`opendkim-testkey -d <domain> -s <selector> -vvv`, then send a message and read its "
@@ -143,8 +144,8 @@ _NEW_KEY = Fix(
         "dkim_selector = <selector>\n"
         "dkim_private_key = /etc/exim4/dkim/<domain>.<selector>.key\n"
         "dkim_canon = relaxed",
-        "openssl": "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 "
-        "-out <domain>.<selector>.key\n" + _PUBLIC_KEY,
+        "openssl": "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out <key-file>\n"
+        + _PUBLIC_KEY,
         "zone": _KEY_RECORD,
     },
 )

@@ -154,8 +154,9 @@ AUTH_BEFORE_TLS = Code(
     Severity.FAIL,
     fix=Fix(
         "Offer password logins only once the connection is encrypted: before STARTTLS a "
-        "password crosses the network in clear. Afterwards the capabilities before STARTTLS "
-        "must show no AUTH (SMTP), LOGINDISABLED (IMAP) and no USER/SASL PLAIN (POP3).",
+        "password crosses the network in clear. Afterwards, before STARTTLS, SMTP must not "
+        "offer AUTH, IMAP must advertise LOGINDISABLED, and POP3 must offer neither USER nor "
+        "SASL PLAIN/LOGIN; check with the probe's reproduce line.",
         {
             "exim": "auth_advertise_hosts = ${if eq{$tls_in_cipher}{}{}{*}}",
             "postfix": "smtpd_tls_auth_only = yes",
