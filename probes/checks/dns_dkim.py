@@ -130,7 +130,8 @@ _NEW_KEY = Fix(
     "`opendkim-testkey -d <domain> -s <selector> -vvv`, then send a message and read its "
     "DKIM-Signature `s=`.",
     {
-        "opendkim": "# writes <selector>.private and <selector>.txt (the TXT record)\n"
+        "opendkim": "# writes <selector>.private and <selector>.txt (the TXT record);\n"
+        "# opendkim-genkey and opendkim-testkey are in Debian's opendkim-tools\n"
         "opendkim-genkey -b 2048 -s <selector> -d <domain> -D /etc/opendkim/keys/\n"
         "# key.table\n"
         "<selector>._domainkey.<domain> <domain>:<selector>:/etc/opendkim/keys/<selector>.private\n"

@@ -68,7 +68,8 @@ PORT_CLOSED = Code(
             "submissions inet  n  -  y  -  -  smtpd\n"
             "  -o smtpd_tls_wrappermode=yes\n"
             "  -o smtpd_sasl_auth_enable=yes",
-            "sendmail": "dnl no Addr=127.0.0.1: listen on every address\n"
+            "sendmail": "dnl no Addr=127.0.0.1: listen on every address; with\n"
+            "dnl FEATURE(`no_default_msa') (the Debian default), or 587 is defined twice\n"
             "DAEMON_OPTIONS(`Family=inet, Name=MTA-v4, Port=25')dnl\n"
             "DAEMON_OPTIONS(`Family=inet, Name=MSP-v4, Port=587, M=Ea')dnl\n"
             "DAEMON_OPTIONS(`Family=inet, Name=TLSMTA, Port=465, M=s')dnl",
