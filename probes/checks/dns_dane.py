@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.lookup.mx import ask_mx
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -101,6 +101,19 @@ class DnsDane(BaseProbe):
             "DANE_TLSA_UNUSABLE",
             "a TLSA record SMTP clients cannot use (usage 0/1, unknown parameters, bad data)",
             Severity.WARN,
+            fix=Fix(
+                "Replace the record by one SMTP clients use: `3 1 1` (DANE-EE, the SHA-256 of "
+                "the server's public key) or `2 1 1` (DANE-TA, of the issuing CA's key); usages "
+                "0 and 1 are not for SMTP (RFC 7672 §3.1.3). Compute the hash from the "
+                "certificate the server presents; when you change the key, publish the new "
+                "record beside the old one first. The zone must be DNSSEC-signed. Check with "
+                "`dig +dnssec TLSA _25._tcp.<mx-host>`.",
+                {
+                    "openssl": "openssl x509 -in <certificate.pem> -noout -pubkey "
+                    "| openssl pkey -pubin -outform DER | openssl dgst -sha256",
+                    "zone": "_25._tcp.<mx-host>. 3600 IN TLSA 3 1 1 <sha256-hex-of-the-public-key>",
+                },
+            ),
         ),
     )
 

@@ -34,7 +34,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.dkim_key_file import LocalKey, read_local_key
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target, Thresholds
@@ -110,6 +110,48 @@ class _Selector:
     discovered: bool
 
 
+# The shapes the fixes below share: the key record, the public half of a private key, and
+# a key rotation (new key under a new selector).
+_KEY_RECORD = (
+    "; a 2048-bit key is longer than 255 characters: split it into quoted strings\n"
+    '<selector>._domainkey.<domain>. 3600 IN TXT ( "v=DKIM1; k=rsa; "\n'
+    '    "p=<first part of the base64 public key>"\n'
+    '    "<rest of the base64 public key>" )'
+)
+_PUBLIC_KEY = (
+    "# the base64 for p= (the public half of the private key)\n"
+    "openssl pkey -in <key-file> -pubout -outform DER | openssl base64 -A"
+)
+_NEW_KEY = Fix(
+    "Rotate to a 2048-bit RSA key under a new selector (`<selector>` below; a dated name such "
+    "as s20260101 lets mailprobe report the key's age): generate the key, publish its record, "
+    "wait for the TTL to pass, switch the signer to the new selector, and keep the old record "
+    "published for a few days before revoking it (empty `p=`). Check with "
+    "`opendkim-testkey -d <domain> -s <selector> -vvv`, then send a message and read its "
+    "DKIM-Signature `s=`.",
+    {
+        "opendkim": "# writes <selector>.private and <selector>.txt (the TXT record);\n"
+        "# opendkim-genkey and opendkim-testkey are in Debian's opendkim-tools\n"
+        "opendkim-genkey -b 2048 -s <selector> -d <domain> -D /etc/opendkim/keys/\n"
+        "# key.table\n"
+        "<selector>._domainkey.<domain> <domain>:<selector>:/etc/opendkim/keys/<selector>.private\n"
+        "# signing.table\n"
+        "*@<domain> <selector>._domainkey.<domain>\n"
+        "# opendkim.conf\n"
+        "KeyTable file:/etc/opendkim/key.table\n"
+        "SigningTable refile:/etc/opendkim/signing.table",
+        "exim": "# the remote_smtp transport\n"
+        "dkim_domain = <domain>\n"
+        "dkim_selector = <selector>\n"
+        "dkim_private_key = /etc/exim4/dkim/<domain>.<selector>.key\n"
+        "dkim_canon = relaxed",
+        "openssl": "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out <key-file>\n"
+        + _PUBLIC_KEY,
+        "zone": _KEY_RECORD,
+    },
+)
+
+
 class DnsDkim(BaseProbe):
     """The DKIM key record of each selector; local private keys matched against them."""
 
@@ -120,29 +162,99 @@ class DnsDkim(BaseProbe):
     )
     codes = declare(
         Code("DKIM_KEY_OK", "a usable DKIM key is published at the selector", Severity.INFO),
-        Code("DKIM_KEY_MISSING", "no DKIM key record at the selector", Severity.FAIL),
+        Code(
+            "DKIM_KEY_MISSING",
+            "no DKIM key record at the selector",
+            Severity.FAIL,
+            fix=Fix(
+                "Publish the public half of the selector's signing key as a TXT record at "
+                "`<selector>._domainkey.<domain>`: opendkim-genkey wrote it to "
+                "`<selector>.txt`, or build it from the private key with openssl. If no signer "
+                "uses this selector any more, stop checking it (drop it from --selector). "
+                "Check with `dig +short TXT <selector>._domainkey.<domain>`.",
+                {
+                    "zone": _KEY_RECORD,
+                    "openssl": _PUBLIC_KEY,
+                    "opendkim": "opendkim-testkey -d <domain> -s <selector> -vvv",
+                },
+            ),
+        ),
         Code(
             "DKIM_KEY_MULTIPLE_RECORDS",
             "several DKIM key records at one selector (RFC 6376 §3.6.2.2)",
             Severity.FAIL,
+            fix=Fix(
+                "Keep one TXT record at the selector name, the one with the key your signer "
+                "uses, and delete the others: verifiers may pick any of them. To change keys, "
+                "publish the new key under a new selector instead. Check with "
+                "`dig +short TXT <selector>._domainkey.<domain>`: one record.",
+                {"zone": _KEY_RECORD},
+            ),
         ),
         Code(
-            "DKIM_KEY_SYNTAX_ERROR", "the key record's tag list or a tag is invalid", Severity.FAIL
+            "DKIM_KEY_SYNTAX_ERROR",
+            "the key record's tag list or a tag is invalid",
+            Severity.FAIL,
+            fix=Fix(
+                "Rewrite the record as a tag list `tag=value; tag=value`: `v=DKIM1` (first, "
+                "if present), `k=rsa` or `k=ed25519`, and `p=` the base64 public key, with "
+                "nothing else inside the quoted strings. A long key is split into several "
+                "quoted strings of one TXT record, not into several records. Check with "
+                "`dig +short TXT <selector>._domainkey.<domain>`.",
+                {"zone": _KEY_RECORD},
+            ),
         ),
         Code(
             "DKIM_KEY_UNUSABLE",
             "a well-formed key no verifier accepts (h= without sha256, s= without email)",
             Severity.FAIL,
+            fix=Fix(
+                "Remove the `h=` tag (or make it `h=sha256`: RFC 8301 forbids rsa-sha1) and "
+                "the `s=` tag (or make it `s=email`), then check with "
+                "`dig +short TXT <selector>._domainkey.<domain>`.",
+                {"zone": _KEY_RECORD},
+            ),
         ),
-        Code("DKIM_KEY_REVOKED", "the key is revoked (empty p=)", Severity.WARN),
-        Code("DKIM_KEY_TOO_SHORT", "an RSA key under 1024 bits (RFC 8301)", Severity.FAIL),
-        Code("DKIM_KEY_WEAK", "an RSA key of 1024-2047 bits", Severity.WARN),
+        Code(
+            "DKIM_KEY_REVOKED",
+            "the key is revoked (empty p=)",
+            Severity.WARN,
+            fix=Fix(
+                "An empty `p=` revokes the selector: signatures made with it fail. If the "
+                "selector is retired, make sure no signer still uses it and stop checking it "
+                "(drop it from --selector). If it is still in use, switch the signers to a "
+                "selector with a published key, or publish the key again.",
+                {
+                    "exim": "dkim_selector = <selector>",
+                    "opendkim": "# signing.table\n*@<domain> <selector>._domainkey.<domain>",
+                    "zone": _KEY_RECORD,
+                },
+            ),
+        ),
+        Code(
+            "DKIM_KEY_TOO_SHORT",
+            "an RSA key under 1024 bits (RFC 8301)",
+            Severity.FAIL,
+            fix=_NEW_KEY,
+        ),
+        Code("DKIM_KEY_WEAK", "an RSA key of 1024-2047 bits", Severity.WARN, fix=_NEW_KEY),
         Code(
             "DKIM_KEY_TOO_LONG",
             "an RSA key over 4096 bits (verifiers need not handle it)",
             Severity.WARN,
+            fix=_NEW_KEY,
         ),
-        Code("DKIM_TESTING_MODE", "the key is in testing mode (t=y)", Severity.WARN),
+        Code(
+            "DKIM_TESTING_MODE",
+            "the key is in testing mode (t=y)",
+            Severity.WARN,
+            fix=Fix(
+                "Remove `t=y` from the key record once signing works: in testing mode "
+                "verifiers may treat failed signatures as unsigned mail. Check with "
+                "`dig +short TXT <selector>._domainkey.<domain>`.",
+                {"zone": _KEY_RECORD},
+            ),
+        ),
         Code(
             "DKIM_KEY_MATCHES",
             "the local private key matches the published public key",
@@ -152,11 +264,36 @@ class DnsDkim(BaseProbe):
             "DKIM_KEY_MISMATCH",
             "a local private key does not match the published public key",
             Severity.FAIL,
+            fix=Fix(
+                "The signer's private key and the published key differ, so every signature "
+                "fails. Either publish the public half of the key the signer uses (openssl "
+                "line, then the zone record), or point the signer at the private key whose "
+                "public half is published. Check with "
+                "`opendkim-testkey -d <domain> -s <selector> -k <key-file> -vvv`.",
+                {
+                    "openssl": _PUBLIC_KEY,
+                    "zone": _KEY_RECORD,
+                    "exim": "dkim_private_key = /etc/exim4/dkim/<domain>.<selector>.key",
+                    "opendkim": "# key.table\n<selector>._domainkey.<domain> "
+                    "<domain>:<selector>:/etc/opendkim/keys/<selector>.private",
+                },
+            ),
         ),
         Code(
             "DKIM_PRIVATE_KEY_EXPOSED",
             "a local private key file is group- or world-readable or writable",
             Severity.WARN,
+            fix=Fix(
+                "Make the key file readable by the signing service's user only: owned by that "
+                "user, mode 0600 (or 0400). Anyone who can read it can sign mail as the "
+                "domain: if others could read it, also rotate the key. Check with "
+                "`stat -c '%a %U' <key-file>`.",
+                {
+                    "opendkim": "chown opendkim:opendkim <key-file>\nchmod 0600 <key-file>",
+                    "exim": "chown Debian-exim:Debian-exim <key-file>  # the user Exim runs as\n"
+                    "chmod 0600 <key-file>",
+                },
+            ),
         ),
         Code(
             "DKIM_NO_SELECTOR_FOUND",
@@ -168,6 +305,7 @@ class DnsDkim(BaseProbe):
             "the key's age from a date in the selector name (warn/fail outside "
             "--dkim-key-age-warn/-crit)",
             Severity.INFO,
+            fix=_NEW_KEY,
         ),
     )
 

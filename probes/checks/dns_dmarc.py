@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.lookup.dmarc import DmarcSite, DmarcTree
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -99,6 +99,12 @@ LEGACY = (
 )
 
 
+# The record most DMARC fixes end with.
+_DMARC_RECORD = (
+    '_dmarc.<domain>. 3600 IN TXT "v=DMARC1; p=reject; rua=mailto:<dmarc-reports>@<domain>"'
+)
+
+
 class DnsDmarc(BaseProbe):
     id = "dns.dmarc"
     description = (
@@ -110,20 +116,77 @@ class DnsDmarc(BaseProbe):
             "DMARC_MISSING",
             "no DMARC record at the domain or found by the tree walk",
             Severity.FAIL,
+            fix=Fix(
+                "Publish a TXT record at `_dmarc.<domain>`. Start with `p=none` and a `rua` "
+                "address to learn from the aggregate reports which senders pass aligned SPF or "
+                "DKIM; once all legitimate mail does, move to `p=quarantine`, then "
+                "`p=reject`. Check with `dig +short TXT _dmarc.<domain>`.",
+                {
+                    "zone": '_dmarc.<domain>. 3600 IN TXT "v=DMARC1; p=none; '
+                    'rua=mailto:<dmarc-reports>@<domain>"\n'
+                    "; once the reports show every legitimate sender aligned:\n"
+                    '; _dmarc.<domain>. 3600 IN TXT "v=DMARC1; p=reject; '
+                    'rua=mailto:<dmarc-reports>@<domain>"',
+                },
+            ),
         ),
         Code(
             "DMARC_MULTIPLE_RECORDS",
             "several v=DMARC1 records at one name (all are discarded)",
             Severity.FAIL,
+            fix=Fix(
+                "Merge the `v=DMARC1` records at the name the finding gives into one and delete "
+                "the others: with two records receivers apply no policy at all. Check with "
+                "`dig +short TXT _dmarc.<domain>`: one line starts with v=DMARC1.",
+                {"zone": _DMARC_RECORD},
+            ),
         ),
-        Code("DMARC_SYNTAX_ERROR", "a DMARC tag is invalid", Severity.FAIL),
-        Code("DMARC_POLICY_NONE", "the policy is p=none (or no p)", Severity.WARN),
+        Code(
+            "DMARC_SYNTAX_ERROR",
+            "a DMARC tag is invalid",
+            Severity.FAIL,
+            fix=Fix(
+                "Correct the tag the finding names: `v=DMARC1` comes first; `p`, `sp` and `np` "
+                "are none, quarantine or reject; `adkim` and `aspf` are r or s; `rua` and "
+                "`ruf` are comma-separated `mailto:` URIs; tags are separated by `;`. Check "
+                "with `dig +short TXT _dmarc.<domain>`.",
+                {"zone": _DMARC_RECORD},
+            ),
+        ),
+        Code(
+            "DMARC_POLICY_NONE",
+            "the policy is p=none (or no p)",
+            Severity.WARN,
+            fix=Fix(
+                "`p=none` only asks for reports: receivers deliver mail that fails DMARC as "
+                "usual. When the aggregate reports show that all legitimate mail passes "
+                "aligned SPF or DKIM, raise the policy to `p=quarantine`, then `p=reject`. "
+                "Check with `dig +short TXT _dmarc.<domain>`.",
+                {"zone": _DMARC_RECORD},
+            ),
+        ),
         Code(
             "DMARC_PCT_PARTIAL",
             "pct below 100 (RFC 7489 receivers honour it)",
             Severity.WARN,
+            fix=Fix(
+                "Remove the `pct` tag (RFC 9989 dropped it; the default is all mail), so the "
+                "policy applies to every failing message. Check with "
+                "`dig +short TXT _dmarc.<domain>`.",
+                {"zone": _DMARC_RECORD},
+            ),
         ),
-        Code("DMARC_TESTING_MODE", "the policy is in testing mode (t=y)", Severity.WARN),
+        Code(
+            "DMARC_TESTING_MODE",
+            "the policy is in testing mode (t=y)",
+            Severity.WARN,
+            fix=Fix(
+                "Remove `t=y` from the record once the reports look right: in testing mode "
+                "receivers apply a weaker policy than the one published. Check with "
+                "`dig +short TXT _dmarc.<domain>`.",
+                {"zone": _DMARC_RECORD},
+            ),
+        ),
         Code(
             "DMARC_OBSOLETE_TAG",
             "pct, rf or ri is present (removed by RFC 9989)",
@@ -145,6 +208,17 @@ class DnsDmarc(BaseProbe):
             "DMARC_EXTERNAL_REPORT_UNAUTHORIZED",
             "a rua/ruf destination in another domain does not authorize the reports",
             Severity.WARN,
+            fix=Fix(
+                "Reports to an address in another domain are sent only if that domain agrees "
+                "(RFC 7489 §7.1): its owner publishes a `v=DMARC1` TXT record at "
+                "`<domain>._report._dmarc.<report-domain>`. Ask them to, or send the reports "
+                "to an address in your own domain. Check with "
+                "`dig +short TXT <domain>._report._dmarc.<report-domain>`.",
+                {
+                    "zone": "; in the zone of the report destination's domain\n"
+                    '<domain>._report._dmarc.<report-domain>. 3600 IN TXT "v=DMARC1"',
+                },
+            ),
         ),
         Code(
             "LEGACY_POLICY_RECORD",

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from probes.codes import Fix
 from probes.parse import mta_sts
 from probes.probekit.policy_record import PolicyRecordProbe, policy_codes
+
+RECORD = '_mta-sts.<domain>. 3600 IN TXT "v=STSv1; id=<yyyymmddhhmmss>"'
 
 
 class DnsMtaSts(PolicyRecordProbe):
@@ -26,7 +29,24 @@ class DnsMtaSts(PolicyRecordProbe):
     description = "MTA-STS TXT record at _mta-sts (RFC 8461 §3.1 syntax; policy not fetched)"
     label = "_mta-sts."
     code_prefix = "MTA_STS"
-    codes = policy_codes("MTA_STS", "MTA-STS", "MTA-STS is optional")
+    codes = policy_codes(
+        "MTA_STS",
+        "MTA-STS",
+        "MTA-STS is optional",
+        multiple=Fix(
+            "Keep one `v=STSv1` TXT record at `_mta-sts.<domain>` and delete the others: with "
+            "two, senders act as if the domain had no MTA-STS policy. Change its `id` whenever "
+            "the policy file at https://mta-sts.<domain>/.well-known/mta-sts.txt changes. "
+            "Check with `dig +short TXT _mta-sts.<domain>`.",
+            {"zone": RECORD},
+        ),
+        syntax=Fix(
+            "Rewrite the record as `v=STSv1; id=<id>`: `v=STSv1` first, `id` 1 to 32 letters "
+            "and digits (a timestamp such as 20260101000000 works), tags separated by `;` "
+            "(RFC 8461 §3.1). Check with `dig +short TXT _mta-sts.<domain>`.",
+            {"zone": RECORD},
+        ),
+    )
     kind = "MTA-STS"
     rfc = "RFC 8461 §3.1"
     syntax_error = mta_sts.MtaStsSyntaxError

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.lookup.mx import MAX_MX_HOSTS, MxSet, format_records, walk_mx
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -47,6 +47,18 @@ class DnsMx(BaseProbe):
             "MX_NULL_MIXED",
             "a null MX next to other MX records (RFC 7505 §3: it must be the only one)",
             Severity.FAIL,
+            fix=Fix(
+                "Decide whether the domain receives mail. If it does, delete the null MX "
+                "(`MX 0 .`) and keep the real MX records; if it does not, delete every other MX "
+                "record and keep only the null MX. Check with `dig +short MX <domain>`: either "
+                "`0 .` alone or only real host names.",
+                {
+                    "zone": "; the domain receives mail: real MX records only\n"
+                    "<domain>. 3600 IN MX 10 <mx-host>.\n"
+                    "; or the domain receives no mail: the null MX alone\n"
+                    "<domain>. 3600 IN MX 0 .",
+                },
+            ),
         ),
         Code(
             "MX_IMPLICIT",
@@ -57,9 +69,47 @@ class DnsMx(BaseProbe):
             "MX_MISSING",
             "no MX and no usable A/AAAA fallback, for a domain meant to receive mail",
             Severity.FAIL,
+            fix=Fix(
+                "Publish an MX record naming the host that receives the domain's mail, and an "
+                "A (and AAAA, if it has IPv6) record for that host. A domain that receives no "
+                "mail publishes a null MX (`0 .`) instead. Check with `dig +short MX <domain>` "
+                "and `dig +short A <mx-host>`.",
+                {
+                    "zone": "<domain>. 3600 IN MX 10 <mx-host>.\n"
+                    "<mx-host>. 3600 IN A <ipv4>\n"
+                    "<mx-host>. 3600 IN AAAA <ipv6>\n"
+                    "; a domain that receives no mail, instead:\n"
+                    "; <domain>. 3600 IN MX 0 .",
+                },
+            ),
         ),
-        Code("MX_HOST_UNRESOLVABLE", "an MX host has neither A nor AAAA", Severity.FAIL),
-        Code("MX_IS_IP_OR_CNAME", "an MX target is an IP literal or a CNAME", Severity.WARN),
+        Code(
+            "MX_HOST_UNRESOLVABLE",
+            "an MX host has neither A nor AAAA",
+            Severity.FAIL,
+            fix=Fix(
+                "Publish an A (and AAAA, if it has IPv6) record for the MX host the finding "
+                "names, or correct the MX record if the host name is misspelt or the host is "
+                "gone. Check with `dig +short A <mx-host>` and `dig +short AAAA <mx-host>`.",
+                {"zone": "<mx-host>. 3600 IN A <ipv4>\n<mx-host>. 3600 IN AAAA <ipv6>"},
+            ),
+        ),
+        Code(
+            "MX_IS_IP_OR_CNAME",
+            "an MX target is an IP literal or a CNAME",
+            Severity.WARN,
+            fix=Fix(
+                "Point the MX record at a host name that has its own A/AAAA records: not an IP "
+                "address, and not a name that is a CNAME (RFC 2181 §10.3, RFC 5321 §5.1). "
+                "Replace the CNAME by A/AAAA records, or point the MX at the CNAME's target. "
+                "Check with `dig MX <domain>` and `dig CNAME <mx-host>` (no answer).",
+                {
+                    "zone": "<domain>. 3600 IN MX 10 <mx-host>.\n"
+                    "<mx-host>. 3600 IN A <ipv4>\n"
+                    "<mx-host>. 3600 IN AAAA <ipv6>",
+                },
+            ),
+        ),
     )
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:

@@ -20,7 +20,7 @@ from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.errors import ProbeConfigError
 from probes.lookup.mx import walk_mx
 from probes.lookup.ptr import UNRESOLVABLE, Fcrdns, IPAddress, confirm, confirms, reverse_name
@@ -72,11 +72,30 @@ class DnsPtr(BaseProbe):
             "PTR_MISSING",
             "no PTR record (fail for a sending IP, warn for an MX address)",
             Severity.FAIL,
+            fix=Fix(
+                "Publish a PTR record for the address, naming the mail host (the name it uses "
+                "in its banner and EHLO), and make that name resolve back to the address. The "
+                "reverse zone belongs to whoever holds the address block: usually you ask your "
+                "hosting provider or ISP to set the PTR. Check with `dig +short -x <ip>`.",
+                {
+                    "zone": "; in the reverse zone, e.g. 2.0.192.in-addr.arpa for 192.0.2.25\n"
+                    "<d>.<c>.<b>.<a>.in-addr.arpa. 3600 IN PTR <host>.\n"
+                    "; in the forward zone\n"
+                    "<host>. 3600 IN A <a>.<b>.<c>.<d>",
+                },
+            ),
         ),
         Code(
             "PTR_NOT_CONFIRMED",
             "no PTR name resolves back to the address (FCrDNS)",
             Severity.WARN,
+            fix=Fix(
+                "Make the PTR name resolve back to the address (forward-confirmed reverse DNS): "
+                "publish an A record (AAAA for an IPv6 address) for the name the PTR gives, or "
+                "have the PTR changed to a name that already has one. Check with "
+                "`dig +short -x <ip>`, then `dig +short A <host>`: the address must come back.",
+                {"zone": "<host>. 3600 IN A <ipv4>\n<host>. 3600 IN AAAA <ipv6>"},
+            ),
         ),
         Code("PTR_CONFIRMED", "a PTR name that resolves back to the address", Severity.INFO),
     )

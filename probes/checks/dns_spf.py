@@ -60,7 +60,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.errors import DnsError, ProbeConfigError
 from probes.lookup.spf import SpfVerdict, evaluate
 from probes.model import Finding, Severity, Target, Thresholds
@@ -430,6 +430,17 @@ def _count_text(walk: Walk) -> str:
 # --- the probe ------------------------------------------------------------------------------
 
 
+# Both lookup-count codes are fixed the same way.
+_FEWER_LOOKUPS = Fix(
+    "Bring the number of DNS-querying terms (`include`, `a`, `mx`, `ptr`, `exists`, "
+    "`redirect`, counted through every include) down to 10 or fewer: replace `a` and `mx` "
+    "by the `ip4:`/`ip6:` ranges they stand for, remove includes of services you no longer "
+    "use, and ask a provider whose include is large for a smaller one. The evidence has the "
+    "include tree with each branch's count. Check with `dig +short TXT` on each include.",
+    {"zone": '<domain>. 3600 IN TXT "v=spf1 ip4:<ipv4> ip6:<ipv6> include:<provider> -all"'},
+)
+
+
 class DnsSpf(BaseProbe):
     id = "dns.spf"
     description = (
@@ -437,41 +448,153 @@ class DnsSpf(BaseProbe):
         "and redirect, loops, missing targets, all/ptr; pyspf verdict for each sending IP"
     )
     codes = declare(
-        Code("SPF_MISSING", "no v=spf1 TXT record", Severity.FAIL),
+        Code(
+            "SPF_MISSING",
+            "no v=spf1 TXT record",
+            Severity.FAIL,
+            fix=Fix(
+                "Publish one TXT record starting with `v=spf1` at the domain, listing every host "
+                "that sends its mail (`mx` for the MX hosts, `ip4:`/`ip6:` for addresses, "
+                "`include:` for a provider) and ending with `-all` (or `~all` while you check "
+                "the list). A domain that sends no mail publishes `v=spf1 -all`. Check with "
+                "`dig +short TXT <domain>`.",
+                {
+                    "zone": '<domain>. 3600 IN TXT "v=spf1 mx ip4:<ipv4> -all"\n'
+                    "; a domain that sends no mail:\n"
+                    '; <domain>. 3600 IN TXT "v=spf1 -all"',
+                },
+            ),
+        ),
         Code(
             "SPF_MULTIPLE_RECORDS",
             "more than one v=spf1 record (at the domain or an include/redirect target)",
             Severity.FAIL,
+            fix=Fix(
+                "Merge the `v=spf1` TXT records at the name the finding gives into one record "
+                "with all their mechanisms, and delete the others: receivers treat two records "
+                "as a permanent error (RFC 7208 §4.5). Other TXT records (verification tokens) "
+                "may stay. Check with `dig +short TXT <domain>`: one line starts with v=spf1.",
+                {"zone": '<domain>. 3600 IN TXT "v=spf1 mx ip4:<ipv4> include:<provider> -all"'},
+            ),
         ),
-        Code("SPF_SYNTAX_ERROR", "an SPF record breaks the RFC 7208 syntax", Severity.FAIL),
+        Code(
+            "SPF_SYNTAX_ERROR",
+            "an SPF record breaks the RFC 7208 syntax",
+            Severity.FAIL,
+            fix=Fix(
+                "Correct the term the finding names: mechanisms are `all`, `include:`, `a`, "
+                "`mx`, `ptr`, `ip4:`, `ip6:`, `exists:`, with an optional `+ - ~ ?` qualifier; "
+                "modifiers are `redirect=` and `exp=`, each at most once; terms are separated "
+                "by single spaces; `ip4:`/`ip6:` take an address or a CIDR range. A record "
+                "longer than 255 characters is split into several quoted strings of one TXT "
+                "record. Check with `dig +short TXT <domain>`.",
+                {
+                    "zone": '<domain>. 3600 IN TXT "v=spf1 mx ip4:192.0.2.0/24 '
+                    'ip6:2001:db8::/32 -all"'
+                },
+            ),
+        ),
         Code(
             "SPF_TOO_MANY_LOOKUPS",
             "more than 10 DNS-querying terms (RFC 7208 §4.6.4)",
             Severity.FAIL,
+            fix=_FEWER_LOOKUPS,
         ),
         Code(
             "SPF_TOO_MANY_VOID_LOOKUPS",
             "more than 2 void lookups for an IPv4 client",
             Severity.FAIL,
+            fix=Fix(
+                "Remove or correct the terms whose lookups find nothing (the evidence lists "
+                "them): an `include:` or `a:`/`mx:` of a name that no longer exists or has no "
+                "record of that type. Receivers stop with a permanent error after 2 such "
+                "lookups (RFC 7208 §4.6.4). Check each name with `dig +short TXT <name>` or "
+                "`dig +short A <name>`.",
+                {"zone": '<domain>. 3600 IN TXT "v=spf1 mx ip4:<ipv4> include:<provider> -all"'},
+            ),
         ),
         Code(
             "SPF_TOO_MANY_VOID_LOOKUPS_IPV6",
             "more than 2 void lookups only for an IPv6 client (warn when sending over IPv6)",
             Severity.INFO,
+            fix=Fix(
+                "For an IPv6 client the `a` and `mx` terms look up AAAA records, and names with "
+                "only A records answer nothing (a void lookup). Publish AAAA records for the "
+                "hosts those terms name, or replace the terms by `ip4:`/`ip6:` ranges. Check "
+                "with `dig +short AAAA <host>` for each host the evidence lists.",
+                {
+                    "zone": "<host>. 3600 IN AAAA <ipv6>\n"
+                    "; or, instead of a and mx terms:\n"
+                    '<domain>. 3600 IN TXT "v=spf1 ip4:<ipv4> ip6:<ipv6> -all"',
+                },
+            ),
         ),
-        Code("SPF_INCLUDE_LOOP", "include/redirect targets form a loop", Severity.FAIL),
+        Code(
+            "SPF_INCLUDE_LOOP",
+            "include/redirect targets form a loop",
+            Severity.FAIL,
+            fix=Fix(
+                "Remove the `include:` or `redirect=` that leads back to a record already on "
+                "the path (the evidence shows the chain). A loop is a permanent error for every "
+                "receiver. Check with `dig +short TXT` on each name of the chain.",
+                {"zone": '<domain>. 3600 IN TXT "v=spf1 mx include:<provider> -all"'},
+            ),
+        ),
         Code(
             "SPF_INCLUDE_MISSING",
             "an include or redirect target has no SPF record",
             Severity.FAIL,
+            fix=Fix(
+                "Correct the `include:` or `redirect=` target the finding names (a typo, or a "
+                "provider that moved its record), or remove it if you no longer use that "
+                "sender. An include of a name without an SPF record is a permanent error. "
+                "Check with `dig +short TXT <target>`: it must show a `v=spf1` record.",
+                {"zone": '<domain>. 3600 IN TXT "v=spf1 mx include:<provider> -all"'},
+            ),
         ),
-        Code("SPF_PERMISSIVE_ALL", "+all or ?all decides the domain's result", Severity.FAIL),
-        Code("SPF_NO_ALL", "the top record has neither all nor redirect", Severity.WARN),
-        Code("SPF_PTR_MECHANISM", "a record uses the deprecated ptr mechanism", Severity.WARN),
+        Code(
+            "SPF_PERMISSIVE_ALL",
+            "+all or ?all decides the domain's result",
+            Severity.FAIL,
+            fix=Fix(
+                "End the record with `-all` (or `~all` while you check that every sender is "
+                "listed): `+all` authorizes the whole Internet and `?all` says nothing. List "
+                "your real senders before it. Check with `dig +short TXT <domain>`.",
+                {"zone": '<domain>. 3600 IN TXT "v=spf1 mx ip4:<ipv4> -all"'},
+            ),
+        ),
+        Code(
+            "SPF_NO_ALL",
+            "the top record has neither all nor redirect",
+            Severity.WARN,
+            fix=Fix(
+                "Add `-all` (or `~all`) as the last term, so mail from hosts the record does not "
+                "list fails instead of getting neutral. Check with `dig +short TXT <domain>`.",
+                {"zone": '<domain>. 3600 IN TXT "v=spf1 mx ip4:<ipv4> -all"'},
+            ),
+        ),
+        Code(
+            "SPF_PTR_MECHANISM",
+            "a record uses the deprecated ptr mechanism",
+            Severity.WARN,
+            fix=Fix(
+                "Replace `ptr` by the addresses of the hosts it was meant to match (`ip4:`, "
+                "`ip6:`) or by `a:<host>`: `ptr` is slow, unreliable and deprecated (RFC 7208 "
+                "§5.5), and some receivers ignore it. Check with `dig +short TXT <domain>`.",
+                {"zone": '<domain>. 3600 IN TXT "v=spf1 mx ip4:<ipv4> ip6:<ipv6> -all"'},
+            ),
+        ),
         Code(
             "SPF_IP_NOT_AUTHORIZED",
             "a declared sending IP does not evaluate to pass",
             Severity.FAIL,
+            fix=Fix(
+                "Add the sending address to the SPF record (`ip4:` or `ip6:`, or an `include:` "
+                "of the provider that owns it), before the `all` term. If the address should "
+                "not send the domain's mail, remove it from --sending-ip. Check with "
+                "`dig +short TXT <domain>`, then run the probe again.",
+                {"zone": '<domain>. 3600 IN TXT "v=spf1 mx ip4:<sending-ip> -all"'},
+            ),
         ),
         Code("SPF_IP_AUTHORIZED", "a declared sending IP evaluates to pass", Severity.INFO),
         Code(
@@ -483,6 +606,7 @@ class DnsSpf(BaseProbe):
             "SPF_LOOKUP_COUNT",
             "a complete walk within the limits: the lookup count and the include tree",
             Severity.INFO,
+            fix=_FEWER_LOOKUPS,
         ),
     )
 

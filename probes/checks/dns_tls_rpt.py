@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from probes.codes import Fix
 from probes.parse import tls_rpt
 from probes.probekit.policy_record import PolicyRecordProbe, policy_codes
+
+RECORD = '_smtp._tls.<domain>. 3600 IN TXT "v=TLSRPTv1; rua=mailto:<tls-reports>@<domain>"'
 
 
 class DnsTlsRpt(PolicyRecordProbe):
@@ -23,7 +26,23 @@ class DnsTlsRpt(PolicyRecordProbe):
     description = "SMTP TLS Reporting TXT record at _smtp._tls (RFC 8460 §3 syntax)"
     label = "_smtp._tls."
     code_prefix = "TLSRPT"
-    codes = policy_codes("TLSRPT", "TLS-RPT", "TLS-RPT is optional")
+    codes = policy_codes(
+        "TLSRPT",
+        "TLS-RPT",
+        "TLS-RPT is optional",
+        multiple=Fix(
+            "Keep one `v=TLSRPTv1` TXT record at `_smtp._tls.<domain>`, with every report "
+            "address in its `rua`, and delete the others: with two, senders send no reports. "
+            "Check with `dig +short TXT _smtp._tls.<domain>`.",
+            {"zone": RECORD},
+        ),
+        syntax=Fix(
+            "Rewrite the record as `v=TLSRPTv1; rua=<uri>`: `v=TLSRPTv1` first, `rua` one or "
+            "more comma-separated `mailto:` or `https:` URIs (RFC 8460 §3). Check with "
+            "`dig +short TXT _smtp._tls.<domain>`.",
+            {"zone": RECORD},
+        ),
+    )
     kind = "TLS-RPT"
     rfc = "RFC 8460 §3"
     syntax_error = tls_rpt.TlsRptSyntaxError

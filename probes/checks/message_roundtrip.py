@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.credentials import Credentials, has_login, login_for
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.mail import trust
@@ -186,11 +186,36 @@ class MessageRoundTripProbe(BaseProbe):
             "AUTHRES_MISSING",
             "no Authentication-Results from the trusted receiver",
             Severity.FAIL,
+            fix=Fix(
+                "The receiver added no Authentication-Results header with the authserv-id "
+                "mailprobe trusts (--receiver-id; default: the first MX host name). Either it "
+                "verifies nothing, or it writes another id (the evidence lists the ids seen): "
+                "turn verification on and make the id the one mailprobe expects, or pass the "
+                "receiver's id with --receiver-id.",
+                {
+                    "exim": "# acl_smtp_data\n"
+                    "  warn  add_header = :at_start:${authresults{<authserv-id>}}",
+                    "postfix": "smtpd_milters = unix:/run/opendkim/opendkim.sock, "
+                    "unix:/run/opendmarc/opendmarc.sock",
+                    "sendmail": "INPUT_MAIL_FILTER(`opendkim', "
+                    "`S=local:/run/opendkim/opendkim.sock, F=T')dnl",
+                    "opendkim": "AuthservID <authserv-id>\nAlwaysAddARHeader yes",
+                    "opendmarc": "AuthservID <authserv-id>\nTrustedAuthservIDs <authserv-id>",
+                },
+            ),
         ),
         Code(
             "AUTHRES_FORGED",
             "an Authentication-Results header claiming the receiver's id came with the message",
             Severity.WARN,
+            fix=Fix(
+                "The message arrived already carrying an Authentication-Results header with "
+                "the receiver's own authserv-id, and the receiver kept it. A receiver must "
+                "remove such headers from incoming mail before adding its own (RFC 8601 §5), "
+                "or a sender can forge a pass that your users and filters trust. Configure the "
+                "verifier (milter or MTA) to strip Authentication-Results headers bearing its "
+                "id from mail that arrives from outside, then repeat the round trip."
+            ),
         ),
         Code("AUTHRES_SEEN", "the receiver's own Authentication-Results", Severity.INFO),
         Code("OWN_VERDICTS", "the harness's own DKIM, SPF and DMARC results", Severity.INFO),
@@ -198,6 +223,15 @@ class MessageRoundTripProbe(BaseProbe):
             "VERDICT_DISAGREEMENT",
             "the harness's verdict for a method differs from the receiver's",
             Severity.WARN,
+            fix=Fix(
+                "mailprobe and the receiver judged the same message differently. Compare the "
+                "evidence: the usual causes are an SPF check made for another address (the "
+                "receiver sits behind a relay or a NAT and checks the internal hop), a DNS "
+                "record changed between the two checks (TTL), or a verifier with a "
+                "different idea of the rules (an old library rejecting ed25519 or accepting "
+                "rsa-sha1). Make the receiver check the client address the mail came from, "
+                "let the TTLs pass after a DNS change, and update the verifier."
+            ),
         ),
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
-from probes.codes import Code
+from probes.codes import Code, Fix
 from probes.credentials import Credentials
 from probes.lookup.ptr import reverse_name
 from probes.model import Severity
@@ -39,12 +39,58 @@ SMTP_CAPABILITIES = Code(
     Severity.INFO,
 )
 MX_ONLY_CODES = (
-    Code("SMTP_VRFY_ENABLED", "VRFY postmaster is answered 250 or 251", Severity.WARN),
-    Code("SMTP_EXPN_ENABLED", "EXPN postmaster is answered 250 or 251", Severity.WARN),
+    Code(
+        "SMTP_VRFY_ENABLED",
+        "VRFY postmaster is answered 250 or 251",
+        Severity.WARN,
+        fix=Fix(
+            "Turn VRFY off: it tells anyone which addresses exist, which spammers use to "
+            "harvest them. (A 252 answer, which confirms nothing, is fine.) Check with "
+            "`VRFY postmaster` in a session opened by "
+            "`openssl s_client -connect <host>:25 -starttls smtp`: no 250 or 251.",
+            {
+                "exim": "# no acl_smtp_vrfy = accept: without an ACL Exim refuses VRFY\n"
+                "acl_smtp_vrfy = deny",
+                "postfix": "disable_vrfy_command = yes",
+                "sendmail": "define(`confPRIVACY_FLAGS', "
+                "`authwarnings,novrfy,noexpn,restrictqrun')dnl",
+            },
+        ),
+    ),
+    Code(
+        "SMTP_EXPN_ENABLED",
+        "EXPN postmaster is answered 250 or 251",
+        Severity.WARN,
+        fix=Fix(
+            "Turn EXPN off: it lists the members of aliases and mailing lists to anyone. "
+            "(Postfix has no EXPN.) Check with `EXPN postmaster` in a session opened by "
+            "`openssl s_client -connect <host>:25 -starttls smtp`: the answer must be an error.",
+            {
+                "exim": "# no acl_smtp_expn = accept: without an ACL Exim refuses EXPN\n"
+                "acl_smtp_expn = deny",
+                "sendmail": "define(`confPRIVACY_FLAGS', "
+                "`authwarnings,novrfy,noexpn,restrictqrun')dnl",
+            },
+        ),
+    ),
     Code(
         "SMTP_BANNER_PTR_MISMATCH",
         "the banner or EHLO name is not a PTR name of the server's address",
         Severity.WARN,
+        fix=Fix(
+            "Make the server's own name, its PTR record and its A record agree: set the MTA's "
+            "host name (used in the banner and EHLO) to the name the address's PTR gives, or "
+            "have the PTR changed to the MTA's name. Some receivers score a mismatch as spam. "
+            "Check with `dig +short -x <ip>` and the banner of `swaks --server <host> "
+            "--quit-after HELO`.",
+            {
+                "exim": "primary_hostname = <host>",
+                "postfix": "myhostname = <host>",
+                "sendmail": "define(`confDOMAIN_NAME', `<host>')dnl",
+                "zone": "<d>.<c>.<b>.<a>.in-addr.arpa. 3600 IN PTR <host>.\n"
+                "<host>. 3600 IN A <a>.<b>.<c>.<d>",
+            },
+        ),
     ),
 )
 

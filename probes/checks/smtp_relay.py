@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.mail_sessions import EHLO_NAME, SmtpSession
@@ -34,6 +34,27 @@ class SmtpRelay(BaseProbe):
             "SMTP_OPEN_RELAY",
             "RCPT TO a foreign address is accepted from a foreign sender, unauthenticated",
             Severity.FAIL,
+            fix=Fix(
+                "Close the relay at once: spammers find open relays within hours and your "
+                "address ends on block lists. Accept a recipient in another domain only from "
+                "authenticated users and from your own networks (which must not include "
+                "0.0.0.0/0 or a whole provider's range). Check with "
+                "`swaks --server <mx-host> --from someone@example.net "
+                "--to someone@example.org --quit-after RCPT`: RCPT must be refused.",
+                {
+                    "exim": "# acl_smtp_rcpt, before any final accept\n"
+                    "  accept  hosts = +relay_from_hosts\n"
+                    "  accept  authenticated = *\n"
+                    "  require message = relay not permitted\n"
+                    "          domains = +local_domains : +relay_to_domains",
+                    "postfix": "mynetworks = 127.0.0.0/8 [::1]/128\n"
+                    "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
+                    "defer_unauth_destination",
+                    "sendmail": "dnl remove FEATURE(`promiscuous_relay') and any RELAY "
+                    "entry in /etc/mail/access for a network that is not yours\n"
+                    "FEATURE(`access_db')dnl",
+                },
+            ),
         ),
         Code("SMTP_RELAY_REFUSED", "the relay attempt was refused", Severity.INFO),
         Code(

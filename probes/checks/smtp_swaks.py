@@ -38,7 +38,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.credentials import Credentials, login_for, login_source
 from probes.errors import ProbeConfigError, ProbeSkipped
 from probes.model import Finding, Severity, Target
@@ -99,7 +99,23 @@ class SmtpSwaks(BaseProbe):
             "swaks got through every stage it was asked for",
             Severity.INFO,
         ),
-        Code("SWAKS_STAGE_FAILED", "swaks stopped at a stage of the transaction", Severity.FAIL),
+        Code(
+            "SWAKS_STAGE_FAILED",
+            "swaks stopped at a stage of the transaction",
+            Severity.FAIL,
+            fix=Fix(
+                "The evidence names the stage and the server's reply. CONNECT or BANNER: the "
+                "server is down, firewalled or rate-limiting; TLS: see the certificate and "
+                "TLS findings of the same port; MAIL or RCPT: a policy refused the sender or "
+                "recipient (the reply text says which rule), e.g. an unknown recipient or a "
+                "sender address the server does not accept. Fix what the reply names, then run "
+                "the same transaction by hand with the finding's reproduce line.",
+                {
+                    "shell": "swaks --server <host> --port 25 --tls --from <sender>@<domain> "
+                    "--to <user>@<domain> --quit-after RCPT",
+                },
+            ),
+        ),
         PORT_CLOSED,
         STARTTLS_NOT_OFFERED,
         STARTTLS_FAILED,

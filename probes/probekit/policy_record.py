@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.dns import normalize_name
@@ -25,16 +25,20 @@ def shorten(text: str, limit: int = MAX_RECORD_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}…({len(text)} chars)"
 
 
-def policy_codes(prefix: str, kind: str, optional: str) -> Mapping[str, Code]:
-    """The four codes of a policy-record probe whose `code_prefix` is `prefix`."""
+def policy_codes(
+    prefix: str, kind: str, optional: str, *, multiple: Fix, syntax: Fix
+) -> Mapping[str, Code]:
+    """The four codes of a policy-record probe whose `code_prefix` is `prefix`; `multiple` and
+    `syntax` are the fixes of its MULTIPLE_RECORDS and SYNTAX_ERROR codes."""
     return declare(
         Code(f"{prefix}_MISSING", f"no {kind} record ({optional})", Severity.INFO, absent=True),
         Code(
             f"{prefix}_MULTIPLE_RECORDS",
             f"more than one {kind} record: senders ignore them all",
             Severity.FAIL,
+            fix=multiple,
         ),
-        Code(f"{prefix}_SYNTAX_ERROR", f"the {kind} record is invalid", Severity.FAIL),
+        Code(f"{prefix}_SYNTAX_ERROR", f"the {kind} record is invalid", Severity.FAIL, fix=syntax),
         Code(f"{prefix}_PRESENT", f"a valid {kind} record", Severity.INFO),
     )
 

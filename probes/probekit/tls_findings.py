@@ -42,7 +42,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.model import Finding, Severity, Thresholds
 from probes.parse.certificate import CertInfo, hostname_matches
 from probes.parse.nagios_range import Range, parse_range
@@ -82,36 +82,138 @@ WEAK_SIGNATURE_ALGORITHMS = frozenset(
     }
 )
 
+# Where each server takes its certificate (the leaf followed by its intermediates: the
+# full chain) and key from; the certificate fixes below start from these lines.
+CERT_FILES = {
+    "exim": "tls_certificate = /etc/exim4/tls/<host>.crt\n"
+    "tls_privatekey = /etc/exim4/tls/<host>.key",
+    "postfix": "smtpd_tls_cert_file = /etc/postfix/tls/<host>.crt\n"
+    "smtpd_tls_key_file = /etc/postfix/tls/<host>.key",
+    "sendmail": "define(`confSERVER_CERT', `/etc/mail/tls/<host>.crt')dnl\n"
+    "define(`confSERVER_KEY', `/etc/mail/tls/<host>.key')dnl",
+    "dovecot": "ssl_cert = </etc/dovecot/tls/<host>.crt\nssl_key = </etc/dovecot/tls/<host>.key",
+    "perdition": "ssl_cert_file /etc/perdition/tls/<host>.crt\n"
+    "ssl_key_file /etc/perdition/tls/<host>.key",
+}
+RELOAD = (
+    "Then reload each server that uses the certificate (`systemctl reload exim4`, "
+    "`postfix reload`, `systemctl reload sendmail`, `doveadm reload`; restart Perdition)."
+)
+SHOW_CERT = (
+    "openssl s_client -connect <host>:<port> -servername <host> -starttls smtp </dev/null "
+    "2>/dev/null | openssl x509 -noout -subject -issuer -dates -ext subjectAltName\n"
+    "# -starttls imap / pop3 on 143 / 110; no -starttls on 465, 993, 995"
+)
+
+
+def _cert_fix(what: str, **extra: str) -> Fix:
+    """A certificate fix: `what`, CERT_FILES for the servers, and `extra` systems' lines."""
+    return Fix(f"{what} {RELOAD}", {**CERT_FILES, **extra})
+
+
 # The codes this module emits, declared once: every probe that judges TLS includes them.
 TLS_CODES = declare(
-    Code("CERT_EXPIRED", "the certificate's notAfter is in the past", Severity.FAIL),
-    Code("CERT_NOT_YET_VALID", "the certificate's notBefore is in the future", Severity.FAIL),
+    Code(
+        "CERT_EXPIRED",
+        "the certificate's notAfter is in the past",
+        Severity.FAIL,
+        fix=_cert_fix(
+            "Renew the certificate and install the new one where the server reads it, with "
+            "its intermediates. Automate the renewal (certbot's timer, with a deploy hook that "
+            "copies the files and reloads the servers) so it does not lapse again.",
+            shell="certbot renew --cert-name <host>\n" + SHOW_CERT,
+        ),
+    ),
+    Code(
+        "CERT_NOT_YET_VALID",
+        "the certificate's notBefore is in the future",
+        Severity.FAIL,
+        fix=Fix(
+            "Check the server's clock first: a clock in the past makes a new certificate look "
+            "not yet valid (and the probe's clock, for that matter). If both clocks are right, "
+            "the certificate was issued for a later date: serve the previous one until then.",
+            {
+                "shell": "timedatectl            # System clock synchronized: yes\n"
+                "timedatectl set-ntp true\n"
+                "openssl x509 -in <certificate.pem> -noout -startdate",
+            },
+        ),
+    ),
     Code(
         "CERT_EXPIRING_SOON",
         f"the certificate expires in fewer than {EXPIRY_WARN_DAYS} days (or outside the "
         "--cert-days-warn range; fail outside --cert-days-crit)",
         Severity.WARN,
+        fix=_cert_fix(
+            "Renew the certificate now and install the new one where the server reads it. If "
+            "renewal is automated, find out why it did not run: certbot renews 30 days before "
+            "expiry, so a certificate this close to its end means the timer or the deploy hook "
+            "failed.",
+            shell="certbot renew --cert-name <host> --deploy-hook 'systemctl reload <service>'\n"
+            "systemctl list-timers 'certbot*'\n" + SHOW_CERT,
+        ),
     ),
     Code(
         "CERT_SELF_SIGNED",
         "the leaf certificate is self-signed (reported instead of CERT_UNTRUSTED for it)",
         Severity.WARN,
+        fix=_cert_fix(
+            "Get a certificate from a public CA (e.g. Let's Encrypt) for the server's name and "
+            "serve it with its intermediates. Clients cannot tell a self-signed certificate "
+            "from an attacker's. (For an MX alone, a DANE TLSA `3 1 1` record in a "
+            "DNSSEC-signed zone also authenticates a self-signed certificate.)",
+            shell="certbot certonly --standalone -d <host>\n" + SHOW_CERT,
+        ),
     ),
     Code(
         "CERT_UNTRUSTED",
         "the certificate chain does not verify for a reason no other finding explains",
         Severity.FAIL,
+        fix=_cert_fix(
+            "Most often the server sends its certificate without the intermediate "
+            "certificates: point it at the full chain (Let's Encrypt's fullchain.pem; for "
+            "sendmail, the intermediates in confCACERT), and make sure the chain ends at a CA "
+            "that clients trust. The evidence has OpenSSL's verify message.",
+            sendmail=CERT_FILES["sendmail"]
+            + "\ndefine(`confCACERT', `/etc/mail/tls/<host>.chain.pem')dnl\n"
+            "define(`confCACERT_PATH', `/etc/ssl/certs')dnl",
+            openssl="openssl s_client -connect <host>:<port> -servername <host> -starttls smtp "
+            "-showcerts </dev/null\n"
+            "openssl verify -untrusted <chain.pem> <certificate.pem>",
+        ),
     ),
     Code(
         "CERT_HOSTNAME_MISMATCH",
         "the certificate does not name the host the client connected for",
         Severity.FAIL,
+        fix=_cert_fix(
+            "Get a certificate whose subjectAltName lists every name clients use for this "
+            "server: the MX host name exactly as the MX record gives it, and the names users "
+            "configure for submission, IMAP and POP3. Serve it on every port.",
+            shell="certbot certonly --standalone -d <host> -d <other-name>\n" + SHOW_CERT,
+        ),
     ),
-    Code("CERT_WEAK_KEY", "RSA/DSA key under 2048 bits, or EC key under 224 bits", Severity.WARN),
+    Code(
+        "CERT_WEAK_KEY",
+        "RSA/DSA key under 2048 bits, or EC key under 224 bits",
+        Severity.WARN,
+        fix=_cert_fix(
+            "Have the certificate reissued for a new key: RSA of at least 2048 bits, or ECDSA "
+            "P-256.",
+            openssl="openssl req -new -newkey rsa:2048 -nodes -keyout <host>.key "
+            "-out <host>.csr -subj '/CN=<host>' -addext 'subjectAltName=DNS:<host>'",
+            shell="certbot certonly --standalone --key-type ecdsa -d <host>",
+        ),
+    ),
     Code(
         "CERT_WEAK_SIGNATURE",
         "MD5 or SHA-1 signature on a leaf that is not self-signed",
         Severity.WARN,
+        fix=_cert_fix(
+            "Have the certificate reissued by a CA that signs with SHA-256 or better: clients "
+            "reject MD5 and SHA-1 signatures.",
+            openssl="openssl x509 -in <certificate.pem> -noout -text | grep 'Signature Algorithm'",
+        ),
     ),
     Code("CERT_OK", "none of the certificate findings: what was seen", Severity.INFO),
     Code(
@@ -124,6 +226,27 @@ TLS_CODES = declare(
         "TLS_LEGACY_PROTOCOL",
         "the server accepts a legacy protocol version (fail for SSLv3)",
         Severity.WARN,
+        fix=Fix(
+            "Accept TLS 1.2 and 1.3 only: SSLv3, TLS 1.0 and TLS 1.1 are broken or deprecated "
+            "(RFC 8996), and every current client speaks TLS 1.2. Set the floor in each server "
+            "that listens on the port, reload it, and check that "
+            "`openssl s_client -connect <host>:<port> -tls1_1` fails.",
+            {
+                "exim": "# Exim built with GnuTLS (Debian's exim4 packages):\n"
+                "tls_require_ciphers = NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2\n"
+                "# Exim built with OpenSSL:\n"
+                "openssl_options = +no_sslv2 +no_sslv3 +no_tlsv1 +no_tlsv1_1",
+                "postfix": "# Postfix 3.6 and later\n"
+                "smtpd_tls_protocols = >=TLSv1.2\n"
+                "smtpd_tls_mandatory_protocols = >=TLSv1.2\n"
+                "# before Postfix 3.6, the same as:\n"
+                "# smtpd_tls_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
+                "sendmail": "define(`confSERVER_SSL_OPTIONS', `+SSL_OP_NO_SSLv2 +SSL_OP_NO_SSLv3 "
+                "+SSL_OP_NO_TLSv1 +SSL_OP_NO_TLSv1_1')dnl",
+                "dovecot": "ssl_min_protocol = TLSv1.2",
+                "perdition": "ssl_listen_min_proto_version tlsv1.2",
+            },
+        ),
     ),
     Code(
         "TLS_NEGOTIATED",

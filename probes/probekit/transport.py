@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.credentials import Credentials, login_for
 from probes.model import Finding, Severity, Target, Thresholds
 from probes.net import Net
@@ -35,6 +35,7 @@ from probes.probe import BaseProbe
 from probes.probekit.endpoints import Endpoint, check_all, endpoints_for
 from probes.probekit.reproduce import OPENSSL_VERSION_FLAGS, openssl_line
 from probes.probekit.tls_findings import (
+    CERT_FILES,
     LEGACY_SEVERITY,
     TLS_CODES,
     VerifyResult,
@@ -50,23 +51,140 @@ PORT_CLOSED = Code(
     "PORT_CLOSED",
     "nothing accepts connections on the port (info when another port serves the same purpose)",
     Severity.FAIL,
+    fix=Fix(
+        "Make the server listen on the port, on the address the clients reach (not only "
+        "127.0.0.1: Debian's sendmail.mc listens on localhost by default), and open the port in "
+        "the firewall and any security group in front. SMTP uses 25 (MX), 587 (submission, "
+        "STARTTLS) and 465 (submission, implicit TLS); IMAP 143/993; POP3 110/995. Check on "
+        "the server with `ss -ltn 'sport = :<port>'`, and from outside with "
+        "`nc -vz <host> <port>`.",
+        {
+            "exim": "daemon_smtp_ports = 25 : 465 : 587\ntls_on_connect_ports = 465",
+            "postfix": "# master.cf\n"
+            "smtp        inet  n  -  y  -  -  smtpd\n"
+            "submission  inet  n  -  y  -  -  smtpd\n"
+            "  -o smtpd_tls_security_level=encrypt\n"
+            "  -o smtpd_sasl_auth_enable=yes\n"
+            "submissions inet  n  -  y  -  -  smtpd\n"
+            "  -o smtpd_tls_wrappermode=yes\n"
+            "  -o smtpd_sasl_auth_enable=yes",
+            "sendmail": "dnl no Addr=127.0.0.1: listen on every address; with\n"
+            "dnl FEATURE(`no_default_msa') (the Debian default), or 587 is defined twice\n"
+            "DAEMON_OPTIONS(`Family=inet, Name=MTA-v4, Port=25')dnl\n"
+            "DAEMON_OPTIONS(`Family=inet, Name=MSP-v4, Port=587, M=Ea')dnl\n"
+            "DAEMON_OPTIONS(`Family=inet, Name=TLSMTA, Port=465, M=s')dnl",
+            "dovecot": "protocols = imap pop3 lmtp\n"
+            "listen = *, ::\n"
+            "service imap-login {\n"
+            "  inet_listener imap {\n    port = 143\n  }\n"
+            "  inet_listener imaps {\n    port = 993\n    ssl = yes\n  }\n"
+            "}\n"
+            "service pop3-login {\n"
+            "  inet_listener pop3 {\n    port = 110\n  }\n"
+            "  inet_listener pop3s {\n    port = 995\n    ssl = yes\n  }\n"
+            "}",
+            "perdition": "# one perdition process per protocol and port, e.g. IMAPS:\n"
+            "perdition.imap4s -f /etc/perdition/perdition.conf --protocol IMAP4S "
+            "--listen_port 993 --ssl_mode ssl_listen",
+        },
+    ),
 )
 STARTTLS_NOT_OFFERED = Code(
-    "STARTTLS_NOT_OFFERED", "STARTTLS (or STLS) is missing from the capabilities", Severity.FAIL
+    "STARTTLS_NOT_OFFERED",
+    "STARTTLS (or STLS) is missing from the capabilities",
+    Severity.FAIL,
+    fix=Fix(
+        "Give the server a certificate and key and turn STARTTLS on; nothing on the way (a "
+        "firewall doing SMTP inspection) may strip it from the capabilities. Check with "
+        "`openssl s_client -connect <host>:<port> -starttls smtp` (imap, pop3 for 143, 110).",
+        {
+            "exim": "tls_advertise_hosts = *\n" + CERT_FILES["exim"],
+            "postfix": "smtpd_tls_security_level = may\n" + CERT_FILES["postfix"],
+            "sendmail": CERT_FILES["sendmail"]
+            + "\ndefine(`confCACERT_PATH', `/etc/ssl/certs')dnl\n"
+            "dnl and no S in the M= flags of DAEMON_OPTIONS (M=S turns STARTTLS off)",
+            "dovecot": "ssl = yes\n" + CERT_FILES["dovecot"],
+            "perdition": "ssl_mode tls_listen\n" + CERT_FILES["perdition"],
+        },
+    ),
 )
 STARTTLS_FAILED = Code(
     "STARTTLS_FAILED",
     "STARTTLS is advertised but the upgrade is refused or its handshake fails",
     Severity.FAIL,
+    fix=Fix(
+        "The server offers STARTTLS but cannot complete it: read its log at the time of the "
+        "probe. The usual causes are a key file the server's user cannot read (Exim answers "
+        "454), a certificate and key that do not belong together, or no protocol version or "
+        "cipher in common. Compare the two public-key hashes (openssl lines): they must be "
+        "equal. Then check with `openssl s_client -connect <host>:<port> -starttls smtp`.",
+        {
+            **CERT_FILES,
+            "openssl": "openssl x509 -in <certificate.pem> -noout -pubkey | openssl sha256\n"
+            "openssl pkey -in <key.pem> -pubout | openssl sha256",
+        },
+    ),
 )
 TLS_HANDSHAKE_FAILED = Code(
-    "TLS_HANDSHAKE_FAILED", "on an implicit-TLS port, the TLS handshake fails", Severity.FAIL
+    "TLS_HANDSHAKE_FAILED",
+    "on an implicit-TLS port, the TLS handshake fails",
+    Severity.FAIL,
+    fix=Fix(
+        "Ports 465, 993 and 995 start with TLS before any protocol line: make the server "
+        "speak TLS at once there (not plain text, not STARTTLS), with a readable certificate "
+        "and key. Check with `openssl s_client -connect <host>:<port>`.",
+        {
+            "exim": "tls_on_connect_ports = 465\n" + CERT_FILES["exim"],
+            "postfix": "# master.cf\n"
+            "submissions inet  n  -  y  -  -  smtpd\n"
+            "  -o smtpd_tls_wrappermode=yes\n"
+            "  -o smtpd_sasl_auth_enable=yes",
+            "sendmail": "DAEMON_OPTIONS(`Family=inet, Name=TLSMTA, Port=465, M=s')dnl\n"
+            + CERT_FILES["sendmail"],
+            "dovecot": "service imap-login {\n"
+            "  inet_listener imaps {\n    port = 993\n    ssl = yes\n  }\n"
+            "}\n" + CERT_FILES["dovecot"],
+            "perdition": "# the IMAP4S and POP3S processes\n"
+            "ssl_mode ssl_listen\n" + CERT_FILES["perdition"],
+        },
+    ),
 )
 AUTH_BEFORE_TLS = Code(
-    "AUTH_BEFORE_TLS", "plaintext authentication is offered before TLS", Severity.FAIL
+    "AUTH_BEFORE_TLS",
+    "plaintext authentication is offered before TLS",
+    Severity.FAIL,
+    fix=Fix(
+        "Offer password logins only once the connection is encrypted: before STARTTLS a "
+        "password crosses the network in clear. Afterwards, before STARTTLS, SMTP must not "
+        "offer AUTH, IMAP must advertise LOGINDISABLED, and POP3 must offer neither USER nor "
+        "SASL PLAIN/LOGIN; check with the probe's reproduce line.",
+        {
+            "exim": "auth_advertise_hosts = ${if eq{$tls_in_cipher}{}{}{*}}",
+            "postfix": "smtpd_tls_auth_only = yes",
+            "sendmail": "define(`confAUTH_OPTIONS', `A,p')dnl",
+            "dovecot": "disable_plaintext_auth = yes\n# Dovecot 2.4: auth_allow_cleartext = no",
+            "perdition": "ssl_mode tls_listen_force\n"
+            "# POP3: list USER only where logins in clear are accepted\n"
+            "pop_capability TOP.UIDL",
+        },
+    ),
 )
 AUTH_FAILED = Code(
-    "AUTH_FAILED", "a login with the configured credentials is refused", Severity.FAIL
+    "AUTH_FAILED",
+    "a login with the configured credentials is refused",
+    Severity.FAIL,
+    fix=Fix(
+        "Check the credentials first (--credentials): the user name is often the full address. "
+        "If they are right, the server's authentication backend refused them: its log says "
+        "why (unknown user, password scheme, a SASL daemon that is not running). Test the "
+        "login on the server itself, then with swaks from outside (it asks for the password).",
+        {
+            "dovecot": "doveadm auth test <user>@<domain>",
+            "postfix": "postconf smtpd_sasl_type smtpd_sasl_path smtpd_sasl_auth_enable",
+            "shell": "swaks --server <host> --port 587 --tls --auth LOGIN "
+            "--auth-user <user>@<domain> --quit-after AUTH",
+        },
+    ),
 )
 AUTH_OK = Code("AUTH_OK", "the configured credentials are accepted over TLS", Severity.INFO)
 AUTH_NOT_TRIED = Code(

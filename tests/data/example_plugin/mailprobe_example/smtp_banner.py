@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.codes import Code, declare
+from probes.codes import Code, Fix, declare
 from probes.errors import ProbeSkipped
 from probes.model import Finding, Severity, Target
 from probes.net import Net
@@ -18,8 +18,26 @@ from probes.net.stream import Connection
 from probes.probe import BaseProbe
 
 BANNER = Code("EXAMPLE_BANNER", "the banner and EHLO name of an MX host", Severity.INFO)
-NO_ADDRESS = Code("EXAMPLE_MX_NO_ADDRESS", "an MX host has no A or AAAA record", Severity.FAIL)
-NO_STARTTLS = Code("EXAMPLE_NO_STARTTLS", "an MX host does not offer STARTTLS", Severity.WARN)
+NO_ADDRESS = Code(
+    "EXAMPLE_MX_NO_ADDRESS",
+    "an MX host has no A or AAAA record",
+    Severity.FAIL,
+    fix=Fix(
+        "Publish an A (and AAAA) record for the MX host, or correct the MX record. Check with "
+        "`dig +short A <mx-host>`.",
+        {"zone": "<mx-host>. 3600 IN A <ipv4>"},
+    ),
+)
+NO_STARTTLS = Code(
+    "EXAMPLE_NO_STARTTLS",
+    "an MX host does not offer STARTTLS",
+    Severity.WARN,
+    fix=Fix(
+        "Give the MTA a certificate and turn STARTTLS on, then check with "
+        "`openssl s_client -connect <mx-host>:25 -starttls smtp`.",
+        {"postfix": "smtpd_tls_security_level = may", "exim": "tls_advertise_hosts = *"},
+    ),
+)
 TLS = Code("EXAMPLE_TLS", "the TLS version an MX host negotiates after STARTTLS", Severity.INFO)
 
 MAX_HOSTS = 5
