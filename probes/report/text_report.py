@@ -5,6 +5,9 @@
    status and the warn/fail codes it has; what is new since the last comparable run.
 3. Problems (probes.report.causes): warn/fail findings grouped by root cause, fail first, each
    with the subjects it affects, what it explains, the evidence, the fix and how to reproduce.
+   The fix's lines are those for the software that answered on those endpoints (its greeting,
+   probes.report.systems) and the zone; the others are named (`--explain`), or all with
+   `verbose`.
 4. Probes that could not run and that no problem explains.
 5. With `verbose`: every probe's outcome and the info findings (the configuration seen).
 
@@ -17,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TextIO
 
-from probes.codes import Code, docs_link
+from probes.codes import SYSTEMS, Code, docs_link
 from probes.model import Finding, Outcome, ProbeResult, Severity
 from probes.report.causes import Cause, explained_errors, group
 from probes.report.posture import Area, Kind, Status, areas, changes
 from probes.report.run import RunReport, iso_utc
+from probes.report.systems import relevant, split_lines, systems_seen
 from probes.report.wrap import visible, wrap, wrap_command
 
 SEVERITY_ORDER = (Severity.FAIL, Severity.WARN, Severity.INFO)
@@ -158,19 +162,30 @@ def _evidence_lines(finding: Finding, width: int, indent: str, verbose: bool) ->
     return wrap(text, width, f"{indent}evidence: ", indent + "  ")
 
 
-def _fix_lines(code: Code | None, width: int, indent: str) -> list[str]:
+def _fix_lines(
+    code: Code | None, width: int, indent: str, systems: frozenset[str] | None
+) -> list[str]:
     if code is None or code.fix is None:
         return []
     lines = wrap(code.fix.what, width, f"{indent}fix: ", indent + "  ")
-    for system, text in code.fix.lines.items():
-        lines.append(f"{indent}  {system}:")
+    shown, others = split_lines(code.fix, systems)
+    for system, text in shown.items():
+        lines.append(f"{indent}  {SYSTEMS[system]}:")
         for line in text.splitlines():
             lines += wrap_command(line, width, indent + "    ")
+    if others:
+        names = ", ".join(SYSTEMS[s] for s in others)
+        more = f"{names}: mailprobe probes --explain {code.code}"
+        lines += wrap(more, width, f"{indent}  for ", indent + "    ")
     return lines
 
 
 def _problem_lines(
-    cause: Cause, width: int, verbose: bool, declarations: Mapping[str, Code]
+    cause: Cause,
+    width: int,
+    verbose: bool,
+    declarations: Mapping[str, Code],
+    seen: Mapping[str, set[str]],
 ) -> list[str]:
     indent = "      "
     mark = "NEW " if cause.new else ""
@@ -186,7 +201,8 @@ def _problem_lines(
         also = ", ".join(c.text for c in cause.consequences)
         lines += wrap(also, width, f"{indent}explains: ", indent + "  ")
     lines += _evidence_lines(cause.first, width, indent, verbose)
-    lines += _fix_lines(declarations.get(cause.code), width, indent)
+    systems = None if verbose else relevant(seen, cause.subjects)
+    lines += _fix_lines(declarations.get(cause.code), width, indent, systems)
     if cause.code in declarations:
         lines.append(f"{indent}docs: {docs_link(cause.code)}")
     if cause.first.reproduce:
@@ -249,6 +265,7 @@ def render(
         declarations = _declarations()
     causes = group(report)
     found = areas(report, declarations)
+    seen = systems_seen(report)
     out = wrap(
         f"mailprobe check of {report.target.domain}: {_verdict(report, causes)}", width, "", "  "
     )
@@ -263,7 +280,7 @@ def render(
     if causes:
         out.append("Problems, worst first:")
         for cause in causes:
-            out += _problem_lines(cause, width, verbose, declarations)
+            out += _problem_lines(cause, width, verbose, declarations, seen)
             out.append("")
     explained = explained_errors(causes)
     errors = [

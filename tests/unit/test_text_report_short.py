@@ -209,7 +209,7 @@ def test_problems_come_grouped_with_subjects_explanations_fix_and_docs():
     assert "on: mx.example.test:25, :465, :587\n" in out
     assert "explains: SWAKS_STAGE_FAILED mx.example.test:587" in out
     assert "fix: Renew the certificate." in out
-    assert "postfix:\n          smtpd_tls_chain_files = /etc/ssl/mx.pem" in out
+    assert "Postfix:\n          smtpd_tls_chain_files = /etc/ssl/mx.pem" in out
     assert "docs: docs/codes.md#cert_expired" in out
     assert "Could not check" not in out  # the message probe's error is explained
 
@@ -230,6 +230,41 @@ def test_no_line_is_wider_than_the_terminal(width):
         too_wide = [line for line in out.splitlines() if len(line) > width]
         assert too_wide == []
         assert "\r" not in out and "\n<~" not in out  # a server's line breaks shown, not obeyed
+
+
+def test_the_fix_shows_the_lines_of_the_software_that_answered_there():
+    decl = {
+        "TLS_LEGACY_PROTOCOL": Code(
+            "TLS_LEGACY_PROTOCOL",
+            "legacy",
+            Severity.WARN,
+            Fix("Refuse TLS 1.0 and 1.1.", {"exim": "EXIM LINE", "dovecot": "DOVECOT LINE"}),
+        )
+    }
+    greeting = {
+        "mx.example.test:25": "mx.example.test ESMTP Exim 4.96",
+        "mailbox.example.test:143": "mailbox Dovecot ready.",
+    }
+    findings = []
+    for (subject, text), version in zip(greeting.items(), ("TLSv1", "TLSv1.1"), strict=True):
+        findings += [
+            finding("smtp.mx", "SMTP_CAPABILITIES", "info", "caps", subject, greeting=text),
+            finding(
+                "smtp.mx", "TLS_LEGACY_PROTOCOL", "warn", f"{subject} accepts {version}", subject
+            ),
+        ]
+    findings.append(finding("smtp.mx", "TLS_LEGACY_PROTOCOL", "warn", "x:25 accepts SSLv3", "x:25"))
+    out = io.StringIO()
+    render(report(result("smtp.mx", *findings)), out, declarations=decl, width=100)
+    text = out.getvalue()
+    mx, box, x = text.split("\nWARN  ")[1:]
+    assert "EXIM LINE" in mx and "DOVECOT LINE" not in mx
+    assert "for Dovecot: mailprobe probes --explain TLS_LEGACY_PROTOCOL" in mx
+    assert "DOVECOT LINE" in box and "EXIM LINE" not in box
+    assert "EXIM LINE" in x and "DOVECOT LINE" in x  # x:25 did not say: everything seen
+    verbose = io.StringIO()
+    render(report(result("smtp.mx", *findings)), verbose, declarations=decl, verbose=True)
+    assert verbose.getvalue().count("DOVECOT LINE") == 3
 
 
 # ----- wrap -----------------------------------------------------------------------------------
