@@ -110,7 +110,9 @@ def endpoint_row(subject: str, findings: Iterable[Finding]) -> EndpointRow:
     if tls == "?" and negotiated is not None:
         tls = "TLS"
     cert_problems = tuple(
-        dict.fromkeys(f.code for f in found if f.code.startswith("CERT_") and f.code not in _CERT_INFO)
+        dict.fromkeys(
+            f.code for f in found if f.code.startswith("CERT_") and f.code not in _CERT_INFO
+        )
     )
     cert_f = next(
         (by_code[c][0] for c in ("CERT_OK", "CERT_SEEN", *cert_problems) if c in by_code), None

@@ -15,9 +15,9 @@ from probes.report.trend import Series, cert_series, severity_series
 
 # --- alignment -------------------------------------------------------------------------------
 
-_ALIGN_W = 460
-_BOX_W = 220
-_FROM_X = 300
+_ALIGN_W = 500
+_BOX_W = 250
+_FROM_X = 330
 _ROW_H = 50
 _GAP = 12
 
@@ -73,8 +73,8 @@ def alignment_svg(alignment: MessageAlignment, index: int) -> str:
         parts.append(
             f'<g class="ident {cls}"><title>{esc(head)} {esc(tail)}: {words}</title>'
             f'<rect x="1" y="{y}" width="{_BOX_W - 2}" height="{_ROW_H}" rx="6"/>'
-            f'<text x="10" y="{y + 20}" class="head">{esc(clip(head, 28))}</text>'
-            f'<text x="10" y="{y + 39}">{esc(clip(tail, 18))} · {words}</text></g>'
+            f'<text x="10" y="{y + 20}" class="head">{esc(clip(head, 30))}</text>'
+            f'<text x="10" y="{y + 39}">{esc(clip(tail, 16))} · {words}</text></g>'
         )
     if not idents:
         parts.append(
@@ -109,7 +109,7 @@ def alignment_text(alignment: MessageAlignment) -> str:
 
 # --- trend -----------------------------------------------------------------------------------
 
-_W, _H = 560, 230
+_W, _H = 560, 200
 _LEFT, _RIGHT, _TOP, _BOTTOM = 46, 14, 14, 40
 # marker shapes and dash patterns, so that series differ without colour
 _SHAPES = ("circle", "square", "triangle", "diamond")
@@ -176,12 +176,14 @@ def line_chart(
     chart_id: str,
     *,
     floor: int = 0,
+    ceiling: int = 1,
     bands: Sequence[tuple[int, int, str]] = (),
 ) -> str:
     """A line chart of `series` over the runs `points`, y from min(`floor`, the lowest value)
-    to a round top; `bands` are (low, high, class) strips drawn behind (e.g. expired)."""
+    to a round top (at least `ceiling`); `bands` are (low, high, class) strips drawn behind
+    (e.g. expired)."""
     values = [v for s in series for v in s.values if v is not None]
-    low, top, step = ticks(min([floor, *values]), max([1, *values]))
+    low, top, step = ticks(min([floor, *values]), max([ceiling, *values]))
     span = top - low
     n = len(points)
     plot_w = _W - _LEFT - _RIGHT
@@ -267,9 +269,7 @@ def trend_charts(points: Sequence[TrendPoint]) -> str:
     ]
     out = [
         '<figure class="trend">',
-        line_chart(
-            points, sev_names, sev_cls, "Findings by severity per run", "trend-findings"
-        ),
+        line_chart(points, sev_names, sev_cls, "Findings by severity per run", "trend-findings"),
         f"<figcaption>Findings by severity per run (oldest left){_legend(sev_names, sev_cls)}"
         "</figcaption></figure>",
     ]
@@ -284,6 +284,7 @@ def trend_charts(points: Sequence[TrendPoint]) -> str:
                 cert_cls,
                 "Certificate days left per host",
                 "trend-certs",
+                ceiling=30,
                 bands=((-100000, 0, "expired"), (0, 21, "soon")),
             ),
             "<figcaption>Certificate days left per host (the fewest among its ports); the "

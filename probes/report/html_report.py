@@ -69,7 +69,7 @@ h3 { font-size: 15px; margin: 14px 0 6px; }
 .chip.info { color: var(--info); background: #e3f2fd; }
 .chip.muted { color: var(--muted); background: var(--bg); }
 .muted { color: var(--muted); }
-.posture { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr));
+.posture { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr));
            gap: 8px; margin: 8px 0; padding: 0; list-style: none; }
 .posture li { border: 1px solid var(--line); border-left: 6px solid var(--line);
               border-radius: 6px; padding: 6px 10px; background: #fff; min-width: 0; }
@@ -85,6 +85,7 @@ th { background: var(--bg); }
 .scroll { max-width: 100%; overflow-x: auto; }
 table.matrix { width: 100%; }
 table.matrix td { overflow-wrap: anywhere; }
+table.matrix .endpoint { white-space: nowrap; }
 table.matrix .problems { font: 11px ui-monospace, SFMono-Regular, Menlo, monospace;
                          color: var(--muted); overflow-wrap: anywhere; }
 .ver { display: inline-block; font-size: 12px; border-radius: 4px; padding: 0 5px;
@@ -119,11 +120,11 @@ svg.align circle.mark.aligned { stroke: var(--ok); }
 svg.align circle.mark.unaligned { stroke: var(--fail); }
 svg.align circle.mark.unknown { stroke: var(--muted); }
 svg.align text.mark { text-anchor: middle; font-weight: 700; }
-figure.trend { margin: 8px 0 16px; max-width: 760px; }
+figure.trend { margin: 8px 0 16px; max-width: 640px; }
 svg.chart { width: 100%; height: auto; display: block; }
 svg.chart .grid { stroke: var(--line); stroke-width: 1; }
 svg.chart .grid.zero { stroke: var(--fg); }
-svg.chart text.axis { font: 13px system-ui, sans-serif; fill: var(--muted); }
+svg.chart text.axis { font: 15px system-ui, sans-serif; fill: var(--muted); }
 svg.chart .series { fill: none; stroke-width: 2.5; }
 svg.chart .band.expired, svg.key .band.expired { fill: #fdecea; }
 svg.chart .band.soon { fill: #fff4e0; }
@@ -186,6 +187,7 @@ body.hide-info .finding.info { display: none; }
   table.matrix tr { border: 1px solid var(--line); border-radius: 6px; margin: 8px 0;
                     padding: 4px 0; }
   table.matrix td { border: none; padding: 2px 8px; }
+  table.matrix .endpoint { white-space: normal; overflow-wrap: anywhere; }
   table.matrix td::before { content: attr(data-label) ": "; color: var(--muted);
                             font-size: 12px; }
   .reproduce { flex-direction: column; }
@@ -247,7 +249,7 @@ def _fixes() -> dict[str, Fix]:
 
     try:
         catalogue = registry.code_catalogue()
-    except Exception:  # noqa: BLE001 - a broken plugin must not stop a report
+    except Exception:  # a broken plugin must not stop the report being written
         return {}
     return {c: d.declaration.fix for c, d in catalogue.items() if d.declaration.fix is not None}
 
@@ -320,8 +322,10 @@ def _summary(report: RunReport) -> str:
         for o in (Outcome.COMPLETED, Outcome.ERROR, Outcome.SKIPPED)
     ]
     if report.new is not None:
-        new = len(report.new)
-        cards.append(f'<div class="card new"><b>{new}</b>new since the last run</div>')
+        new = sum(
+            1 for i, j in report.new if report.results[i].findings[j].severity >= Severity.WARN
+        )
+        cards.append(f'<div class="card new"><b>{new}</b>new warn/fail since the last run</div>')
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
@@ -377,11 +381,9 @@ def alignment_html(report: RunReport) -> str:
         )
         parts.append(
             f"<h3>{esc(alignment.probe_id)}</h3>"
-            '<div class="message-align"><div>'
-            + alignment_svg(alignment, i)
-            + "</div><div>"
+            '<div class="message-align"><div>' + alignment_svg(alignment, i) + "</div><div>"
             f"<p>{esc(alignment_text(alignment))}</p>"
-            '<table><thead><tr><th>identifier</th><th>domain</th><th>result</th>'
+            "<table><thead><tr><th>identifier</th><th>domain</th><th>result</th>"
             f"<th>aligned with {esc(alignment.header_from or '?')}</th></tr></thead>"
             f"<tbody>{rows}</tbody></table></div></div>"
         )
@@ -395,15 +397,16 @@ def _aligned_chip(aligned: bool | None) -> str:
 
 
 def trend_html(report: RunReport) -> str:
-    if report.trend is None:
+    """The trend charts; a sentence instead when there is nothing before this run (no trend
+    handed over, or the first run of the target): the same page either way, so that
+    `mailprobe render` of a first run's report.json gives back the file `check` wrote."""
+    if report.trend is None or len(report.trend) < 2:
         return (
-            '<p class="empty">No history was given with this report (it is drawn by '
-            "<code>mailprobe check</code> with its history; <code>mailprobe render</code> "
-            "and <code>--no-history</code> have none).</p>"
+            '<p class="empty">No earlier runs to draw a trend from. <code>mailprobe check</code> '
+            "draws it from its history once the target (with the same probes) has been checked "
+            "before; <code>mailprobe render --history PATH</code> draws it from a history "
+            "file.</p>"
         )
-    if len(report.trend) < 2:
-        note = '<p class="muted">The first run of this target and probe set: nothing before it.</p>'
-        return note + trend_charts(report.trend)
     return trend_charts(report.trend)
 
 

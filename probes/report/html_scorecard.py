@@ -38,8 +38,9 @@ def _cert(row: EndpointRow) -> str:
         return '<span class="muted">none seen</span>'
     days = ""
     if row.cert_days is not None:
-        when = "expired" if row.cert_days < 0 else "left"
-        days = f" · {abs(row.cert_days)} days {when}"
+        n = abs(row.cert_days)
+        plural = "s" if n != 1 else ""
+        days = f" expired {n} day{plural} ago" if row.cert_days < 0 else f" {n} day{plural} left"
     if row.cert == "ok":
         return chip("pass", "valid") + esc(days)
     return " ".join(chip("fail", code) for code in row.cert.split()) + esc(days)
@@ -59,8 +60,8 @@ def _auth(row: EndpointRow) -> str:
 
 def _tls(row: EndpointRow) -> str:
     status = "pass" if row.tls in ("STARTTLS", "implicit TLS", "TLS") else "fail"
-    if row.tls == "?":
-        status = "unknown"
+    if row.tls == "?" or (row.tls == "closed" and severity_status(row.worst) == "pass"):
+        status = "unknown"  # closed, but another port serves the purpose (PORT_CLOSED info)
     text = chip(status, row.tls)
     if row.negotiated:
         text += f' <span class="muted">{esc(row.negotiated)}</span>'
@@ -79,7 +80,7 @@ def endpoint_matrix(rows: Sequence[EndpointRow]) -> str:
         if r.problems:
             problems = '<div class="problems">' + " ".join(map(esc, r.problems)) + "</div>"
         cells = (
-            f'<b class="where">{esc(r.subject)}</b>',
+            f'<b class="endpoint">{esc(r.subject)}</b>',
             chip(status) + problems,
             _tls(r),
             _versions(r),
@@ -89,9 +90,7 @@ def endpoint_matrix(rows: Sequence[EndpointRow]) -> str:
         )
         body.append(
             f'<tr class="row-{status}">'
-            + "".join(
-                f'<td data-label="{h}">{c}</td>' for h, c in zip(head, cells, strict=True)
-            )
+            + "".join(f'<td data-label="{h}">{c}</td>' for h, c in zip(head, cells, strict=True))
             + "</tr>"
         )
     return (
@@ -130,7 +129,7 @@ def spf_tree_html(tree: SpfTree | None) -> str:
         )
     if tree.root is None:
         return '<p class="empty">The SPF tree could not be read from the report.</p>'
-    status = "fail" if tree.code != "SPF_LOOKUP_COUNT" else "pass"
+    status = severity_status(tree.severity)
     summary = (
         f"<p>{chip(status, tree.code)} DNS-querying terms: <b>{esc(tree.count)}</b>"
         f"{' of ' + esc(tree.limit) + ' allowed' if tree.limit else ''}</p>"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from probes.model import Severity
 from probes.report.run import RunReport
 
 TREE_CODES = ("SPF_LOOKUP_COUNT", "SPF_TOO_MANY_LOOKUPS", "SPF_TOO_MANY_VOID_LOOKUPS")
@@ -48,6 +49,7 @@ class SpfTree:
     root: SpfNode | None
     truncated: bool
     code: str = ""  # the finding the tree came from
+    severity: Severity = Severity.INFO  # its severity
     count: str = ""  # its `count` evidence
     limit: str = ""
 
@@ -135,5 +137,6 @@ def spf_tree(report: RunReport) -> SpfTree | None:
                     f.code,
                     f.evidence.get("count", f.evidence.get("count_ipv4_client", "")),
                     f.evidence.get("limit", ""),
+                    f.severity,
                 )
     return None
