@@ -15,9 +15,9 @@ from probes.report.trend import Series, cert_series, severity_series
 
 # --- alignment -------------------------------------------------------------------------------
 
-_ALIGN_W = 500
-_BOX_W = 250
-_FROM_X = 330
+_ALIGN_W = 460
+_BOX_W = 236
+_FROM_X = 300
 _ROW_H = 50
 _GAP = 12
 
@@ -73,7 +73,7 @@ def alignment_svg(alignment: MessageAlignment, index: int) -> str:
         parts.append(
             f'<g class="ident {cls}"><title>{esc(head)} {esc(tail)}: {words}</title>'
             f'<rect x="1" y="{y}" width="{_BOX_W - 2}" height="{_ROW_H}" rx="6"/>'
-            f'<text x="10" y="{y + 20}" class="head">{esc(clip(head, 30))}</text>'
+            f'<text x="10" y="{y + 20}" class="head">{esc(clip(head, 27))}</text>'
             f'<text x="10" y="{y + 39}">{esc(clip(tail, 16))} · {words}</text></g>'
         )
     if not idents:
@@ -88,7 +88,7 @@ def alignment_svg(alignment: MessageAlignment, index: int) -> str:
         f'height="{from_h}" rx="6"/>'
         f'<text x="{_FROM_X + 10}" y="{from_y + 20:.1f}" class="head">header From</text>'
         f'<text x="{_FROM_X + 10}" y="{from_y + 40:.1f}">'
-        f"{esc(clip(alignment.header_from or '?', 20))}</text>"
+        f"{esc(clip(alignment.header_from or '?', 18))}</text>"
         f'<text x="{_FROM_X + 10}" y="{from_y + 62:.1f}" class="head">DMARC {esc(dmarc)}</text>'
         "</g>"
     )

@@ -84,10 +84,10 @@ th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left;
 th { background: var(--bg); }
 .scroll { max-width: 100%; overflow-x: auto; }
 table.matrix { width: 100%; }
-table.matrix td { overflow-wrap: anywhere; }
+table.aligned td { overflow-wrap: anywhere; }
 table.matrix .endpoint { white-space: nowrap; }
 table.matrix .problems { font: 11px ui-monospace, SFMono-Regular, Menlo, monospace;
-                         color: var(--muted); overflow-wrap: anywhere; }
+                         color: var(--muted); }
 .ver { display: inline-block; font-size: 12px; border-radius: 4px; padding: 0 5px;
        margin: 1px 0; border: 1px solid var(--line); white-space: nowrap; }
 .ver.pass { color: var(--ok); } .ver.warn { color: var(--warn); font-weight: 600; }
@@ -104,7 +104,7 @@ ul.tree .via { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace;
 ul.tree .lookups { color: var(--muted); font-size: 12px; }
 .message-align { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .message-align > div { flex: 1 1 320px; min-width: 0; }
-svg.align { width: 100%; max-width: 560px; height: auto; display: block; }
+svg.align { width: 100%; max-width: 520px; height: auto; display: block; }
 svg.align rect { fill: #fff; stroke: var(--line); stroke-width: 1.5; }
 svg.align .from rect { fill: var(--bg); stroke: var(--fg); }
 svg.align .ident.aligned rect { stroke: var(--ok); }
@@ -186,7 +186,7 @@ body.hide-info .finding.info { display: none; }
   table.matrix thead { display: none; }
   table.matrix tr { border: 1px solid var(--line); border-radius: 6px; margin: 8px 0;
                     padding: 4px 0; }
-  table.matrix td { border: none; padding: 2px 8px; }
+  table.matrix td { border: none; padding: 2px 8px; overflow-wrap: anywhere; }
   table.matrix .endpoint { white-space: normal; overflow-wrap: anywhere; }
   table.matrix td::before { content: attr(data-label) ": "; color: var(--muted);
                             font-size: 12px; }
@@ -374,7 +374,7 @@ def alignment_html(report: RunReport) -> str:
     parts = []
     for i, alignment in enumerate(found):
         rows = "".join(
-            f"<tr><td>{esc(ident.kind.upper())}</td><td>{esc(ident.domain or '?')}"
+            f"<tr><td>{esc(ident.kind.upper())} {esc(ident.domain or '?')}"
             f"{' s=' + esc(ident.selector) if ident.selector else ''}</td>"
             f"<td>{esc(ident.result)}</td><td>{_aligned_chip(ident.aligned)}</td></tr>"
             for ident in alignment.identifiers
@@ -383,8 +383,8 @@ def alignment_html(report: RunReport) -> str:
             f"<h3>{esc(alignment.probe_id)}</h3>"
             '<div class="message-align"><div>' + alignment_svg(alignment, i) + "</div><div>"
             f"<p>{esc(alignment_text(alignment))}</p>"
-            "<table><thead><tr><th>identifier</th><th>domain</th><th>result</th>"
-            f"<th>aligned with {esc(alignment.header_from or '?')}</th></tr></thead>"
+            '<table class="aligned"><thead><tr><th>identifier</th><th>result</th>'
+            "<th>aligned with From</th></tr></thead>"
             f"<tbody>{rows}</tbody></table></div></div>"
         )
     return "\n".join(parts)

@@ -134,9 +134,9 @@ def spf_tree(report: RunReport) -> SpfTree | None:
                 return SpfTree(
                     root,
                     truncated,
-                    f.code,
-                    f.evidence.get("count", f.evidence.get("count_ipv4_client", "")),
-                    f.evidence.get("limit", ""),
-                    f.severity,
+                    code=f.code,
+                    severity=f.severity,
+                    count=f.evidence.get("count", f.evidence.get("count_ipv4_client", "")),
+                    limit=f.evidence.get("limit", ""),
                 )
     return None
