@@ -85,7 +85,8 @@ th { background: var(--bg); }
 .scroll { max-width: 100%; overflow-x: auto; }
 table.matrix { width: 100%; }
 table.aligned td { overflow-wrap: anywhere; }
-table.matrix .endpoint { white-space: nowrap; }
+table.matrix .endpoint { overflow-wrap: anywhere; }
+table.matrix td:first-child { min-width: 12em; }
 table.matrix .problems { font: 11px ui-monospace, SFMono-Regular, Menlo, monospace;
                          color: var(--muted); }
 .ver { display: inline-block; font-size: 12px; border-radius: 4px; padding: 0 5px;
@@ -187,7 +188,7 @@ body.hide-info .finding.info { display: none; }
   table.matrix tr { border: 1px solid var(--line); border-radius: 6px; margin: 8px 0;
                     padding: 4px 0; }
   table.matrix td { border: none; padding: 2px 8px; overflow-wrap: anywhere; }
-  table.matrix .endpoint { white-space: normal; overflow-wrap: anywhere; }
+  table.matrix td:first-child { min-width: 0; }
   table.matrix td::before { content: attr(data-label) ": "; color: var(--muted);
                             font-size: 12px; }
   .reproduce { flex-direction: column; }

@@ -15,6 +15,11 @@ from probes.report.spf_tree import SpfNode, SpfTree
 MODERN = ("TLSv1.2", "TLSv1.3")
 
 
+def breakable(name: str) -> str:
+    """`name` escaped, with a line-break opportunity after each dot and before the port."""
+    return esc(name).replace(".", ".<wbr>").replace(":", "<wbr>:")
+
+
 def severity_status(worst: Severity | None) -> str:
     return "pass" if worst is None or worst is Severity.INFO else worst.value
 
@@ -80,7 +85,7 @@ def endpoint_matrix(rows: Sequence[EndpointRow]) -> str:
         if r.problems:
             problems = '<div class="problems">' + " ".join(map(esc, r.problems)) + "</div>"
         cells = (
-            f'<b class="endpoint">{esc(r.subject)}</b>',
+            f'<b class="endpoint">{breakable(r.subject)}</b>',
             chip(status) + problems,
             _tls(r),
             _versions(r),
