@@ -327,6 +327,7 @@ def _message_options(args: argparse.Namespace) -> tuple[MessageOptions, frozense
 
 
 def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> int:
+    from probes.cli_render import for_files, show
     from probes.net import Net
     from probes.runner import run_report
 
@@ -357,7 +358,7 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
             from probes.drift import still_failing
 
             still = still_failing(db, report, status, _threshold(args), _what(args))
-        paths = write_report(report, out_dir, args.report_formats, renderers)
+        paths = write_report(report, out_dir, args.report_formats, for_files(renderers))
         if db is not None:
             db.add(report, status=status, what=_what(args))
     if args.prometheus_dir:
@@ -373,7 +374,7 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
     if still is not None:  # -q, failing for the same reason as the runs before: one line
         print(still, flush=True)
     elif not args.quiet or status != 0:
-        renderers[args.format](report, sys.stdout)
+        show(renderers, args.format, report, sys.stdout, verbose=args.verbose)
     _say(args.quiet)("report written: " + ", ".join(str(p) for p in paths))
     return status
 
@@ -960,6 +961,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prometheus_options(check, domains=True)
     check.add_argument("-q", "--quiet", action="store_true", help="print only on failure (cron)")
+    from probes.cli_render import add_verbose_option
+
+    add_verbose_option(check)
     check.set_defaults(func=cmd_check)
 
     lab = sub.add_parser("lab", help="the embedded lab of real mail servers")

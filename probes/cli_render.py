@@ -13,9 +13,13 @@ report, or an output file that cannot be written.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, TextIO
 
 from probes.errors import UsageError
 from probes.report.run import EXIT_OK
@@ -46,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="read the trend (earlier runs of the target) from this history file; the HTML "
         "scorecard draws it",
     )
+    add_verbose_option(render)
     render.set_defaults(func=cmd_render)
     return render
 
@@ -71,11 +76,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.history:
         report = _with_trend(report, args.history)
     if args.output:
-        write_file(Path(args.output), lambda stream: renderers[fmt](report, stream))
+        files = for_files(renderers)
+        write_file(Path(args.output), lambda stream: files[fmt](report, stream))
         return EXIT_OK
 
     def write() -> int:
-        renderers[fmt](report, sys.stdout)
+        show(renderers, fmt, report, sys.stdout, verbose=args.verbose)
         return EXIT_OK
 
     return quiet_pipe(write)
@@ -100,3 +106,49 @@ def _one(formats: list[str]) -> list[str]:
     if len(formats) > 1:
         raise UsageError(f"--format {','.join(formats)}: render writes one format")
     return formats
+
+
+# ----- the text report's two readers: a terminal and a file -------------------------------------
+TEXT = "text"
+
+
+def add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="text: also every probe's outcome and the info findings (what was seen)",
+    )
+
+
+def terminal_width(stream: TextIO) -> int | None:
+    """The columns to fit: $COLUMNS when set, else the terminal's when `stream` is one, else
+    None (a file or a pipe: the renderer's default)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
+def show(
+    renderers: Mapping[str, Any], fmt: str, report: Any, stream: TextIO, *, verbose: bool = False
+) -> None:
+    """Render `report` for a person reading `stream`: the text report short (info findings
+    with --verbose) and as wide as the terminal; any other format as it is."""
+    if fmt == TEXT:
+        renderers[fmt](report, stream, verbose=verbose, width=terminal_width(stream))
+    else:
+        renderers[fmt](report, stream)
+
+
+def for_files(renderers: Mapping[str, Any]) -> dict[str, Any]:
+    """The renderers for report files: report.txt is the whole record (info findings too)."""
+    out = dict(renderers)
+    if TEXT in out:
+        out[TEXT] = functools.partial(out[TEXT], verbose=True)
+    return out

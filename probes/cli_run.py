@@ -105,8 +105,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_all(args, scenarios, renderers, say, bar) -> int:
     """Run every scenario, write its reports, store it; the worst exit status."""
+    from probes.cli_render import for_files
     from probes.report.output import write_report
     from probes.scenario_run import describe, run_scenario
+
+    files = for_files(renderers)
 
     formats = args.report_formats
     used: set[str] = set()
@@ -134,7 +137,7 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
         what = f"scenario:{scenario.name}"  # compared with its own previous run
         still = None
         if args.no_history:
-            paths = write_report(outcome.report, out_dir, formats, renderers)
+            paths = write_report(outcome.report, out_dir, formats, files)
         else:
             from probes.drift import mark_new, still_failing
             from probes.history import HistoryDB
@@ -144,7 +147,7 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
                 outcome = dataclasses.replace(outcome, report=mark_new(db, outcome.report, what))
                 if args.quiet and status != EXIT_OK:
                     still = still_failing(db, outcome.report, status, Severity.INFO, what)
-                paths = write_report(outcome.report, out_dir, formats, renderers)
+                paths = write_report(outcome.report, out_dir, formats, files)
                 db.add(outcome.report, status=status, what=what)
         if args.prometheus_dir:
             from probes.cli_prometheus import write_run

@@ -140,7 +140,7 @@ def test_a_check_failing_for_the_same_reason_says_so_in_one_line(
     for n in range(3):
         assert cli.main([*argv, "--output", str(tmp_path / f"out{n}")]) == 3
         outs.append(capsys.readouterr().out)
-    assert "mailprobe run" in outs[0]  # the first failing night: the whole report
+    assert "mailprobe check of example.test" in outs[0]  # the first failing night: the report
     with HistoryDB(history) as db:
         first = db.runs()[-1]
     for out in outs[1:]:
@@ -171,9 +171,12 @@ def test_renderers_mark_new_findings(tmp_path):
         return out.getvalue()
 
     text = render(text_report)
-    assert "  NEW BAD [dns.dmarc]" in text and "  NEW STATE [dns.dmarc]" in text
-    assert "  OLD_ONE [dns.dmarc]" in text
+    assert "FAIL  NEW BAD  " in text and "WARN  OLD_ONE  " in text
+    assert "STATE" not in text  # info: shown with -v
     assert "new since the previous comparable run: 2" in text
+    verbose = io.StringIO()
+    text_report.render(today, verbose, verbose=True)
+    assert "  NEW STATE [dns.dmarc]" in verbose.getvalue()
     md = render(markdown_report)
     assert "<code>BAD</code> **new**" in md and "<code>OLD_ONE</code> **new**" not in md
     junit = render(junit_report)

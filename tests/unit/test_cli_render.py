@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from probes import cli, registry
+from probes.cli_render import for_files
 from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Severity, Target, Thresholds
 from probes.report.run import RunReport
 
@@ -89,13 +90,15 @@ def test_render_gives_what_the_run_would_have_printed(fmt, tmp_path, capsys):
     report = _report()
     stored = tmp_path / "report.json"
     stored.write_text(json.dumps(report.to_json()), encoding="utf-8")
-    expected = io.StringIO()
+    expected, whole = io.StringIO(), io.StringIO()
     registry.load_renderers()[fmt](report, expected)
+    file_renderers = for_files(registry.load_renderers())
+    file_renderers[fmt](report, whole)  # a file holds the whole record (text: -v)
     assert cli.main(["render", str(stored), "--format", fmt]) == 0
     assert capsys.readouterr().out == expected.getvalue()
     out = tmp_path / "sub.out"
     assert cli.main(["render", str(stored), "--format", fmt, "--output", str(out)]) == 0
-    assert out.read_text(encoding="utf-8") == expected.getvalue()
+    assert out.read_text(encoding="utf-8") == whole.getvalue()
     assert capsys.readouterr().out == ""
 
 

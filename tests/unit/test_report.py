@@ -241,9 +241,9 @@ def test_unknown_format_is_usage_error_listing_known_ones(tmp_path: Path):
 # ----- text renderer ------------------------------------------------------------------------
 
 
-def _text(report: RunReport) -> str:
+def _text(report: RunReport, **options) -> str:
     stream = io.StringIO()
-    text_report.render(report, stream)
+    text_report.render(report, stream, **options)
     return stream.getvalue()
 
 
@@ -253,8 +253,8 @@ def test_text_report_with_no_probes_says_so():
     assert "0 probes" in text
 
 
-def test_text_report_lists_every_probe_and_finding_code():
-    text = _text(FULL)
+def test_text_report_verbose_lists_every_probe_and_finding_code():
+    text = _text(FULL, verbose=True)
     for probe_id in ("dns.spf", "smtp.starttls", "dns.dkim"):
         assert probe_id in text
     for code in ("SPF_TOO_MANY_LOOKUPS", "SPF_PTR_MECHANISM"):

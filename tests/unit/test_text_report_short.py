@@ -1,0 +1,277 @@
+"""The text report for people: posture first, one entry per root cause, info hidden unless
+verbose, every line within the width; and the pieces it stands on (probes.report.posture,
+probes.report.causes, probes.report.wrap)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from datetime import UTC, datetime
+
+import pytest
+
+from probes.codes import Code, Fix
+from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Severity, Target
+from probes.report.causes import group
+from probes.report.posture import Status, areas
+from probes.report.run import RunReport
+from probes.report.text_report import render
+from probes.report.wrap import wrap, wrap_command
+
+TLS = {"TLS_LEGACY_PROTOCOL", "CERT_EXPIRED", "CERT_OK", "SWAKS_STAGE_FAILED"}
+DECL = {
+    "CERT_EXPIRED": Code(
+        "CERT_EXPIRED",
+        "expired",
+        Severity.FAIL,
+        Fix("Renew the certificate.", {"postfix": "smtpd_tls_chain_files = /etc/ssl/mx.pem"}),
+    ),
+    "MTA_STS_MISSING": Code("MTA_STS_MISSING", "none", Severity.INFO, absent=True),
+}
+ENDPOINTS = [f"mx.example.test:{p}" for p in (25, 465, 587)] + [
+    f"mailbox.example.test:{p}" for p in (110, 143, 993, 995)
+]
+
+
+def finding(probe, code, severity, message, subject=None, **evidence) -> Finding:
+    return Finding(probe, code, Severity(severity), message, evidence, subject=subject)
+
+
+def report(*results: ProbeResult) -> RunReport:
+    return RunReport(
+        run_id="20261205T120000Z-abcdef",
+        target=Target(domain="example.test"),
+        started=datetime(2026, 12, 5, 12, 0, tzinfo=UTC),
+        duration_s=1.5,
+        results=results,
+    )
+
+
+def result(probe, *findings, outcome=Outcome.COMPLETED, error=None, detail=None) -> ProbeResult:
+    return ProbeResult(probe, outcome, tuple(findings), error=error, error_detail=detail)
+
+
+def expired(subject: str, cn: str) -> Finding:
+    return finding(
+        "smtp.mx",
+        "CERT_EXPIRED",
+        "fail",
+        f"{subject}: certificate expired 3 day(s) ago (2026-12-02T12:00:00Z)",
+        subject,
+        certificate=f"CN={cn}",
+        not_after="2026-12-02T12:00:00Z",
+    )
+
+
+def broken_report() -> RunReport:
+    """One expired certificate per host on every port, TLSv1 and TLSv1.1 everywhere, swaks and
+    the message probe stopped by the certificate."""
+    certs = [expired(s, s.split(":")[0]) for s in ENDPOINTS]
+    legacy = [
+        finding("smtp.mx", "TLS_LEGACY_PROTOCOL", "warn", f"{s} accepts {v}", s, version=v)
+        for s in ENDPOINTS
+        for v in ("TLSv1", "TLSv1.1")
+    ]
+    swaks = finding(
+        "smtp.swaks",
+        "SWAKS_STAGE_FAILED",
+        "fail",
+        "mx.example.test:587: swaks stopped at TLS: certificate verify failed",
+        "mx.example.test:587",
+        transcript_tail="=== Trying\n<~ 220 ready\n" + "x" * 400,
+    )
+    return report(
+        result("smtp.mx", *certs, *legacy),
+        result("smtp.swaks", swaks),
+        result(
+            "message.roundtrip",
+            outcome=Outcome.ERROR,
+            error=ErrorReason.TLS,
+            detail="SSLCertVerificationError: certificate verify failed: certificate has expired",
+        ),
+        result("dns.mta_sts", finding("dns.mta_sts", "MTA_STS_MISSING", "info", "no record")),
+    )
+
+
+# ----- causes ---------------------------------------------------------------------------------
+def test_one_certificate_on_many_ports_is_one_entry_per_certificate():
+    causes = [c for c in group(broken_report()) if c.code == "CERT_EXPIRED"]
+    assert [c.named_subjects for c in causes] == [
+        ["mx.example.test:25", "mx.example.test:465", "mx.example.test:587"],
+        [f"mailbox.example.test:{p}" for p in (110, 143, 993, 995)],
+    ]
+    assert causes[0].headline == ["certificate expired 3 day(s) ago (2026-12-02T12:00:00Z)"]
+
+
+def test_versions_accepted_on_the_same_endpoints_merge_into_one_entry():
+    (legacy,) = [c for c in group(broken_report()) if c.code == "TLS_LEGACY_PROTOCOL"]
+    assert legacy.headline == ["accepts TLSv1", "accepts TLSv1.1"]
+    assert len(legacy.subjects) == 7 and len(legacy.findings) == 14
+
+
+def test_what_the_certificate_explains_is_attached_to_it_not_listed_again():
+    causes = group(broken_report())
+    assert "SWAKS_STAGE_FAILED" not in [c.code for c in causes]
+    mx, mailbox = [c for c in causes if c.code == "CERT_EXPIRED"]
+    # the message probe names no endpoint: the first certificate of the code its error quotes
+    assert [c.text for c in mx.consequences] == [
+        "SWAKS_STAGE_FAILED mx.example.test:587",
+        "message.roundtrip ended ERROR (TLS)",
+    ]
+    assert mailbox.consequences == []
+
+
+def test_a_failure_nothing_explains_stays_its_own_entry():
+    other = finding("smtp.swaks", "SWAKS_STAGE_FAILED", "fail", "x:25: stopped at RCPT", "x:25")
+    causes = group(report(result("smtp.swaks", other)))
+    assert [(c.code, c.subjects) for c in causes] == [("SWAKS_STAGE_FAILED", ["x:25"])]
+
+
+def test_a_subject_is_taken_out_only_where_the_message_starts_with_it():
+    keys = [
+        finding("dns.dkim", "DKIM_KEY_REVOKED", "warn", f"{s}._domainkey.example.test revoked", s)
+        for s in ("old", "gone")
+    ]
+    causes = group(report(result("dns.dkim", *keys)))
+    assert [c.headline for c in causes] == [
+        ["old._domainkey.example.test revoked"],
+        ["gone._domainkey.example.test revoked"],
+    ]
+
+
+def test_fail_comes_before_warn_and_new_before_old():
+    warn = finding("dns.spf", "SPF_NO_ALL", "warn", "no all")
+    fail_old = finding("dns.spf", "SPF_MISSING", "fail", "old fail")
+    fail_new = finding("dns.dmarc", "DMARC_MISSING", "fail", "new fail")
+    base = report(result("dns.spf", warn, fail_old), result("dns.dmarc", fail_new))
+    marked = RunReport(**{**base.__dict__, "new": frozenset({(1, 0)})})
+    assert [c.code for c in group(marked)] == ["DMARC_MISSING", "SPF_MISSING", "SPF_NO_ALL"]
+
+
+# ----- posture --------------------------------------------------------------------------------
+def test_posture_has_one_row_per_dns_policy_endpoint_and_the_message():
+    found = areas(broken_report(), DECL)
+    rows = {(a.kind.value, a.name): a.status for a in found}
+    assert rows[("DNS", "MTA-STS")] is Status.ABSENT
+    assert rows[("Endpoints", "mx.example.test:25")] is Status.FAIL
+    assert rows[("Message", "message")] is Status.ERROR
+    endpoints = [a.name for a in found if a.kind.value == "Endpoints"]
+    assert endpoints == sorted(ENDPOINTS, key=lambda s: (s.split(":")[0], int(s.split(":")[1])))
+
+
+def test_an_area_with_something_deployed_passes_though_something_else_is_absent():
+    present = finding("dns.dane", "DANE_TLSA_PRESENT", "info", "tlsa", "mx1.example.test")
+    missing = finding("dns.dane", "MTA_STS_MISSING", "info", "none", "mx2.example.test")
+    (dane,) = areas(report(result("dns.dane", missing, present)), DECL)
+    assert (dane.name, dane.status) == ("DANE", Status.PASS)
+
+
+# ----- the text report ------------------------------------------------------------------------
+def text(rep: RunReport, **options) -> str:
+    out = io.StringIO()
+    render(rep, out, declarations=DECL, **options)
+    return out.getvalue()
+
+
+def clean_report() -> RunReport:
+    info = [
+        finding("smtp.mx", "CERT_OK", "info", f"{s}: certificate fine", s, fingerprint="ab" * 32)
+        for s in ENDPOINTS
+    ]
+    return report(
+        result("dns.mx", finding("dns.mx", "MX_PRESENT", "info", "1 MX")),
+        result("dns.mta_sts", finding("dns.mta_sts", "MTA_STS_MISSING", "info", "no record")),
+        result("smtp.mx", *info),
+        result(
+            "message.roundtrip", finding("message.roundtrip", "MESSAGE_DELIVERED", "info", "ok")
+        ),
+    )
+
+
+def test_a_clean_run_is_short_and_hides_the_info_findings():
+    out = text(clean_report()).splitlines()
+    assert out[0] == "mailprobe check of example.test: PASS: nothing to fix"
+    assert len(out) <= 20
+    assert not any("CERT_OK" in line for line in out)
+    assert out[-1] == "10 info findings not shown: -v shows them (and report.json)"
+    verbose = text(clean_report(), verbose=True)
+    assert verbose.count("CERT_OK [smtp.mx mx.example.test:25]") == 1
+    assert "not shown" not in verbose
+
+
+def test_problems_come_grouped_with_subjects_explanations_fix_and_docs():
+    out = text(broken_report(), width=100)
+    assert out.splitlines()[0] == (
+        "mailprobe check of example.test: FAIL: 3 problems to fix (2 fail, 1 warn), "
+        "1 probe could not run"
+    )
+    assert out.count("CERT_EXPIRED  ") == 2 and out.count("TLS_LEGACY_PROTOCOL  ") == 1
+    assert "on: mx.example.test:25, :465, :587\n" in out
+    assert "explains: SWAKS_STAGE_FAILED mx.example.test:587" in out
+    assert "fix: Renew the certificate." in out
+    assert "postfix:\n          smtpd_tls_chain_files = /etc/ssl/mx.pem" in out
+    assert "docs: docs/codes.md#cert_expired" in out
+    assert "Could not check" not in out  # the message probe's error is explained
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_no_line_is_wider_than_the_terminal(width):
+    rep = broken_report()
+    long = finding(
+        "smtp.mx",
+        "SMTP_VRFY_ENABLED",
+        "warn",
+        "mx.example.test:25 answers VRFY " + "and says a great deal " * 10,
+        "mx.example.test:25",
+        reply="250 " + "y" * 300,
+    )
+    rep = report(*rep.results, result("smtp.mx", long))
+    for out in (text(rep, width=width), text(rep, width=width, verbose=True)):
+        too_wide = [line for line in out.splitlines() if len(line) > width]
+        assert too_wide == []
+        assert "\r" not in out and "\n<~" not in out  # a server's line breaks shown, not obeyed
+
+
+# ----- wrap -----------------------------------------------------------------------------------
+COMMANDS = [
+    "openssl s_client -connect 127.0.0.25:25 -starttls smtp -servername mx.example.test "
+    "-CAfile /tmp/some/long/path/ca.pem -brief </dev/null",
+    "{ sleep 1; printf 'EHLO mailprobe.invalid\\r\\nVRFY postmaster\\r\\nQUIT\\r\\n'; } | "
+    "nc -i 1 -q 5 127.0.0.25 25",
+    'swaks --server 127.0.0.25 --from "a b c <x@example.test>" --to y@example.test --quit-after '
+    "RCPT",
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("width", [40, 50, 72])
+def test_a_wrapped_command_breaks_only_between_words(command, width):
+    lines = wrap_command(command, width, "      reproduce: ", "        ")
+    assert len(lines) > 1
+    assert all(line.endswith(" \\") for line in lines[:-1])
+    joined = lines[0].removeprefix("      reproduce: ")
+    for line in lines[1:]:
+        joined = joined.removesuffix(" \\") + " " + line.removeprefix("        ")
+    assert joined == command
+
+
+@pytest.mark.parametrize("width", [40, 50, 60])
+def test_bash_runs_a_wrapped_command_with_the_same_words(width):
+    command = (
+        "printf '[%s]' one 'two words in single quotes' \"double quoted words\" "
+        "escaped\\ space 'it''s' three four five six seven eight nine ten"
+    )
+    lines = wrap_command(command, width, "  ")
+
+    def run(cmd: str) -> str:
+        return subprocess.run(["bash", "-c", cmd], capture_output=True, text=True).stdout
+
+    assert run("\n".join(lines)) == run(command)
+    assert run(command).count("[") == 13
+
+
+def test_prose_wraps_with_a_hanging_indent_and_shows_line_breaks():
+    lines = wrap("one\r\ntwo " + "word " * 20, 40, "  evidence: ", "    ")
+    assert lines[0].startswith("  evidence: one⏎ two")
+    assert all(line.startswith("    ") for line in lines[1:])
+    assert all(len(line) <= 40 for line in lines)
