@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from probes.model import Finding, Severity
+from probes.report.posture import is_endpoint
 from probes.report.run import RunReport
 
 TRANSPORT_PREFIXES = ("smtp.", "imap.", "pop3.")
@@ -77,9 +78,9 @@ def _days(text: str | None) -> int | None:
 
 
 def is_endpoint_finding(finding: Finding) -> bool:
-    if not finding.subject or not finding.probe_id.startswith(TRANSPORT_PREFIXES):
-        return False
-    return split_subject(finding.subject)[1] is not None
+    """A transport probe's finding about a `host:port` (what probes.report.posture calls an
+    endpoint)."""
+    return finding.probe_id.startswith(TRANSPORT_PREFIXES) and is_endpoint(finding.subject)
 
 
 def endpoint_row(subject: str, findings: Iterable[Finding]) -> EndpointRow:

@@ -28,13 +28,15 @@ from collections import Counter
 from functools import cache
 from typing import TextIO
 
-from probes.codes import SYSTEMS, Fix, docs_link
+from probes.codes import SYSTEMS, Code, Fix, docs_link
 from probes.model import Finding, Outcome, ProbeResult, Severity
+from probes.report.causes import Cause, group
 from probes.report.endpoint_matrix import endpoint_rows
 from probes.report.html_charts import alignment_svg, alignment_text, trend_charts
-from probes.report.html_scorecard import endpoint_matrix, spf_tree_html
+from probes.report.html_scorecard import breakable, endpoint_matrix, spf_tree_html
 from probes.report.html_text import chip, esc
 from probes.report.message_alignment import message_alignments
+from probes.report.posture import Area, Kind, areas
 from probes.report.run import RunReport, iso_utc
 from probes.report.spf_tree import spf_tree
 
@@ -243,16 +245,20 @@ SCRIPT = """
 
 
 @cache
-def _fixes() -> dict[str, Fix]:
-    """The fix of every installed code that has one (empty when the probes cannot be loaded:
-    the report is still written)."""
+def _declarations() -> dict[str, Code]:
+    """Every installed code's declaration (its fix, whether it means "absent"); empty when the
+    probes cannot be loaded: the report is still written."""
     from probes import registry
 
     try:
         catalogue = registry.code_catalogue()
     except Exception:  # a broken plugin must not stop the report being written
         return {}
-    return {c: d.declaration.fix for c, d in catalogue.items() if d.declaration.fix is not None}
+    return {code: entry.declaration for code, entry in catalogue.items()}
+
+
+def _fixes() -> dict[str, Fix]:
+    return {c: d.fix for c, d in _declarations().items() if d.fix is not None}
 
 
 def fix_html(code: str, fix: Fix | None) -> str:
@@ -292,8 +298,45 @@ def _finding(finding: Finding, index: int, new: bool = False) -> str:
             f'<button type="button" class="copy" data-target="reproduce-{index}" hidden>'
             "copy</button></div>"
         )
-    if finding.severity >= Severity.WARN:
-        parts.append(fix_html(finding.code, _fixes().get(finding.code)))
+    parts.append("</article>")
+    return "\n".join(parts)
+
+
+def _cause(cause: Cause, index: int, report: RunReport) -> str:
+    """One problem: what it says, the subjects it affects, what it explains, its fix, and its
+    findings (the first open, the others collapsed), each with evidence and reproduce."""
+    sev = cause.severity.value
+    new = '<span class="badge new">new</span>' if cause.new else ""
+    said = "".join(f'<p class="message">{esc(line)}</p>' for line in cause.headline)
+    subjects = cause.named_subjects
+    parts = [
+        f'<article class="finding cause {sev}{" new" if cause.new else ""}">',
+        f'<header><span class="badge {sev}">{sev}</span>{new}'
+        f'<span class="code">{esc(cause.code)}</span>'
+        f'<span class="where">{esc(", ".join(cause.probes))}</span></header>',
+        said,
+    ]
+    if subjects and not (len(subjects) == 1 and subjects[0] in cause.headline[0]):
+        parts.append(
+            '<p class="subjects">on: '
+            + ", ".join(f'<b class="where">{breakable(s)}</b>' for s in subjects)
+            + "</p>"
+        )
+    if cause.consequences:
+        parts.append(
+            '<p class="explains">explains: '
+            + esc(", ".join(c.text for c in cause.consequences))
+            + "</p>"
+        )
+    parts.append(fix_html(cause.code, _fixes().get(cause.code)))
+    first, *rest = cause.findings
+    parts.append(_finding(first, index, report.is_new(first)))
+    if rest:
+        more = "".join(_finding(f, index + 1 + k, report.is_new(f)) for k, f in enumerate(rest))
+        parts.append(
+            f'<details class="more"><summary>{_plural(len(rest), "more finding")} of this cause'
+            f"</summary>{more}</details>"
+        )
     parts.append("</article>")
     return "\n".join(parts)
 
@@ -330,19 +373,24 @@ def _summary(report: RunReport) -> str:
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
-def _verdict(report: RunReport) -> str:
-    fails, warns = report.count_findings(Severity.FAIL), report.count_findings(Severity.WARN)
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _verdict(report: RunReport, found: list[Cause]) -> str:
+    """The same verdict as the text report: problems are causes (probes.report.causes)."""
+    fails = sum(1 for c in found if c.severity is Severity.FAIL)
+    warns = sum(1 for c in found if c.severity is Severity.WARN)
     errors = report.count(Outcome.ERROR)
-    if fails:
-        status, words = "fail", f"{fails} fail finding{'s' if fails != 1 else ''}"
-    elif warns:
-        status, words = "warn", f"{warns} warn finding{'s' if warns != 1 else ''}"
-    elif errors:
-        status, words = "error", "nothing failed, but some probes could not run"
-    else:
-        status, words = "pass", "nothing to fix"
-    if errors and status != "error":
-        words += f"; {errors} probe{'s' if errors != 1 else ''} could not run"
+    if not report.results:
+        return f'<p class="verdict">{chip("skipped", "nothing checked")}</p>'
+    status = "fail" if fails else "warn" if warns else "error" if errors else "pass"
+    parts = []
+    if fails or warns:
+        parts.append(f"{_plural(fails + warns, 'problem')} to fix ({fails} fail, {warns} warn)")
+    if errors:
+        parts.append(f"{_plural(errors, 'probe')} could not run")
+    words = ", ".join(parts) or "nothing to fix"
     return f'<p class="verdict">{chip(status)} {esc(words)}</p>'
 
 
@@ -350,19 +398,30 @@ def _section(id_: str, title: str, body: str) -> str:
     return f'<section id="{id_}"><h2>{esc(title)}</h2>\n{body}\n</section>'
 
 
-def posture_html(report: RunReport) -> str:
-    """The posture grid: each area of the run with its status (a word and a colour)."""
-    from probes.report.posture_grid import posture_items
-
-    items = []
-    for area, status, detail in posture_items(report):
-        items.append(
-            f'<li class="{esc(status.replace(" ", "-"))}"><div class="area">{esc(area)}</div>'
-            f'{chip(status)} <span class="detail">{esc(detail)}</span></li>'
-        )
-    if not items:
+def posture_html(found: list[Area]) -> str:
+    """The posture grid (probes.report.posture): each area with its status as a word and a
+    colour, grouped DNS / Endpoints / Message, and what makes it so."""
+    if not found:
         return '<p class="empty">Nothing was checked.</p>'
-    return f'<ul class="posture">{"".join(items)}</ul>'
+    out = []
+    for kind in Kind:
+        items = []
+        for area in (a for a in found if a.kind is kind):
+            status = area.status.value
+            bits = []
+            if area.codes:
+                bits.append(" ".join(area.codes))
+            if area.errors:
+                bits.append("could not check: " + ", ".join(area.errors))
+            new = f' <span class="badge new">{area.new} new</span>' if area.new else ""
+            name = "test message" if kind is Kind.MESSAGE else area.name
+            items.append(
+                f'<li class="{status}"><div class="area">{breakable(name)}</div>'
+                f'{chip(status)}{new} <span class="detail">{esc("; ".join(bits))}</span></li>'
+            )
+        if items:
+            out.append(f'<h3>{esc(kind.value)}</h3><ul class="posture">{"".join(items)}</ul>')
+    return "\n".join(out)
 
 
 def alignment_html(report: RunReport) -> str:
@@ -413,6 +472,8 @@ def trend_html(report: RunReport) -> str:
 
 def render(report: RunReport, stream: TextIO) -> None:
     domain = esc(report.target.domain)
+    found_causes = group(report)
+    found_areas = areas(report, _declarations())
     out = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -427,15 +488,22 @@ def render(report: RunReport, stream: TextIO) -> None:
         f"<h1>mailprobe: {domain}</h1>",
         f'<p class="meta">run {esc(report.run_id)} · started {esc(iso_utc(report.started))}'
         f" · took {report.duration_s:.3f} s · {len(report.results)} probes</p>",
-        _verdict(report),
+        _verdict(report, found_causes),
         _summary(report),
     ]
     if not report.results:
         out.append('<p class="empty">No probes installed or selected: nothing was checked.</p>')
     else:
         out += [
-            _section("posture", "Posture", posture_html(report)),
-            _section("endpoints", "Endpoints", endpoint_matrix(endpoint_rows(report))),
+            _section("posture", "Posture", posture_html(found_areas)),
+            _section(
+                "endpoints",
+                "Endpoints",
+                endpoint_matrix(
+                    endpoint_rows(report),
+                    {a.name: a.status.value for a in found_areas if a.kind is Kind.ENDPOINT},
+                ),
+            ),
             _section("alignment", "Test message alignment", alignment_html(report)),
             _section("spf-tree", "SPF include tree", spf_tree_html(spf_tree(report))),
             _section("trend", "Trend", trend_html(report)),
@@ -462,22 +530,33 @@ def render(report: RunReport, stream: TextIO) -> None:
         + "</div>"
     )
     index = 0
-    for severity in SEVERITY_ORDER:
-        group = [f for f in findings if f.severity is severity]
-        title = f"{_TITLES[severity]} findings ({len(group)})"
+    for severity in (Severity.FAIL, Severity.WARN):
+        of_severity = [c for c in found_causes if c.severity is severity]
+        n = sum(len(c.findings) for c in of_severity)
+        title = f"{_TITLES[severity]} findings ({n})"
         articles = []
-        for finding in group:
-            articles.append(_finding(finding, index, report.is_new(finding)))
-            index += 1
+        for cause in of_severity:
+            articles.append(_cause(cause, index, report))
+            index += len(cause.findings)
         body = "\n".join(articles) or '<p class="empty">none</p>'
-        if severity is Severity.INFO:
-            out.append(
-                f'<section id="{severity.value}"><h2>{title}</h2>'
-                f"<details><summary>show {len(group)} info findings</summary>\n{body}\n"
-                "</details></section>"
+        sub = ""
+        if of_severity:
+            sub = (
+                f'<p class="muted">{_plural(len(of_severity), "cause")}: findings that say the '
+                "same thing about several subjects are one entry</p>"
             )
-        else:
-            out.append(f'<section id="{severity.value}"><h2>{title}</h2>\n{body}\n</section>')
+        out.append(f'<section id="{severity.value}"><h2>{title}</h2>{sub}\n{body}\n</section>')
+    infos = [f for f in findings if f.severity is Severity.INFO]
+    articles = []
+    for finding in infos:
+        articles.append(_finding(finding, index, report.is_new(finding)))
+        index += 1
+    body = "\n".join(articles) or '<p class="empty">none</p>'
+    out.append(
+        f'<section id="info"><h2>Info findings ({len(infos)})</h2>'
+        f"<details><summary>show {len(infos)} info findings</summary>\n{body}\n"
+        "</details></section>"
+    )
     if report.results:
         out += [
             '<section id="probes"><h2>Probes</h2><div class="scroll">',

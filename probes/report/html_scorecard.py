@@ -5,7 +5,7 @@ include tree (the drawings are in html_charts). Each takes the pure model of its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from probes.model import Severity
 from probes.report.endpoint_matrix import EndpointRow
@@ -73,14 +73,16 @@ def _tls(row: EndpointRow) -> str:
     return text
 
 
-def endpoint_matrix(rows: Sequence[EndpointRow]) -> str:
-    """The endpoint matrix; on a narrow screen each row becomes a card (CSS)."""
+def endpoint_matrix(rows: Sequence[EndpointRow], statuses: Mapping[str, str]) -> str:
+    """The endpoint matrix; on a narrow screen each row becomes a card (CSS). `statuses`:
+    the posture of each endpoint (probes.report.posture), so the grid and the matrix agree;
+    an endpoint without one shows its worst severity."""
     if not rows:
         return '<p class="empty">No transport probe reported on an endpoint.</p>'
     head = ("endpoint", "status", "TLS", "versions", "certificate", "auth", "probes")
     body = []
     for r in rows:
-        status = severity_status(r.worst)
+        status = statuses.get(r.subject, severity_status(r.worst))
         problems = ""
         if r.problems:
             problems = '<div class="problems">' + " ".join(map(esc, r.problems)) + "</div>"
