@@ -330,7 +330,8 @@ def _cause(cause: Cause, index: int, report: RunReport) -> str:
         )
     parts.append(fix_html(cause.code, _fixes().get(cause.code)))
     first, *rest = cause.findings
-    parts.append(_finding(first, index, report.is_new(first)))
+    # the cause carries the "new" mark; its findings repeat it only to tell which ones are new
+    parts.append(_finding(first, index, bool(rest) and report.is_new(first)))
     if rest:
         more = "".join(_finding(f, index + 1 + k, report.is_new(f)) for k, f in enumerate(rest))
         parts.append(
