@@ -120,11 +120,14 @@ def endpoint_row(subject: str, findings: Iterable[Finding]) -> EndpointRow:
     )
     days = None
     not_after = ""
-    for f in [*(by_code.get(c, [None])[0] for c in cert_problems), cert_f]:
-        if f is not None and days is None:
-            days = _days(f.evidence.get("days_left"))
-        if f is not None and not not_after:
-            not_after = f.evidence.get("not_after", "")
+    seen: list[Finding] = [by_code[c][0] for c in cert_problems]
+    if cert_f is not None:
+        seen.append(cert_f)
+    for cert_finding in seen:
+        if days is None:
+            days = _days(cert_finding.evidence.get("days_left"))
+        if not not_after:
+            not_after = cert_finding.evidence.get("not_after", "")
     if cert_problems:
         cert = " ".join(cert_problems)
     elif "CERT_OK" in by_code:

@@ -207,12 +207,12 @@ def line_chart(
                 f'<rect class="band {cls}" x="{_LEFT}" y="{y(hi_c):.1f}" width="{plot_w}" '
                 f'height="{y(lo_c) - y(hi_c):.1f}"/>'
             )
-    for v in range(low, top + 1, step):
+    for tick in range(low, top + 1, step):
         parts.append(
-            f'<line class="grid{" zero" if v == 0 else ""}" x1="{_LEFT}" y1="{y(v):.1f}" '
-            f'x2="{_W - _RIGHT}" y2="{y(v):.1f}"/>'
-            f'<text class="axis" x="{_LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">'
-            f"{round(v)}</text>"
+            f'<line class="grid{" zero" if tick == 0 else ""}" x1="{_LEFT}" y1="{y(tick):.1f}" '
+            f'x2="{_W - _RIGHT}" y2="{y(tick):.1f}"/>'
+            f'<text class="axis" x="{_LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">'
+            f"{tick}</text>"
         )
     for i, label in _x_labels(points):
         anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
