@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from probes.report.html_text import clip, esc
+from probes.report.html_text import chip, clip, esc
 from probes.report.message_alignment import Identifier, MessageAlignment
 from probes.report.run import TrendPoint
 from probes.report.trend import Series, cert_series, severity_series
@@ -267,12 +267,20 @@ def trend_charts(points: Sequence[TrendPoint]) -> str:
         Series({"error": "probes in error"}.get(s.name, f"{s.name} findings"), s.values)
         for s in sev
     ]
-    out = [
-        '<figure class="trend">',
-        line_chart(points, sev_names, sev_cls, "Findings by severity per run", "trend-findings"),
-        f"<figcaption>Findings by severity per run (oldest left){_legend(sev_names, sev_cls)}"
-        "</figcaption></figure>",
-    ]
+    if any(v for s in sev for v in s.values):
+        out = [
+            '<figure class="trend">',
+            line_chart(
+                points, sev_names, sev_cls, "Findings by severity per run", "trend-findings"
+            ),
+            "<figcaption>Findings by severity per run (oldest left)"
+            f"{_legend(sev_names, sev_cls)}</figcaption></figure>",
+        ]
+    else:  # a flat line at zero says less than a sentence
+        out = [
+            f'<p class="steady">{chip("pass", "steady")} No warn or fail findings and no probe '
+            f"errors in the last {len(points)} runs.</p>"
+        ]
     certs = cert_series(points)
     if certs:
         cert_cls = [f"c-{k % 6}" for k in range(len(certs))]

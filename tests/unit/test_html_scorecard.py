@@ -332,3 +332,14 @@ def test_the_trend_is_not_in_other_formats_json(fmt):
     report = scorecard_report(trend_runs=3)
     assert report.to_json() == dataclasses.replace(report, trend=None).to_json()
     assert report == dataclasses.replace(report, trend=None)  # not part of equality either
+
+
+def test_a_trend_without_problems_is_a_sentence_and_the_certificate_chart():
+    report = scorecard_report(trend_runs=4)
+    calm = tuple(
+        dataclasses.replace(p, counts={"fail": 0, "warn": 0, "info": 50, "error": 0})
+        for p in report.trend
+    )
+    trend = section(rendered(dataclasses.replace(report, trend=calm)), "trend")
+    assert "No warn or fail findings and no probe errors in the last 4 runs." in trend
+    assert trend.count('<svg class="chart"') == 1 and 'id="trend-certs"' in trend
