@@ -257,6 +257,7 @@ def _declarations() -> dict[str, Code]:
     return {code: entry.declaration for code, entry in catalogue.items()}
 
 
+@cache
 def _fixes() -> dict[str, Fix]:
     return {c: d.fix for c, d in _declarations().items() if d.fix is not None}
 
