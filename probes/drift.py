@@ -312,11 +312,22 @@ def _names(domains: list[str]) -> str:
 def new_positions(
     db: HistoryDB, report: RunReport, what: str | None = None
 ) -> list[tuple[int, int]] | None:
+    """(result index, finding index) of every finding of `report` that is new (see
+    `compare_with_history`); None when no comparable run exists."""
+    compared = compare_with_history(db, report, what)
+    return compared[0] if compared is not None else None
+
+
+def compare_with_history(
+    db: HistoryDB, report: RunReport, what: str | None = None
+) -> tuple[list[tuple[int, int]], list[Finding]] | None:
     """(result index, finding index) of every finding of `report` that is new: no finding of
     the same identity, with the same stable evidence and at least its severity, in the newest
     comparable run in which its probe completed (so a probe that errored last night does not
-    make today's findings new, and a finding that got worse is new). None when no comparable
-    run exists at all (the first run of a domain and `what`)."""
+    make today's findings new, and a finding that got worse is new); and the findings of that
+    baseline that `report` no longer has, among the probes that completed in `report` too
+    (resolved). None when no comparable run exists at all (the first run of a domain and
+    `what`)."""
     domain = report.target.domain
     started = iso_utc(report.started)
     baseline_runs = db.completed_before(report.run_id, domain, started, what)
@@ -334,7 +345,15 @@ def new_positions(
                 out.append((i, j))
             else:
                 candidates.remove(match)
-    return out
+    completed = {r.probe_id for r in report.results if r.outcome is Outcome.COMPLETED}
+    seen_now = {f.identity for r in report.results for f in r.findings}
+    resolved = [
+        f
+        for left in baseline.values()
+        for f in left
+        if f.probe_id in completed and f.identity not in seen_now
+    ]
+    return out, resolved
 
 
 def _same(before: Finding, after: Finding) -> bool:
@@ -345,11 +364,13 @@ def _same(before: Finding, after: Finding) -> bool:
 
 
 def mark_new(db: HistoryDB, report: RunReport, what: str | None = None) -> RunReport:
-    """`report` with its new findings marked (RunReport.new), when a comparable run exists."""
-    positions = new_positions(db, report, what)
-    if positions is None:
+    """`report` with its new findings marked (RunReport.new) and the previous run's findings it
+    no longer has (RunReport.resolved), when a comparable run exists."""
+    compared = compare_with_history(db, report, what)
+    if compared is None:
         return report
-    return dataclasses.replace(report, new=frozenset(positions))
+    positions, resolved = compared
+    return dataclasses.replace(report, new=frozenset(positions), resolved=tuple(resolved))
 
 
 def new_findings(

@@ -1,9 +1,11 @@
 """Markdown renderer, for a CI comment or a ticket (GitHub/GitLab flavoured Markdown).
 
-Layout: a heading and a summary line (target, findings by severity, probe outcomes); probes
-that could not run; a table of fail and warn findings; one collapsible <details> per fail/warn
-finding with its evidence and the reproduce command in a fenced code block; info findings in
-one collapsed table.
+Layout, to paste into a ticket: a heading with the verdict and a summary line (target, findings
+by severity, probe outcomes); the posture (probes.report.posture: each DNS policy, endpoint and
+the message with its status); probes that could not run; a table of what to fix, one row per
+root cause (probes.report.causes: the code, the subjects it affects); one collapsible <details>
+per cause with what it explains, the fix (per system, fenced), the docs link, the evidence and
+the reproduce command in a fenced code block; info findings in one collapsed table.
 
 Every value from a report is treated as hostile: in table cells and text, Markdown
 punctuation (`\\`, backtick, `*`, `_`, `[`, `]`, `|`, `#`, ...) is backslash-escaped, `<`, `>`
@@ -16,9 +18,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from typing import TextIO
 
-from probes.model import Finding, Outcome, Severity
+from probes.codes import SYSTEMS, Code, docs_link
+from probes.model import Outcome, Severity
+from probes.report.causes import Cause, group
+from probes.report.posture import areas, changes
 from probes.report.run import RunReport, iso_utc
 
 SEVERITY_ORDER = (Severity.FAIL, Severity.WARN, Severity.INFO)
@@ -110,16 +116,29 @@ def _summary(report: RunReport) -> str:
 _NEW = " **new**"
 
 
-def _details(finding: Finding, new: bool = False) -> list[str]:
-    where = f" · {finding.subject}" if finding.subject else ""
+def _subjects(cause: Cause) -> str:
+    return ", ".join(cause.named_subjects)
+
+
+def _details(cause: Cause, declaration: Code | None) -> list[str]:
+    finding = cause.first
+    subjects = _subjects(cause)
+    where = f" · {subjects}" if subjects else ""
     out = [
         "<details>",
-        f"<summary>{_ICON[finding.severity]} {code(finding.code, in_table=False)} "
-        f"{_html(finding.probe_id + where)}{' <b>new</b>' if new else ''}</summary>",
-        "",
-        md(finding.message),
+        f"<summary>{_ICON[cause.severity]} {code(cause.code, in_table=False)} "
+        f"{_html(', '.join(cause.probes) + where)}{' <b>new</b>' if cause.new else ''}</summary>",
         "",
     ]
+    out += [md(line) + "<br>" for line in cause.headline[:-1]] + [md(cause.headline[-1]), ""]
+    if cause.consequences:
+        out += ["Explains: " + md(", ".join(c.text for c in cause.consequences)), ""]
+    if declaration is not None and declaration.fix is not None:
+        out += [f"**Fix:** {md(declaration.fix.what)}", ""]
+        for system, text in declaration.fix.lines.items():
+            out += [f"{md(SYSTEMS[system])}:", "", fenced(text, ""), ""]
+    if declaration is not None:
+        out += [f"Docs: [{md(cause.code)}]({docs_link(cause.code)})", ""]
     if finding.evidence:
         out += [_row("evidence", "value"), _row("---", "---")]
         out += [_row(md(k), md(v)) for k, v in finding.evidence.items()]
@@ -130,17 +149,53 @@ def _details(finding: Finding, new: bool = False) -> list[str]:
     return out
 
 
-def render(report: RunReport, stream: TextIO) -> None:
+def _verdict(report: RunReport, causes: list[Cause]) -> str:
+    if any(c.severity is Severity.FAIL for c in causes):
+        return "❌ FAIL"
+    if causes:
+        return "⚠️ WARN"
+    if report.count(Outcome.ERROR):
+        return "ERROR"
+    return "✅ PASS"
+
+
+def _declarations() -> dict[str, Code]:
+    from probes.registry import code_catalogue
+
+    return {c: entry.declaration for c, entry in code_catalogue().items()}
+
+
+def render(
+    report: RunReport, stream: TextIO, *, declarations: Mapping[str, Code] | None = None
+) -> None:
+    if declarations is None:
+        declarations = _declarations()
+    causes = group(report)
     out = [
-        f"## mailprobe: {md(report.target.domain)}",
+        f"## mailprobe: {md(report.target.domain)}: {_verdict(report, causes)}",
         "",
         _summary(report),
         "",
         f"Run {code(report.run_id, in_table=False)} started {iso_utc(report.started)}.",
         "",
     ]
+    since = changes(report)
+    if since:
+        out += [md(since[0].upper() + since[1:]) + ".", ""]
     if not report.results:
         out += ["No probes installed or selected: nothing was checked.", ""]
+    else:
+        out += ["### Posture", "", _row("area", "", "status", "to fix"), _row(*["---"] * 4)]
+        for area in areas(report, declarations):
+            out.append(
+                _row(
+                    area.kind.value,
+                    md(area.name),
+                    area.status.value + (f" ({area.new} new)" if area.new else ""),
+                    ", ".join(code(c) for c in area.codes),
+                )
+            )
+        out.append("")
     broken = [r for r in report.results if r.outcome is not Outcome.COMPLETED]
     if broken:
         out += ["### Probes that did not run to completion", ""]
@@ -149,29 +204,28 @@ def render(report: RunReport, stream: TextIO) -> None:
             reason = r.error.value if r.error else ""
             out.append(_row(md(r.probe_id), r.outcome.value, reason, md(r.error_detail or "")))
         out.append("")
-    findings = [f for r in report.results for f in r.findings]
-    serious = [f for s in SEVERITY_ORDER[:2] for f in findings if f.severity is s]
-    if serious:
-        out += ["### Fail and warn findings", ""]
+    if causes:
+        out += ["### What to fix", ""]
         out += [
             _row("code", "severity", "probe", "subject", "message"),
             _row("---", "---", "---", "---", "---"),
         ]
-        for f in serious:
+        for c in causes:
             out.append(
                 _row(
-                    code(f.code) + (_NEW if report.is_new(f) else ""),
-                    f"{_ICON[f.severity]} {f.severity.value}",
-                    md(f.probe_id),
-                    md(f.subject or ""),
-                    md(f.message),
+                    code(c.code) + (_NEW if c.new else ""),
+                    f"{_ICON[c.severity]} {c.severity.value}",
+                    md(", ".join(c.probes)),
+                    md(_subjects(c)),
+                    md("; ".join(c.headline)),
                 )
             )
         out += ["", "### Details", ""]
-        for f in serious:
-            out += _details(f, report.is_new(f))
+        for c in causes:
+            out += _details(c, declarations.get(c.code))
     elif report.results:
         out += ["No fail or warn findings.", ""]
+    findings = [f for r in report.results for f in r.findings]
     info = [f for f in findings if f.severity is Severity.INFO]
     if info:
         out += [

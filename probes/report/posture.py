@@ -174,3 +174,17 @@ def _absent_codes(declarations: Mapping[str, Code] | None) -> frozenset[str]:
 
 def worst(found: list[Area]) -> Status | None:
     return max((a.status for a in found), key=lambda s: s.rank, default=None)
+
+
+def changes(report: RunReport) -> str | None:
+    """What changed since the previous comparable run (history), or None when not compared."""
+    if report.new is None:
+        return None
+    text = f"since the previous comparable run: {len(report.new)} new"
+    if report.resolved is not None:
+        text += f", {len(report.resolved)} resolved"
+        fixed = [f for f in report.resolved if f.severity is not Severity.INFO]
+        if fixed:
+            names = ", ".join(f"{f.code} {f.subject or f.probe_id}" for f in fixed)
+            text += f" (fixed: {names})"
+    return text

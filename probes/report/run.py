@@ -53,6 +53,10 @@ class RunReport:
     # The findings new since the previous comparable run in the history (probes.drift), as
     # (result index, finding index); None when the run was not compared with the history.
     new: frozenset[tuple[int, int]] | None = None
+    # The findings of that previous run that this run no longer has, among the probes that
+    # completed in both (a probe that did not run or ended ERROR resolves nothing); None when
+    # the run was not compared.
+    resolved: tuple[Finding, ...] | None = None
     # The runs before this one in the history (same target and probe set), oldest first, and
     # this run last: what the HTML scorecard's trend chart draws. Handed over by the CLI
     # (HistoryDB.trend); None when the run was not read with its history. Not in the JSON.
@@ -80,7 +84,11 @@ class RunReport:
             "duration_s": round(self.duration_s, 6),
             "results": [self._result_json(i, r) for i, r in enumerate(self.results)],
             "dns": dict(self.dns) if self.dns is not None else None,
-        }
+        } | (
+            {"resolved": [{"probe": f.probe_id, **f.to_json()} for f in self.resolved]}
+            if self.resolved is not None
+            else {}
+        )
 
     @classmethod
     def from_json(cls, data: Any) -> RunReport:
@@ -132,18 +140,7 @@ def _report_from_json(data: dict[str, Any]) -> RunReport:
     for i, r in enumerate(data["results"]):
         findings = []
         for j, f in enumerate(r["findings"]):
-            findings.append(
-                Finding(
-                    probe_id=r["probe"],
-                    code=f["code"],
-                    severity=Severity(f["severity"]),
-                    message=f["message"],
-                    evidence=dict(f["evidence"]),
-                    reproduce=f["reproduce"],
-                    subject=f["subject"],
-                    volatile=frozenset(f.get("volatile", ())),
-                )
-            )
+            findings.append(_finding_from_json(r["probe"], f))
             if "new" in f:
                 compared = True
                 if f["new"]:
@@ -170,6 +167,22 @@ def _report_from_json(data: dict[str, Any]) -> RunReport:
         results=tuple(results),
         dns={str(k): int(v) for k, v in dns.items()} if dns is not None else None,
         new=frozenset(new) if compared else None,
+        resolved=tuple(_finding_from_json(f["probe"], f) for f in data["resolved"])
+        if "resolved" in data
+        else None,
+    )
+
+
+def _finding_from_json(probe_id: str, f: dict[str, Any]) -> Finding:
+    return Finding(
+        probe_id=probe_id,
+        code=f["code"],
+        severity=Severity(f["severity"]),
+        message=f["message"],
+        evidence=dict(f["evidence"]),
+        reproduce=f["reproduce"],
+        subject=f["subject"],
+        volatile=frozenset(f.get("volatile", ())),
     )
 
 

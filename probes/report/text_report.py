@@ -20,7 +20,7 @@ from typing import TextIO
 from probes.codes import Code, docs_link
 from probes.model import Finding, Outcome, ProbeResult, Severity
 from probes.report.causes import Cause, explained_errors, group
-from probes.report.posture import Area, Kind, Status, areas
+from probes.report.posture import Area, Kind, Status, areas, changes
 from probes.report.run import RunReport, iso_utc
 from probes.report.wrap import visible, wrap, wrap_command
 
@@ -76,6 +76,11 @@ def _run_line(report: RunReport) -> str:
             f"({report.dns.get('cache_hits', 0)} from the run's cache)"
         )
     return ", ".join(bits)
+
+
+def _changes_lines(report: RunReport, width: int) -> list[str]:
+    text = changes(report)
+    return wrap(text, width, "", "  ") if text else []
 
 
 # ----- the posture --------------------------------------------------------------------------
@@ -248,8 +253,7 @@ def render(
         f"mailprobe check of {report.target.domain}: {_verdict(report, causes)}", width, "", "  "
     )
     out += wrap(_run_line(report), width, "", "  ")
-    if report.new is not None:
-        out.append(f"new since the previous comparable run: {len(report.new)}")
+    out += _changes_lines(report, width)
     out.append("")
     if not report.results:
         out += ["no probes installed/selected: nothing was checked", ""]

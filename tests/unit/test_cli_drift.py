@@ -173,7 +173,7 @@ def test_renderers_mark_new_findings(tmp_path):
     text = render(text_report)
     assert "FAIL  NEW BAD  " in text and "WARN  OLD_ONE  " in text
     assert "STATE" not in text  # info: shown with -v
-    assert "new since the previous comparable run: 2" in text
+    assert "since the previous comparable run: 2 new, 0 resolved" in text
     verbose = io.StringIO()
     text_report.render(today, verbose, verbose=True)
     assert "  NEW STATE [dns.dmarc]" in verbose.getvalue()

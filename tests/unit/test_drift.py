@@ -4,6 +4,7 @@ schema 1 -> 2 upgrade."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 from probes.drift import diff, mark_new, new_findings, new_positions, still_failing
 from probes.history import APPLICATION_ID, SCHEMA_VERSION, HistoryDB, HistoryError
 from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Severity, Target
+from probes.report import text_report
 from probes.report.run import RunReport
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -245,6 +247,21 @@ def test_mark_new_flags_findings_in_the_report_and_its_json(db):
     flags = {x["code"]: x["new"] for r in today.to_json()["results"] for x in r["findings"]}
     assert flags == {"A": False, "B": True, "C": True}
     assert [x.code for r in today.results for x in r.findings if today.is_new(x)] == ["B", "C"]
+
+
+def test_mark_new_lists_what_the_previous_run_had_and_this_one_no_longer_has(db):
+    smtp = {"smtp.mx": Outcome.COMPLETED}
+    before = [f("A", "warn"), f("GONE", "fail", "x"), f("T", "warn", "mx:25", probe="smtp.mx")]
+    db.add(rep("a", before, outcomes=smtp))
+    # dns.dmarc completed without GONE: resolved; smtp.mx errored: its T is not resolved
+    today = mark_new(db, rep("b", [f("A", "warn")], 1, outcomes={"smtp.mx": Outcome.ERROR}))
+    assert [(x.code, x.subject) for x in today.resolved] == [("GONE", "x")]
+    assert [x["code"] for x in today.to_json()["resolved"]] == ["GONE"]
+    again = RunReport.from_json(json.loads(json.dumps(today.to_json())))
+    assert again.resolved == today.resolved and again.to_json() == today.to_json()
+    out = io.StringIO()
+    text_report.render(today, out)
+    assert "since the previous comparable run: 0 new, 1 resolved (fixed: GONE x)" in out.getvalue()
 
 
 def test_still_failing_names_the_first_run_of_the_streak(db):
