@@ -36,7 +36,7 @@ from probes.report.html_charts import alignment_svg, alignment_text, trend_chart
 from probes.report.html_scorecard import breakable, endpoint_matrix, spf_tree_html
 from probes.report.html_text import chip, esc
 from probes.report.message_alignment import message_alignments
-from probes.report.posture import Area, Kind, areas
+from probes.report.posture import Area, Kind, areas, changes
 from probes.report.run import RunReport, iso_utc
 from probes.report.spf_tree import spf_tree
 
@@ -367,11 +367,6 @@ def _summary(report: RunReport) -> str:
         f"<b>{report.count(o)}</b>{o.value.lower()}</div>"
         for o in (Outcome.COMPLETED, Outcome.ERROR, Outcome.SKIPPED)
     ]
-    if report.new is not None:
-        new = sum(
-            1 for i, j in report.new if report.results[i].findings[j].severity >= Severity.WARN
-        )
-        cards.append(f'<div class="card new"><b>{new}</b>new warn/fail since the last run</div>')
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
@@ -394,6 +389,12 @@ def _verdict(report: RunReport, found: list[Cause]) -> str:
         parts.append(f"{_plural(errors, 'probe')} could not run")
     words = ", ".join(parts) or "nothing to fix"
     return f'<p class="verdict">{chip(status)} {esc(words)}</p>'
+
+
+def _changes(report: RunReport) -> str:
+    """What changed since the previous comparable run, as the text report says it."""
+    text = changes(report)
+    return f'<p class="changes">{esc(text)}</p>' if text else ""
 
 
 def _section(id_: str, title: str, body: str) -> str:
@@ -491,6 +492,7 @@ def render(report: RunReport, stream: TextIO) -> None:
         f'<p class="meta">run {esc(report.run_id)} · started {esc(iso_utc(report.started))}'
         f" · took {report.duration_s:.3f} s · {len(report.results)} probes</p>",
         _verdict(report, found_causes),
+        _changes(report),
         _summary(report),
     ]
     if not report.results:
