@@ -68,12 +68,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     check_history(args)
 
     say = _say(args.quiet)
-    sources = [bool(args.lab), bool(args.domain), bool(args.domains)]
+    sources = [bool(args.lab), bool(args.domain), bool(args.domains), args.lab_name is not None]
     if sum(sources) == 0:
-        raise UsageError("check: give a DOMAIN, --domains FILE or --lab")
+        raise UsageError("check: give a DOMAIN, --domains FILE, --lab or --lab-name NAME")
     if sum(sources) > 1:
-        raise UsageError("check: give only one of DOMAIN, --domains FILE and --lab")
-    for given, option in ((args.lab_spec, "--lab-spec"), (args.lab_flavour, "--lab-flavour")):
+        raise UsageError(
+            "check: give only one of DOMAIN, --domains FILE, --lab and --lab-name NAME"
+        )
+    for given, option in (
+        (args.lab_spec, "--lab-spec"),
+        (args.lab_flavour, "--lab-flavour"),
+        (args.keep_lab is not None, "--keep-lab"),
+    ):
         if given and not args.lab:
             raise UsageError(f"check: {option} goes with --lab")
     renderers = registry.load_renderers()
@@ -102,25 +108,101 @@ def cmd_check(args: argparse.Namespace) -> int:
         domains = read_domains(args.domains)
         template = _target_from_args(args, domains[0], dkim_keys)
         return _audit_and_report(args, domains, template, probe_classes)
-    if not args.lab:
+    if not args.lab and args.lab_name is None:
         target = _target_from_args(args, args.domain, dkim_keys)
         return _run_and_report(args, target, probe_classes, renderers, secrets=())
 
-    from probes.lab.lab import Lab
-    from probes.lab.target import lab_target
-
     changes, message_given = _lab_changes(args, dkim_keys)
-    # The user's overrides get the checks a DOMAIN gets, before the lab starts ...
+    # The user's overrides get the checks a DOMAIN gets, before the lab starts (or is used) ...
     _checked(Target(domain="lab.invalid", **changes), _time_options(args))
-    spec = _load_spec(args.lab_spec, args.lab_flavour)
-    with Lab(spec, say=say) as lab:
-        info = lab.info
-        assert info is not None
-        # ... and the lab's Target with them, built as everywhere else (probes.lab.target).
+
+    def check_lab(info, *, lab_removed: bool = False) -> int:
+        """... and the lab's Target with them, built as everywhere else (probes.lab.target):
+        one path for a lab this command starts and a running one (--lab-name)."""
+        from probes.lab.target import lab_target
+
         target = _checked(
             lab_target(info, message_given=message_given, **changes), _time_options(args)
         )
-        return _run_and_report(args, target, probe_classes, renderers, secrets=(info.password,))
+        return _run_and_report(
+            args,
+            target,
+            probe_classes,
+            renderers,
+            secrets=(info.password,),
+            lab_removed=lab_removed,
+        )
+
+    if args.lab_name is not None:
+        from probes.lab.running import LabNotRunning, running_lab
+
+        try:
+            info = running_lab(args.lab_name)
+        except LabNotRunning as exc:  # exit 2, before anything is probed
+            raise UsageError(f"--lab-name {args.lab_name}: {exc}") from None
+        say(f"lab {args.lab_name!r} ({info.lab_id}, {info.domain}) answers; probing it")
+        return check_lab(info)
+
+    spec = _load_spec(args.lab_spec, args.lab_flavour)
+    if args.keep_lab is not None:
+        return _check_kept_lab(args, spec, say, check_lab)
+    from probes.lab.lab import Lab
+
+    with Lab(spec, say=say) as lab:
+        assert lab.info is not None
+        return check_lab(lab.info, lab_removed=True)
+
+
+def _check_kept_lab(args: argparse.Namespace, spec, say, check_lab) -> int:
+    """`check --lab --keep-lab [NAME]`: start the lab as `lab up` does (its state under the
+    state directory), probe it, and keep it once the run is done; until then an interrupt or
+    an error removes everything, as for a throwaway lab."""
+    import secrets
+
+    from probes.lab.lab import Lab
+    from probes.lab.state import LabState, check_name
+
+    name = args.keep_lab or f"check-{secrets.token_hex(3)}"
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise UsageError(f"--keep-lab: {exc}") from None
+    state = LabState(name)
+    if state.exists():
+        raise UsageError(
+            f"--keep-lab {name}: lab {name!r} is already up; use `mailprobe check --lab-name "
+            f"{name}`, or `mailprobe lab down --name {name}` first"
+        )
+    lab = Lab(spec, workdir=state.lab_dir, owned_dir=state.root, say=say)
+    try:
+        with interrupts.deferred():
+            state.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = lab.start()
+        state.save(info)
+        status = check_lab(info)
+        sys.stdout.flush()
+        first = interrupts.received()
+        if first is not None:  # a signal whose KeyboardInterrupt Python dropped: not kept
+            raise interrupts.Interrupted(first)
+        # As `lab up`: settled first, kept second (a signal until finish() removes the lab).
+        interrupts.finish()
+        lab.keep()
+    except BaseException:
+        with interrupts.deferred():
+            lab.stop()
+            state.remove()
+        raise
+    # The last lines: how to use the kept lab and how to bring it down. On stdout after a
+    # text report; on stderr when stdout is JSON, plugin output or another machine format.
+    out = sys.stdout if args.format == "text" else sys.stderr
+    print(
+        f"lab {name!r} ({info.lab_id}) is kept: `mailprobe check --lab-name {name}` probes it "
+        f"again, `mailprobe lab status --name {name}` shows it; bring it down with:\n"
+        f"mailprobe lab down --name {name}",
+        file=out,
+        flush=True,
+    )
+    return status
 
 
 def _choose_formats(args: argparse.Namespace, renderers) -> None:
@@ -326,7 +408,11 @@ def _message_options(args: argparse.Namespace) -> tuple[MessageOptions, frozense
     return options, frozenset(k for k, v in values.items() if v is not None)
 
 
-def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> int:
+def _run_and_report(
+    args, target: Target, probe_classes, renderers, secrets, *, lab_removed: bool = False
+) -> int:
+    """Run the probes, store and write the report, print it. `lab_removed`: the target is a
+    throwaway lab removed when the command ends (its reproduce lines say so)."""
     from probes.cli_render import for_files, show
     from probes.net import Net
     from probes.runner import run_report
@@ -340,6 +426,10 @@ def _run_and_report(args, target: Target, probe_classes, renderers, secrets) -> 
         deadline=args.run_deadline,
         run_limit=args.max_run_time,
     )
+    if lab_removed:
+        from probes.report.removed_lab import note_lab_removed
+
+        report = note_lab_removed(report)
     out_dir = Path(args.output) if args.output else Path("reports") / report.run_id
     with contextlib.ExitStack() as stack:
         db = None
@@ -790,6 +880,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("domain", nargs="?", help="the mail domain to probe")
     check.add_argument(
         "--lab", action="store_true", help="start the embedded lab, probe it, stop it"
+    )
+    check.add_argument(
+        "--lab-name",
+        metavar="NAME",
+        help="probe the running lab `mailprobe lab up --name NAME` started, as --lab would "
+        "(exit 2 when it is not up or does not answer)",
+    )
+    check.add_argument(
+        "--keep-lab",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="with --lab: keep the lab afterwards, as `lab up --name NAME` would (default "
+        "name: check-<random>), so its reproduce lines work; the output ends with the "
+        "`mailprobe lab down --name NAME` line",
     )
     check.add_argument("--lab-spec", metavar="FILE", help="lab spec YAML for --lab")
     check.add_argument(

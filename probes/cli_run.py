@@ -1,7 +1,8 @@
 """`mailprobe run SCENARIO.yaml ...`: run the scenarios pytest collects, without pytest.
 
 Every scenario file is loaded and validated before anything runs (a bad one: exit 2 naming
-file, line and field). Each scenario then runs in turn; its report goes to
+file, line and field; so is a running lab a scenario names, `lab: {name: NAME}`, that is not
+up or does not answer). Each scenario then runs in turn; its report goes to
 `--output DIR/<scenario name>/` (default `reports/<run-id>/`), as JSON plus `--format`.
 Stdout gets one line per scenario (PASS, FAIL or ERROR) and, for the ones that did not pass,
 the unmet expectations and a table of findings; `-q` prints only those, and for a scenario that
@@ -92,6 +93,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             scenarios.append(scenario)
     check_history(args)
     args.prometheus_dir = check_prometheus_options(args)
+    from probes.scenario_run import running_lab_of
+
+    for scenario in scenarios:  # a running lab that is not up: exit 2 before anything runs
+        if scenario.lab_name is not None:
+            running_lab_of(scenario)
 
     def say(msg: str) -> None:
         if not args.quiet:

@@ -121,6 +121,8 @@ class ScenarioItem(pytest.Item):
             sigterm_unwinds()
             with Lab(scenario.lab_spec_to_start()) as lab:
                 self.outcome = scenario_run.run_scenario(scenario, lab.info)
+        elif scenario.lab_name is not None:  # a running lab (`lab: {name: NAME}`)
+            self.outcome = scenario_run.run_scenario(scenario)
         elif scenario.uses_lab:
             shared = _labs(self.config).shared(scenario.flavour)
             self.outcome = scenario_run.run_scenario(scenario, shared)

@@ -8,7 +8,9 @@ test per YAML document, probes.pytest_scenarios). A file may hold several docume
     description: free text
     marks: [nightly, slow]           # pytest marks; `lab` is added when the lab is used
     collect: true                    # false: pytest does not collect it (`mailprobe run` does)
-    lab: false                       # true: start the embedded lab and probe it
+    lab: false                       # true: start the embedded lab and probe it;
+                                     # {name: NAME}: probe the running lab NAME
+                                     # (`mailprobe lab up --name NAME`) instead
     lab_spec: {...}                  # a lab spec (probes/lab/spec.py LabSpec fields), or the
                                      # name of a lab spec file relative to this one; implies lab
     lab_flavours: all                # or [postfix+dovecot, exim+perdition, ...]: run once per
@@ -46,7 +48,10 @@ test per YAML document, probes.pytest_scenarios). A file may hold several docume
       outcomes: COMPLETED            # every probe must complete (no ERROR, no SKIPPED)
 
 With the lab, the target's hosts, selectors, sending IPs, resolver, CA file, DKIM keys and
-credentials default to the lab's (as `mailprobe check --lab`); given fields override them.
+credentials default to the lab's (as `mailprobe check --lab`); given fields override them, and
+their strings may name the lab's addresses as `{lab.mx}`, `{lab.authorized}`, `{lab.domain}`...
+(probes.scenario_placeholders), filled when the scenario runs. A running lab (`lab: {name:
+NAME}`) that is not up or does not answer is a ScenarioError (exit 2) before anything runs.
 
 Bad input (invalid YAML, unknown field, wrong type, missing required field, unknown probe, an
 `expect` code that no selected probe declares) raises ScenarioError, a UsageError whose message
@@ -157,6 +162,8 @@ class Scenario:
     marks: tuple[str, ...] = ()
     collect: bool = True
     lab: bool = False
+    lab_name: str | None = None  # `lab: {name: NAME}`: the running lab NAME (probes.lab.running)
+    lab_line: int | None = None  # the line of that `name` (errors about the running lab)
     lab_spec: LabSpec | None = None
     lab_flavours: tuple[str, ...] = ()  # the matrix this scenario runs on ("mta+front")
     flavour: str | None = None  # set on one cell of that matrix (see flavour_cells)
@@ -166,7 +173,7 @@ class Scenario:
 
     @property
     def uses_lab(self) -> bool:
-        return self.lab or self.lab_spec is not None
+        return self.lab or self.lab_spec is not None or self.lab_name is not None
 
     def lab_spec_to_start(self) -> LabSpec | None:
         """The spec of the lab this scenario starts (None: the default lab)."""
@@ -207,7 +214,7 @@ _TOP_FIELDS: dict[str, Any] = {
     "description": str,
     "marks": tuple[str, ...],
     "collect": bool,
-    "lab": bool,
+    "lab": "lab",
     "lab_spec": "lab_spec",
     "lab_flavours": "lab_flavours",
     "target": "target",
@@ -321,7 +328,11 @@ def _scenario(
         if key not in _TOP_FIELDS:
             raise doc.error(str(key), f"unknown field; known: {', '.join(_TOP_FIELDS)}")
         tp = _TOP_FIELDS[key]
-        if tp == "lab_spec":
+        if tp == "lab":
+            values["lab"], values["lab_name"] = _lab(doc, value)
+            if values["lab_name"] is not None:
+                values["lab_line"] = doc.line("lab.name")
+        elif tp == "lab_spec":
             values[key] = _lab_spec(doc, value)
         elif tp == "lab_flavours":
             values[key] = _lab_flavours(doc, value)
@@ -338,6 +349,17 @@ def _scenario(
     uses_lab = bool(values.get("lab")) or values.get("lab_spec") is not None
     if values.get("lab_flavours") and not uses_lab:
         raise doc.error("lab_flavours", "given, but the scenario does not use the lab")
+    if values.get("lab_name") is not None:
+        for other in ("lab_spec", "lab_flavours"):
+            if values.get(other):
+                raise doc.error(
+                    other, "given, but the scenario probes a running lab (`lab: {name: …}`)"
+                )
+    if not uses_lab:
+        from probes.scenario_placeholders import placeholders_in
+
+        for where in placeholders_in(data.get("target"), "target"):
+            raise doc.error(where, "a {lab.…} placeholder, but the scenario does not use the lab")
     target: TargetSpec = values.get("target", TargetSpec())
     if not uses_lab and target.domain is None:
         where = "target.domain" if "target" in values else "target"
@@ -353,6 +375,25 @@ def _scenario(
         if not mark.isidentifier():
             raise doc.error(f"marks[{i}]", f"{mark!r} is not a valid mark name")
     return Scenario(source=source, line=doc.start, **values)
+
+
+def _lab(doc: _Doc, value: Any) -> tuple[bool, str | None]:
+    """`lab: true|false`, or `lab: {name: NAME}` (a running lab): (uses the lab, its name)."""
+    if not isinstance(value, Mapping):
+        return doc.convert(bool, value, "lab"), None
+    unknown = [str(k) for k in value if k != "name"]
+    if unknown:
+        raise doc.error(f"lab.{unknown[0]}", "unknown field; known: name")
+    name = value.get("name")
+    if not isinstance(name, str):
+        raise doc.error("lab.name", f"expected a lab name, got {kind(name)}")
+    from probes.lab.state import check_name
+
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise doc.error("lab.name", str(exc)) from None
+    return True, name
 
 
 def _lab_spec(doc: _Doc, value: Any) -> LabSpec:
@@ -399,6 +440,10 @@ def _lab_flavours(doc: _Doc, value: Any) -> tuple[str, ...]:
 def _target(doc: _Doc, value: Any) -> TargetSpec:
     if not isinstance(value, Mapping):
         raise doc.error("target", f"expected a mapping, got {kind(value)}")
+    from probes.scenario_placeholders import unknown_in
+
+    for where, problem in unknown_in(value, "target"):
+        raise doc.error(where, problem)
     message = value.get("message")
     if message is not None and not isinstance(message, Mapping):
         raise doc.error("target.message", f"expected a mapping, got {kind(message)}")
@@ -414,10 +459,11 @@ def _target(doc: _Doc, value: Any) -> TargetSpec:
 
 def _check_target(doc: _Doc, t: TargetSpec) -> None:
     """The one validation of a Target (probes.validate), on what the file gives (the lab fills
-    the rest later, and that Target is checked again when built)."""
+    the rest and the placeholders later, and that Target is checked again when built)."""
+    from probes.scenario_placeholders import SAMPLE, fill
     from probes.validate import checked_target
 
-    _, problems = checked_target(t.as_target(domain="lab.invalid"))
+    _, problems = checked_target(fill(t, SAMPLE).as_target(domain="lab.invalid"))
     if problems:
         name, problem = problems[0]
         raise doc.error(f"target.{spec_field(name)}", problem)

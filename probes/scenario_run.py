@@ -2,6 +2,7 @@
 the probes, and judge the expectations.
 
     outcome = run_scenario(scenario)            # starts and stops a lab when the scenario uses one
+                                                # (or probes the running lab `lab: {name: NAME}`)
     outcome = run_scenario(scenario, lab_info)  # or probes a lab that is already running
     outcome.status   # 0 expectations met, 1 one failed, 3 a probe could not run (CONTRACT.md)
 
@@ -70,6 +71,8 @@ def run_scenario(
     when = {"deadline": deadline, "run_limit": run_limit}
     if not scenario.uses_lab:
         return _run(scenario, build_target(scenario), _referenced_secrets(scenario), **when)
+    if lab_info is None and scenario.lab_name is not None:
+        lab_info = running_lab_of(scenario)
     if lab_info is not None:
         return _run_on_lab(scenario, lab_info, **when)
     from probes.lab.lab import Lab
@@ -79,6 +82,19 @@ def run_scenario(
         return _run_on_lab(scenario, lab.info, **when)
 
 
+def running_lab_of(scenario: Scenario) -> LabInfo:
+    """The running lab a scenario names (`lab: {name: NAME}`), or ScenarioError at `lab.name`
+    when it is not up or does not answer (probes.lab.running)."""
+    from probes.lab.running import LabNotRunning, running_lab
+
+    assert scenario.lab_name is not None
+    try:
+        return running_lab(scenario.lab_name)
+    except LabNotRunning as exc:
+        line = scenario.lab_line or scenario.line
+        raise ScenarioError(scenario.source, line, "lab.name", str(exc)) from None
+
+
 def _run_on_lab(scenario: Scenario, info: LabInfo, **when: float | None) -> ScenarioOutcome:
     target = build_target(scenario, info)
     return _run(scenario, target, (info.password, *_referenced_secrets(scenario)), **when)
@@ -86,11 +102,16 @@ def _run_on_lab(scenario: Scenario, info: LabInfo, **when: float | None) -> Scen
 
 def build_target(scenario: Scenario, info: LabInfo | None = None) -> Target:
     """The Target a scenario describes; with `info`, the lab's values fill what is not given
-    (probes.lab.target.lab_target, as `check --lab`). Names are normalized and the whole
-    Target checked (probes.validate); a problem is a ScenarioError naming the field."""
+    (probes.lab.target.lab_target, as `check --lab`) and its `{lab.…}` placeholders
+    (probes.scenario_placeholders). Names are normalized and the whole Target checked
+    (probes.validate); a problem is a ScenarioError naming the field."""
     from probes.validate import checked_target
 
     t = scenario.target
+    if info is not None:
+        from probes.scenario_placeholders import fill, lab_values
+
+        t = fill(t, lab_values(info))
     if info is None:
         if t.domain is None:  # the loader refuses this; a hand-made Scenario might not
             raise ScenarioError(scenario.source, scenario.line, "target.domain", "missing")

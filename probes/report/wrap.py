@@ -35,8 +35,9 @@ def wrap(text: str, width: int, first: str, rest: str | None = None) -> list[str
     ) or [first.rstrip()]
 
 
-def _break_points(command: str) -> list[int]:
-    """Indexes of the spaces where the shell would split words (not inside quotes)."""
+def _scan(command: str) -> tuple[list[int], int | None]:
+    """Indexes of the spaces where the shell would split words (not inside quotes), and where
+    a comment starts (an unquoted `#` beginning a word), if one does."""
     points: list[int] = []
     quote: str | None = None
     escaped = False
@@ -50,22 +51,32 @@ def _break_points(command: str) -> list[int]:
                 quote = None
         elif ch in "'\"":
             quote = ch
+        elif ch == "#" and (i == 0 or command[i - 1] in " \t"):
+            return points, i
         elif ch == " ":
             points.append(i)
-    return points
+    return points, None
 
 
 def wrap_command(command: str, width: int, first: str, rest: str | None = None) -> list[str]:
     """A shell command as lines no wider than `width` where it can be broken: at spaces outside
     quotes, each broken line ending in ` \\`. A quoted word wider than a line stays whole
-    (breaking it would change the command). A command with a newline is left as it is."""
+    (breaking it would change the command). A trailing comment goes on lines of its own, each
+    starting with `#` (a comment cannot be continued). A command with a newline is left as it
+    is."""
     rest = " " * len(first) if rest is None else rest
     width = max(width, MIN_WIDTH)
     if "\n" in command or len(first) + len(command) <= width:
         return [first + command]
-    lines: list[str] = []
+    points, comment_at = _scan(command)
+    if comment_at is not None:  # a comment cannot be continued: its own lines, each a comment
+        lines = wrap_command(command[:comment_at].rstrip(), width, first, rest)
+        comment = command[comment_at:].lstrip("#").strip()
+        if len(lines[-1]) + 3 + len(comment) <= width:
+            return [*lines[:-1], f"{lines[-1]} # {comment}"]
+        return lines + wrap(comment, width, rest + "# ", rest + "# ")
+    lines = []
     prefix, start = first, 0
-    points = _break_points(command)
     while len(prefix) + len(command) - start > width:
         room = width - len(prefix) - 2  # " \"
         fits = [p for p in points if start < p <= start + room]

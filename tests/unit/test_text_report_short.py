@@ -270,6 +270,19 @@ def test_bash_runs_a_wrapped_command_with_the_same_words(width):
     assert run(command).count("[") == 13
 
 
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_a_comment_after_a_wrapped_command_stays_a_comment(width):
+    command = (
+        "printf '[%s]' one two three four five six seven  "
+        "# (the lab was removed; rerun with --keep-lab; echo BAD)"
+    )
+    lines = wrap_command(command, width, "  ")
+    assert all(len(line) <= width for line in lines)
+    out = subprocess.run(["bash", "-c", "\n".join(lines)], capture_output=True, text=True)
+    assert (out.stdout, out.returncode) == ("[one][two][three][four][five][six][seven]", 0)
+    assert "--keep-lab" in "".join(lines)
+
+
 def test_prose_wraps_with_a_hanging_indent_and_shows_line_breaks():
     lines = wrap("one\r\ntwo " + "word " * 20, 40, "  evidence: ", "    ")
     assert lines[0].startswith("  evidence: one⏎ two")
