@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -438,6 +439,8 @@ def _run_and_report(
 
             db = stack.enter_context(HistoryDB(args.history))
             report = mark_new(db, report, _what(args))  # reports mark the new findings
+            # the runs before, for the HTML scorecard's trend chart (not in the JSON)
+            report = dataclasses.replace(report, trend=db.trend(report, _what(args)))
         status = _status(args, [report], db)[0]
         still = None
         quiet_text = args.quiet and args.format == "text"

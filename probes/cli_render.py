@@ -2,7 +2,9 @@
 
 REPORT.json is a schema-1 report (a run's report.json, docs/contract.md); it is read with
 RunReport.from_json and given to the installed renderer F (default text), on stdout or into
-FILE (written atomically). Nothing is probed and the history is not touched.
+FILE (written atomically). Nothing is probed. The history is not read unless `--history PATH`
+names it: then the report carries its trend (the runs of the same target before it, as
+`check` hands them to the HTML scorecard's trend chart); nothing is written to it.
 
 Exit status: 0 rendered; 2 an unknown format, a file that cannot be read or is not a schema-1
 report, or an output file that cannot be written.
@@ -41,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="the format (default text); installed: %(formats)s",
     ).formats = InstalledFormats()
     render.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    render.add_argument(
+        "--history",
+        metavar="PATH",
+        default=None,
+        help="read the trend (earlier runs of the target) from this history file; the HTML "
+        "scorecard draws it",
+    )
     add_verbose_option(render)
     render.set_defaults(func=cmd_render)
     return render
@@ -64,6 +73,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         report = RunReport.from_json(data)
     except ValueError as exc:
         raise UsageError(f"{args.report}: {exc}") from None
+    if args.history:
+        report = _with_trend(report, args.history)
     if args.output:
         files = for_files(renderers)
         write_file(Path(args.output), lambda stream: files[fmt](report, stream))
@@ -74,6 +85,21 @@ def cmd_render(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return quiet_pipe(write)
+
+
+def _with_trend(report, path: str):
+    """`report` with its trend from the history at `path` (which must exist): the runs before
+    it with the same `what` when the history holds the run itself, else any of its domain."""
+    import dataclasses
+
+    from probes.history import HistoryDB, HistoryError
+
+    with HistoryDB(path, create=False) as db:
+        try:
+            what = db.run(report.run_id).what
+        except HistoryError:
+            what = None
+        return dataclasses.replace(report, trend=db.trend(report, what))
 
 
 def _one(formats: list[str]) -> list[str]:

@@ -150,7 +150,10 @@ def _run_all(args, scenarios, renderers, say, bar) -> int:
             from probes.model import Severity
 
             with HistoryDB(args.history) as db:
-                outcome = dataclasses.replace(outcome, report=mark_new(db, outcome.report, what))
+                report = mark_new(db, outcome.report, what)
+                # the runs before, for the HTML scorecard's trend chart
+                report = dataclasses.replace(report, trend=db.trend(report, what))
+                outcome = dataclasses.replace(outcome, report=report)
                 if args.quiet and status != EXIT_OK:
                     still = still_failing(db, outcome.report, status, Severity.INFO, what)
                 paths = write_report(outcome.report, out_dir, formats, files)

@@ -25,7 +25,8 @@ from typing import NamedTuple
 
 from probes.errors import UsageError
 from probes.model import Finding, Severity
-from probes.report.run import RunReport, exit_status, iso_utc
+from probes.report.run import RunReport, TrendPoint, exit_status, iso_utc
+from probes.report.trend import cert_days_of, point_of
 
 DEFAULT_PATH = Path("reports") / "history.sqlite"
 APPLICATION_ID = 0x4D50524F  # "MPRO": PRAGMA application_id of every mailprobe history file
@@ -619,6 +620,34 @@ class HistoryDB:
             )
             for row in self.rows(run_id)
         )
+
+    def trend(
+        self, report: RunReport, what: str | None = None, runs: int = 30
+    ) -> tuple[TrendPoint, ...]:
+        """`report`'s trend (RunReport.trend): up to `runs` - 1 comparable runs before it
+        (same domain and `what`, see `comparable`), oldest first, then `report` itself. Each
+        point has the run's counts and the days left of the certificates the transport probes
+        saw (CERT_* evidence `days_left`)."""
+        earlier = self.comparable(
+            report.run_id, report.target.domain, iso_utc(report.started), what, limit=runs - 1
+        )
+        ids = [r.run_id for r in earlier]
+        certs: dict[str, list[Finding]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                "SELECT run_id, probe_id, code, subject, severity, message, evidence_json,"
+                f" reproduce, volatile_json FROM findings WHERE run_id IN ({marks})"
+                " AND code LIKE 'CERT%'",
+                chunk,
+            ):
+                certs.setdefault(row[0], []).append(finding_of(*row[1:]))
+        points = [
+            TrendPoint(r.run_id, r.started, dict(r.counts), cert_days_of(certs.get(r.run_id, ())))
+            for r in reversed(earlier)
+        ]
+        return (*points, point_of(report))
 
     def has_id(self, run_id: str) -> bool:
         row = self._db.execute(

@@ -426,6 +426,8 @@ class MessageReceiver(BaseProbe):
                 "mail_from": got.mail_from or "<>",
                 "rcpt_to": " ".join(got.rcpt_to),
                 "header_from": own.header_from_domain or "",
+                "spf_domain": own.spf.domain if own.spf is not None else "",
+                **own.aligned_evidence(),
                 "token": got.token,
                 "submitted_to": plan.endpoint.subject,
                 "submit_s": f"{submit_s:.3f}",

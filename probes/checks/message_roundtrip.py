@@ -377,6 +377,7 @@ class MessageRoundTripProbe(BaseProbe):
             evidence["dkim_testing"] = " ".join(testing)
         if own.spf is not None:
             evidence["spf"] = f"{own.spf.result} ({own.spf.domain})"
+        evidence.update(own.aligned_evidence())
         yield self.finding(
             "OWN_VERDICTS",
             Severity.INFO,

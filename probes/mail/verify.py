@@ -117,6 +117,15 @@ class OwnVerdicts:
             return PASS
         return self.dkim[0].result
 
+    def aligned_evidence(self) -> dict[str, str]:
+        """Which identifiers align with the header From domain (RFC 9989), as evidence:
+        `dkim_aligned` the d= of the passing, aligned signatures ("none"), `spf_aligned`
+        "yes" when SPF passed for an aligned domain, else "no"."""
+        return {
+            "dkim_aligned": " ".join(self.dmarc.dkim_aligned) or "none",
+            "spf_aligned": "yes" if self.dmarc.spf_aligned else "no",
+        }
+
 
 # --- DKIM ---------------------------------------------------------------------------------------
 

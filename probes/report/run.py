@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,18 @@ EXIT_PROBE_ERROR = 3  # some probe could not run (outcome ERROR) and nothing fai
 
 
 @dataclass(frozen=True)
+class TrendPoint:
+    """One run of a report's trend: its id, start (ISO-8601 UTC), counts of findings by
+    severity ("fail", "warn", "info") and of probes in ERROR ("error"), and the days left of
+    each certificate a transport probe saw ({"host:port": days})."""
+
+    run_id: str
+    started: str
+    counts: Mapping[str, int]
+    cert_days: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class RunReport:
     """Everything one run produced; `to_json()` is the contract's schema 1."""
 
@@ -44,6 +57,10 @@ class RunReport:
     # completed in both (a probe that did not run or ended ERROR resolves nothing); None when
     # the run was not compared.
     resolved: tuple[Finding, ...] | None = None
+    # The runs before this one in the history (same target and probe set), oldest first, and
+    # this run last: what the HTML scorecard's trend chart draws. Handed over by the CLI
+    # (HistoryDB.trend); None when the run was not read with its history. Not in the JSON.
+    trend: tuple[TrendPoint, ...] | None = field(default=None, compare=False)
     _new_ids: frozenset[int] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

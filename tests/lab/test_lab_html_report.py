@@ -9,6 +9,8 @@ renders a real run's report and checks the same, plus what JUnit and Prometheus 
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import subprocess
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from scorecard_sample import scorecard_report
 
 from probes import registry
 from probes.model import Finding, Outcome, ProbeResult, Severity, Target
@@ -80,6 +83,105 @@ def test_chromium_loads_the_page_runs_its_script_and_shows_hostile_text_as_text(
     assert re.search(r'<button type="button" class="copy" data-target="reproduce-\d+">', dom)
     assert '<div class="filters">' in dom
     assert "Grüße" in dom
+
+
+# Appended to a copy of the page: opens every <details>, then reports the viewport width, the
+# document's scroll width and the elements reaching past the right edge (outside the .scroll
+# boxes, which scroll on their own) to the page around it.
+MEASURE = """<script>
+document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+var width = document.documentElement.clientWidth, over = [];
+document.querySelectorAll("body *").forEach(function (e) {
+  if (e.closest(".scroll")) { return; }
+  var box = e.getBoundingClientRect();
+  if (box.width > 0 && box.right > width + 0.5) {
+    over.push(e.tagName.toLowerCase() + "." + (e.getAttribute("class") || ""));
+  }
+});
+var ids = Array.prototype.map.call(document.querySelectorAll("section[id]"),
+                                   function (s) { return s.id; });
+parent.postMessage({width: width, scroll: document.documentElement.scrollWidth,
+                    over: over.slice(0, 20), sections: ids,
+                    svgs: document.querySelectorAll("svg.align, svg.chart").length,
+                    js: document.body.getAttribute("data-js")}, "*");
+</script>"""
+# Chromium's headless window is at least 500 px wide: the page goes into an iframe of the width
+# wanted, and its measurement comes back by postMessage.
+FRAME = """<!DOCTYPE html><html><body data-result="none" style="margin:0">
+<iframe src="{page}" style="width:{width}px;height:900px;border:0"></iframe>
+<script>window.addEventListener("message", function (e) {{
+  document.body.setAttribute("data-result", JSON.stringify(e.data)); }});</script>
+</body></html>"""
+
+
+def measure(page: Path, width: int, profile: Path) -> dict:
+    """What MEASURE reports for `page` laid out `width` CSS pixels wide in headless Chromium."""
+    probe = page.with_name(f"measured-{page.name}")
+    probe.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"), encoding="utf-8"
+    )
+    frame = page.with_name(f"frame-{width}.html")
+    frame.write_text(FRAME.format(page=probe.name, width=width), encoding="utf-8")
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--window-size=1000,1000",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            frame.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    found = re.search(r'<body data-result="([^"]*)"', done.stdout)
+    assert found, done.stdout[:500]
+    return json.loads(html.unescape(found.group(1)))
+
+
+def screenshot(page: Path, width: int, profile: Path) -> Path:
+    """A PNG of the top of `page` at `width` px (for a person to look at; kept in tmp)."""
+    shot = page.with_name(f"{page.stem}-{width}.png")
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--window-size={width},2400",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return shot
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [400, 1400])
+def test_chromium_shows_the_scorecard_without_horizontal_overflow(tmp_path, width):
+    domain = '"><img src=x onerror=alert(1)>.very-long-subdomain-name-of-a-mail-domain.example'
+    page = render_html(scorecard_report(domain, trend_runs=8), tmp_path / "scorecard.html")
+    seen = measure(page, width, tmp_path / "profile")
+    assert seen["width"] == width
+    assert seen["js"] == "ready"
+    assert seen["scroll"] <= width and seen["over"] == [], seen
+    sections = ["posture", "endpoints", "alignment", "spf-tree", "trend", "fail", "warn", "info"]
+    assert [s for s in seen["sections"] if s in sections] == sections
+    assert seen["svgs"] == 3  # the alignment drawing and the two trend charts
+    shot = screenshot(page, width, tmp_path / "profile")
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == width
 
 
 @pytest.mark.lab

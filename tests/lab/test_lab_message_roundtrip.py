@@ -210,6 +210,7 @@ def test_a_correct_lab_round_trip_has_no_warn_or_fail_and_passes_dmarc(roundtrip
     assert verdicts["spf"] == f"pass ({info.domain})"
     assert verdicts["dkim"].split() == ["pass(d=example.test", "s=mail)"] * 2
     assert "dkim_testing" not in verdicts
+    assert (verdicts["dkim_aligned"], verdicts["spf_aligned"]) == ("example.test", "yes")
     delivered = finding(result, "MESSAGE_DELIVERED").evidence
     assert delivered["deleted"] == "yes"
     assert delivered["retrieved_via"] == "imaps (idle)"
@@ -235,6 +236,8 @@ def test_a_signing_key_other_than_the_published_one_fails_dkim_but_dmarc_passes_
     assert invalid.subject == "mail._domainkey.example.test"
     assert own(result)["dmarc"] == "pass"
     assert own(result)["spf"] == "pass (example.test)"
+    # the signature failed: DMARC passes on the aligned SPF alone
+    assert (own(result)["dkim_aligned"], own(result)["spf_aligned"]) == ("none", "yes")
 
 
 def test_a_bad_signature_next_to_a_good_one_with_the_same_selector_is_no_disagreement(

@@ -116,6 +116,8 @@ def test_opendmarcs_verdict_agreeing_with_the_harness_is_compared_and_quiet():
     assert {f.code for f in findings if f.severity.value != "info"} == set()
     assert len(codes["AUTHRES_SEEN"][0].evidence) == 3
     assert codes["OWN_VERDICTS"][0].evidence["dmarc"] == "pass"
+    # which identifiers align with the From domain (the HTML scorecard draws it)
+    assert codes["OWN_VERDICTS"][0].evidence["dkim_aligned"] == DOMAIN
 
 
 def test_opendmarc_saying_fail_where_the_harness_finds_alignment_is_a_disagreement():

@@ -395,6 +395,9 @@ def test_probe_unsigned_message_from_an_spf_authorized_relay(relay):
     assert rep.subject == HOST
     assert rep.evidence["helo"] == "relay.example.test"
     assert rep.evidence["mail_from"] == "sender@example.test"
+    # no signature; SPF passed for the From domain: the scorecard draws SPF aligned
+    assert (rep.evidence["spf_domain"], rep.evidence["spf_aligned"]) == ("example.test", "yes")
+    assert rep.evidence["dkim_aligned"] == "none"
     ar = parse_authres(rep.evidence["authentication_results"])
     assert ar.authserv_id == "rx.receiver.test"
     assert [(r.method, r.result) for r in ar.results] == [
