@@ -12,10 +12,12 @@ declarations on load and lists them all (`code_catalogue`, `mailprobe probes --c
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from probes.codes import Code, codes_problem, declared
@@ -132,6 +134,18 @@ def code_catalogue(probes: Mapping[str, Any] | None = None) -> dict[str, Declare
         code: DeclaredCode(declaration, tuple(ids))
         for code, (declaration, ids) in sorted(found.items())
     }
+
+
+@functools.cache
+def installed_declarations() -> Mapping[str, Code]:
+    """Every installed probe's code declarations, code -> Code (fix, absent), read once per
+    process for the reports; empty when the probes cannot be loaded (a broken plugin must not
+    stop a report being written)."""
+    try:
+        catalogue = code_catalogue()
+    except Exception:
+        return MappingProxyType({})
+    return MappingProxyType({code: entry.declaration for code, entry in catalogue.items()})
 
 
 def load_renderers() -> dict[str, Callable[..., Any]]:

@@ -25,6 +25,7 @@ anything, so a hostile finding cannot pull in a script even if escaping were byp
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from functools import cache
 from typing import TextIO
 
@@ -244,17 +245,10 @@ SCRIPT = """
 """
 
 
-@cache
-def _declarations() -> dict[str, Code]:
-    """Every installed code's declaration (its fix, whether it means "absent"); empty when the
-    probes cannot be loaded: the report is still written."""
-    from probes import registry
+def _declarations() -> Mapping[str, Code]:
+    from probes.registry import installed_declarations
 
-    try:
-        catalogue = registry.code_catalogue()
-    except Exception:  # a broken plugin must not stop the report being written
-        return {}
-    return {code: entry.declaration for code, entry in catalogue.items()}
+    return installed_declarations()
 
 
 @cache

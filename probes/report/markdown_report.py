@@ -159,17 +159,13 @@ def _verdict(report: RunReport, causes: list[Cause]) -> str:
     return "✅ PASS"
 
 
-def _declarations() -> dict[str, Code]:
-    from probes.registry import code_catalogue
-
-    return {c: entry.declaration for c, entry in code_catalogue().items()}
-
-
 def render(
     report: RunReport, stream: TextIO, *, declarations: Mapping[str, Code] | None = None
 ) -> None:
     if declarations is None:
-        declarations = _declarations()
+        from probes.registry import installed_declarations
+
+        declarations = installed_declarations()
     causes = group(report)
     out = [
         f"## mailprobe: {md(report.target.domain)}: {_verdict(report, causes)}",

@@ -166,9 +166,9 @@ def areas(report: RunReport, declarations: Mapping[str, Code] | None = None) -> 
 
 def _absent_codes(declarations: Mapping[str, Code] | None) -> frozenset[str]:
     if declarations is None:
-        from probes.registry import code_catalogue
+        from probes.registry import installed_declarations
 
-        declarations = {code: entry.declaration for code, entry in code_catalogue().items()}
+        declarations = installed_declarations()
     return frozenset(code for code, decl in declarations.items() if decl.absent)
 
 

@@ -243,12 +243,6 @@ def _info_lines(report: RunReport, width: int) -> list[str]:
     return lines
 
 
-def _declarations() -> dict[str, Code]:
-    from probes.registry import code_catalogue
-
-    return {code: entry.declaration for code, entry in code_catalogue().items()}
-
-
 def render(
     report: RunReport,
     stream: TextIO,
@@ -262,7 +256,9 @@ def render(
     the installed probes'): the fixes and which codes mean "absent"."""
     width = width or DEFAULT_WIDTH
     if declarations is None:
-        declarations = _declarations()
+        from probes.registry import installed_declarations
+
+        declarations = installed_declarations()
     causes = group(report)
     found = areas(report, declarations)
     seen = systems_seen(report)
