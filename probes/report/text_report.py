@@ -25,6 +25,7 @@ from probes.model import Finding, Outcome, ProbeResult, Severity
 from probes.report.causes import Cause, explained_errors, group
 from probes.report.posture import Area, Kind, Status, areas, changes
 from probes.report.run import RunReport, iso_utc
+from probes.report.seen import seen as area_words
 from probes.report.systems import relevant, split_lines, systems_seen
 from probes.report.wrap import visible, wrap, wrap_command
 
@@ -98,8 +99,10 @@ _SHOWN_STATUS = {
 }
 
 
-def _area_note(area: Area) -> str:
+def _area_note(area: Area, said: str) -> str:
     bits: list[str] = []
+    if said and area.status in (Status.PASS, Status.WARN):
+        bits.append(said)
     if area.codes:
         bits.append(", ".join(area.codes))
     if area.errors:
@@ -109,7 +112,9 @@ def _area_note(area: Area) -> str:
     return "; ".join(bits)
 
 
-def _posture_lines(found: list[Area], width: int) -> list[str]:
+def _posture_lines(
+    found: list[Area], width: int, said: Mapping[tuple[Kind, str], str]
+) -> list[str]:
     if not found:
         return []
     name_w = min(max(len(a.name) for a in found), max(width - 20, 8), 40)
@@ -120,7 +125,7 @@ def _posture_lines(found: list[Area], width: int) -> list[str]:
             lines.append(area.kind.value)
             last = area.kind
         head = f"  {area.name:<{name_w}}  {_SHOWN_STATUS[area.status]:<7}"
-        note = _area_note(area)
+        note = _area_note(area, said.get((area.kind, area.name), ""))
         if len(head) + 12 > width:  # no room beside it: the note goes below
             lines += wrap(head.rstrip(), width, "", "    ")
             if note:
@@ -271,7 +276,7 @@ def render(
     if not report.results:
         out += ["no probes installed/selected: nothing was checked", ""]
     else:
-        out += _posture_lines(found, width)
+        out += _posture_lines(found, width, area_words(report))
         out.append("")
     if causes:
         out.append("Problems, worst first:")

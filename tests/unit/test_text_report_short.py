@@ -5,6 +5,7 @@ probes.report.causes, probes.report.wrap)."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 from datetime import UTC, datetime
 
@@ -323,3 +324,39 @@ def test_prose_wraps_with_a_hanging_indent_and_shows_line_breaks():
     assert lines[0].startswith("  evidence: one⏎ two")
     assert all(line.startswith("    ") for line in lines[1:])
     assert all(len(line) <= 40 for line in lines)
+
+
+# ----- what each area showed ------------------------------------------------------------------
+def test_a_passing_area_says_what_is_configured():
+    rep = report(
+        result(
+            "dns.dmarc",
+            finding(
+                "dns.dmarc", "DMARC_POLICY", "info", "p", "example.test", applies="p=reject",
+                rua="mailto:dmarc@example.test",
+            ),
+        ),
+        result(
+            "dns.spf",
+            finding("dns.spf", "SPF_RECORD", "info", "r", "example.test", all="-all"),
+            finding(
+                "dns.spf", "SPF_LOOKUP_COUNT", "info", "c", "example.test", count="3", limit="10"
+            ),
+        ),
+        result(
+            "smtp.mx",
+            finding(
+                "smtp.mx", "SMTP_CAPABILITIES", "info", "c", "mx.example.test:25", auth="PLAIN",
+                starttls="offered",
+            ),
+            finding(
+                "smtp.mx", "TLS_NEGOTIATED", "info", "t", "mx.example.test:25",
+                negotiated="TLSv1.3", accepted="TLSv1.2 TLSv1.3", refused="TLSv1 TLSv1.1",
+            ),
+            finding("smtp.mx", "CERT_OK", "info", "ok", "mx.example.test:25", days_left="60"),
+        ),
+    )  # fmt: skip
+    out = text(rep, width=120)
+    assert re.search(r"\n  DMARC +pass +p=reject, reports to dmarc@example.test\n", out)
+    assert re.search(r"\n  SPF +pass +-all, 3/10 lookups\n", out)
+    assert re.search(r"\n  mx.example.test:25 +pass +STARTTLS 1.2/1.3, cert 60 days", out)
