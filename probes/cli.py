@@ -1120,36 +1120,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The status of the command main() ran, set before main() gives its signal handlers back: a
+# signal in the instant after that, before run() has the status, still exits with it.
+_SETTLED: list[int] = []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit status (CONTRACT.md). SIGINT and SIGTERM while it runs stop
     everything it started and give 130 and 143 (probes.interrupts)."""
     with interrupts.handled():
-        mark: int | None = None  # labs this process started before the command
-        try:
-            from probes.lab.lab import labs_started
+        status = _main(argv)  # settled (finish() or unwind()): a signal now is only noted
+        _SETTLED[:] = [status]
+        return status
 
-            mark = labs_started()
-            nagios = _wants_nagios(sys.argv[1:] if argv is None else argv)
-            _PluginParser.plugin_output = nagios
-            try:
-                args = build_parser().parse_args(argv)
-            except UsageError as exc:  # only with --format nagios
-                return _usage_unknown(str(exc))
-            finally:
-                _PluginParser.plugin_output = False
-            status = _dispatch(args)
-            interrupts.finish()  # a signal from now on leaves the status alone
-            first = interrupts.received()
-            if first is None:
-                return status
-            # A signal arrived, but its KeyboardInterrupt was dropped (raised inside a weakref
-            # callback or __del__, where Python only prints it) and the command went on.
-            return _interrupted(interrupts.Interrupted(first), mark)
-        except KeyboardInterrupt as exc:
-            try:
-                return _interrupted(exc, mark)
-            except KeyboardInterrupt:  # one more signal in the instant before it held them
-                return _interrupted(exc, mark)
+
+def _main(argv: Sequence[str] | None) -> int:
+    """The command, inside main()'s signal handlers; its exit status."""
+    mark: int | None = None  # labs this process started before the command
+    try:
+        from probes.lab.lab import labs_started
+
+        mark = labs_started()
+        nagios = _wants_nagios(sys.argv[1:] if argv is None else argv)
+        _PluginParser.plugin_output = nagios
+        try:
+            args = build_parser().parse_args(argv)
+        except UsageError as exc:  # only with --format nagios
+            return _usage_unknown(str(exc))
+        finally:
+            _PluginParser.plugin_output = False
+        status = _dispatch(args)
+        interrupts.finish()  # a signal from now on leaves the status alone
+        first = interrupts.received()
+        if first is None:
+            return status
+        # A signal arrived, but its KeyboardInterrupt was dropped (raised inside a weakref
+        # callback or __del__, where Python only prints it) and the command went on.
+        return _interrupted(interrupts.Interrupted(first), mark)
+    except KeyboardInterrupt as exc:
+        try:
+            return _interrupted(exc, mark)
+        except KeyboardInterrupt:  # one more signal in the instant before it held them
+            return _interrupted(exc, mark)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -1225,7 +1237,8 @@ def run() -> None:
 
     def exit_now(signum: int, frame: object) -> None:
         _flush_output()
-        os._exit(outcome[0] if outcome else 128 + signum)
+        settled = outcome or _SETTLED
+        os._exit(settled[0] if settled else 128 + signum)
 
     def settled() -> None:
         # The last exit step (atexit runs after Python joined the threads): Python restores
