@@ -315,12 +315,20 @@ def new_positions(
     """(result index, finding index) of every finding of `report` that is new (see
     `compare_with_history`); None when no comparable run exists."""
     compared = compare_with_history(db, report, what)
-    return compared[0] if compared is not None else None
+    return compared.new if compared is not None else None
+
+
+class Compared(NamedTuple):
+    """A run compared with the newest comparable runs before it in the history."""
+
+    new: list[tuple[int, int]]  # (result, finding) positions: new, or changed / worse
+    changed: list[tuple[int, int]]  # those of `new` whose identity the baseline had
+    resolved: list[Finding]  # the baseline's findings this run no longer has
 
 
 def compare_with_history(
     db: HistoryDB, report: RunReport, what: str | None = None
-) -> tuple[list[tuple[int, int]], list[Finding]] | None:
+) -> Compared | None:
     """(result index, finding index) of every finding of `report` that is new: no finding of
     the same identity, with the same stable evidence and at least its severity, in the newest
     comparable run in which its probe completed (so a probe that errored last night does not
@@ -337,12 +345,16 @@ def compare_with_history(
     for f in db.findings_of(baseline_runs):
         baseline.setdefault(f.identity, []).append(f)
     out = []
+    changed = []
+    known = set(baseline)
     for i, result in enumerate(report.results):
         for j, f in enumerate(result.findings):
             candidates = baseline.get(f.identity, [])
             match = next((g for g in candidates if _same(g, f) and g.severity >= f.severity), None)
             if match is None:
                 out.append((i, j))
+                if f.identity in known:
+                    changed.append((i, j))
             else:
                 candidates.remove(match)
     completed = {r.probe_id for r in report.results if r.outcome is Outcome.COMPLETED}
@@ -353,7 +365,7 @@ def compare_with_history(
         for f in left
         if f.probe_id in completed and f.identity not in seen_now
     ]
-    return out, resolved
+    return Compared(out, changed, resolved)
 
 
 def _same(before: Finding, after: Finding) -> bool:
@@ -369,8 +381,12 @@ def mark_new(db: HistoryDB, report: RunReport, what: str | None = None) -> RunRe
     compared = compare_with_history(db, report, what)
     if compared is None:
         return report
-    positions, resolved = compared
-    return dataclasses.replace(report, new=frozenset(positions), resolved=tuple(resolved))
+    return dataclasses.replace(
+        report,
+        new=frozenset(compared.new),
+        changed=frozenset(compared.changed),
+        resolved=tuple(compared.resolved),
+    )
 
 
 def new_findings(

@@ -64,7 +64,20 @@ class Cause:
     findings: list[Finding]
     subjects: list[str] = field(default_factory=list)
     consequences: list[Consequence] = field(default_factory=list)
-    new: bool = False
+    new: bool = False  # some finding is new or changed since the previous comparable run
+    changed_only: bool = True  # ... and each such finding is changed, none new (if `new`)
+
+    @property
+    def brand_new(self) -> bool:
+        """New since the previous comparable run, not merely changed."""
+        return self.new and not self.changed_only
+
+    @property
+    def mark(self) -> str:
+        """ "NEW", "CHANGED" or "" (how the reports flag it)."""
+        if not self.new:
+            return ""
+        return "CHANGED" if self.changed_only else "NEW"
 
     @property
     def probes(self) -> list[str]:
@@ -147,10 +160,12 @@ def group(report: RunReport) -> list[Cause]:
             cause.findings.append(finding)
             if _subject(finding) not in cause.subjects:
                 cause.subjects.append(_subject(finding))
-            cause.new = cause.new or report.is_new(finding)
+            if report.is_new(finding):
+                cause.new = True
+                cause.changed_only = cause.changed_only and report.is_changed(finding)
     merged = _merge_same_subjects(order)
     causes = _attach_consequences(merged, report)
-    return sorted(causes, key=lambda c: (-c.severity.rank, not c.new, causes.index(c)))
+    return sorted(causes, key=lambda c: (-c.severity.rank, not c.brand_new, causes.index(c)))
 
 
 def _merge_same_subjects(causes: list[Cause]) -> list[Cause]:
@@ -165,6 +180,9 @@ def _merge_same_subjects(causes: list[Cause]) -> list[Cause]:
             continue
         into.summaries += [s for s in cause.summaries if s not in into.summaries]
         into.findings += cause.findings
+        into.changed_only = (into.changed_only or not into.new) and (
+            cause.changed_only or not cause.new
+        )
         into.new = into.new or cause.new
     return out
 

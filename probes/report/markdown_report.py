@@ -127,7 +127,8 @@ def _details(cause: Cause, declaration: Code | None) -> list[str]:
     out = [
         "<details>",
         f"<summary>{_ICON[cause.severity]} {code(cause.code, in_table=False)} "
-        f"{_html(', '.join(cause.probes) + where)}{' <b>new</b>' if cause.new else ''}</summary>",
+        f"{_html(', '.join(cause.probes) + where)}"
+        f"{f' <b>{cause.mark.lower()}</b>' if cause.mark else ''}</summary>",
         "",
     ]
     out += [md(line) + "<br>" for line in cause.headline[:-1]] + [md(cause.headline[-1]), ""]
@@ -209,7 +210,7 @@ def render(
         for c in causes:
             out.append(
                 _row(
-                    code(c.code) + (_NEW if c.new else ""),
+                    code(c.code) + (f" **{c.mark.lower()}**" if c.mark else ""),
                     f"{_ICON[c.severity]} {c.severity.value}",
                     md(", ".join(c.probes)),
                     md(_subjects(c)),

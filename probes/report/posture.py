@@ -72,7 +72,8 @@ class Area:
     name: str  # "SPF", "mx.example.test:25", "message", a probe id
     status: Status = Status.SKIPPED
     counts: dict[Severity, int] = field(default_factory=lambda: dict.fromkeys(Severity, 0))
-    new: int = 0  # findings new since the previous comparable run
+    new: int = 0  # findings new or changed since the previous comparable run
+    changed: int = 0  # of those, the changed ones (the previous run had them, otherwise)
     probes: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)  # warn/fail codes, first seen first
     errors: list[str] = field(default_factory=list)  # "probe: reason" of probes that ended ERROR
@@ -148,6 +149,7 @@ def areas(report: RunReport, declarations: Mapping[str, Code] | None = None) -> 
             a.counts[finding.severity] += 1
             if report.is_new(finding):
                 a.new += 1
+                a.changed += report.is_changed(finding)
             if finding.severity is Severity.FAIL:
                 a._see_status(Status.FAIL)
             elif finding.severity is Severity.WARN:
@@ -180,7 +182,9 @@ def changes(report: RunReport) -> str | None:
     """What changed since the previous comparable run (history), or None when not compared."""
     if report.new is None:
         return None
-    text = f"since the previous comparable run: {len(report.new)} new"
+    changed = len(report.changed)
+    text = f"since the previous comparable run: {len(report.new) - changed} new"
+    text += f", {changed} changed"
     if report.resolved is not None:
         text += f", {len(report.resolved)} resolved"
         fixed = [f for f in report.resolved if f.severity is not Severity.INFO]

@@ -53,6 +53,9 @@ class RunReport:
     # The findings new since the previous comparable run in the history (probes.drift), as
     # (result index, finding index); None when the run was not compared with the history.
     new: frozenset[tuple[int, int]] | None = None
+    # Of those, the ones whose finding (same probe, code and subject) the previous run had, with
+    # other evidence or a lower severity: changed, not new (a subset of `new`).
+    changed: frozenset[tuple[int, int]] = frozenset()
     # The findings of that previous run that this run no longer has, among the probes that
     # completed in both (a probe that did not run or ended ERROR resolves nothing); None when
     # the run was not compared.
@@ -62,6 +65,7 @@ class RunReport:
     # (HistoryDB.trend); None when the run was not read with its history. Not in the JSON.
     trend: tuple[TrendPoint, ...] | None = field(default=None, compare=False)
     _new_ids: frozenset[int] = field(default=frozenset(), init=False, repr=False, compare=False)
+    _changed_ids: frozenset[int] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.started.tzinfo is None or self.started.utcoffset() is None:
@@ -70,10 +74,23 @@ class RunReport:
         if self.new is not None:
             ids = frozenset(id(self.results[i].findings[j]) for i, j in self.new)
             object.__setattr__(self, "_new_ids", ids)
+            changed = frozenset(id(self.results[i].findings[j]) for i, j in self.changed)
+            object.__setattr__(self, "_changed_ids", changed)
 
     def is_new(self, finding: Finding) -> bool:
-        """True for a finding of this report that is new since the previous comparable run."""
+        """True for a finding of this report that is new since the previous comparable run, or
+        changed (other stable evidence, or worse): what `--fail-on new` counts."""
         return id(finding) in self._new_ids
+
+    def is_changed(self, finding: Finding) -> bool:
+        """True for a new finding whose probe, code and subject the previous run had too."""
+        return id(finding) in self._changed_ids
+
+    def newness(self, finding: Finding) -> str:
+        """ "new", "changed" or "" (not new, or the run was not compared)."""
+        if id(finding) not in self._new_ids:
+            return ""
+        return "changed" if id(finding) in self._changed_ids else "new"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +125,8 @@ class RunReport:
         if self.new is not None:  # compared with the history: every finding says if it is new
             for j, finding in enumerate(out["findings"]):
                 finding["new"] = (index, j) in self.new
+                if (index, j) in self.changed:
+                    finding["changed"] = True
         return out
 
     def count(self, outcome: Outcome) -> int:
@@ -136,6 +155,7 @@ def _report_from_json(data: dict[str, Any]) -> RunReport:
     )
     results = []
     new: set[tuple[int, int]] = set()
+    changed: set[tuple[int, int]] = set()
     compared = False
     for i, r in enumerate(data["results"]):
         findings = []
@@ -145,6 +165,8 @@ def _report_from_json(data: dict[str, Any]) -> RunReport:
                 compared = True
                 if f["new"]:
                     new.add((i, j))
+                if f.get("changed"):
+                    changed.add((i, j))
         results.append(
             ProbeResult(
                 probe_id=r["probe"],
@@ -167,6 +189,7 @@ def _report_from_json(data: dict[str, Any]) -> RunReport:
         results=tuple(results),
         dns={str(k): int(v) for k, v in dns.items()} if dns is not None else None,
         new=frozenset(new) if compared else None,
+        changed=frozenset(changed),
         resolved=tuple(_finding_from_json(f["probe"], f) for f in data["resolved"])
         if "resolved" in data
         else None,

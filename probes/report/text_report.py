@@ -107,8 +107,10 @@ def _area_note(area: Area, said: str) -> str:
         bits.append(", ".join(area.codes))
     if area.errors:
         bits.append("could not check: " + ", ".join(area.errors))
-    if area.new:
-        bits.append(f"{area.new} new")
+    if area.new - area.changed:
+        bits.append(f"{area.new - area.changed} new")
+    if area.changed:
+        bits.append(f"{area.changed} changed")
     return "; ".join(bits)
 
 
@@ -193,7 +195,7 @@ def _problem_lines(
     seen: Mapping[str, set[str]],
 ) -> list[str]:
     indent = "      "
-    mark = "NEW " if cause.new else ""
+    mark = f"{cause.mark} " if cause.mark else ""
     head = f"{cause.severity.value.upper():<4}  {mark}{cause.code}  "
     said = cause.headline
     lines = wrap(said[0], width, head, indent)
@@ -237,7 +239,7 @@ def _info_lines(report: RunReport, width: int) -> list[str]:
         for finding in result.findings:
             if finding.severity is not Severity.INFO:
                 continue
-            mark = "NEW " if report.is_new(finding) else ""
+            mark = report.newness(finding).upper() + " " if report.is_new(finding) else ""
             where = finding.probe_id + (f" {finding.subject}" if finding.subject else "")
             lines += wrap(
                 f"{mark}{finding.code} [{where}] {finding.message}", width, "  ", "      "

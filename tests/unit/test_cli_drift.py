@@ -173,10 +173,10 @@ def test_renderers_mark_new_findings(tmp_path):
     text = render(text_report)
     assert "FAIL  NEW BAD  " in text and "WARN  OLD_ONE  " in text
     assert "STATE" not in text  # info: shown with -v
-    assert "since the previous comparable run: 2 new, 0 resolved" in text
+    assert "since the previous comparable run: 1 new, 1 changed, 0 resolved" in text
     verbose = io.StringIO()
     text_report.render(today, verbose, verbose=True)
-    assert "  NEW STATE [dns.dmarc]" in verbose.getvalue()
+    assert "  CHANGED STATE [dns.dmarc]" in verbose.getvalue()  # p=reject -> p=none
     md = render(markdown_report)
     assert "<code>BAD</code> **new**" in md and "<code>OLD_ONE</code> **new**" not in md
     junit = render(junit_report)

@@ -261,7 +261,24 @@ def test_mark_new_lists_what_the_previous_run_had_and_this_one_no_longer_has(db)
     assert again.resolved == today.resolved and again.to_json() == today.to_json()
     out = io.StringIO()
     text_report.render(today, out)
-    assert "since the previous comparable run: 0 new, 1 resolved (fixed: GONE x)" in out.getvalue()
+    assert "since the previous comparable run: 0 new, 0 changed, 1 resolved (fixed: GONE x)" in (
+        out.getvalue()
+    )
+
+
+def test_a_finding_the_previous_run_had_otherwise_is_changed_not_new(db):
+    db.add(rep("a", [f("STATE", p="reject"), f("A", "warn")]))
+    today = mark_new(db, rep("b", [f("STATE", p="none"), f("A", "warn"), f("B", "fail")], 1))
+    state, a, b = today.results[0].findings
+    assert [today.newness(x) for x in (state, a, b)] == ["changed", "", "new"]
+    flags = {x["code"]: x.get("changed", False) for x in today.to_json()["results"][0]["findings"]}
+    assert flags == {"STATE": True, "A": False, "B": False}
+    again = RunReport.from_json(json.loads(json.dumps(today.to_json())))
+    assert again.changed == today.changed and again.to_json() == today.to_json()
+    out = io.StringIO()
+    text_report.render(today, out, verbose=True)
+    assert "since the previous comparable run: 1 new, 1 changed, 0 resolved" in out.getvalue()
+    assert "FAIL  NEW B  " in out.getvalue() and "  CHANGED STATE [dns.dmarc]" in out.getvalue()
 
 
 def test_still_failing_names_the_first_run_of_the_streak(db):

@@ -258,7 +258,7 @@ def test_the_page_marks_new_findings_and_keeps_info_collapsed():
     assert re.search(
         r'<span class="badge new">new</span><span class="code">SPF_PERMISSIVE_ALL', fail
     )
-    assert '<p class="changes">since the previous comparable run: 1 new</p>' in text
+    assert '<p class="changes">since the previous comparable run: 1 new, 0 changed</p>' in text
     info = text[text.index('<section id="info">') :]
     assert info.index("<details>") < info.index("CERT_OK")
 
