@@ -429,12 +429,18 @@ class DnsDkim(BaseProbe):
                 )
                 continue
             published.append(record)
-            yield from self._judge_record(sel, record, evidence, dig)
-        if local is not None and published:
+            yield from self._judge_record(sel, record, evidence, dig, local)
+        if local is not None and any(r.public_key is not None for r in published):
+            # (every record revoked: DKIM_KEY_REVOKED says it, at fail, naming the local key)
             yield from self._match(sel, local, published, base, dig)
 
     def _judge_record(
-        self, sel: _Selector, record: DkimKeyRecord, evidence: dict[str, str], dig: str
+        self,
+        sel: _Selector,
+        record: DkimKeyRecord,
+        evidence: dict[str, str],
+        dig: str,
+        local: LocalKey | None = None,
     ) -> Iterator[Finding]:
         bad = False
         key = record.public_key
@@ -449,14 +455,14 @@ class DnsDkim(BaseProbe):
                 sel.name,
             )
         if key is None:
-            yield self._finding(
-                "DKIM_KEY_REVOKED",
-                Severity.WARN,
-                f"{sel.qname} has an empty p= (key revoked): nothing signed with it verifies",
-                evidence,
-                dig,
-                sel.name,
-            )
+            message = f"{sel.qname} has an empty p= (key revoked): nothing signed with it verifies"
+            severity = Severity.WARN
+            if local is not None and local.public_key is not None:
+                # one cause: a signer still has a key for a revoked selector (no second entry)
+                severity = Severity.FAIL
+                message += f", yet the private key {local.path} is configured for it"
+                evidence = evidence | {"key_file": local.path}
+            yield self._finding("DKIM_KEY_REVOKED", severity, message, evidence, dig, sel.name)
             return
         key_evidence = evidence | _key_state(key)
         unusable = []

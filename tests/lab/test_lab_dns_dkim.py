@@ -71,11 +71,12 @@ def test_garbage_record_is_a_syntax_error(run_probe, zone, selector_name):
     assert result.findings[0].evidence["tag"] == "p"
 
 
-def test_empty_p_is_revoked_and_the_lab_key_no_longer_matches(run_probe, zone, selector_name):
+def test_empty_p_is_revoked_and_the_lab_signer_still_has_a_key(run_probe, zone, selector_name):
     publish(zone, selector_name, "v=DKIM1; k=rsa; p=")
     result = run_probe(DnsDkim())
-    assert problems(result) == ["DKIM_KEY_REVOKED", "DKIM_KEY_MISMATCH"]
-    assert result.findings[0].severity is Severity.WARN
+    assert problems(result) == ["DKIM_KEY_REVOKED"]  # one cause, one entry (no MISMATCH)
+    assert result.findings[0].severity is Severity.FAIL  # the lab's signer has a key for it
+    assert result.findings[0].evidence["key_file"].endswith(".key")
 
 
 def test_768_bit_key_is_too_short(run_probe, zone, selector_name, lab_target):
