@@ -1,16 +1,21 @@
 """HTML renderer: one self-contained file (inline CSS, SVG and JS, nothing loaded from
-elsewhere), a scorecard first and the findings after it.
+elsewhere), what to fix first and the scorecard after it.
 
-Sections, in order: the summary (target, findings by severity, probe outcomes) and the posture
-grid (each area of the run with its status, probes.report.posture); the endpoint matrix (port ×
+Sections, in order: the verdict (problems, as the text report counts them), what changed, and
+cards counting findings by severity and probes by outcome; the posture grid (each area of the
+run with its status, what it showed, probes.report.seen, and its codes, each a link to its
+problem, probes.report.posture); the problems to fix, fail then warn, each cause with an id
+(`cause-<code>-<n>`), its subjects, what it explains, the code's fix collapsed and its findings
+with their evidence and a reproduce command with a "copy" button (probes.report.causes); the
+probes that did not run to completion and that no problem explains; the endpoint matrix (port ×
 STARTTLS / implicit TLS × TLS versions × certificate × auth, probes.report.endpoint_matrix);
 the test message's alignment drawn (header From, DKIM d=, SPF MAIL FROM domain, which pairs
 align, probes.report.message_alignment); the SPF include tree (probes.report.spf_tree); the
 trend over the target's previous runs (findings by severity, certificate days left,
 probes.report.trend; drawn when the report carries RunReport.trend, i.e. written by `check`
-with its history); probes that did not run to completion; the findings, fail and warn first,
-info collapsed, each with its evidence, a reproduce command with a "copy" button and the code's
-fix collapsed; every probe with its outcome and duration.
+with its history); the info findings, collapsed; every probe with its outcome and duration. A
+run without problems has nothing to fix first: its empty fail and warn sections follow the
+trend.
 
 The page works without JavaScript; the script only adds the copy buttons' behaviour
 (navigator.clipboard, falling back to a hidden textarea and execCommand) and the severity
@@ -193,6 +198,9 @@ body.hide-fail .finding.fail, body.hide-warn .finding.warn,
 body.hide-info .finding.info { display: none; }
 @media (max-width: 700px) {
   body { padding: 8px 10px 32px; }
+  .cards { gap: 6px; }
+  .card { flex: 1 1 28%; min-width: 0; padding: 4px 8px; font-size: 12px; }
+  .card b { font-size: 18px; }
   table.matrix, table.matrix tbody, table.matrix tr, table.matrix td { display: block;
     width: 100%; }
   table.matrix thead { display: none; }
