@@ -1,16 +1,21 @@
 """HTML renderer: one self-contained file (inline CSS, SVG and JS, nothing loaded from
-elsewhere), a scorecard first and the findings after it.
+elsewhere), what to fix first and the scorecard after it.
 
-Sections, in order: the summary (target, findings by severity, probe outcomes) and the posture
-grid (each area of the run with its status, probes.report.posture); the endpoint matrix (port ×
+Sections, in order: the verdict (problems, as the text report counts them), what changed, and
+cards counting findings by severity and probes by outcome; the posture grid (each area of the
+run with its status, what it showed, probes.report.seen, and its codes, each a link to its
+problem, probes.report.posture); the problems to fix, fail then warn, each cause with an id
+(`cause-<code>-<n>`), its subjects, what it explains, the code's fix collapsed and its findings
+with their evidence and a reproduce command with a "copy" button (probes.report.causes); the
+probes that did not run to completion and that no problem explains; the endpoint matrix (port ×
 STARTTLS / implicit TLS × TLS versions × certificate × auth, probes.report.endpoint_matrix);
 the test message's alignment drawn (header From, DKIM d=, SPF MAIL FROM domain, which pairs
 align, probes.report.message_alignment); the SPF include tree (probes.report.spf_tree); the
 trend over the target's previous runs (findings by severity, certificate days left,
 probes.report.trend; drawn when the report carries RunReport.trend, i.e. written by `check`
-with its history); probes that did not run to completion; the findings, fail and warn first,
-info collapsed, each with its evidence, a reproduce command with a "copy" button and the code's
-fix collapsed; every probe with its outcome and duration.
+with its history); the info findings, collapsed; every probe with its outcome and duration. A
+run without problems has nothing to fix first: its empty fail and warn sections follow the
+trend.
 
 The page works without JavaScript; the script only adds the copy buttons' behaviour
 (navigator.clipboard, falling back to a hidden textarea and execCommand) and the severity
@@ -24,6 +29,7 @@ anything, so a hostile finding cannot pull in a script even if escaping were byp
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping
 from functools import cache
@@ -31,14 +37,15 @@ from typing import TextIO
 
 from probes.codes import SYSTEMS, Code, Fix, docs_link
 from probes.model import Finding, Outcome, ProbeResult, Severity
-from probes.report.causes import Cause, group
+from probes.report.causes import Cause, explained_errors, group
 from probes.report.endpoint_matrix import endpoint_rows
 from probes.report.html_charts import alignment_svg, alignment_text, trend_charts
 from probes.report.html_scorecard import breakable, endpoint_matrix, spf_tree_html
 from probes.report.html_text import chip, esc
 from probes.report.message_alignment import message_alignments
-from probes.report.posture import Area, Kind, areas, changes
+from probes.report.posture import Area, Kind, Status, area_key, areas, changes
 from probes.report.run import RunReport, iso_utc
+from probes.report.seen import seen
 from probes.report.spf_tree import spf_tree
 
 SEVERITY_ORDER = (Severity.FAIL, Severity.WARN, Severity.INFO)
@@ -81,6 +88,12 @@ h3 { font-size: 15px; margin: 14px 0 6px; }
 .posture li.pass { border-left-color: var(--ok); }
 .posture .area { font-weight: 600; overflow-wrap: anywhere; }
 .posture .detail { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
+.posture .seen { display: block; color: var(--fg); font-size: 12px; overflow-wrap: anywhere; }
+a.code { color: inherit; text-decoration: underline dotted; text-underline-offset: 2px; }
+a.code:hover, a.code:focus { text-decoration-style: solid; }
+.posture .detail .code { font-size: 12px; }
+table.matrix .problems a { color: inherit; }
+.finding.cause:target { outline: 3px solid var(--info); outline-offset: 2px; }
 table { border-collapse: collapse; margin: 6px 0; }
 th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left;
          vertical-align: top; }
@@ -185,6 +198,9 @@ body.hide-fail .finding.fail, body.hide-warn .finding.warn,
 body.hide-info .finding.info { display: none; }
 @media (max-width: 700px) {
   body { padding: 8px 10px 32px; }
+  .cards { gap: 6px; }
+  .card { flex: 1 1 28%; min-width: 0; padding: 4px 8px; font-size: 12px; }
+  .card b { font-size: 18px; }
   table.matrix, table.matrix tbody, table.matrix tr, table.matrix td { display: block;
     width: 100%; }
   table.matrix thead { display: none; }
@@ -297,15 +313,16 @@ def _finding(finding: Finding, index: int, new: bool = False) -> str:
     return "\n".join(parts)
 
 
-def _cause(cause: Cause, index: int, report: RunReport) -> str:
-    """One problem: what it says, the subjects it affects, what it explains, its fix, and its
-    findings (the first open, the others collapsed), each with evidence and reproduce."""
+def _cause(cause: Cause, index: int, report: RunReport, anchor: str) -> str:
+    """One problem (`anchor`: its id, which the posture grid and the endpoint matrix link to):
+    what it says, the subjects it affects, what it explains, its fix, and its findings (the
+    first open, the others collapsed), each with evidence, reproduce and its own "new" mark."""
     sev = cause.severity.value
     new = '<span class="badge new">new</span>' if cause.new else ""
     said = "".join(f'<p class="message">{esc(line)}</p>' for line in cause.headline)
     subjects = cause.named_subjects
     parts = [
-        f'<article class="finding cause {sev}{" new" if cause.new else ""}">',
+        f'<article class="finding cause {sev}{" new" if cause.new else ""}" id="{esc(anchor)}">',
         f'<header><span class="badge {sev}">{sev}</span>{new}'
         f'<span class="code">{esc(cause.code)}</span>'
         f'<span class="where">{esc(", ".join(cause.probes))}</span></header>',
@@ -325,8 +342,7 @@ def _cause(cause: Cause, index: int, report: RunReport) -> str:
         )
     parts.append(fix_html(cause.code, _fixes().get(cause.code)))
     first, *rest = cause.findings
-    # the cause carries the "new" mark; its findings repeat it only to tell which ones are new
-    parts.append(_finding(first, index, bool(rest) and report.is_new(first)))
+    parts.append(_finding(first, index, report.is_new(first)))
     if rest:
         more = "".join(_finding(f, index + 1 + k, report.is_new(f)) for k, f in enumerate(rest))
         parts.append(
@@ -352,16 +368,25 @@ def _probe_row(result: ProbeResult) -> str:
 
 
 def _summary(report: RunReport) -> str:
+    """Findings by severity and probes by outcome; each card says what it counts (the verdict
+    and the problem sections count problems, probes.report.causes)."""
     cards = [
-        f'<div class="card {s.value}"><b>{report.count_findings(s)}</b>{s.value}</div>'
+        f'<div class="card {s.value}"><b>{report.count_findings(s)}</b>{s.value} findings</div>'
         for s in SEVERITY_ORDER
     ]
     cards += [
         f'<div class="card{" error" if o is Outcome.ERROR and report.count(o) else ""}">'
-        f"<b>{report.count(o)}</b>{o.value.lower()}</div>"
+        f"<b>{report.count(o)}</b>probes {_OUTCOME_WORDS[o]}</div>"
         for o in (Outcome.COMPLETED, Outcome.ERROR, Outcome.SKIPPED)
     ]
     return f'<div class="cards">{"".join(cards)}</div>'
+
+
+_OUTCOME_WORDS = {
+    Outcome.COMPLETED: "completed",
+    Outcome.ERROR: "in error",
+    Outcome.SKIPPED: "skipped",
+}
 
 
 def _plural(n: int, word: str) -> str:
@@ -378,11 +403,15 @@ def _verdict(report: RunReport, found: list[Cause]) -> str:
     status = "fail" if fails else "warn" if warns else "error" if errors else "pass"
     parts = []
     if fails or warns:
-        parts.append(f"{_plural(fails + warns, 'problem')} to fix ({fails} fail, {warns} warn)")
+        # the words link to the first problem section (it follows the posture grid)
+        parts.append(
+            f'<a href="#{"fail" if fails else "warn"}">'
+            f"{esc(_plural(fails + warns, 'problem'))} to fix</a> ({fails} fail, {warns} warn)"
+        )
     if errors:
-        parts.append(f"{_plural(errors, 'probe')} could not run")
+        parts.append(esc(f"{_plural(errors, 'probe')} could not run"))
     words = ", ".join(parts) or "nothing to fix"
-    return f'<p class="verdict">{chip(status)} {esc(words)}</p>'
+    return f'<p class="verdict">{chip(status)} {words}</p>'
 
 
 def _changes(report: RunReport) -> str:
@@ -395,26 +424,86 @@ def _section(id_: str, title: str, body: str) -> str:
     return f'<section id="{id_}"><h2>{esc(title)}</h2>\n{body}\n</section>'
 
 
-def posture_html(found: list[Area]) -> str:
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def cause_ids(found: list[Cause]) -> list[str]:
+    """One id per cause, from its code and its place among the causes of that code
+    ("cause-cert-expired-1"): the same run gives the same ids, whatever else it found."""
+    counts: Counter[str] = Counter()
+    out = []
+    for cause in found:
+        slug = _SLUG.sub("-", cause.code.lower()).strip("-") or "code"
+        counts[slug] += 1
+        out.append(f"cause-{slug}-{counts[slug]}")
+    return out
+
+
+CodeLinks = Mapping[tuple[Kind, str, str], str]
+
+
+def code_links(found: list[Cause], ids: list[str]) -> dict[tuple[Kind, str, str], str]:
+    """(area kind, area name, code) -> the id of the problem that code is in, for that area:
+    the cause of its finding, or the cause that explains it (a consequence); and
+    (Kind.OTHER, "", code) -> the first cause of the code, for anything else."""
+    out: dict[tuple[Kind, str, str], str] = {}
+    for cause, anchor in zip(found, ids, strict=True):
+        out.setdefault((Kind.OTHER, "", cause.code), anchor)
+        for finding in cause.findings:
+            out.setdefault((*area_key(finding), finding.code), anchor)
+    for cause, anchor in zip(found, ids, strict=True):
+        for consequence in cause.consequences:
+            if consequence.finding is not None:
+                f = consequence.finding
+                out.setdefault((*area_key(f), f.code), anchor)
+                out.setdefault((Kind.OTHER, "", f.code), anchor)
+    return out
+
+
+def code_link(code: str, anchor: str | None) -> str:
+    """`code` as a link to its problem's entry (plain text when no problem has it)."""
+    if anchor is None:
+        return f'<span class="code">{esc(code)}</span>'
+    return f'<a class="code" href="#{esc(anchor)}">{esc(code)}</a>'
+
+
+def _area_link(area: Area, code: str, links: CodeLinks) -> str:
+    anchor = links.get((area.kind, area.name, code)) or links.get((Kind.OTHER, "", code))
+    return code_link(code, anchor)
+
+
+def posture_html(
+    found: list[Area],
+    links: CodeLinks | None = None,
+    said: Mapping[tuple[Kind, str], str] | None = None,
+) -> str:
     """The posture grid (probes.report.posture): each area with its status as a word and a
-    colour, grouped DNS / Endpoints / Message, and what makes it so."""
+    colour, grouped DNS / Endpoints / Message, what it showed (probes.report.seen, for a
+    passing or warning area, as the text report says it) and what makes it so: each warn/fail
+    code a link to its problem (`links`, from code_links)."""
     if not found:
         return '<p class="empty">Nothing was checked.</p>'
+    links = links or {}
+    said = said or {}
     out = []
     for kind in Kind:
         items = []
         for area in (a for a in found if a.kind is kind):
             status = area.status.value
+            words = said.get((area.kind, area.name), "")
+            shown = ""
+            if words and area.status in (Status.PASS, Status.WARN):
+                shown = f'<span class="seen">{esc(words)}</span>'
             bits = []
             if area.codes:
-                bits.append(" ".join(area.codes))
+                bits.append(" ".join(_area_link(area, c, links) for c in area.codes))
             if area.errors:
-                bits.append("could not check: " + ", ".join(area.errors))
+                bits.append(esc("could not check: " + ", ".join(area.errors)))
             new = f' <span class="badge new">{area.new} new</span>' if area.new else ""
             name = "test message" if kind is Kind.MESSAGE else area.name
             items.append(
                 f'<li class="{status}"><div class="area">{breakable(name)}</div>'
-                f'{chip(status)}{new} <span class="detail">{esc("; ".join(bits))}</span></li>'
+                f'{chip(status)}{new} {shown}<span class="detail">{"; ".join(bits)}</span></li>'
             )
         if items:
             out.append(f'<h3>{esc(kind.value)}</h3><ul class="posture">{"".join(items)}</ul>')
@@ -467,10 +556,65 @@ def trend_html(report: RunReport) -> str:
     return trend_charts(report.trend)
 
 
+def problems_html(report: RunReport, found: list[Cause], ids: list[str]) -> list[str]:
+    """The fail and the warn section: each cause with its id (ids[i] for found[i]); each
+    heading counts as the verdict does, "Fail: 7 problems (15 findings)"."""
+    out = []
+    index = 0
+    for severity in (Severity.FAIL, Severity.WARN):
+        of_severity = [(c, a) for c, a in zip(found, ids, strict=True) if c.severity is severity]
+        title = (
+            f"{_TITLES[severity]}: {_plural(len(of_severity), 'problem')} "
+            f"({_plural(report.count_findings(severity), 'finding')})"
+        )
+        articles = []
+        for cause, anchor in of_severity:
+            articles.append(_cause(cause, index, report, anchor))
+            index += len(cause.findings)
+        body = "\n".join(articles) or '<p class="empty">none</p>'
+        sub = ""
+        if of_severity:
+            sub = (
+                '<p class="muted">a problem is one cause: findings that say the same thing about '
+                "several subjects are one entry, and a finding another problem explains is listed "
+                "with it (explains: …)</p>"
+            )
+        out.append(f'<section id="{severity.value}"><h2>{title}</h2>{sub}\n{body}\n</section>')
+    return out
+
+
+def incomplete_html(report: RunReport, found: list[Cause]) -> str:
+    """The probes that did not complete, but for those a problem explains (shown with it)."""
+    explained = explained_errors(found)
+    broken = [
+        r
+        for r in report.results
+        if r.outcome is not Outcome.COMPLETED and r.probe_id not in explained
+    ]
+    if not broken:
+        return ""
+    items = "".join(
+        f'<li><b>{esc(r.probe_id)}</b> <span class="outcome-{r.outcome.value}">'
+        f"{r.outcome.value}</span> {esc(r.error.value if r.error else '')} "
+        f"{esc(r.error_detail or '')}</li>"
+        for r in broken
+    )
+    return (
+        '<section id="incomplete"><h2>Probes that did not run to completion '
+        f"({len(broken)})</h2><ul>{items}</ul></section>"
+    )
+
+
 def render(report: RunReport, stream: TextIO) -> None:
+    """Top to bottom: the verdict and the counts, the posture grid, what to fix (fail, then
+    warn problems), the probes that did not complete, then the endpoint matrix, alignment,
+    SPF tree, trend, info findings and probes. A run without problems has nothing to fix
+    first: its (empty) fail and warn sections come after the trend."""
     domain = esc(report.target.domain)
     found_causes = group(report)
     found_areas = areas(report, _declarations())
+    ids = cause_ids(found_causes)
+    links = code_links(found_causes, ids)
     out = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -489,37 +633,7 @@ def render(report: RunReport, stream: TextIO) -> None:
         _changes(report),
         _summary(report),
     ]
-    if not report.results:
-        out.append('<p class="empty">No probes installed or selected: nothing was checked.</p>')
-    else:
-        out += [
-            _section("posture", "Posture", posture_html(found_areas)),
-            _section(
-                "endpoints",
-                "Endpoints",
-                endpoint_matrix(
-                    endpoint_rows(report),
-                    {a.name: a.status.value for a in found_areas if a.kind is Kind.ENDPOINT},
-                ),
-            ),
-            _section("alignment", "Test message alignment", alignment_html(report)),
-            _section("spf-tree", "SPF include tree", spf_tree_html(spf_tree(report))),
-            _section("trend", "Trend", trend_html(report)),
-        ]
-    broken = [r for r in report.results if r.outcome is not Outcome.COMPLETED]
-    if broken:
-        items = "".join(
-            f'<li><b>{esc(r.probe_id)}</b> <span class="outcome-{r.outcome.value}">'
-            f"{r.outcome.value}</span> {esc(r.error.value if r.error else '')} "
-            f"{esc(r.error_detail or '')}</li>"
-            for r in broken
-        )
-        out.append(
-            '<section id="incomplete"><h2>Probes that did not run to completion '
-            f"({len(broken)})</h2><ul>{items}</ul></section>"
-        )
-    findings = [f for r in report.results for f in r.findings]
-    out.append(
+    filters = (
         '<div class="filters" hidden>show: '
         + "".join(
             f'<label><input type="checkbox" data-severity="{s.value}" checked> {s.value}</label>'
@@ -527,23 +641,34 @@ def render(report: RunReport, stream: TextIO) -> None:
         )
         + "</div>"
     )
-    index = 0
-    for severity in (Severity.FAIL, Severity.WARN):
-        of_severity = [c for c in found_causes if c.severity is severity]
-        n = sum(len(c.findings) for c in of_severity)
-        title = f"{_TITLES[severity]} findings ({n})"
-        articles = []
-        for cause in of_severity:
-            articles.append(_cause(cause, index, report))
-            index += len(cause.findings)
-        body = "\n".join(articles) or '<p class="empty">none</p>'
-        sub = ""
-        if of_severity:
-            sub = (
-                f'<p class="muted">{_plural(len(of_severity), "cause")}: findings that say the '
-                "same thing about several subjects are one entry</p>"
-            )
-        out.append(f'<section id="{severity.value}"><h2>{title}</h2>{sub}\n{body}\n</section>')
+    problems = [filters, *problems_html(report, found_causes, ids)]
+    if report.results:
+        out.append(_section("posture", "Posture", posture_html(found_areas, links, seen(report))))
+    else:
+        out.append('<p class="empty">No probes installed or selected: nothing was checked.</p>')
+    if found_causes:
+        out += problems
+    out.append(incomplete_html(report, found_causes))
+    if report.results:
+        endpoint_links = {(n, c): a for (k, n, c), a in links.items() if k is Kind.ENDPOINT}
+        out += [
+            _section(
+                "endpoints",
+                "Endpoints",
+                endpoint_matrix(
+                    endpoint_rows(report),
+                    {a.name: a.status.value for a in found_areas if a.kind is Kind.ENDPOINT},
+                    endpoint_links,
+                ),
+            ),
+            _section("alignment", "Test message alignment", alignment_html(report)),
+            _section("spf-tree", "SPF include tree", spf_tree_html(spf_tree(report))),
+            _section("trend", "Trend", trend_html(report)),
+        ]
+    if not found_causes:
+        out += problems
+    findings = [f for r in report.results for f in r.findings]
+    index = sum(len(c.findings) for c in found_causes)
     infos = [f for f in findings if f.severity is Severity.INFO]
     articles = []
     for finding in infos:

@@ -63,6 +63,12 @@ def _auth(row: EndpointRow) -> str:
     return " ".join(parts) or '<span class="muted">none</span>'
 
 
+def _code(code: str, anchor: str | None) -> str:
+    if anchor is None:
+        return esc(code)
+    return f'<a href="#{esc(anchor)}">{esc(code)}</a>'
+
+
 def _tls(row: EndpointRow) -> str:
     status = "pass" if row.tls in ("STARTTLS", "implicit TLS", "TLS") else "fail"
     if row.tls == "?" or (row.tls == "closed" and severity_status(row.worst) == "pass"):
@@ -73,10 +79,16 @@ def _tls(row: EndpointRow) -> str:
     return text
 
 
-def endpoint_matrix(rows: Sequence[EndpointRow], statuses: Mapping[str, str]) -> str:
+def endpoint_matrix(
+    rows: Sequence[EndpointRow],
+    statuses: Mapping[str, str],
+    links: Mapping[tuple[str, str], str] | None = None,
+) -> str:
     """The endpoint matrix; on a narrow screen each row becomes a card (CSS). `statuses`:
     the posture of each endpoint (probes.report.posture), so the grid and the matrix agree;
-    an endpoint without one shows its worst severity."""
+    an endpoint without one shows its worst severity. `links`: (endpoint, code) -> the id of
+    the problem entry the status column's code links to (plain text without one)."""
+    links = links or {}
     if not rows:
         return '<p class="empty">No transport probe reported on an endpoint.</p>'
     head = ("endpoint", "status", "TLS", "versions", "certificate", "auth", "probes")
@@ -85,7 +97,8 @@ def endpoint_matrix(rows: Sequence[EndpointRow], statuses: Mapping[str, str]) ->
         status = statuses.get(r.subject, severity_status(r.worst))
         problems = ""
         if r.problems:
-            problems = '<div class="problems">' + " ".join(map(esc, r.problems)) + "</div>"
+            codes = (_code(code, links.get((r.subject, code))) for code in r.problems)
+            problems = '<div class="problems">' + " ".join(codes) + "</div>"
         cells = (
             f'<b class="endpoint">{breakable(r.subject)}</b>',
             chip(status) + problems,

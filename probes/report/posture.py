@@ -109,6 +109,11 @@ def _area_of(result: ProbeResult, finding: Finding | None) -> tuple[Kind, str]:
     return Kind.OTHER, pid
 
 
+def area_key(finding: Finding) -> tuple[Kind, str]:
+    """The (kind, name) of the area `finding` counts in: the key of its Area in `areas`."""
+    return _area_of(ProbeResult(finding.probe_id, Outcome.COMPLETED), finding)
+
+
 def _sort_key(area: Area) -> tuple[int, object]:
     kinds = list(Kind)
     if area.kind is Kind.DNS:

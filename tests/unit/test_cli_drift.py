@@ -183,7 +183,8 @@ def test_renderers_mark_new_findings(tmp_path):
     assert '<property name="new" value="STATE BAD" />' in junit
     assert "[fail, new] BAD" in junit and "[warn] OLD_ONE" in junit
     html = render(html_report)
-    assert html.count('<span class="badge new">new</span>') == 2
+    # BAD's problem and its one finding, and the new info finding STATE
+    assert html.count('<span class="badge new">new</span>') == 3
 
 
 class _NxDomain(socketserver.BaseRequestHandler):

@@ -10,16 +10,19 @@ import io
 import json
 import re
 
-from scorecard_sample import HOSTILE, INFO, TREE, f, scorecard_report
+from scorecard_sample import FAIL, HOSTILE, INFO, STARTED, TREE, WARN, f, scorecard_report
 
 from probes import cli
 from probes.codes import Fix
 from probes.history import HistoryDB
-from probes.model import Severity
+from probes.model import ErrorReason, Outcome, ProbeResult, Severity, Target
 from probes.report import html_report
+from probes.report.causes import Cause
 from probes.report.endpoint_matrix import endpoint_rows, split_subject
 from probes.report.html_charts import ticks
+from probes.report.html_scorecard import breakable
 from probes.report.message_alignment import alignment_of, message_alignments
+from probes.report.posture import areas
 from probes.report.run import RunReport
 from probes.report.spf_tree import parse_tree, spf_tree
 from probes.report.trend import cert_series, point_of, severity_series
@@ -229,12 +232,13 @@ def test_history_trend_gives_earlier_runs_of_the_same_target_oldest_first(tmp_pa
 # --- the page --------------------------------------------------------------------------------
 
 
-def test_the_page_has_the_scorecard_sections_before_the_findings():
+PROBLEMS_FIRST = ("posture", "fail", "warn", "incomplete", "endpoints", "alignment", "spf-tree")
+PROBLEMS_FIRST += ("trend", "info", "probes")
+
+
+def test_the_page_has_what_to_fix_after_the_posture_and_the_scorecard_after_it():
     text = rendered(scorecard_report(trend_runs=5))
-    order = [
-        text.index(f'<section id="{s}">')
-        for s in ("posture", "endpoints", "alignment", "spf-tree", "trend", "fail", "warn", "info")
-    ]
+    order = [text.index(f'<section id="{s}">') for s in PROBLEMS_FIRST]
     assert order == sorted(order)
     endpoints = section(text, "endpoints")
     assert endpoints.count("<tr class=") == 4
@@ -250,6 +254,180 @@ def test_the_page_has_the_scorecard_sections_before_the_findings():
     trend = section(text, "trend")
     assert trend.count('<svg class="chart"') == 2 and "the numbers (5 runs)" in trend
     assert "mx.example.test: 10 now" in trend  # the fewest days of the host, this run
+
+
+def card(text: str, name: str) -> str:
+    """The posture card of area `name` in the page."""
+    start = text.index(f'<div class="area">{breakable(name)}</div>', text.index('id="posture"'))
+    return text[start : text.index("</li>", start)]
+
+
+def without_problems(report: RunReport) -> RunReport:
+    """`report` with only its info findings, every probe completed."""
+    results = tuple(
+        dataclasses.replace(
+            r,
+            outcome=Outcome.COMPLETED,
+            error=None,
+            error_detail=None,
+            findings=tuple(x for x in r.findings if x.severity is INFO),
+        )
+        for r in report.results
+    )
+    return dataclasses.replace(report, results=results, new=None)
+
+
+def test_a_run_without_problems_keeps_the_scorecard_after_the_posture():
+    text = rendered(without_problems(scorecard_report(trend_runs=5)))
+    ids = ("posture", "endpoints", "alignment", "spf-tree", "trend", "fail", "warn", "info")
+    order = [text.index(f'<section id="{s}">') for s in (*ids, "probes")]
+    assert order == sorted(order)
+    assert 'id="incomplete"' not in text
+    assert "nothing to fix" in text
+    assert "<h2>Fail: 0 problems (0 findings)</h2>" in text
+
+
+def test_the_counts_say_what_they_count():
+    text = rendered(scorecard_report())
+    # the verdict counts problems (causes), as the text report does; its words lead to them
+    assert '<a href="#fail">5 problems to fix</a> (4 fail, 1 warn)' in text
+    # the cards count findings and say so
+    assert '<div class="card fail"><b>4</b>fail findings</div>' in text
+    assert '<div class="card warn"><b>2</b>warn findings</div>' in text
+    assert "<b>1</b>probes in error</div>" in text
+    # the sections count problems as the verdict does, and findings as the cards do
+    assert "<h2>Fail: 4 problems (4 findings)</h2>" in section(text, "fail")
+    assert "<h2>Warn: 1 problem (2 findings)</h2>" in section(text, "warn")
+    assert "findings (" not in text.replace("Info findings (", "")
+
+
+def test_every_link_in_the_page_leads_to_an_element_of_the_page():
+    report = scorecard_report('"><img src=x onerror=alert(1)>', trend_runs=3)
+    text = rendered(report)
+    hrefs = re.findall(r'href="#([^"]*)"', text)
+    ids = set(re.findall(r' id="([^"]*)"', text))
+    assert hrefs and set(hrefs) <= ids
+    assert len(re.findall(r'<article class="finding cause [^"]*" id="cause-', text)) == 5
+    # every warn/fail code of the grid and of the matrix's status column is a link
+    posture = section(text, "posture")
+    for area in areas(report):
+        for code in area.codes:
+            assert re.search(rf'<a class="code" href="#cause-[a-z0-9-]+">{code}</a>', posture)
+    # (a hostile name is no host:port: on a sane one) each code leads to its own endpoint's cause
+    text = rendered(scorecard_report())
+    mx = card(text, "mx.example.test:25")
+    assert '<a class="code" href="#cause-cert-expired-1">CERT_EXPIRED</a>' in mx
+    assert '<a class="code" href="#cause-smtp-open-relay-1">SMTP_OPEN_RELAY</a>' in mx
+    cause = text[text.index('id="cause-cert-expired-1"') :]
+    assert cause.index("CERT_EXPIRED") < cause.index("</article>")
+    endpoints = section(text, "endpoints")
+    assert '<a href="#cause-tls-legacy-protocol-1">TLS_LEGACY_PROTOCOL</a>' in endpoints
+    assert '<a href="#cause-auth-failed-1">AUTH_FAILED</a>' in endpoints
+
+
+def test_cause_ids_come_from_the_code_and_its_place_and_are_safe_in_html():
+    causes = [
+        Cause("CERT_EXPIRED", FAIL, ["x"], []),
+        Cause('X"><script>', WARN, ["y"], []),
+        Cause("CERT_EXPIRED", FAIL, ["z"], []),
+    ]
+    assert html_report.cause_ids(causes) == [
+        "cause-cert-expired-1",
+        "cause-x-script-1",
+        "cause-cert-expired-2",
+    ]
+    assert html_report.code_link('X"><b>', "cause-x-b-1") == (
+        '<a class="code" href="#cause-x-b-1">X&quot;&gt;&lt;b&gt;</a>'
+    )
+    report = dataclasses.replace(
+        scorecard_report(),
+        results=(ProbeResult("x.y", Outcome.COMPLETED, (f("x.y", 'X"><b>', WARN, "s:25"),)),),
+        new=None,
+    )
+    text = rendered(report)
+    assert '<a class="code" href="#cause-x-b-1">X&quot;&gt;&lt;b&gt;</a>' in section(
+        text, "posture"
+    )
+    assert 'id="cause-x-b-1"' in section(text, "warn") and "<b>" not in text.split("<style>")[0]
+
+
+def test_a_code_another_problem_explains_links_to_that_problem():
+    verify = "STARTTLS: certificate verify failed: certificate has expired"
+    report = RunReport(
+        "20261205T020000Z-abc123",
+        Target("example.test"),
+        STARTED,
+        1.0,
+        (
+            ProbeResult(
+                "smtp.mx",
+                Outcome.COMPLETED,
+                (f("smtp.mx", "CERT_EXPIRED", FAIL, "mx.example.test:25", days_left="-3"),),
+            ),
+            ProbeResult(
+                "smtp.swaks",
+                Outcome.COMPLETED,
+                (f("smtp.swaks", "SWAKS_STAGE_FAILED", FAIL, "mx.example.test:587", verify),),
+            ),
+            ProbeResult("message.roundtrip", Outcome.ERROR, (), ErrorReason.TLS, verify),
+            ProbeResult("dns.dkim", Outcome.ERROR, (), ErrorReason.TIMEOUT, "no answer"),
+        ),
+    )
+    text = rendered(report)
+    link = '<a class="code" href="#cause-cert-expired-1">SWAKS_STAGE_FAILED</a>'
+    assert link in card(text, "mx.example.test:587")
+    assert '<a href="#cause-cert-expired-1">SWAKS_STAGE_FAILED</a>' in section(text, "endpoints")
+    assert "explains: SWAKS_STAGE_FAILED mx.example.test:587, message.roundtrip ended ERROR" in (
+        section(text, "fail")
+    )
+    # a probe a problem explains is shown with it; only the others are listed on their own
+    incomplete = section(text, "incomplete")
+    assert "did not run to completion (1)" in incomplete
+    assert "<b>dns.dkim</b>" in incomplete and "message.roundtrip" not in incomplete
+
+
+def test_a_new_problem_of_one_finding_marks_its_finding_new_too():
+    text = rendered(scorecard_report())
+    fail = section(text, "fail")
+    start = fail.index('id="cause-spf-permissive-all-1"')
+    cause = fail[start : fail.index("</article>\n</article>", start)]
+    assert cause.count('<span class="badge new">new</span>') == 2  # the problem and its finding
+    assert re.search(
+        r'<article class="finding fail new" id="finding-\d+">\n<header>'
+        r'<span class="badge fail">fail</span><span class="badge new">new</span>',
+        cause,
+    )
+    # the findings of problems that are not new are not marked
+    assert text.count('<span class="badge new">new</span>') == 2
+
+
+def test_posture_cards_say_what_a_passing_or_warning_area_showed():
+    text = rendered(scorecard_report())
+    assert "TLS 1.2/1.3, cert 12 days, AUTH PLAIN LOGIN (login ok)" in card(
+        text, "mx.example.test:465"
+    )
+    assert '<span class="seen">closed</span>' in card(text, "outbound.example.test:465")
+    assert "DMARC pass (aligned: DKIM)" in card(text, "test message")
+    assert "9/10 lookups" not in card(text, "SPF")  # failing: its problems, as the text says
+    dmarc = (
+        f(
+            "dns.dmarc",
+            "DMARC_POLICY",
+            INFO,
+            "example.test",
+            applies="p=none",
+            rua="mailto:agg@example.test",
+        ),
+        f("dns.dmarc", "DMARC_POLICY_NONE", WARN, "example.test"),
+    )
+    report = dataclasses.replace(
+        scorecard_report(),
+        results=(ProbeResult("dns.dmarc", Outcome.COMPLETED, dmarc),),
+        new=None,
+    )
+    warned = card(rendered(report), "DMARC")
+    assert '<span class="seen">p=none, reports to agg@example.test</span>' in warned
+    assert '<a class="code" href="#cause-dmarc-policy-none-1">DMARC_POLICY_NONE</a>' in warned
 
 
 def test_the_page_marks_new_findings_and_keeps_info_collapsed():

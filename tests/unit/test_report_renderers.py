@@ -323,7 +323,9 @@ def test_html_groups_findings_by_severity_with_evidence_and_copy_buttons():
     # (the scorecard above the findings names codes too: look from the first section on)
     assert fail < text.index("SPF_TOO_MANY_LOOKUPS", fail) < warn
     assert warn < text.index("DKIM_KEY_WEAK", fail) < info < text.index("DKIM_KEY_OK", fail)
-    assert "Fail findings (3)" in text and "Warn findings (3)" in text
+    # the headings count problems as the verdict does, and findings as the cards do
+    assert "<h2>Fail: 3 problems (3 findings)</h2>" in text
+    assert "<h2>Warn: 3 problems (3 findings)</h2>" in text
     assert "<tr><td>count</td><td>12</td></tr>" in text
     commands = re.findall(r'<pre id="(reproduce-\d+)">', text)
     buttons = re.findall(r'<button type="button" class="copy" data-target="(reproduce-\d+)"', text)
@@ -456,9 +458,11 @@ def test_prometheus_hostile_domain_and_subject_stay_parseable():
     assert _value(samples, "mailprobe_run_duration_seconds") == 12.5
 
 
-def test_html_names_probes_that_did_not_complete_before_the_findings():
+def test_html_names_probes_that_did_not_complete_after_the_problems_to_fix():
     text = rendered(html_report, sample_report())
-    incomplete = text[text.index('<section id="incomplete">') : text.index('<section id="fail">')]
+    assert text.index('<section id="warn">') < text.index('<section id="incomplete">')
+    start = text.index('<section id="incomplete">')
+    incomplete = text[start : text.index('<section id="endpoints">')]
     assert "did not run to completion (2)" in incomplete
     assert "<b>pop3.tls</b>" in incomplete and "TIMEOUT" in incomplete
     assert "<b>message.roundtrip</b>" in incomplete and "no credentials configured" in incomplete
