@@ -724,7 +724,11 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
     if args.all and api:
         removed += remove_lab_containers(None)
     if not removed and not existed:
-        say("no lab was up" if not args.all else "no labs were up")
+        if args.all:
+            say("no labs were up")
+        else:
+            up = [s.name for s in all_states()]
+            say(f"no lab {args.name!r} was up" + (f" (up: {', '.join(up)})" if up else ""))
     for name in removed:
         say(f"removed {name}")
     return 0
@@ -776,7 +780,8 @@ def _print_info(info, fmt: str, state) -> None:
         f"  mailbox     {h['mailbox']}  imap {p['imap']}, imaps {p['imaps']}, pop3 {p['pop3']}, "
         f"pop3s {p['pop3s']}",
         f"  clients     authorized {c['authorized']}, unauthorized {c['unauthorized']} (SPF)",
-        f"  user        {info.user}  (password: `mailprobe lab status --format json`, "
+        f"  user        {info.user}  (password: `mailprobe lab status"
+        f"{'' if state.name == 'default' else ' --name ' + state.name} --format json`, "
         f"or {state.info_file})",
         f"  CA file     {info.ca_file}",
     ]

@@ -328,3 +328,12 @@ def test_pytest_marks_a_running_lab_scenario_lab_and_fails_it_when_the_lab_is_no
         f"{where}:2: field `lab.name`: no lab 'mine' is up "
         "(start it with `mailprobe lab up --name mine`)"
     ) in result.outlines
+
+
+def test_lab_down_of_a_name_not_up_says_which_labs_are(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MAILPROBE_STATE_DIR", str(tmp_path))
+    (tmp_path / "labs" / "t2").mkdir(parents=True)
+    (tmp_path / "labs" / "t2" / "info.json").write_text("{}")
+    assert cli.main(["lab", "down", "--name", "t3"]) == 0
+    assert "mailprobe: no lab 't3' was up (up: t2)" in capsys.readouterr().err
+    assert (tmp_path / "labs" / "t2" / "info.json").exists()  # the other lab is left alone
