@@ -207,7 +207,7 @@ def _check_kept_lab(args: argparse.Namespace, spec, say, check_lab) -> int:
 
 def _choose_formats(args: argparse.Namespace, renderers) -> None:
     """`--format a,b,...`: every format named is written (with json) to the report directory,
-    and args.format becomes the one printed on stdout (the first that is not json)."""
+    and args.format becomes the one printed on stdout (the one named, or text for several)."""
     from probes.report.output import parse_formats, shown_format
 
     formats = parse_formats(args.format, renderers)
@@ -1050,7 +1050,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         metavar="FORMAT",
         help="report formats, comma-separated (default text); installed: %(formats)s. Each is "
-        "written to the report directory with json; the first that is not json is printed. "
+        "written to the report directory with json; stdout gets the text report (the format "
+        "itself when only one is named). "
         "nagios (alone): plugin output, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
     ).formats = InstalledFormats()  # type: ignore[attr-defined]
     check.add_argument("--output", metavar="DIR", help="report directory (default reports/RUN-ID)")

@@ -50,8 +50,12 @@ def parse_formats(value: str, known: Iterable[str]) -> list[str]:
 
 
 def shown_format(formats: Sequence[str]) -> str:
-    """The one of `formats` printed on stdout: the first that is not json, else json."""
-    return next((f for f in formats if f != "json"), "json")
+    """The format printed on stdout: the one named when one is; with several (they are all
+    written to files) the text report, for the person at the terminal (a page of HTML or XML
+    there helps nobody)."""
+    if len(formats) == 1:
+        return formats[0]
+    return "text"
 
 
 def filename_for(fmt: str) -> str:
