@@ -4,8 +4,6 @@ wrapped reproduce line still pastes and runs."""
 
 from __future__ import annotations
 
-import textwrap
-
 MIN_WIDTH = 40  # below this, wrapping does more harm than good
 
 
@@ -22,17 +20,27 @@ def visible(text: str) -> str:
 
 def wrap(text: str, width: int, first: str, rest: str | None = None) -> list[str]:
     """`text` as lines no wider than `width`: the first starts with `first`, the others with
-    `rest` (default: spaces as wide as `first`). A word longer than a line is broken."""
+    `rest` (default: spaces as wide as `first`). Lines break between words; a word (a path, a
+    fingerprint) that does not fit where it comes starts a line of its own, whole, so it can be
+    copied; only a word longer than a whole line is broken."""
     rest = " " * len(first) if rest is None else rest
     width = max(width, MIN_WIDTH)
-    return textwrap.wrap(
-        visible(text),
-        width=width,
-        initial_indent=first,
-        subsequent_indent=rest,
-        break_on_hyphens=False,
-        break_long_words=True,
-    ) or [first.rstrip()]
+    lines: list[str] = []
+    line, empty = first, True
+    for word in visible(text).split():
+        if len(line) + (0 if empty else 1) + len(word) <= width:
+            line, empty = line + ("" if empty else " ") + word, False
+            continue
+        if not empty or len(word) <= width - len(rest):
+            lines.append(line.rstrip())
+            line, empty = rest, True
+        while len(line) + len(word) > width:  # longer than a whole line: broken
+            room = max(width - len(line), 1)
+            lines.append(line + word[:room])
+            line, word = rest, word[room:]
+        line, empty = line + word, False
+    lines.append(line.rstrip())
+    return lines
 
 
 def _scan(command: str) -> tuple[list[int], int | None]:

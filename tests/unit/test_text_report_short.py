@@ -360,3 +360,17 @@ def test_a_passing_area_says_what_is_configured():
     assert re.search(r"\n  DMARC +pass +p=reject, reports to dmarc@example.test\n", out)
     assert re.search(r"\n  SPF +pass +-all, 3/10 lookups\n", out)
     assert re.search(r"\n  mx.example.test:25 +pass +STARTTLS 1.2/1.3, cert 60 days", out)
+
+
+def test_a_word_that_fits_a_line_is_never_cut_so_it_can_be_copied():
+    path = "/root/.local/state/mailprobe/labs/check-d072ab/lab/dkim/broken.test.gone.key"
+    lines = wrap(f"The private key in {path} does not match", 90, "FAIL  X  ", "      ")
+    assert any(line.strip() == path or path in line.split() for line in lines)
+    assert all(len(line) <= 90 for line in lines)
+    huge = "sha256:" + "ab" * 80  # longer than any line: broken, nothing lost
+    lines = wrap(f"fingerprint {huge} end", 60, "  ")
+    assert (
+        "".join(line.strip() for line in lines).replace("fingerprint", "").replace("end", "")
+        == huge
+    )
+    assert all(len(line) <= 60 for line in lines)
