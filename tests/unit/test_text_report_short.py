@@ -369,8 +369,5 @@ def test_a_word_that_fits_a_line_is_never_cut_so_it_can_be_copied():
     assert all(len(line) <= 90 for line in lines)
     huge = "sha256:" + "ab" * 80  # longer than any line: broken, nothing lost
     lines = wrap(f"fingerprint {huge} end", 60, "  ")
-    assert (
-        "".join(line.strip() for line in lines).replace("fingerprint", "").replace("end", "")
-        == huge
-    )
+    assert "".join(line.strip() for line in lines) == f"fingerprint{huge} end"
     assert all(len(line) <= 60 for line in lines)
