@@ -1,5 +1,7 @@
-"""`mailprobe` command line. Exit status (CONTRACT.md): 0 nothing at or above the failure
-threshold, 1 findings at or above it, 2 usage or configuration error, 3 a probe could not run.
+"""`mailprobe` command line. Exit status (docs/contract.md): 0 nothing at or above the failure
+threshold, 1 findings at or above it, 2 usage or configuration error, 3 a probe could not run,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM); with --format nagios 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN.
 """
 
 from __future__ import annotations
@@ -1132,7 +1134,7 @@ _SETTLED: list[int] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; its exit status (CONTRACT.md). SIGINT and SIGTERM while it runs stop
+    """Run one command; its exit status (docs/contract.md). SIGINT and SIGTERM while it runs stop
     everything it started and give 130 and 143 (probes.interrupts)."""
     with interrupts.handled():
         status = _main(argv)  # settled (finish() or unwind()): a signal now is only noted

@@ -4,7 +4,7 @@ the probes, and judge the expectations.
     outcome = run_scenario(scenario)            # starts and stops a lab when the scenario uses one
                                                 # (or probes the running lab `lab: {name: NAME}`)
     outcome = run_scenario(scenario, lab_info)  # or probes a lab that is already running
-    outcome.status   # 0 expectations met, 1 one failed, 3 a probe could not run (CONTRACT.md)
+    outcome.status   # 0 expectations met, 1 one failed, 3 a probe could not run (docs/contract.md)
 
 Secrets: the lab's password (and any credentials the target references) are passed to the
 runner as secrets, so they never reach a result's error text; reports carry only the

@@ -78,6 +78,15 @@ def md(value: object) -> str:
     return text
 
 
+def prose(value: object) -> str:
+    """Text we wrote (a fix), where `backticks` mark commands and settings: those become code,
+    the rest is escaped as `md` does."""
+    parts = str(value).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: nothing is code
+        return md(value)
+    return "".join(code(p, in_table=False) if i % 2 else md(p) for i, p in enumerate(parts))
+
+
 def _html(value: object) -> str:
     return html.escape(_visible(value)).replace("\n", " ")
 
@@ -135,11 +144,15 @@ def _details(cause: Cause, declaration: Code | None) -> list[str]:
     if cause.consequences:
         out += ["Explains: " + md(", ".join(c.text for c in cause.consequences)), ""]
     if declaration is not None and declaration.fix is not None:
-        out += [f"**Fix:** {md(declaration.fix.what)}", ""]
+        out += [f"**Fix:** {prose(declaration.fix.what)}", ""]
         for system, text in declaration.fix.lines.items():
             out += [f"{md(SYSTEMS[system])}:", "", fenced(text, ""), ""]
     if declaration is not None:
-        out += [f"Docs: [{md(cause.code)}]({docs_link(cause.code)})", ""]
+        out += [
+            f"Docs: [{md(cause.code)}]({docs_link(cause.code)}) in mailprobe's repository; "
+            f"every system's lines: {code('mailprobe probes --explain ' + cause.code, False)}",
+            "",
+        ]
     if finding.evidence:
         out += [_row("evidence", "value"), _row("---", "---")]
         out += [_row(md(k), md(v)) for k, v in finding.evidence.items()]

@@ -493,3 +493,10 @@ def test_junit_attributes_and_text_round_trip_newlines_quotes_and_odd_code_point
     spelled = 'two\nlines\r\n"quoted" <&> \\ud800 \\ufffe\ttab'
     assert failure.get("message") == spelled
     assert failure.text.startswith(f"[fail] SPF_MISSING: {spelled}")
+
+
+def test_markdown_fix_prose_shows_backticked_commands_as_code():
+    assert markdown_report.prose("run `openssl s_client -connect <h>:25` then a_b") == (
+        "run <code>openssl s_client -connect &lt;h&gt;:25</code> then a\\_b"
+    )
+    assert markdown_report.prose("an ` unpaired one") == markdown_report.md("an ` unpaired one")
