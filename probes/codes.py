@@ -49,6 +49,7 @@ SYSTEMS: Mapping[str, str] = MappingProxyType(
         "dovecot": "Dovecot",
         "perdition": "Perdition",
         "openssl": "OpenSSL / certificates",
+        "web": "web server (nginx; MTA-STS policy and BIMI logo hosts)",
         "shell": "shell",
     }
 )
