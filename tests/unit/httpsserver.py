@@ -19,6 +19,7 @@ class HttpsServer:
     def __init__(self, routes: dict[str, Route], names: list[str]) -> None:
         self.routes = routes
         self.hits: list[str] = []
+        self.release = threading.Event()  # ends a /stall request
         self._dir = tempfile.TemporaryDirectory()
         root = Path(self._dir.name)
         ca = pki.make_ca("127.0.0.1")
@@ -36,6 +37,13 @@ class HttpsServer:
 
             def do_GET(self) -> None:
                 server.hits.append(self.path)
+                if self.path == "/stall":  # the head, then a body that never comes
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    self.wfile.flush()
+                    server.release.wait(10)
+                    return
                 status, headers, body = server.routes.get(self.path, (404, {}, b"not found"))
                 self.send_response(status)
                 for name, value in headers.items():
@@ -52,10 +60,13 @@ class HttpsServer:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self._dir.cleanup()

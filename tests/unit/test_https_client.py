@@ -81,6 +81,18 @@ def test_the_body_is_capped(server):
     assert response.oversized and response.body == b""
 
 
+def test_a_body_that_never_comes_ends_within_the_io_timeout(server):
+    import time
+
+    from probes.model import Timeouts
+
+    net = Net(dns_client=net_for(server).dns, ca_file=server.ca_file, timeouts=Timeouts(io=0.5))
+    t0 = time.monotonic()
+    with pytest.raises(HttpsFailure) as info:
+        fetch(net, url(server, "/stall"))
+    assert info.value.stage == "http" and time.monotonic() - t0 < 3
+
+
 def test_a_certificate_that_does_not_name_the_host_is_a_failure(server):
     with pytest.raises(HttpsFailure) as info:
         fetch(net_for(server), url(server, "/logo.svg", host=f"other.{DOMAIN}"))
