@@ -31,10 +31,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from probes.codes import Code, Fix, declare
-from probes.errors import ProtocolError
+from probes.errors import ProbeSkipped, ProtocolError
 from probes.lookup.mx import ask_mx, resolve_hosts
 from probes.model import Finding, Severity, Target
 from probes.net import Net
+from probes.net.dns import normalize_name
 from probes.net.https import HttpsFailure, HttpsResponse, fetch, reproduce_line
 from probes.net.mail_sessions import SmtpSession
 from probes.net.stream import Connection
@@ -153,9 +154,6 @@ class HttpsMtaSts(BaseProbe):
     codes = CODES
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:
-        from probes.errors import ProbeSkipped
-        from probes.net.dns import normalize_name
-
         domain = normalize_name(target.domain)
         record_name = f"_mta-sts.{domain}"
         answer = net.dns.query(record_name, "TXT").raise_for_failure()

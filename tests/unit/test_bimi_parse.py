@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from probes.parse.bimi import BimiSyntaxError, check_svg, is_bimi_record, parse_record
 
@@ -106,3 +110,19 @@ def test_billion_laughs_is_refused_not_expanded():
 def test_hostile_or_wrong_files(data, problem):
     check = check_svg(data)
     assert any(problem in p for p in check.problems), check.problems
+
+
+@given(st.binary(max_size=400))
+def test_any_bytes_give_a_check_never_an_exception(data):
+    assert isinstance(check_svg(data).problems, tuple)
+
+
+@given(st.text(max_size=120))
+def test_any_record_text_parses_or_raises_the_documented_error(text):
+    with contextlib.suppress(BimiSyntaxError):
+        parse_record("v=BIMI1; " + text)
+
+
+def test_deep_nesting_is_checked_without_recursion_trouble():
+    deep = LOGO.replace(b"<title>", b"<g>" * 5000 + b"</g>" * 5000 + b"<title>")
+    assert check_svg(deep, limit=10**6).problems == ()

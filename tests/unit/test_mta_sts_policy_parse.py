@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from probes.parse.mta_sts import (
     MAX_POLICY_BYTES,
@@ -11,6 +15,19 @@ from probes.parse.mta_sts import (
     parse_policy,
 )
 
+LINES = [
+    "version: STSv1",
+    "mode: enforce",
+    "mode: testing",
+    "mx: *.example.com",
+    "mx: bad..name",
+    "max_age: 86400",
+    "max_age: x",
+    "unknown: 1",
+    " ",
+    "no colon",
+    "mode: none",
+]
 GOOD = b"version: STSv1\nmode: enforce\nmx: mail.example.com\nmx: *.example.net\nmax_age: 604800\n"
 
 
@@ -88,3 +105,18 @@ def test_invalid_policies_name_the_reason(data, reason):
 )
 def test_mx_patterns(pattern, host, matches):
     assert mx_matches(pattern, host) is matches
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_give_a_policy_or_the_documented_error(data):
+    with contextlib.suppress(MtaStsPolicyError):
+        parse_policy(data)
+
+
+@given(st.lists(st.sampled_from(LINES), max_size=8), st.sampled_from(["\n", "\r\n"]))
+def test_line_soup_never_crashes(lines, end):
+    try:
+        policy = parse_policy(end.join(lines).encode())
+    except MtaStsPolicyError:
+        return
+    assert policy.mode in ("enforce", "testing", "none")
