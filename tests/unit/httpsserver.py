@@ -45,10 +45,14 @@ class HttpsServer:
                     server.release.wait(10)
                     return
                 status, headers, body = server.routes.get(self.path, (404, {}, b"not found"))
+                headers = dict(headers)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+                until_close = headers.pop("X-Until-Close", None) is not None
+                if until_close:  # no length: the body ends when the connection does
+                    self.close_connection = True
+                elif "Content-Length" not in headers and "Transfer-Encoding" not in headers:
                     self.send_header("Content-Length", str(len(body)))
                 self.send_header("Connection", "close")
                 self.end_headers()

@@ -81,6 +81,31 @@ def test_the_body_is_capped(server):
     assert response.oversized and response.body == b""
 
 
+@pytest.mark.parametrize(
+    ("headers", "body", "expected", "oversized"),
+    [
+        (
+            {"Transfer-Encoding": "chunked"},
+            b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
+            b"hello world",
+            False,
+        ),
+        (
+            {"Transfer-Encoding": "chunked"},
+            b"%x\r\n" % (MAX_BODY + 1) + b"x" * (MAX_BODY + 1) + b"\r\n0\r\n\r\n",
+            b"",
+            True,
+        ),
+        ({"X-Until-Close": "1"}, b"no length", b"no length", False),
+        ({"X-Until-Close": "1"}, b"y" * (MAX_BODY + 5), b"y" * MAX_BODY, True),
+    ],
+)
+def test_chunked_and_until_close_bodies(server, headers, body, expected, oversized):
+    server.routes["/b"] = (200, headers, body)
+    response = fetch(net_for(server), url(server, "/b"))
+    assert (response.body, response.oversized) == (expected, oversized)
+
+
 def test_a_body_that_never_comes_ends_within_the_io_timeout(server):
     import time
 
