@@ -150,6 +150,8 @@ class MtaStsSpec:
     oversized: bool = False  # pad the policy past the 64 KiB senders accept
     redirect: bool = False  # answer the policy URL with a 301 to https://web.<domain>/...
     reachable: bool = True  # False: mta-sts.<domain> is an address where nothing listens
+    # The web role's certificate (the policy host and the logo host), kinds as tls.certificate
+    certificate: str = "valid"
 
 
 @dataclass(frozen=True)
@@ -437,6 +439,11 @@ class LabSpec:
             _check_placeholders(f"mta_sts.mx[{i}]", pattern, fail)
         if self.mta_sts.policy is not None:
             _check_placeholders("mta_sts.policy", self.mta_sts.policy, fail)
+        if self.mta_sts.certificate not in CERT_KINDS:
+            fail(
+                "mta_sts.certificate",
+                f"{self.mta_sts.certificate!r}; one of {', '.join(CERT_KINDS)}",
+            )
         if self.bimi.logo not in BIMI_LOGOS:
             fail("bimi.logo", f"{self.bimi.logo!r}; one of {', '.join(BIMI_LOGOS)}")
         if self.bimi.record is not None:

@@ -160,7 +160,9 @@ def render(spec: LabSpec, root: Path, ca: pki.CertAuthority) -> None:
     in <root>/tls/web.crt (key web.key)."""
     web = root / "web"
     web.mkdir(exist_ok=True)
-    chain, key = pki.make_server_cert(ca, cert_names(spec), [spec.address("web")])
+    chain, key = pki.make_server_cert(
+        ca, cert_names(spec), [spec.address("web")], spec.mta_sts.certificate
+    )
     (root / "tls" / "web.crt").write_bytes(pki.certs_pem(chain))
     pki.write_secret(root / "tls" / "web.key", pki.private_pem(key))
     files = web / "files"

@@ -101,6 +101,14 @@ CASES = {
         LabSpec(mta_sts=MtaStsSpec(reachable=False)),
         {("MTA_STS_POLICY_UNREACHABLE", F), ("BIMI_OK", N)},
     ),
+    "a web certificate for another host (policy and logo host)": (
+        LabSpec(mta_sts=MtaStsSpec(certificate="wrong-host")),
+        {("MTA_STS_POLICY_UNREACHABLE", F), ("BIMI_LOGO_UNREACHABLE", F)},
+    ),
+    "an expired web certificate": (
+        LabSpec(mta_sts=MtaStsSpec(certificate="expired"), bimi=BimiSpec(publish=False)),
+        {("MTA_STS_POLICY_UNREACHABLE", F), ("BIMI_MISSING", N)},
+    ),
     "an MX certificate for another host under enforce": (
         LabSpec(tls=TlsSpec(certificate="wrong-host")),
         {("MTA_STS_POLICY_OK", N), ("MTA_STS_CERT_INVALID", F), ("BIMI_OK", N)},

@@ -94,6 +94,7 @@ def test_render_writes_routes_and_a_certificate_naming_both_hosts(tmp_path):
         ({"mta_sts": MtaStsSpec(max_age=31557601)}, "mta_sts.max_age"),
         ({"mta_sts": MtaStsSpec(record_id="a-b")}, "mta_sts.record_id"),
         ({"mta_sts": MtaStsSpec(mx=("{nope}.test",))}, "mta_sts.mx[0]"),
+        ({"mta_sts": MtaStsSpec(certificate="bogus")}, "mta_sts.certificate"),
         ({"bimi": BimiSpec(logo="gif")}, "bimi.logo"),
         ({"bimi": BimiSpec(record="v=BIMI1; l={nope}")}, "bimi.record"),
     ],
