@@ -49,6 +49,7 @@ SYSTEMS: Mapping[str, str] = MappingProxyType(
         "dovecot": "Dovecot",
         "perdition": "Perdition",
         "openssl": "OpenSSL / certificates",
+        "web": "web server (nginx) and the files it serves (MTA-STS policy, BIMI logo)",
         "shell": "shell",
     }
 )

@@ -34,13 +34,15 @@ if [ ! -f "$STAMP" ] || [ "$MAILPROBE_HOME/pyproject.toml" -nt "$STAMP" ]; then
 fi
 # The tools that findings' reproduce lines use, from Debian: swaks (also the smtp.swaks probe;
 # without it that probe is skipped), nc (netcat-openbsd: the plaintext VRFY/EXPN and
-# capability lines) and dig (dnsutils: every DNS finding's line). Installed with apt as root, tried once per venv; a failure never stops
+# capability lines), dig (dnsutils: every DNS finding's line) and curl (the MTA-STS policy and
+# BIMI logo fetches). Installed with apt as root, tried once per venv; a failure never stops
 # the bootstrap.
-REPRO_TRIED="$VENV/.mailprobe-repro-tools-2-apt-tried"
+REPRO_TRIED="$VENV/.mailprobe-repro-tools-3-apt-tried"
 _mp_missing=()
 command -v swaks >/dev/null 2>&1 || _mp_missing+=(swaks)
 command -v nc >/dev/null 2>&1 || _mp_missing+=(netcat-openbsd)
 command -v dig >/dev/null 2>&1 || _mp_missing+=(dnsutils)
+command -v curl >/dev/null 2>&1 || _mp_missing+=(curl)
 if [ "${#_mp_missing[@]}" -gt 0 ] && [ ! -f "$REPRO_TRIED" ] \
   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   touch "$REPRO_TRIED"

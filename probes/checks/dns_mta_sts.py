@@ -1,7 +1,7 @@
 """dns.mta_sts: the MTA-STS TXT record at `_mta-sts.<domain>` (RFC 8461 §3.1).
 
 Record syntax only: the policy itself (https://mta-sts.<domain>/.well-known/mta-sts.txt) is
-fetched over HTTPS and is out of scope for this DNS probe. One question.
+fetched over HTTPS by https.mta_sts (probes.checks.https_mta_sts). One question.
 
 RFC 8461 §3.1: TXT records that do not begin with "v=STSv1;" are discarded; if the number
 left is not one, or the one left is invalid, senders assume there is no MTA-STS policy.
@@ -26,7 +26,7 @@ RECORD = '_mta-sts.<domain>. 3600 IN TXT "v=STSv1; id=<yyyymmddhhmmss>"'
 
 class DnsMtaSts(PolicyRecordProbe):
     id = "dns.mta_sts"
-    description = "MTA-STS TXT record at _mta-sts (RFC 8461 §3.1 syntax; policy not fetched)"
+    description = "MTA-STS TXT record at _mta-sts (RFC 8461 §3.1 syntax; the policy: https.mta_sts)"
     label = "_mta-sts."
     code_prefix = "MTA_STS"
     codes = policy_codes(
@@ -55,6 +55,6 @@ class DnsMtaSts(PolicyRecordProbe):
 
     def present(self, name: str, record: Any) -> tuple[str, dict[str, str]]:
         return (
-            f"MTA-STS record at {name} (id {record.id}); the HTTPS policy is not checked here",
+            f"MTA-STS record at {name} (id {record.id}); the policy itself: https.mta_sts",
             {"id": record.id},
         )

@@ -163,6 +163,18 @@ class PerditionContainer(LabContainer):
         ]
 
 
+class WebContainer(LabContainer):
+    """The `web` role: HTTPS on 443 (MTA-STS policy host, BIMI logo; probes.lab.web)."""
+
+    role = "web"
+
+    def checks(self) -> list[tuple[str, Callable[[], bool]]]:
+        from probes.lab.web import HTTPS_PORT
+
+        ip = self.spec.address("web")
+        return [(f"HTTPS {ip}:{HTTPS_PORT}", lambda: readiness.https_ready(ip, HTTPS_PORT))]
+
+
 def _smtp(ip: str, port: int) -> Callable[[], bool]:
     return lambda: readiness.smtp_ready(ip, port)
 

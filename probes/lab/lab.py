@@ -41,6 +41,7 @@ from probes.lab.containers import (
     LabContainer,
     MtaContainer,
     PerditionContainer,
+    WebContainer,
     list_lab_containers,
     remove_lab_containers,
 )
@@ -417,6 +418,7 @@ class Lab:
             *front,
             MtaContainer(mta_image, spec, lab_dir, lab_id, "mx", **own),
             MtaContainer(mta_image, spec, lab_dir, lab_id, "outbound", **own),
+            WebContainer(image, spec, lab_dir, lab_id, **own),
         ]
         self.say(f"starting lab {lab_id} ({spec.flavour}, {spec.domain} on {spec.block})")
         # Signals are held while the containers are created (~0.3 s): an interrupt must not

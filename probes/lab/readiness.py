@@ -66,3 +66,20 @@ def dns_ready(ip: str, port: int, zone: str) -> bool:
     except (OSError, EOFError, dns.exception.DNSException):
         return False
     return answer.rcode() == dns.rcode.NOERROR and bool(answer.answer)
+
+
+def https_ready(ip: str, port: int, timeout: float = 1.0) -> bool:
+    """True when a TLS handshake succeeds (any certificate) and a GET gets an HTTP status
+    line (the lab's web server)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((ip, port), timeout=timeout) as raw,
+            ctx.wrap_socket(raw) as s,
+        ):
+            s.sendall(b"GET / HTTP/1.1\r\nHost: ready\r\nConnection: close\r\n\r\n")
+            return _first_line(s).startswith(b"HTTP/1.")
+    except (OSError, ssl.SSLError):
+        return False

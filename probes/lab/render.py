@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from probes.lab import knot_conf, pki
+from probes.lab import knot_conf, pki, web
 from probes.lab.flavours import front_module, mta_module
 from probes.lab.spec import SERVER_ROLES, LabSpec
 from probes.lab.zones import (
@@ -46,6 +46,8 @@ def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
         )
         (root / "tls" / f"{role}.crt").write_bytes(pki.certs_pem(chain))
         pki.write_secret(root / "tls" / f"{role}.key", pki.private_pem(key))
+
+    web.render(spec, root, ca)  # the HTTPS host: MTA-STS policy, BIMI logo
 
     # DKIM: one key per selector; Exim finds keys as <domain>.<selector>.key (dsearch).
     dkim_keys, dkimpy_keys, public = {}, {}, {}

@@ -29,7 +29,17 @@ from typing import Any
 
 from probes.yaml_load import FieldError, YamlDoc, YamlSyntaxError, build, kind, to_plain
 
-ROLES = ("dns", "mx", "outbound", "mailbox", "authorized", "unauthorized", "receiver", "store")
+ROLES = (
+    "dns",
+    "mx",
+    "outbound",
+    "mailbox",
+    "authorized",
+    "unauthorized",
+    "receiver",
+    "store",
+    "web",
+)
 SERVER_ROLES = ("dns", "mx", "outbound", "mailbox", "store")
 # Lab flavours: the MTA of the mx and outbound roles, and what answers IMAP/POP3 on `mailbox`.
 MTAS = ("exim", "postfix", "sendmail")
@@ -44,6 +54,7 @@ DEFAULT_HOST_OCTET = {
     "unauthorized": 11,
     "receiver": 40,  # mailprobe's own SMTP receiver (receiver mode), not a lab container
     "store": 144,  # the Dovecot mail store behind a Perdition front (mailbox_front: perdition)
+    "web": 80,  # HTTPS on 443: mta-sts.<domain> and the BIMI logo (probes.lab.web)
 }
 # Which role serves which port name.
 PORT_ROLES = {
@@ -121,6 +132,37 @@ class DovecotSpec:
     plaintext_auth: bool = False  # allow LOGIN/USER before TLS (no LOGINDISABLED)
 
 
+MTA_STS_MODES = ("enforce", "testing", "none")
+BIMI_LOGOS = ("valid", "script", "billion-laughs", "missing")
+
+
+@dataclass(frozen=True)
+class MtaStsSpec:
+    """The lab's MTA-STS (RFC 8461): the `_mta-sts` record and the policy the `web` role serves
+    at https://mta-sts.<domain>/.well-known/mta-sts.txt. Each broken case is a field."""
+
+    publish: bool = True  # the _mta-sts TXT record, mta-sts.<domain> and the policy file
+    mode: str = "enforce"  # enforce | testing | none
+    mx: tuple[str, ...] | None = None  # the policy's mx: lines; None = the lab's MX hosts
+    max_age: int = 604800
+    record_id: str = "20260101000000"
+    policy: str | None = None  # serve this text as the policy instead (placeholders filled)
+    oversized: bool = False  # pad the policy past the 64 KiB senders accept
+    redirect: bool = False  # answer the policy URL with a 301 to https://web.<domain>/...
+    reachable: bool = True  # False: mta-sts.<domain> is an address where nothing listens
+    # The web role's certificate (the policy host and the logo host), kinds as tls.certificate
+    certificate: str = "valid"
+
+
+@dataclass(frozen=True)
+class BimiSpec:
+    """The lab's BIMI: the `default._bimi` record and the logo the `web` role serves."""
+
+    publish: bool = True  # the default._bimi TXT record (and the logo)
+    logo: str = "valid"  # valid | script | billion-laughs | missing (404)
+    record: str | None = None  # publish this TXT value instead (placeholders filled)
+
+
 @dataclass(frozen=True)
 class PortsSpec:
     dns: int = 53
@@ -161,6 +203,8 @@ class LabSpec:
     tls: TlsSpec = field(default_factory=TlsSpec)
     exim: EximSpec = field(default_factory=EximSpec)
     dovecot: DovecotSpec = field(default_factory=DovecotSpec)
+    mta_sts: MtaStsSpec = field(default_factory=MtaStsSpec)
+    bimi: BimiSpec = field(default_factory=BimiSpec)
 
     # ----- derived values -------------------------------------------------------------------
     @property
@@ -385,6 +429,25 @@ class LabSpec:
                 fail("receiver_domain", f"{name!r} is inside the lab domain")
             if name in {z.rstrip(".").lower() for z in self.extra_zones}:
                 fail("receiver_domain", f"{name!r} is also one of extra_zones")
+        if self.mta_sts.mode not in MTA_STS_MODES:
+            fail("mta_sts.mode", f"{self.mta_sts.mode!r}; one of {', '.join(MTA_STS_MODES)}")
+        if not 0 <= self.mta_sts.max_age <= 31557600:
+            fail("mta_sts.max_age", f"{self.mta_sts.max_age} is not in 0..31557600")
+        if not re.fullmatch(r"[A-Za-z0-9]{1,32}", self.mta_sts.record_id):
+            fail("mta_sts.record_id", f"{self.mta_sts.record_id!r}: 1 to 32 letters or digits")
+        for i, pattern in enumerate(self.mta_sts.mx or ()):
+            _check_placeholders(f"mta_sts.mx[{i}]", pattern, fail)
+        if self.mta_sts.policy is not None:
+            _check_placeholders("mta_sts.policy", self.mta_sts.policy, fail)
+        if self.mta_sts.certificate not in CERT_KINDS:
+            fail(
+                "mta_sts.certificate",
+                f"{self.mta_sts.certificate!r}; one of {', '.join(CERT_KINDS)}",
+            )
+        if self.bimi.logo not in BIMI_LOGOS:
+            fail("bimi.logo", f"{self.bimi.logo!r}; one of {', '.join(BIMI_LOGOS)}")
+        if self.bimi.record is not None:
+            _check_placeholders("bimi.record", self.bimi.record, fail)
         from probes.lab.flavours import unsupported  # the flavour modules import this one
 
         for fld, reason in unsupported(self):

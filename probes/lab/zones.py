@@ -82,6 +82,9 @@ def forward_zone(spec: LabSpec, dkim_public: Mapping[str, str]) -> Zone:
         else:
             value = dkim_record(dkim_public[sel.name], sel.key_type, sel.testing, sel.revoked)
         lines.append(f"{sel.name}._domainkey TXT {txt_rdata(value)}")
+    from probes.lab import web  # MTA-STS and BIMI records (web imports this module)
+
+    lines += web.zone_lines(spec)
     for i, rec in enumerate(spec.extra_records):
         line = fill_placeholders(rec, values)
         _check_lines(origin, spec.domain, [line], f"extra_records[{i}]")

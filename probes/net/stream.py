@@ -431,6 +431,29 @@ class Connection:
             if len(out) > cap:
                 raise self._over_cap(cap)
 
+    def read_to_end(self, *, cap: int, deadline: float | None = None) -> tuple[bytes, bool]:
+        """What the server sends until it closes the connection (an HTTP body without a
+        length), within the I/O timeout (or before `deadline`): (bytes, over_cap). Stops
+        reading as soon as more than `cap` bytes arrived (over_cap True, bytes cut to `cap`)."""
+        if deadline is None:
+            deadline = time.monotonic() + self.io_timeout
+        while len(self._buf) <= cap:
+            self._sock.settimeout(self._remaining(deadline, "body"))
+            try:
+                chunk = self._sock.recv(_RECV)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"{self.label}: the body did not end within the time limit"
+                ) from None
+            if not chunk:
+                break
+            self._buf += chunk
+        over = len(self._buf) > cap
+        data = bytes(self._buf[:cap])
+        self._buf.clear()
+        self.transcript.append(f"S: <{len(data)} bytes{' or more' if over else ''}>")
+        return data, over
+
     def _over_cap(self, cap: int) -> ProtocolError:
         return ProtocolError(f"{self.label}: multi-line reply longer than {cap} bytes; gave up")
 

@@ -4,7 +4,9 @@ give one answer.
 
 Areas:
 - DNS: one per `dns.*` probe, named for what it checks (MX, PTR, SPF, DKIM, DMARC, MTA-STS,
-  TLS-RPT, DANE; a plugin's `dns.x` keeps its id).
+  TLS-RPT, DANE; a plugin's `dns.x` keeps its id), and the policies fetched over HTTPS
+  (`https.mta_sts`: "MTA-STS policy", `https.bimi`: "BIMI"; a finding of theirs about an MX
+  endpoint, such as MTA_STS_CERT_INVALID, lands on that endpoint's row).
 - Endpoints: one per `host:port` subject, whichever probes reported on it (smtp.mx, smtp.relay
   and smtp.swaks all land on `mx.example.test:25`). A transport probe that ended ERROR without
   reaching an endpoint is a row of its own, named for the probe.
@@ -52,6 +54,9 @@ DNS_LABELS = {
     "dns.mta_sts": "MTA-STS",
     "dns.tls_rpt": "TLS-RPT",
     "dns.dane": "DANE",
+    # the policies published in DNS and served over HTTPS: rows of the DNS kind too
+    "https.mta_sts": "MTA-STS policy",
+    "https.bimi": "BIMI",
 }
 TRANSPORT_PREFIXES = ("smtp.", "imap.", "pop3.")
 MESSAGE_PREFIX = "message."
@@ -98,7 +103,7 @@ def split_endpoint(subject: str) -> tuple[str, int]:
 
 def _area_of(result: ProbeResult, finding: Finding | None) -> tuple[Kind, str]:
     pid = result.probe_id
-    if pid.startswith("dns."):
+    if pid.startswith("dns.") or (pid in DNS_LABELS and not _on_endpoint(finding)):
         return Kind.DNS, DNS_LABELS.get(pid, pid)
     if pid.startswith(MESSAGE_PREFIX):
         return Kind.MESSAGE, "message"
@@ -112,6 +117,10 @@ def _area_of(result: ProbeResult, finding: Finding | None) -> tuple[Kind, str]:
 def area_key(finding: Finding) -> tuple[Kind, str]:
     """The (kind, name) of the area `finding` counts in: the key of its Area in `areas`."""
     return _area_of(ProbeResult(finding.probe_id, Outcome.COMPLETED), finding)
+
+
+def _on_endpoint(finding: Finding | None) -> bool:
+    return finding is not None and is_endpoint(finding.subject)
 
 
 def _sort_key(area: Area) -> tuple[int, object]:

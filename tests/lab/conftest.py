@@ -32,7 +32,7 @@ from probes.lab.flavours import (
     with_flavour,
 )
 from probes.lab.lab import stop_labs
-from probes.lab.spec import LabSpec
+from probes.lab.spec import LabSpec, MtaStsSpec
 from probes.lab.target import lab_target as build_lab_target
 from probes.lab.zone_edit import ZoneEditor
 from probes.model import MessageOptions, Target, Timeouts
@@ -42,7 +42,10 @@ from probes.runner import Redactor, run_one
 REPORTS_ZONE = "reports.test"
 OTHER_ZONE = "other.test"
 
-DNS_LAB_SPEC = LabSpec(extra_zones={REPORTS_ZONE: (), OTHER_ZONE: ()})
+# Without the lab's own MTA-STS record: the tests here publish their own `_mta-sts` records.
+DNS_LAB_SPEC = LabSpec(
+    extra_zones={REPORTS_ZONE: (), OTHER_ZONE: ()}, mta_sts=MtaStsSpec(publish=False)
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
