@@ -4,7 +4,7 @@ give one answer.
 
 Areas:
 - DNS: one per `dns.*` probe, named for what it checks (MX, PTR, SPF, DKIM, DMARC, MTA-STS,
-  TLS-RPT, DANE; a plugin's `dns.x` keeps its id).
+  TLS-RPT, DANE, Blocklists; a plugin's `dns.x` keeps its id).
 - Endpoints: one per `host:port` subject, whichever probes reported on it (smtp.mx, smtp.relay
   and smtp.swaks all land on `mx.example.test:25`). A transport probe that ended ERROR without
   reaching an endpoint is a row of its own, named for the probe.
@@ -52,6 +52,7 @@ DNS_LABELS = {
     "dns.mta_sts": "MTA-STS",
     "dns.tls_rpt": "TLS-RPT",
     "dns.dane": "DANE",
+    "dns.blocklists": "Blocklists",
 }
 TRANSPORT_PREFIXES = ("smtp.", "imap.", "pop3.")
 MESSAGE_PREFIX = "message."
