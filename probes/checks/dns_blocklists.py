@@ -23,8 +23,10 @@ Codes:
 - DNSBL_CLEAN [info] (subject: the IP or domain): on none of the usable lists asked.
 - DNSBL_UNUSABLE [warn] (subject: the list; `<list> (IPv6)` for its IPv6 test): the list
   refused the query, answers everything, or does not answer.
-A DNS failure (SERVFAIL, timeout) of any question: the findings that could be judged, then
-ERROR naming the question; a failed TXT lookup only shows in the evidence.
+A REFUSED rcode for a list's question is the list refusing too (the resolver does not ask it
+for us): DNSBL_UNUSABLE. Any other DNS failure (SERVFAIL, timeout) of a question: the findings
+that could be judged, then ERROR naming the question; a failed TXT lookup only shows in the
+evidence.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ from probes.parse.dnsbl import (
     reason_text,
 )
 from probes.probe import BaseProbe
+
+REFUSED_RCODE = "REFUSED"  # the resolver's rcode: it will not ask the list (DNSBL_UNUSABLE)
 
 # Bounds against a hostile MX set (as dns.ptr): addresses per MX host, MX addresses in all.
 MAX_ADDRESSES_PER_HOST = 16
@@ -233,7 +237,12 @@ class DnsBlocklists(BaseProbe):
                 lst = lists[(zone, kind)]
                 answer = future.result()
                 if not answer.ok:
-                    failures.append(answer)
+                    if lst.problem is not None:
+                        continue  # an unusable list's answers are not used, failed or not
+                    if answer.rcode == REFUSED_RCODE:
+                        lst.item_problems.append(f"for {item.name}: {_refused(answer.name)}")
+                    else:
+                        failures.append(answer)
                     continue
                 verdict = classify(answer.records, zone)
                 if not verdict.usable and lst.problem is None:
@@ -287,6 +296,11 @@ class DnsBlocklists(BaseProbe):
     @staticmethod
     def _judge_list(lst: _List) -> None:
         listed_answer, clean_answer = (f.result() for f in lst.asked)
+        for answer in (listed_answer, clean_answer):
+            if answer.rcode == REFUSED_RCODE:
+                lst.problem = _refused(answer.name)
+                lst.evidence = {f"A {answer.name}": REFUSED_RCODE}
+                return
         for answer in (listed_answer, clean_answer):
             if not answer.ok:
                 lst.failure = answer
@@ -381,6 +395,13 @@ class DnsBlocklists(BaseProbe):
             reproduce=dns.dig(item.query_name(clean[0]), "A"),
             subject=item.name,
         )
+
+
+def _refused(name: str) -> str:
+    return (
+        f"the resolver answered REFUSED for {name}: it does not ask this list (a server that "
+        "only answers for its own zones, or a resolver the list or its operator blocks)"
+    )
 
 
 def _sending_ips(target: Target) -> list[IPAddress]:

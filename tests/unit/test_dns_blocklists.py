@@ -394,3 +394,23 @@ def test_a_bad_zone_is_exit_2_before_probing(args, message, capsys, tmp_path):
     assert status == 2
     assert message in err
     assert not (tmp_path / "report.json").exists()
+
+
+def test_a_resolver_that_refuses_to_ask_a_list_makes_it_unusable_not_an_error():
+    """REFUSED (a server that only answers its own zones, or a blocked resolver) is the list
+    refusing: DNSBL_UNUSABLE, and its other answers are not used."""
+    records = {(name, "A"): "REFUSED" for name in _every_name(BL)}
+    result = run(records)
+    assert result.outcome is Outcome.COMPLETED
+    assert found(result) == {("DNSBL_UNUSABLE", Severity.WARN, BL)}
+    assert "REFUSED" in result.findings[0].evidence["problem"]
+
+
+def test_a_refused_address_after_good_tests_is_unusable_not_an_error():
+    records = {**clean_list(), (f"10.2.0.192.{BL}", "A"): "REFUSED"}
+    result = run(records)
+    assert result.outcome is Outcome.COMPLETED
+    assert found(result) == {
+        ("DNSBL_UNUSABLE", Severity.WARN, BL),
+        ("DNSBL_CLEAN", Severity.INFO, MX_IP),
+    }
