@@ -382,7 +382,7 @@ class DnsBlocklists(BaseProbe):
         noun = "domain" if kind == "domain" else "IP"
         evidence = {
             "lists": ", ".join(clean),
-            "chosen": "the defaults (no list named)" if defaults else "named by the user",
+            "chosen": "the public defaults (no list named)" if defaults else "the target's lists",
             "role": item.role,
         }
         if not_judged:

@@ -414,3 +414,86 @@ def test_a_refused_address_after_good_tests_is_unusable_not_an_error():
         ("DNSBL_UNUSABLE", Severity.WARN, BL),
         ("DNSBL_CLEAN", Severity.INFO, MX_IP),
     }
+
+
+# ----- scenarios: target.dnsbls / target.domain_blocklists ----------------------------------------
+def _lab_info():
+    from probes.lab.lab import LabInfo
+
+    return LabInfo(
+        lab_id="t1",
+        domain="example.test",
+        resolver="127.9.9.53:53",
+        hosts={"mx": "127.9.9.25", "outbound": "127.9.9.26", "mailbox": "127.9.9.143"},
+        client_ips={"authorized": "127.9.9.10", "unauthorized": "127.9.9.11"},
+        user="user@example.test",
+        password="not-used-here",
+        ca_file="/lab/ca.pem",
+        dkim={},
+        dkimpy_keys={},
+        ports={"smtp": 25},
+        lab_dir="/lab",
+        receiver="127.9.9.40",
+        dnsbls=("dnsbl.test",),
+        domain_blocklists=("dbl.test",),
+    )
+
+
+def _scenario(text: str):
+    import textwrap
+
+    from probes.scenario import load_text
+
+    (scenario,) = load_text(textwrap.dedent(text), "s.yaml", ["dns.blocklists"])
+    return scenario
+
+
+def test_a_scenario_names_its_lists_and_they_are_normalized():
+    from probes.scenario_run import build_target
+
+    scenario = _scenario(
+        """\
+        name: lists
+        target:
+          domain: example.com
+          dnsbls: [Zen.Spamhaus.Org., bl.test]
+        """
+    )
+    target = build_target(scenario)
+    assert target.dnsbls == ("zen.spamhaus.org", "bl.test")
+    assert chosen_lists(target) == (("zen.spamhaus.org", "bl.test"), (), False)
+
+
+def test_a_lab_scenario_asks_the_labs_lists_unless_it_names_its_own():
+    from probes.scenario_run import build_target
+
+    lab = build_target(_scenario("name: a\nlab: true\n"), _lab_info())
+    assert (lab.dnsbls, lab.domain_blocklists) == (("dnsbl.test",), ("dbl.test",))
+    named = build_target(
+        _scenario("name: a\nlab: true\ntarget:\n  dnsbls: [other.test]\n"), _lab_info()
+    )
+    # naming lists of one kind replaces the lab's lists of both kinds
+    assert (named.dnsbls, named.domain_blocklists) == (("other.test",), ())
+
+
+def test_a_bad_zone_in_a_scenario_names_the_field_and_line():
+    from probes.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError) as info:
+        _scenario("name: a\ntarget:\n  domain: example.com\n  domain_blocklists: [bad zone]\n")
+    assert "field `target.domain_blocklists[0]`" in str(info.value)
+    assert "white space" in str(info.value)
+
+
+def test_check_lab_refuses_a_bad_zone_before_a_lab_starts(capsys, tmp_path, monkeypatch):
+    import probes.lab.lab as lab_module
+
+    def no_lab(*args, **kwargs):
+        raise AssertionError("a lab was started")
+
+    monkeypatch.setattr(lab_module.Lab, "start", no_lab)
+    status = cli.main(
+        ["check", "--lab", "--dnsbl", "bad zone", "--output", str(tmp_path), "--no-history"]
+    )
+    assert status == 2
+    assert "--dnsbl: 'bad zone' contains white space" in capsys.readouterr().err
