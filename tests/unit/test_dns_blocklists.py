@@ -497,3 +497,31 @@ def test_check_lab_refuses_a_bad_zone_before_a_lab_starts(capsys, tmp_path, monk
     )
     assert status == 2
     assert "--dnsbl: 'bad zone' contains white space" in capsys.readouterr().err
+
+
+def test_hostile_answers_over_the_wire_are_findings_not_crashes():
+    """A TXT reason with escape sequences, NUL and invalid UTF-8, and an answer outside
+    127/8 for an address, from a real (tiny) DNS server."""
+    records = {
+        (DOMAIN, "MX"): ["10 mx.example.com."],
+        ("mx.example.com", "A"): [MX_IP],
+        (f"2.0.0.127.{BL}", "A"): ["127.0.0.2"],
+        (f"10.2.0.192.{BL}", "A"): ["127.0.0.2"],
+        (f"10.2.0.192.{BL}", "TXT"): ['"\\027[2Jred\\013\\010\\000" "\\255\\254"'],
+        (f"25.2.0.192.{BL}", "A"): ["203.0.113.80"],
+    }
+    with TinyDns(records) as server:
+        target = Target(
+            domain=DOMAIN,
+            sending_ips=(SENDER,),
+            dnsbls=(BL,),
+            domain_blocklists=(),
+            resolver=server.address,
+        )
+        result = run_one(DnsBlocklists(), target, Net.for_target(target), Redactor())
+    assert result.outcome is Outcome.COMPLETED, result.error_detail
+    (listed,) = [f for f in result.findings if f.code == "DNSBL_LISTED"]
+    reason = listed.evidence["reason"]
+    assert reason.isprintable() and "\\x1b[2Jred" in reason
+    (unusable,) = [f for f in result.findings if f.code == "DNSBL_UNUSABLE"]
+    assert "203.0.113.80" in unusable.evidence["problem"]
