@@ -22,7 +22,8 @@ Codes:
   the list's TXT reason, the role (sending IP, address of MX host).
 - DNSBL_CLEAN [info] (subject: the IP or domain): on none of the usable lists asked.
 - DNSBL_UNUSABLE [warn] (subject: the list; `<list> (IPv6)` for its IPv6 test): the list
-  refused the query, answers everything, or does not answer.
+  refused the query, answers everything, or does not answer. Info for `<list> (IPv6)` when the
+  list only lacks its IPv6 test entry: it does not serve IPv6, nothing to fix.
 A REFUSED rcode for a list's question is the list refusing too (the resolver does not ask it
 for us): DNSBL_UNUSABLE. Any other DNS failure (SERVFAIL, timeout) of a question: the findings
 that could be judged, then ERROR naming the question; a failed TXT lookup only shows in the
@@ -45,6 +46,7 @@ from probes.parse.dnsbl import (
     DEFAULT_DOMAIN_LISTS,
     DEFAULT_IP_LISTS,
     KNOWN_LISTS,
+    NOT_LISTED,
     IPAddress,
     Verdict,
     as_address,
@@ -156,6 +158,9 @@ class _List:
     evidence: dict[str, str] = field(default_factory=dict)
     failure: DnsAnswer | None = None
     item_problems: list[str] = field(default_factory=list)
+    # An IPv6 test whose only fault is a positive entry not listed: the list does not serve
+    # IPv6 (most do not), nothing to fix: DNSBL_UNUSABLE at info.
+    no_ipv6: bool = False
 
 
 class DnsBlocklists(BaseProbe):
@@ -312,6 +317,12 @@ class DnsBlocklists(BaseProbe):
             f"A {lst.tests[1]}": ", ".join(clean.codes) or f"none ({clean_answer.rcode})",
         }
         lst.problem = list_problem(listed, clean, lst.tests[0], lst.tests[1])
+        lst.no_ipv6 = (
+            lst.subject.endswith("(IPv6)")
+            and lst.problem is not None
+            and listed.kind == NOT_LISTED
+            and clean.kind == NOT_LISTED
+        )
 
     def _unusable(self, lst: _List, dns: DnsClient) -> Finding | None:
         problem = lst.problem
@@ -322,9 +333,14 @@ class DnsBlocklists(BaseProbe):
         if problem is None:
             return None
         evidence = {"list": lst.zone, "problem": problem, **lst.evidence}
+        severity = Severity.WARN
+        if lst.no_ipv6 and not lst.item_problems:
+            severity = Severity.INFO
+            problem = "it does not serve IPv6 (no IPv6 test entry): IPv6 addresses not judged"
+            evidence["problem"] = problem
         return self.finding(
             "DNSBL_UNUSABLE",
-            Severity.WARN,
+            severity,
             f"blocklist {lst.subject} cannot be used: {problem}",
             evidence=evidence,
             reproduce=f"{dns.dig(lst.tests[0], 'A')}; {dns.dig(lst.tests[1], 'A')}",

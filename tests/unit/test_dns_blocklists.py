@@ -182,13 +182,28 @@ def test_ipv6_mx_addresses_are_asked_in_nibble_form_with_the_ipv6_test_entries()
     }
 
 
-def test_a_list_without_the_ipv6_test_entry_is_unusable_for_ipv6_only():
+def test_a_list_without_the_ipv6_test_entry_does_not_serve_ipv6_info_only():
+    """Most lists do not serve IPv6: nothing to fix, so info; the IPv6 address not judged."""
     records = {(f"2.0.0.127.{BL}", "A"): ["127.0.0.2"], ("mx.example.com", "AAAA"): [MX_V6]}
     result = run(records, sending=())
     assert found(result) == {
         ("DNSBL_CLEAN", Severity.INFO, MX_IP),
-        ("DNSBL_UNUSABLE", Severity.WARN, f"{BL} (IPv6)"),
+        ("DNSBL_UNUSABLE", Severity.INFO, f"{BL} (IPv6)"),
     }
+    (v6,) = [f for f in result.findings if f.code == "DNSBL_UNUSABLE"]
+    assert "does not serve IPv6" in v6.evidence["problem"]
+
+
+def test_a_list_answering_everything_for_ipv6_is_still_a_warning():
+    records = {
+        (f"2.0.0.127.{BL}", "A"): ["127.0.0.2"],
+        ("mx.example.com", "AAAA"): [MX_V6],
+        **{(f"{n}{BL}", "A"): ["127.0.0.2"] for n in (V6_TEST, "1" + V6_TEST[1:])},
+        (f"{V6_NIBBLES}.{BL}", "A"): ["127.0.0.2"],
+    }
+    result = run(records, sending=())
+    assert ("DNSBL_UNUSABLE", Severity.WARN, f"{BL} (IPv6)") in found(result)
+    assert not any(f.code == "DNSBL_LISTED" for f in result.findings)
 
 
 def test_the_domain_on_a_domain_list():
