@@ -795,6 +795,9 @@ def _print_info(info, fmt: str, state) -> None:
         f"  CA file     {info.ca_file}",
     ]
     lines += [f"  DKIM key    {sel}: {path}" for sel, path in info.dkim.items()]
+    lists = [f"{z} (IP)" for z in info.dnsbls] + [f"{z} (domain)" for z in info.domain_blocklists]
+    if lists:
+        lines.append(f"  blocklists  {', '.join(lists)}")
     print("\n".join(lines))
 
 
