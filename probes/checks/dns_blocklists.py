@@ -161,6 +161,7 @@ class _List:
     # An IPv6 test whose only fault is a positive entry not listed: the list does not serve
     # IPv6 (most do not), nothing to fix: DNSBL_UNUSABLE at info.
     no_ipv6: bool = False
+    used: bool = False  # an address or the domain is asked of it (else nothing is reported)
 
 
 class DnsBlocklists(BaseProbe):
@@ -199,7 +200,7 @@ class DnsBlocklists(BaseProbe):
             if item.asked:
                 return
             for zone in ip_zones:
-                test_list(zone, str(ip.version))
+                test_list(zone, str(ip.version)).used = True
                 item.asked[zone] = dns.submit(item.query_name(zone), "A")
 
         # Round 1: the tests, the sending IPs, the domain, the MX question.
@@ -207,7 +208,7 @@ class DnsBlocklists(BaseProbe):
             test_list(zone, "4")
         domain_item = _Item(domain, roles=["the domain"])
         for zone in domain_zones:
-            test_list(zone, "domain")
+            test_list(zone, "domain").used = True
             domain_item.asked[zone] = dns.submit(domain_item.query_name(zone), "A")
         for ip in _sending_ips(target):
             add_ip(ip, "sending IP")
@@ -260,6 +261,8 @@ class DnsBlocklists(BaseProbe):
         }
 
         for lst in lists.values():
+            if not lst.used:
+                continue  # asked early, before the MX addresses were known; nothing needed it
             if lst.failure is not None:
                 failures.append(lst.failure)
             finding = self._unusable(lst, dns)

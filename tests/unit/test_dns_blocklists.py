@@ -540,3 +540,14 @@ def test_hostile_answers_over_the_wire_are_findings_not_crashes():
     assert reason.isprintable() and "\\x1b[2Jred" in reason
     (unusable,) = [f for f in result.findings if f.code == "DNSBL_UNUSABLE"]
     assert "203.0.113.80" in unusable.evidence["problem"]
+
+
+def test_ip_lists_with_no_address_to_ask_report_nothing():
+    """A null MX and no sending IP: the IP lists' tests went out early, but nothing is said
+    about lists nothing was asked of; the domain list still judges the domain."""
+    records = {(DOMAIN, "MX"): [(0, ".")], **clean_domain_list()}
+    client = DnsClient(StaticBackend(records))
+    target = Target(domain=DOMAIN, dnsbls=(BL,), domain_blocklists=(DBL,))
+    result = run_one(DnsBlocklists(), target, Net(dns_client=client), Redactor())
+    assert result.outcome is Outcome.COMPLETED
+    assert found(result) == {("DNSBL_CLEAN", Severity.INFO, DOMAIN)}
