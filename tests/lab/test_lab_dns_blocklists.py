@@ -24,10 +24,15 @@ pytestmark = pytest.mark.lab
 FLAVOURED = True  # the correct-lab test runs on every lab flavour (tests/lab/conftest.py)
 
 REASON = "Spam trap hits from {authorized}"
+LISTED_V6 = "2001:db8::bad"  # only ever a DNS name here: nothing connects to it
 LISTS = {
     "blocklists": [
         {"zone": "dnsbl.test"},
-        {"zone": "listed.test", "listed": ["{authorized}", "{outbound}"], "reason": REASON},
+        {
+            "zone": "listed.test",
+            "listed": ["{authorized}", "{outbound}", LISTED_V6],
+            "reason": REASON,
+        },
         {"zone": "refusing.test", "answer_all": "127.255.255.254", "reason": "Query refused"},
         {"zone": "everything.test", "answer_all": "127.0.0.2"},
         {"zone": "dead.test", "answer_all": "192.0.2.80"},
@@ -152,6 +157,31 @@ def test_the_reproduce_lines_give_the_same_answers_with_dig(broken_lab):
     assert seen[("DNSBL_UNUSABLE", "everything.test")].splitlines() == ["127.0.0.2"] * 2
     # a clean address: nothing
     assert seen[("DNSBL_CLEAN", info.hosts["mx"])] == ""
+
+
+def test_ipv6_addresses_in_nibble_form_against_the_real_knot(broken_lab):
+    """The lab has no IPv6 address, but its lists serve the IPv6 test entry and an IPv6
+    listing: nibble-form names asked of Knot, the lists judged for IPv6 on their own."""
+    info = broken_lab.info
+    clean_v6 = "2001:db8::1"
+    result = run(
+        info,
+        sending_ips=(LISTED_V6, clean_v6),
+        dnsbls=("dnsbl.test", "listed.test", "refusing.test"),
+        domain_blocklists=(),
+    )
+    assert result.outcome is Outcome.COMPLETED, result.error_detail
+    found = by_code(result)
+    (listed,) = found["DNSBL_LISTED"].values()
+    assert listed.subject == f"{LISTED_V6} on listed.test"
+    assert listed.evidence["query"] == ("d.a.b.0." + "0." * 20 + "8.b.d.0.1.0.0.2.listed.test")
+    assert listed.evidence["reason"] == f"Spam trap hits from {info.client_ips['authorized']}"
+    assert found["DNSBL_CLEAN"][clean_v6].evidence["lists"] == "dnsbl.test, listed.test"
+    # the refusing list refuses IPv6 as well: a warning of its own for its IPv6 test (and one
+    # for IPv4, asked for the MX address)
+    unusable = found["DNSBL_UNUSABLE"]
+    assert set(unusable) == {"refusing.test", "refusing.test (IPv6)"}
+    assert unusable["refusing.test (IPv6)"].severity is Severity.WARN
 
 
 def test_named_lists_replace_the_labs(broken_lab):
