@@ -30,7 +30,7 @@ from probes.parse.dnsbl import (
     as_address,
     domain_query_name,
     ip_query_name,
-    ip_test_entries,
+    ip_test_names,
 )
 
 KINDS = ("ip", "domain")
@@ -78,9 +78,8 @@ def zone_records(bl: BlocklistSpec, fill: Callable[[str], str]) -> tuple[str, ..
     elif bl.test_entries:
         if bl.kind == "ip":
             for version in (4, 6):
-                listed, _ = ip_test_entries(version)
-                owner = relative(_raw_ip_name(listed, bl.name))
-                entry(owner, "127.0.0.2", TEST_REASON)
+                listed_name, _ = ip_test_names(bl.name, version)
+                entry(relative(listed_name), "127.0.0.2", TEST_REASON)
         else:
             entry(TEST_LISTED_NAME, "127.0.0.2", TEST_REASON)
     for value in bl.listed:
@@ -91,15 +90,6 @@ def zone_records(bl: BlocklistSpec, fill: Callable[[str], str]) -> tuple[str, ..
             name = domain_query_name(text, bl.name)
         entry(relative(name), bl.code, fill(bl.reason))
     return tuple(dict.fromkeys(lines))
-
-
-def _raw_ip_name(address: ipaddress.IPv4Address | ipaddress.IPv6Address, zone: str) -> str:
-    """The query name of a test address as it is (the IPv6 test entries are IPv4-mapped)."""
-    if isinstance(address, ipaddress.IPv4Address):
-        labels = str(address).split(".")
-    else:
-        labels = list(address.exploded.replace(":", ""))
-    return ".".join([*reversed(labels), zone])
 
 
 def problems(
