@@ -32,6 +32,7 @@ from probes.model import (
     Thresholds,
     Timeouts,
 )
+from probes.parse.dnsbl import DEFAULT_DOMAIN_LISTS, DEFAULT_IP_LISTS
 from probes.report import (
     EXIT_PROBE_ERROR,
     EXIT_USAGE,
@@ -259,6 +260,8 @@ _OPTIONS = {
     "mailbox_hosts": "--mailbox-host",
     "selectors": "--selector",
     "sending_ips": "--sending-ip",
+    "dnsbls": "--dnsbl",
+    "domain_blocklists": "--domain-blocklist",
     "resolver": "--resolver",
     "ca_file": "--ca-file",
     "credentials_ref": "--credentials",
@@ -332,8 +335,18 @@ def _target_from_args(
         discover_selectors=args.discover_selectors,
         message=message,
         thresholds=_thresholds(args),
+        **_blocklists(args),
     )
     return _checked(target, _time_options(args))
+
+
+def _blocklists(args: argparse.Namespace) -> dict[str, Any]:
+    """The blocklists named (None: not named; probes.validate checks the zone names). With
+    only one kind named, the other kind is none: naming any list replaces the defaults."""
+    ip, domain = args.dnsbl, args.domain_blocklist
+    if ip is None and domain is None:
+        return {}
+    return {"dnsbls": tuple(ip or ()), "domain_blocklists": tuple(domain or ())}
 
 
 def _thresholds(args: argparse.Namespace) -> Thresholds:
@@ -366,6 +379,7 @@ def _lab_changes(
         "dkim_keys": dkim_keys,
     }
     changes: dict[str, Any] = {k: v for k, v in given.items() if v}
+    changes.update(_blocklists(args))  # one kind named: none of the other (not the lab's)
     message, message_given = _message_options(args)
     changes["message"] = message
     changes["discover_selectors"] = args.discover_selectors
@@ -788,6 +802,9 @@ def _print_info(info, fmt: str, state) -> None:
         f"  CA file     {info.ca_file}",
     ]
     lines += [f"  DKIM key    {sel}: {path}" for sel, path in info.dkim.items()]
+    lists = [f"{z} (IP)" for z in info.dnsbls] + [f"{z} (domain)" for z in info.domain_blocklists]
+    if lists:
+        lines.append(f"  blocklists  {', '.join(lists)}")
     print("\n".join(lines))
 
 
@@ -926,7 +943,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--sending-ip",
         action="append",
         metavar="IP",
-        help="an address the domain sends from (SPF, PTR); repeatable",
+        help="an address the domain sends from (SPF, PTR, blocklists); repeatable",
+    )
+    check.add_argument(
+        "--dnsbl",
+        action="append",
+        metavar="ZONE",
+        help="an IP blocklist (DNSBL zone) to look the sending IPs and MX addresses up in; "
+        "repeatable; naming any list replaces the defaults ("
+        + ", ".join(DEFAULT_IP_LISTS)
+        + "; with --lab: the lab's lists)",
+    )
+    check.add_argument(
+        "--domain-blocklist",
+        action="append",
+        metavar="ZONE",
+        help="a domain blocklist zone to look the domain up in; repeatable; naming any list "
+        "replaces the defaults ("
+        + ", ".join(DEFAULT_DOMAIN_LISTS)
+        + "; with --lab: the lab's lists)",
     )
     check.add_argument(
         "--mx",

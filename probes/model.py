@@ -158,6 +158,11 @@ class Target:
     discover_selectors: bool = False  # also try a list of commonly used DKIM selectors
     message: MessageOptions = field(default_factory=MessageOptions)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # Blocklists (dns.blocklists, RFC 5782): IP lists and domain lists, as zone names. None
+    # for both: the well-known public lists (probes.parse.dnsbl defaults); naming any list of
+    # either kind replaces all the defaults.
+    dnsbls: tuple[str, ...] | None = None
+    domain_blocklists: tuple[str, ...] | None = None
     # A login held in memory (a lab's throwaway user), used instead of `credentials_ref`;
     # never shown: not in repr, not in to_json, and Credentials hides its password.
     login: Credentials | None = field(default=None, repr=False)
@@ -176,6 +181,12 @@ class Target:
             "discover_selectors": self.discover_selectors,
             # only when the operator set them (the schema's keys stay as they were otherwise)
             **({"thresholds": dict(vars(self.thresholds))} if self.has_thresholds else {}),
+            **({"dnsbls": list(self.dnsbls)} if self.dnsbls is not None else {}),
+            **(
+                {"domain_blocklists": list(self.domain_blocklists)}
+                if self.domain_blocklists is not None
+                else {}
+            ),
         }
 
     @property

@@ -40,6 +40,8 @@ test per YAML document, probes.pytest_scenarios). A file may hold several docume
         spf_lookups_crit: "9"        # ... at fail above 9 (default: none)
         dkim_key_age_warn: "~:365"   # DKIM_KEY_AGE at warn over a year (dated selectors)
         dkim_key_age_crit: "~:730"   # ... at fail over two years (default: none)
+      dnsbls: [zen.spamhaus.org]     # IP blocklists (dns.blocklists); naming any list of
+      domain_blocklists: []          # either kind replaces the defaults (the lab's lists)
     probes: ["dns.*", smtp.relay]    # shell-style globs; default: every installed probe
     expect:
       codes: [CERT_EXPIRED]          # each must appear among the findings
@@ -114,6 +116,8 @@ class TargetSpec:
     timeouts: Timeouts = field(default_factory=Timeouts)
     message: MessageOptions = field(default_factory=MessageOptions)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    dnsbls: tuple[str, ...] | None = None  # IP blocklist zones (None: the defaults / the lab's)
+    domain_blocklists: tuple[str, ...] | None = None  # domain blocklist zones
     # Which fields the YAML gave (so lab defaults fill only the others).
     given: frozenset[str] = frozenset()
     message_given: frozenset[str] = frozenset()
@@ -138,6 +142,8 @@ class TargetSpec:
             discover_selectors=self.discover_selectors,
             message=self.message,
             thresholds=self.thresholds,
+            dnsbls=self.dnsbls,
+            domain_blocklists=self.domain_blocklists,
         )
 
 

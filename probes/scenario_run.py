@@ -126,6 +126,10 @@ def build_target(scenario: Scenario, info: LabInfo | None = None) -> Target:
         }
         if "dkim_keys" in changes:
             changes["dkim_keys"] = tuple(t.dkim_keys.items())
+        if "dnsbls" in changes or "domain_blocklists" in changes:
+            # naming lists of one kind replaces the lab's lists of both (as on the command line)
+            changes["dnsbls"] = t.dnsbls or ()
+            changes["domain_blocklists"] = t.domain_blocklists or ()
         target = lab_target(
             info,
             timeouts=t.timeouts,

@@ -73,6 +73,17 @@ def checked_target(target: Target, *, files: bool = False) -> tuple[Target, list
         except InvalidDomain as exc:
             problems.append((f"dkim_keys[{i}]", str(exc)))
     changes["dkim_keys"] = tuple(keys)
+    for name in ("dnsbls", "domain_blocklists"):
+        zones = getattr(target, name)
+        if zones is None:
+            continue
+        normalized = []
+        for i, zone in enumerate(zones):
+            try:
+                normalized.append(checked_zone(zone))
+            except InvalidDomain as exc:
+                problems.append((f"{name}[{i}]", str(exc)))
+        changes[name] = tuple(dict.fromkeys(normalized))
     for i, ip in enumerate(target.sending_ips):
         if not _is_ip(ip):
             problems.append((f"sending_ips[{i}]", f"{ip!r} is not an IP address"))
@@ -116,6 +127,25 @@ def checked_target(target: Target, *, files: bool = False) -> tuple[Target, list
     if problems:
         return target, problems
     return dataclasses.replace(target, **changes), []  # type: ignore[arg-type]
+
+
+# A blocklist zone leaves room for the longest query name under it: an IPv6 address's 32
+# nibbles (64 characters) and a dot, within DNS's 253.
+MAX_ZONE = 253 - 65
+
+
+def checked_zone(text: str) -> str:
+    """A blocklist zone (`--dnsbl`, `--domain-blocklist`) as a normalized domain name;
+    InvalidDomain naming the problem (probes.names, and room for a query name)."""
+    if not isinstance(text, str):
+        raise InvalidDomain(f"{text!r} is not a zone name")
+    zone = normalize_domain(text)
+    if len(zone) > MAX_ZONE:
+        raise InvalidDomain(
+            f"{text!r} is {len(zone)} characters long: a blocklist zone of more than "
+            f"{MAX_ZONE} leaves no room for an IPv6 query name"
+        )
+    return zone
 
 
 def threshold_problems(target: Target) -> list[Problem]:

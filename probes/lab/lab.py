@@ -87,6 +87,10 @@ class LabInfo:
     # The lab's flavour (LabSpec.mta, LabSpec.mailbox_front).
     mta: str = "exim"
     mailbox_front: str = "dovecot"
+    # The DNS blocklist zones the lab DNS serves (LabSpec.blocklists), by kind: what
+    # `check --lab` asks (Target.dnsbls, Target.domain_blocklists). Empty for an older state.
+    dnsbls: tuple[str, ...] = ()
+    domain_blocklists: tuple[str, ...] = ()
 
     @property
     def receiver_listen(self) -> str:
@@ -110,6 +114,8 @@ class LabInfo:
             "receiver_domain": self.receiver_domain,
             "mta": self.mta,
             "mailbox_front": self.mailbox_front,
+            "dnsbls": list(self.dnsbls),
+            "domain_blocklists": list(self.domain_blocklists),
         }
 
     @classmethod
@@ -131,6 +137,8 @@ class LabInfo:
             receiver_domain=data.get("receiver_domain"),
             mta=data.get("mta", "exim"),
             mailbox_front=data.get("mailbox_front", "dovecot"),
+            dnsbls=tuple(data.get("dnsbls", ())),
+            domain_blocklists=tuple(data.get("domain_blocklists", ())),
         )
 
     @property
@@ -584,4 +592,6 @@ class Lab:
             receiver_domain=spec.receiver_domain,
             mta=spec.mta,
             mailbox_front=spec.mailbox_front,
+            dnsbls=spec.blocklist_zones["ip"],
+            domain_blocklists=spec.blocklist_zones["domain"],
         )

@@ -13,6 +13,7 @@ from probes.lab import knot_conf, pki, web
 from probes.lab.flavours import front_module, mta_module
 from probes.lab.spec import SERVER_ROLES, LabSpec
 from probes.lab.zones import (
+    blocklist_zones,
     extra_zones,
     forward_zone,
     reverse_zones,
@@ -66,6 +67,7 @@ def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
         forward_zone(spec, public),
         *reverse_zones(spec),
         *extra_zones(spec),
+        *blocklist_zones(spec),
         *tld_zones(spec),
     ]
     for zone in zones:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probes.lab.blocklists import DEFAULT_BLOCKLISTS, BlocklistSpec
 from probes.yaml_load import FieldError, YamlDoc, YamlSyntaxError, build, kind, to_plain
 
 ROLES = (
@@ -200,6 +201,9 @@ class LabSpec:
     # Receiver mode: a zone the lab DNS serves whose MX is receiver.<domain> (the `receiver`
     # role's address, where mailprobe's receiver listens). None: no such zone.
     receiver_domain: str | None = "receiver.test"
+    # DNS blocklists the lab DNS serves (probes.lab.blocklists): by default a clean IP list
+    # and a clean domain list with the RFC 5782 test entries; `check --lab` asks them.
+    blocklists: tuple[BlocklistSpec, ...] = DEFAULT_BLOCKLISTS
     tls: TlsSpec = field(default_factory=TlsSpec)
     exim: EximSpec = field(default_factory=EximSpec)
     dovecot: DovecotSpec = field(default_factory=DovecotSpec)
@@ -448,10 +452,39 @@ class LabSpec:
             fail("bimi.logo", f"{self.bimi.logo!r}; one of {', '.join(BIMI_LOGOS)}")
         if self.bimi.record is not None:
             _check_placeholders("bimi.record", self.bimi.record, fail)
+        self._validate_blocklists(fail)
         from probes.lab.flavours import unsupported  # the flavour modules import this one
 
         for fld, reason in unsupported(self):
             fail(fld, f"not supported by the {self.flavour} lab: {reason}")
+
+    def _validate_blocklists(self, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+        from probes.lab.blocklists import problems
+
+        others = {z.rstrip(".").lower(): f"extra_zones.{z}" for z in self.extra_zones}
+        if self.receiver_domain is not None:
+            others[self.receiver_domain.rstrip(".").lower()] = "receiver_domain"
+        stand_in = {"domain": self.domain, **dict.fromkeys(ROLES, "127.0.0.200")}
+        for i, bl in enumerate(self.blocklists):
+            for j, value in enumerate(bl.listed):
+                _check_placeholders(f"blocklists[{i}].listed[{j}]", value, fail)
+            _check_placeholders(f"blocklists[{i}].reason", bl.reason, fail)
+        for fld, problem in problems(
+            self.blocklists,
+            self.domain,
+            others,
+            lambda value: fill_placeholders(value, stand_in),
+            is_domain,
+        ):
+            fail(fld, problem)
+
+    @property
+    def blocklist_zones(self) -> dict[str, tuple[str, ...]]:
+        """The zones of `dns.blocklists` by kind ("ip", "domain"), in the spec's order."""
+        return {
+            kind: tuple(bl.name for bl in self.blocklists if bl.kind == kind)
+            for kind in ("ip", "domain")
+        }
 
 
 _LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")

@@ -50,6 +50,8 @@ def lab_target(
         timeouts=timeouts or Timeouts(),
         message=lab_message_options(info),
         login=Credentials(info.user, info.password),
+        dnsbls=tuple(info.dnsbls),
+        domain_blocklists=tuple(info.domain_blocklists),
     )
     if changes.get("credentials_ref") and "login" not in changes:
         changes["login"] = None

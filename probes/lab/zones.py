@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import dns.exception
 import dns.zone
 
+from probes.lab.blocklists import zone_records
 from probes.lab.spec import (
     ROLES,
     SERVER_ROLES,
@@ -121,17 +122,31 @@ def receiver_zone_records(spec: LabSpec) -> tuple[str, ...]:
 def extra_zones(spec: LabSpec) -> list[Zone]:
     """The spec's extra zones (other domains the lab DNS is authoritative for), and the
     receiver domain's zone (receiver mode) when the spec has one."""
-    zones = []
-    values = spec.placeholders()
     wanted = dict(spec.extra_zones)
     if spec.receiver_domain is not None:
         wanted[spec.receiver_domain] = receiver_zone_records(spec)
+    return _zones_of(spec, wanted, "extra_zones")
+
+
+def blocklist_zones(spec: LabSpec) -> list[Zone]:
+    """The spec's DNS blocklists (probes.lab.blocklists), built as the extra zones are."""
+    values = spec.placeholders()
+    wanted = {
+        bl.name: zone_records(bl, lambda value: fill_placeholders(value, values))
+        for bl in spec.blocklists
+    }
+    return _zones_of(spec, wanted, "blocklists")
+
+
+def _zones_of(spec: LabSpec, wanted: Mapping[str, tuple[str, ...]], field: str) -> list[Zone]:
+    zones = []
+    values = spec.placeholders()
     for name, records in sorted(wanted.items()):
         origin = name.rstrip(".").lower() + "."
         lines = _soa(origin, spec.domain)
         for i, rec in enumerate(records):
             line = fill_placeholders(rec, values)
-            _check_lines(origin, spec.domain, [line], f"extra_zones.{name}[{i}]")
+            _check_lines(origin, spec.domain, [line], f"{field}.{name}[{i}]")
             lines.append(line)
         zones.append(Zone(origin, "\n".join(lines) + "\n"))
     return zones
@@ -144,6 +159,7 @@ def tld_zones(spec: LabSpec) -> list[Zone]:
     that a DMARC tree walk asks, as the real DNS would.
     """
     served = {spec.domain, *(z.rstrip(".").lower() for z in spec.extra_zones)}
+    served |= {bl.name for bl in spec.blocklists}
     if spec.receiver_domain is not None:
         served.add(spec.receiver_domain.rstrip(".").lower())
     tlds = sorted({name.rsplit(".", 1)[-1] for name in served} - served)

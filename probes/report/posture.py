@@ -4,9 +4,9 @@ give one answer.
 
 Areas:
 - DNS: one per `dns.*` probe, named for what it checks (MX, PTR, SPF, DKIM, DMARC, MTA-STS,
-  TLS-RPT, DANE; a plugin's `dns.x` keeps its id), and the policies fetched over HTTPS
-  (`https.mta_sts`: "MTA-STS policy", `https.bimi`: "BIMI"; a finding of theirs about an MX
-  endpoint, such as MTA_STS_CERT_INVALID, lands on that endpoint's row).
+  TLS-RPT, DANE, Blocklists; a plugin's `dns.x` keeps its id), and the policies fetched over
+  HTTPS (`https.mta_sts`: "MTA-STS policy", `https.bimi`: "BIMI"; a finding of theirs about an
+  MX endpoint, such as MTA_STS_CERT_INVALID, lands on that endpoint's row).
 - Endpoints: one per `host:port` subject, whichever probes reported on it (smtp.mx, smtp.relay
   and smtp.swaks all land on `mx.example.test:25`). A transport probe that ended ERROR without
   reaching an endpoint is a row of its own, named for the probe.
@@ -57,6 +57,7 @@ DNS_LABELS = {
     # the policies published in DNS and served over HTTPS: rows of the DNS kind too
     "https.mta_sts": "MTA-STS policy",
     "https.bimi": "BIMI",
+    "dns.blocklists": "Blocklists",
 }
 TRANSPORT_PREFIXES = ("smtp.", "imap.", "pop3.")
 MESSAGE_PREFIX = "message."

@@ -136,6 +136,15 @@ class RunReport:
         return sum(1 for r in self.results for f in r.findings if f.severity is severity)
 
 
+def _zones(value: Any) -> tuple[str, ...] | None:
+    """A target's blocklist zones (absent: None, the defaults)."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise TypeError(f"blocklist zones {value!r}: not a list")
+    return tuple(str(z) for z in value)
+
+
 def _report_from_json(data: dict[str, Any]) -> RunReport:
     if data.get("schema") != SCHEMA_VERSION:
         raise ValueError(f"schema {data.get('schema')!r}: only schema {SCHEMA_VERSION} is known")
@@ -152,6 +161,8 @@ def _report_from_json(data: dict[str, Any]) -> RunReport:
         dkim_keys=tuple((str(sel), str(path)) for sel, path in t["dkim_keys"].items()),
         discover_selectors=bool(t["discover_selectors"]),
         thresholds=Thresholds(**t.get("thresholds", {})),
+        dnsbls=_zones(t.get("dnsbls")),
+        domain_blocklists=_zones(t.get("domain_blocklists")),
     )
     results = []
     new: set[tuple[int, int]] = set()
