@@ -48,7 +48,7 @@ def _dns(probe_id: str, findings: list[Finding]) -> str:
 
 
 def _endpoint(row: EndpointRow) -> str:
-    """E.g. "STARTTLS 1.2/1.3, cert 89 days, AUTH PLAIN LOGIN (login accepted)"."""
+    """E.g. "STARTTLS 1.2/1.3, cert 89 days, login ok" ("AUTH PLAIN LOGIN" when untried)."""
     bits: list[str] = []
     if row.tls in ("STARTTLS", "implicit TLS", "TLS"):
         versions = "/".join(v.removeprefix("TLSv") for v in row.accepted)
@@ -59,12 +59,10 @@ def _endpoint(row: EndpointRow) -> str:
         bits.append(row.tls)
     if row.cert == "ok" and row.cert_days is not None:
         bits.append(f"cert {row.cert_days} days")
-    if row.auth_mechanisms:
-        bits.append(
-            "AUTH "
-            + row.auth_mechanisms
-            + (f" ({_AUTH.get(row.auth, row.auth)})" if row.auth else "")
-        )
+    if row.auth:  # a login was tried: its outcome says more than the mechanisms
+        bits.append(_AUTH.get(row.auth, row.auth))
+    elif row.auth_mechanisms:
+        bits.append(f"AUTH {row.auth_mechanisms}")
     return ", ".join(bits)
 
 
