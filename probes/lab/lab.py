@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from probes.interrupts import deferred
 from probes.lab.containers import (
@@ -189,6 +189,33 @@ def busy_endpoints(spec: LabSpec) -> list[str]:
     return busy
 
 
+def _still_at(fh: IO[str], path: Path) -> bool:
+    """Whether the open lock file `fh` is still the file at `path`. Its holder removes it when
+    done (nothing piles up in LOCK_DIR): a lock taken on a file no longer there was released
+    that way, and is not the lock."""
+    try:
+        return os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _sweep_lock_files() -> None:
+    """Remove the lock files nobody holds (versions before the holder removed its own left
+    one per block used)."""
+    with contextlib.suppress(OSError), os.scandir(LOCK_DIR) as entries:
+        names = [e.name for e in entries if e.name.endswith(".lock")]
+    for name in names:
+        path = LOCK_DIR / name
+        with contextlib.suppress(OSError), open(path, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a lab is starting there
+            if _still_at(fh, path):
+                path.unlink()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @contextlib.contextmanager
 def _block_lock(block: str) -> Iterator[bool]:
     """Hold an exclusive lock on a block while a lab starts in it (False: someone else has it)."""
@@ -200,9 +227,15 @@ def _block_lock(block: str) -> Iterator[bool]:
         except BlockingIOError:
             yield False
             return
+        if not _still_at(fh, path):
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            yield False
+            return
         try:
             yield True
         finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
@@ -293,6 +326,7 @@ def leftover_report(labs: Iterable[Lab]) -> str | None:
 def sweep_stale_labs(say: Say = _quiet) -> list[str]:
     """Remove the lab directories (and their containers) whose process is gone: what a SIGKILL
     left. Cheap when there is none (one directory listing). Returns what it removed."""
+    _sweep_lock_files()
     tmp = Path(tempfile.gettempdir())
     stale = []
     with contextlib.suppress(OSError), os.scandir(tmp) as entries:

@@ -403,9 +403,7 @@ def test_a_new_problem_of_one_finding_marks_its_finding_new_too():
 
 def test_posture_cards_say_what_a_passing_or_warning_area_showed():
     text = rendered(scorecard_report())
-    assert "TLS 1.2/1.3, cert 12 days, login ok" in card(
-        text, "mx.example.test:465"
-    )
+    assert "TLS 1.2/1.3, cert 12 days, login ok" in card(text, "mx.example.test:465")
     assert '<span class="seen">closed</span>' in card(text, "outbound.example.test:465")
     assert "DMARC pass (aligned: DKIM)" in card(text, "test message")
     assert "9/10 lookups" not in card(text, "SPF")  # failing: its problems, as the text says
