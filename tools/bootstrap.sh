@@ -28,8 +28,14 @@ fi
 STAMP="$VENV/.mailprobe-installed"
 if [ ! -f "$STAMP" ] || [ "$MAILPROBE_HOME/pyproject.toml" -nt "$STAMP" ]; then
   _mp_log "installing mailprobe and its Python dependencies into $VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install -q -e "$MAILPROBE_HOME[test]"
+  # pip's and the build backend's chatter goes to a log, shown only when the install fails.
+  PIP_LOG="$VENV/.mailprobe-pip.log"
+  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
+         "$VENV/bin/python" -m pip install -q -e "$MAILPROBE_HOME[test]"; } >"$PIP_LOG" 2>&1; then
+    cat "$PIP_LOG" >&2
+    _mp_log "installing the Python dependencies failed (the log above, kept in $PIP_LOG)"
+    exit 2
+  fi
   touch "$STAMP"
 fi
 # The tools that findings' reproduce lines use, from Debian: swaks (also the smtp.swaks probe;
