@@ -261,3 +261,47 @@ def _attach_consequences(causes: list[Cause], report: RunReport) -> list[Cause]:
 def explained_errors(causes: list[Cause]) -> set[str]:
     """The probes whose ERROR a cause explains (shown with it, not again on their own)."""
     return {c.probe_id for cause in causes for c in cause.consequences if c.result is not None}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A run's verdict as every report for people words it: problems are causes."""
+
+    status: str  # "fail", "warn", "error", "pass"; "nothing" when no probe ran
+    fails: int  # fail causes
+    warns: int  # warn causes
+    errors: int  # probes that ended ERROR
+
+    @property
+    def problems(self) -> str:
+        """ "3 problems to fix (2 fail, 1 warn)", or "" when there is none."""
+        if not self.fails + self.warns:
+            return ""
+        n = self.fails + self.warns
+        return f"{_plural(n, 'problem')} to fix ({self.fails} fail, {self.warns} warn)"
+
+    @property
+    def ended_in_error(self) -> str:
+        """ "2 probes ended in error", or "" when none did."""
+        return f"{_plural(self.errors, 'probe')} ended in error" if self.errors else ""
+
+    @property
+    def words(self) -> str:
+        if self.status == "nothing":
+            return "nothing checked (no probes installed or selected)"
+        return ", ".join(p for p in (self.problems, self.ended_in_error) if p) or "nothing to fix"
+
+
+def verdict(report: RunReport, causes: list[Cause]) -> Verdict:
+    fails = sum(1 for c in causes if c.severity is Severity.FAIL)
+    warns = sum(1 for c in causes if c.severity is Severity.WARN)
+    errors = report.count(Outcome.ERROR)
+    if not report.results:
+        status = "nothing"
+    else:
+        status = "fail" if fails else "warn" if warns else "error" if errors else "pass"
+    return Verdict(status, fails, warns, errors)

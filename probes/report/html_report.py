@@ -37,7 +37,7 @@ from typing import TextIO
 
 from probes.codes import SYSTEMS, Code, Fix, docs_link
 from probes.model import Finding, Outcome, ProbeResult, Severity
-from probes.report.causes import Cause, explained_errors, group
+from probes.report.causes import Cause, explained_errors, group, verdict
 from probes.report.endpoint_matrix import endpoint_rows
 from probes.report.html_charts import alignment_svg, alignment_text, trend_charts
 from probes.report.html_scorecard import breakable, endpoint_matrix, spf_tree_html
@@ -394,24 +394,19 @@ def _plural(n: int, word: str) -> str:
 
 
 def _verdict(report: RunReport, found: list[Cause]) -> str:
-    """The same verdict as the text report: problems are causes (probes.report.causes)."""
-    fails = sum(1 for c in found if c.severity is Severity.FAIL)
-    warns = sum(1 for c in found if c.severity is Severity.WARN)
-    errors = report.count(Outcome.ERROR)
-    if not report.results:
+    """The text report's verdict (probes.report.causes.verdict), the problems a link."""
+    said = verdict(report, found)
+    if said.status == "nothing":
         return f'<p class="verdict">{chip("skipped", "nothing checked")}</p>'
-    status = "fail" if fails else "warn" if warns else "error" if errors else "pass"
     parts = []
-    if fails or warns:
+    if said.problems:
         # the words link to the first problem section (it follows the posture grid)
-        parts.append(
-            f'<a href="#{"fail" if fails else "warn"}">'
-            f"{esc(_plural(fails + warns, 'problem'))} to fix</a> ({fails} fail, {warns} warn)"
-        )
-    if errors:
-        parts.append(esc(f"{_plural(errors, 'probe')} could not run"))
+        count, _, rest = said.problems.partition(" (")
+        parts.append(f'<a href="#{"fail" if said.fails else "warn"}">{esc(count)}</a> ({esc(rest)}')
+    if said.ended_in_error:
+        parts.append(esc(said.ended_in_error))
     words = ", ".join(parts) or "nothing to fix"
-    return f'<p class="verdict">{chip(status)} {words}</p>'
+    return f'<p class="verdict">{chip(said.status)} {words}</p>'
 
 
 def _changes(report: RunReport) -> str:

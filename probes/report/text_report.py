@@ -22,7 +22,7 @@ from typing import TextIO
 
 from probes.codes import SYSTEMS, Code, docs_link
 from probes.model import Finding, Outcome, ProbeResult, Severity
-from probes.report.causes import Cause, explained_errors, group
+from probes.report.causes import Cause, explained_errors, group, verdict
 from probes.report.posture import Area, Kind, Status, areas, changes
 from probes.report.run import RunReport, iso_utc
 from probes.report.seen import seen as area_words
@@ -52,20 +52,10 @@ def tally(report: RunReport) -> str:
 
 
 def _verdict(report: RunReport, causes: list[Cause]) -> str:
-    fails = sum(1 for c in causes if c.severity is Severity.FAIL)
-    warns = sum(1 for c in causes if c.severity is Severity.WARN)
-    errors = report.count(Outcome.ERROR)
-    if not report.results:
+    said = verdict(report, causes)
+    if said.status == "nothing":
         return "NOTHING CHECKED (no probes installed or selected)"
-    word = "FAIL" if fails else "WARN" if warns else "ERROR" if errors else "PASS"
-    parts = []
-    if fails or warns:
-        parts.append(f"{_plural(fails + warns, 'problem')} to fix ({fails} fail, {warns} warn)")
-    if errors:
-        parts.append(f"{_plural(errors, 'probe')} could not run")
-    if not parts:
-        parts.append("nothing to fix")
-    return f"{word}: " + ", ".join(parts)
+    return f"{said.status.upper()}: {said.words}"
 
 
 def _run_line(report: RunReport) -> str:

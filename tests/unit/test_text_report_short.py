@@ -204,7 +204,7 @@ def test_problems_come_grouped_with_subjects_explanations_fix_and_docs():
     out = text(broken_report(), width=100)
     assert out.splitlines()[0] == (
         "mailprobe check of example.test: FAIL: 3 problems to fix (2 fail, 1 warn), "
-        "1 probe could not run"
+        "1 probe ended in error"
     )
     assert out.count("CERT_EXPIRED  ") == 2 and out.count("TLS_LEGACY_PROTOCOL  ") == 1
     assert "on: mx.example.test:25, :465, :587\n" in out
