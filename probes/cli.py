@@ -259,6 +259,7 @@ _OPTIONS = {
     "sending_ips": "--sending-ip",
     "resolver": "--resolver",
     "ca_file": "--ca-file",
+    "trust_anchor": "--trust-anchor",
     "credentials_ref": "--credentials",
     "dkim_keys": "--dkim-key",
     "message.send_via": "--send-via",
@@ -326,6 +327,7 @@ def _target_from_args(
         sending_ips=tuple(args.sending_ip or ()),
         resolver=args.resolver,
         ca_file=args.ca_file,
+        trust_anchor=args.trust_anchor,
         dkim_keys=dkim_keys,
         discover_selectors=args.discover_selectors,
         message=message,
@@ -361,6 +363,7 @@ def _lab_changes(
         "sending_ips": tuple(args.sending_ip or ()),
         "resolver": args.resolver,
         "ca_file": args.ca_file,
+        "trust_anchor": args.trust_anchor,
         "dkim_keys": dkim_keys,
     }
     changes: dict[str, Any] = {k: v for k, v in given.items() if v}
@@ -1036,6 +1039,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PEM",
         help="CA bundle to verify TLS certificates with (default: the system store; the lab "
         "CA with --lab)",
+    )
+    check.add_argument(
+        "--trust-anchor",
+        metavar="FILE",
+        help="DNSSEC trust anchor: DS or DNSKEY records in zone-file syntax (default: the IANA "
+        "root anchor shipped with mailprobe; the lab's key with --lab)",
     )
     add_threshold_options(check)
     from probes.registry import InstalledFormats

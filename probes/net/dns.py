@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import dns.exception
@@ -76,6 +76,9 @@ class DnsAnswer:
     records: tuple[Any, ...] = ()
     cnames: tuple[str, ...] = ()  # the CNAME targets followed, in order
     detail: str | None = None  # why a failure happened (human readable)
+    # The reply's DNSSEC material (RRSIGs, NSEC/NSEC3, the authority section) as dnspython
+    # rrsets, for probes.net.dnssec; None when the backend gives none (StaticBackend).
+    signed: Signed | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -109,6 +112,15 @@ class DnsAnswer:
 
 
 @dataclass(frozen=True)
+class Signed:
+    """A reply's sections as dnspython rrsets (the answer with its RRSIGs, the authority with
+    SOA, NSEC/NSEC3 and their RRSIGs), kept for DNSSEC validation."""
+
+    answer: tuple[Any, ...] = ()
+    authority: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
 class RawAnswer:
     """What a backend returns for one question, before CNAME chasing.
 
@@ -122,6 +134,7 @@ class RawAnswer:
     cname: str | None = None
     chain: tuple[str, ...] = ()
     detail: str | None = None
+    signed: Signed | None = field(default=None, compare=False, repr=False)
 
 
 class Backend(Protocol):
@@ -286,10 +299,18 @@ class DnsClient:
                 detail=f"chain longer than {MAX_CNAMES}",
             )
         if raw.cname is None or raw.records:
-            return DnsAnswer(name, rdtype, raw.rcode, raw.records, tuple(chain), raw.detail)
+            return DnsAnswer(
+                name, rdtype, raw.rcode, raw.records, tuple(chain), raw.detail, raw.signed
+            )
         tail = self._follow(chain[-1], rdtype, (*seen, name, *chain[:-1]))
         return DnsAnswer(
-            name, rdtype, tail.rcode, tail.records, (*chain, *tail.cnames), tail.detail
+            name,
+            rdtype,
+            tail.rcode,
+            tail.records,
+            (*chain, *tail.cnames),
+            tail.detail,
+            _joined(raw.signed, tail.signed),
         )
 
     def _follow(self, target: str, rdtype: str, seen: tuple[str, ...]) -> DnsAnswer:
@@ -315,6 +336,13 @@ class DnsClient:
             answer = DnsAnswer(target, rdtype, BADRESPONSE, detail=f"{type(exc).__name__}: {exc}")
         self._finish(future, answer)
         return answer
+
+
+def _joined(first: Signed | None, second: Signed | None) -> Signed | None:
+    """The DNSSEC material of a CNAME hop and its target's answer, together."""
+    if first is None or second is None:
+        return second if first is None else first
+    return Signed(first.answer + second.answer, second.authority)
 
 
 # --- rdata conversion ------------------------------------------------------------------------
@@ -367,7 +395,11 @@ def interpret(response: dns.message.Message, name: str, rdtype: str) -> RawAnswe
     cname = chain[-1] if chain and not records else None
     # The final target's records were not in the reply: the client asks for them itself.
     return RawAnswer(
-        rcode, records, cname=cname, chain=tuple(chain[:-1]) if cname else tuple(chain)
+        rcode,
+        records,
+        cname=cname,
+        chain=tuple(chain[:-1]) if cname else tuple(chain),
+        signed=Signed(tuple(response.answer), tuple(response.authority)),
     )
 
 
@@ -411,7 +443,14 @@ class WireBackend:
     def resolve(self, name: str, rdtype: str) -> RawAnswer:
         try:
             request = dns.message.make_query(
-                name + ".", rdtype, use_edns=0, payload=EDNS_PAYLOAD, flags=dns.flags.RD
+                name + ".",
+                rdtype,
+                use_edns=0,
+                payload=EDNS_PAYLOAD,
+                # CD: a validating resolver hands over bogus data too, so that
+                # probes.net.dnssec can say why it is bogus rather than see SERVFAIL.
+                flags=dns.flags.RD | dns.flags.CD,
+                want_dnssec=True,  # DO: RRSIGs and denial proofs for probes.net.dnssec
             )
         except (dns.exception.DNSException, ValueError) as exc:
             return RawAnswer(BADNAME, detail=str(exc))
@@ -514,6 +553,7 @@ __all__ = [
     "DnsStats",
     "DnsTimeout",
     "RawAnswer",
+    "Signed",
     "StaticBackend",
     "WireBackend",
     "client_for",
