@@ -783,6 +783,10 @@ def _print_info(info, fmt: str, state) -> None:
         f"or {state.info_file})",
         f"  CA file     {info.ca_file}",
     ]
+    if info.trust_anchor:
+        lines.append(
+            f"  DNSSEC      trust anchor {info.trust_anchor} ({info.trust_anchor_records})"
+        )
     lines += [f"  DKIM key    {sel}: {path}" for sel, path in info.dkim.items()]
     print("\n".join(lines))
 

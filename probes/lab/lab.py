@@ -86,6 +86,10 @@ class LabInfo:
     # The lab's flavour (LabSpec.mta, LabSpec.mailbox_front).
     mta: str = "exim"
     mailbox_front: str = "dovecot"
+    # DNSSEC: the lab's trust anchor file (DS records in zone-file syntax; `--trust-anchor`)
+    # and its records. None/"" for a lab state written before the lab was signed.
+    trust_anchor: str | None = None
+    trust_anchor_records: str = ""
 
     @property
     def receiver_listen(self) -> str:
@@ -109,6 +113,8 @@ class LabInfo:
             "receiver_domain": self.receiver_domain,
             "mta": self.mta,
             "mailbox_front": self.mailbox_front,
+            "trust_anchor": self.trust_anchor,
+            "trust_anchor_records": self.trust_anchor_records,
         }
 
     @classmethod
@@ -130,6 +136,8 @@ class LabInfo:
             receiver_domain=data.get("receiver_domain"),
             mta=data.get("mta", "exim"),
             mailbox_front=data.get("mailbox_front", "dovecot"),
+            trust_anchor=data.get("trust_anchor"),
+            trust_anchor_records=data.get("trust_anchor_records", ""),
         )
 
     @property
@@ -582,4 +590,14 @@ class Lab:
             receiver_domain=spec.receiver_domain,
             mta=spec.mta,
             mailbox_front=spec.mailbox_front,
+            trust_anchor=str(files.trust_anchor) if files.trust_anchor else None,
+            trust_anchor_records=_anchor_records(files.trust_anchor),
         )
+
+
+def _anchor_records(path: Path | None) -> str:
+    """The DS lines of the lab's trust anchor file (comments left out)."""
+    if path is None:
+        return ""
+    lines = path.read_text().splitlines()
+    return "\n".join(line for line in lines if line and not line.startswith(";"))
