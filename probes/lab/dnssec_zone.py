@@ -157,7 +157,7 @@ def presign(zone_name: str, text: str, key: ec.EllipticCurvePrivateKey, bogus: s
             dnskey_ttl=60,
         )
     if bogus == "missing-dnskey":
-        node = zone.get_node(dns.name.from_text(origin))
+        node = zone.find_node(dns.name.from_text(origin))
         node.delete_rdataset(dns.rdataclass.IN, dns.rdatatype.DNSKEY)
         node.delete_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, dns.rdatatype.DNSKEY)
     return zone.to_text(relativize=False)
