@@ -123,7 +123,7 @@ class DnsDane(BaseProbe):
                         "zone": verdict.zone,
                         "reason": verdict.reason,
                     },
-                    reproduce=f"delv +vtrace TLSA {tlsa.name}",
+                    reproduce=dns.dig(tlsa.name, "TLSA").replace("dig ", "dig +dnssec ", 1),
                     subject=host,
                 )
             problems = [

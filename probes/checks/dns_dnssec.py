@@ -11,6 +11,9 @@ Codes (subject: the zone):
   reaches the zone (a delegation without DS, or no anchor covers it).
 - DNSSEC_BOGUS [fail] the zone is signed but its answers do not validate: expired signature,
   missing DNSKEY, DS mismatch, missing RRSIG… (evidence `reason`).
+- DNSSEC_INDETERMINATE [info] the resolver REFUSED a DNSKEY/DS question of the chain (it does
+  not serve the trust anchor's zone: an authoritative-only server asked with the root
+  anchor); subject: the name judged. Any other failure (SERVFAIL, timeout) ends in ERROR.
 """
 
 from __future__ import annotations
@@ -50,6 +53,12 @@ class DnsDnssec(BaseProbe):
     )
     codes = declare(
         Code("DNSSEC_SIGNED", "the zone's answers validate from the trust anchor", Severity.INFO),
+        Code(
+            "DNSSEC_INDETERMINATE",
+            "the chain of trust cannot be followed: the resolver refuses a question on the way "
+            "(it does not serve the trust anchor's zone)",
+            Severity.INFO,
+        ),
         Code(
             "DNSSEC_UNSIGNED",
             "no chain of trust reaches the zone (warn when it publishes TLSA records)",
@@ -98,17 +107,19 @@ class DnsDnssec(BaseProbe):
                 failures.append(f"{rdtype} {name}: {answer.rcode}")
                 continue
             verdict = validator.check(name, rdtype)
-            if verdict.state == INDETERMINATE:
+            if verdict.state == INDETERMINATE and not verdict.refused:
                 if verdict.reason != NO_DNSSEC_DATA:  # (StaticBackend: nothing to judge)
                     failures.append(verdict.reason)
                 continue
-            known = zones.get(verdict.zone)
+            # a chain that cannot be followed is reported for the name judged
+            key = name if verdict.state == INDETERMINATE else verdict.zone
+            known = zones.get(key)
             if known is None or (known[0].state != BOGUS and verdict.state == BOGUS):
                 asked = known[1] if known else []
                 tlsa = known[2] if known else False
                 known = (verdict, asked, tlsa)
             known[1].append(f"{rdtype} {name}")
-            zones[verdict.zone] = (
+            zones[key] = (
                 known[0],
                 known[1],
                 known[2] or (rdtype == "TLSA" and bool(answer.records)),
@@ -122,12 +133,8 @@ class DnsDnssec(BaseProbe):
         self, dns, zone: str, verdict: Verdict, asked: list[str], tlsa: bool, net: Net
     ) -> Finding:
         rdtype, name = asked[0].split(" ", 1)
-        reproduce = f"delv +vtrace {rdtype} {name}"
-        if net.resolver:
-            ip, port = net.resolver_addr() or ("", 53)
-            reproduce += f" @{ip}" + (f" -p {port}" if port != 53 else "")
-        if net.trust_anchor:
-            reproduce += f"  # with the anchor of {net.trust_anchor} as trust-anchors in -a FILE"
+        # the records with their RRSIGs; `delv +vtrace` follows the whole chain
+        reproduce = dnssec_dig(dns, name, rdtype)
         evidence = {
             "zone": zone,
             "judged": "; ".join(asked),
@@ -139,6 +146,15 @@ class DnsDnssec(BaseProbe):
                 "DNSSEC_SIGNED",
                 Severity.INFO,
                 f"zone {zone} is DNSSEC-signed and validates from the trust anchor",
+                evidence=evidence,
+                reproduce=reproduce,
+                subject=zone,
+            )
+        if verdict.state == INDETERMINATE:
+            return self.finding(
+                "DNSSEC_INDETERMINATE",
+                Severity.INFO,
+                f"the DNSSEC status of zone {zone} cannot be told: {verdict.reason}",
                 evidence=evidence,
                 reproduce=reproduce,
                 subject=zone,
@@ -161,3 +177,8 @@ class DnsDnssec(BaseProbe):
             reproduce=reproduce,
             subject=zone,
         )
+
+
+def dnssec_dig(dns, name: str, rdtype: str) -> str:
+    """The door's dig line for (name, rdtype), asking for the RRSIGs too."""
+    return dns.dig(name, rdtype).replace("dig ", "dig +dnssec ", 1)

@@ -60,6 +60,9 @@ class Verdict:
     state: str  # SECURE | INSECURE | BOGUS | INDETERMINATE
     zone: str  # the zone judged: the signer, the unsigned delegation, or the failing zone
     reason: str = ""
+    # INDETERMINATE because the resolver REFUSED a question of the chain (it does not serve
+    # the anchor's zone, e.g. an authoritative-only server with the IANA root anchor).
+    refused: bool = False
 
     @property
     def secure(self) -> bool:
@@ -102,6 +105,7 @@ class Validator:
         self._lock = threading.Lock()
         self._verdicts: dict[tuple[str, str], Verdict] = {}
         self._keys: dict[str, tuple[Verdict, Any]] = {}
+        self._busy = threading.local()  # zones whose keys this thread is validating
 
     # --- answers ----------------------------------------------------------------------------
 
@@ -123,7 +127,7 @@ class Validator:
     def _check(self, name: str, rdtype: str) -> Verdict:
         answer = self.client.query(name, rdtype)
         if not answer.ok:
-            return Verdict(INDETERMINATE, name, f"{rdtype} {name}: {answer.rcode}")
+            return _failed(name, rdtype, answer)
         if answer.signed is None:
             return Verdict(INDETERMINATE, name, NO_DNSSEC_DATA)
         anchor = self.anchors.closest(name)
@@ -143,6 +147,16 @@ class Validator:
             signer = _text(sig[0].signer)
             if not _under(_text(rrset.name), signer):
                 return Verdict(BOGUS, signer, f"{what} signed by {signer}, not an ancestor")
+            if rdtype == "DS" and signer == name:
+                # The DS must come from the parent; the child's own answer means the resolver
+                # does not serve the parent zone (an authoritative server for the child only).
+                return Verdict(
+                    INDETERMINATE,
+                    name,
+                    f"DS {name} answered by {name} itself: the resolver does not serve its "
+                    "parent zone (give --trust-anchor for a zone it serves)",
+                    refused=True,
+                )
             keys_verdict, keys = self.zone_keys(signer)
             if not keys_verdict.secure:
                 return keys_verdict
@@ -165,7 +179,7 @@ class Validator:
         for cand in _between(anchor, last):
             ds = self.client.query(cand, "DS")
             if not ds.ok:
-                return Verdict(INDETERMINATE, cand, f"DS {cand}: {ds.rcode}")
+                return _failed(cand, "DS", ds)
             if ds.records:
                 cut_verdict, _ = self.zone_keys(cand)
                 if not cut_verdict.secure:
@@ -189,10 +203,16 @@ class Validator:
             known = self._keys.get(zone)
         if known is not None:
             return known
+        busy = self._busy.__dict__.setdefault("zones", set())
+        if zone in busy:  # a chain that comes back to a zone it is validating
+            return Verdict(BOGUS, zone, f"the chain of trust loops at {zone}"), None
+        busy.add(zone)
         try:
             result = self._zone_keys(zone)
         except (dns.exception.DNSException, ValueError, TypeError, KeyError) as exc:
             result = (Verdict(BOGUS, zone, f"unusable DNSKEY/DS data: {exc}"), None)
+        finally:
+            busy.discard(zone)
         with self._lock:
             self._keys.setdefault(zone, result)
         return result
@@ -217,7 +237,7 @@ class Validator:
             where = f"the DS at {parent_of(zone)}"
         dnskey = self.client.query(zone, "DNSKEY")
         if not dnskey.ok:
-            return Verdict(INDETERMINATE, zone, f"DNSKEY {zone}: {dnskey.rcode}"), None
+            return _failed(zone, "DNSKEY", dnskey), None
         if dnskey.signed is None:
             return Verdict(INDETERMINATE, zone, NO_DNSSEC_DATA), None
         keysets = _rrsets(dnskey, dns.rdatatype.DNSKEY)
@@ -282,6 +302,15 @@ class Validator:
             else:
                 reasons.append(f"signature by key tag {sig.key_tag} does not verify")
         return "; ".join(reasons) or "no signature"
+
+
+def _failed(name: str, rdtype: str, answer: DnsAnswer) -> Verdict:
+    """A chain question that failed: indeterminate (refused: the resolver does not serve it)."""
+    refused = answer.rcode == "REFUSED"
+    reason = f"{rdtype} {name}: {answer.rcode}"
+    if refused:
+        reason += " (the resolver does not serve this zone: give --trust-anchor for one it does)"
+    return Verdict(INDETERMINATE, name, reason, refused=refused)
 
 
 def _when(epoch: int) -> str:

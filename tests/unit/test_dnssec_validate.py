@@ -163,3 +163,13 @@ def test_a_failed_question_is_indeterminate(rcode):
     validator = Validator(client, parse_trust_anchor(f"test. IN DS 1 13 2 {'ab' * 32}"))
     verdict = validator.check("example.test", "MX")
     assert verdict.state == INDETERMINATE and rcode in verdict.reason
+
+
+def test_a_server_without_the_parent_zone_is_indeterminate_not_a_loop():
+    """The root anchor against a server for `test.` and below only: the DS of `test` is
+    refused here (Knot answers it from `test` itself: the lab test covers that path)."""
+    validator, _ = world()
+    root = parse_trust_anchor(f". IN DS 20326 8 2 {'ab' * 32}", "root")
+    validator = Validator(validator.client, root)
+    verdict = validator.check("example.test", "MX")
+    assert verdict.state == INDETERMINATE and verdict.refused
