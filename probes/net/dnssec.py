@@ -221,6 +221,9 @@ class Validator:
         anchor = self.anchors.closest(zone)
         if anchor is None:
             return Verdict(INSECURE, zone, f"no trust anchor covers {zone}"), None
+        # The DNSKEY question goes out now, in the same round as the DS (and the parent's
+        # keys): one round trip per zone of the chain, not two.
+        self.client.submit(zone, "DNSKEY")
         if zone == anchor:
             ds_rdatas = [rd for r in self.anchors.for_zone(zone) if r.rdtype == 43 for rd in r]
             anchor_keys = [rd for r in self.anchors.for_zone(zone) if r.rdtype != 43 for rd in r]
