@@ -147,3 +147,19 @@ def test_an_unsigned_zone_with_tlsa_warns(labs):
     assert "without DS" in result.findings[0].evidence["reason"]
     (unverifiable,) = only(run(lab, DnsDane()), "DANE_TLSA_UNVERIFIABLE")
     assert unverifiable.evidence["dnssec"] == "insecure"
+
+
+def test_the_root_anchor_against_the_lab_dns_is_indeterminate_not_an_error(flavour_lab):
+    """Without the lab's anchor the chain must start at the root, which the lab's Knot does not
+    serve: dns.dnssec says so (info) and completes."""
+    target = build_lab_target(
+        flavour_lab.info,
+        timeouts=Timeouts(dns=2.0, probe=60.0),
+        login=None,
+        message=MessageOptions(),
+        trust_anchor=None,
+    )
+    result = run_one(DnsDnssec(), target, Net.for_target(target), Redactor())
+    assert result.outcome is Outcome.COMPLETED
+    assert {f.code for f in result.findings} == {"DNSSEC_INDETERMINATE"}
+    assert all(f.severity is Severity.INFO for f in result.findings)
