@@ -12,6 +12,8 @@
   have (Knot still signs); `expired-signature` and `missing-dnskey` are zones signed here
   with dnspython (signatures expired a day ago; the DNSKEY set left out) that Knot serves as
   given.
+- **Many signed zones** (`dnssec.sign_extra_zones`): every extra zone under the TLD is signed
+  here (valid signatures) and gets its DS in the TLD, for benchmarks.
 - **TLSA** (`dane.tlsa`): `match` publishes `3 1 1` of the MX certificate's key and `2 0 1` of
   the lab CA certificate; `other-key` a `3 1 1` of a key the MX does not have.
 """
@@ -124,6 +126,15 @@ def plan(spec: LabSpec, zones: list[Zone], mx_chain: Sequence[x509.Certificate])
             if spec.dnssec.bogus == "wrong-ds":
                 shown = ec.generate_private_key(ec.SECP256R1())
             lines.append(ds_line(domain, shown).replace(" IN DS ", " DS "))
+        if spec.dnssec.sign_extra_zones:
+            for name in sorted(spec.extra_zones):
+                name = name.rstrip(".").lower()
+                if name not in by_name or not name.endswith("." + parent):
+                    continue
+                extra_key = ec.generate_private_key(ec.SECP256R1())
+                extra = by_name[name]
+                changed[name] = Zone(extra.origin, presign(name, extra.text, extra_key, ""))
+                lines.append(ds_line(name, extra_key).replace(" IN DS ", " DS "))
         changed[parent] = Zone(
             by_name[parent].origin, by_name[parent].text + "".join(f"{x}\n" for x in lines)
         )

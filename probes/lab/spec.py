@@ -115,6 +115,9 @@ class DnssecSpec:
     signed: bool = True  # Knot signs the domain's zone and the TLD zone publishes its DS
     # A broken chain: expired-signature | wrong-ds | missing-dnskey (None: a correct chain).
     bogus: str | None = None
+    # Also sign every extra zone under the TLD (signed here, served by Knot as given) and
+    # publish their DS: many signed domains at once (bench/dns_audit.py --signed).
+    sign_extra_zones: bool = False
 
 
 @dataclass(frozen=True)
