@@ -50,7 +50,8 @@ class Net:
     host_slots: HostSlots | None = field(default=None, compare=False, repr=False)
     # Endpoints that failed in this run (built on first use): one memory per run.
     endpoint_memory: EndpointMemory | None = field(default=None, compare=False, repr=False)
-    # DNSSEC validation over `dns` (built on first use): one per run, like the door.
+    # DNSSEC validation over `dns` (first use: the door's validator for `trust_anchor`, shared
+    # by every target asking through the same door).
     validator: Validator | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -118,17 +119,15 @@ class Net:
 
         Raises ProbeConfigError naming the file and line for an unusable trust anchor."""
         if self.validator is None:
-            from probes.net.dnssec import Validator
-            from probes.parse.trust_anchor import TrustAnchorError, load_trust_anchor
+            from probes.parse.trust_anchor import TrustAnchorError
 
             try:
-                anchors = load_trust_anchor(self.trust_anchor)
+                made = self.dns.validator(self.trust_anchor)  # one per door and anchor
             except TrustAnchorError as exc:
                 raise ProbeConfigError(f"--trust-anchor: {exc}") from None
-            client = self.dns
             with _DNS_INIT_LOCK:
                 if self.validator is None:
-                    object.__setattr__(self, "validator", Validator(client, anchors))
+                    object.__setattr__(self, "validator", made)
         assert self.validator is not None
         return self.validator
 

@@ -50,6 +50,10 @@ BADRESPONSE = "BADRESPONSE"  # the reply could not be parsed or did not match th
 CNAME_LOOP = "CNAME_LOOP"  # a CNAME chain loops or is longer than MAX_CNAMES
 
 MAX_CNAMES = 8
+# The types asked with DO (RRSIGs and denial proofs): those probes.net.dnssec validates. The
+# others (TXT above all: SPF, DMARC, DKIM, with many negative answers) are asked without, so
+# a signed zone's bigger replies cost nothing where nothing validates them.
+DNSSEC_TYPES = frozenset({"MX", "TLSA", "DS", "DNSKEY", "SOA"})
 DEFAULT_POOL_SIZE = 128
 DEFAULT_CACHE_SIZE = 200_000
 EDNS_PAYLOAD = 1232
@@ -212,6 +216,7 @@ class DnsClient:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._pool = pool
+        self._validators: dict[str | None, Any] = {}
 
     # --- asking -----------------------------------------------------------------------------
 
@@ -248,6 +253,23 @@ class DnsClient:
         """The A and AAAA answers for `name`, asked together."""
         a, aaaa = self.query_many([(name, "A"), (name, "AAAA")])
         return a, aaaa
+
+    def validator(self, trust_anchor: str | None) -> Any:
+        """The DNSSEC validator (probes.net.dnssec.Validator) for this door and trust anchor
+        file (None: the IANA root anchor): one per door, so every target asking through it
+        shares the validated keys of common zones (the root, a TLD, a hoster's zone).
+
+        Raises probes.parse.trust_anchor.TrustAnchorError for an unusable anchor file."""
+        with self._lock:
+            known = self._validators.get(trust_anchor)
+        if known is not None:
+            return known
+        from probes.net.dnssec import Validator
+        from probes.parse.trust_anchor import load_trust_anchor
+
+        made = Validator(self, load_trust_anchor(trust_anchor))
+        with self._lock:
+            return self._validators.setdefault(trust_anchor, made)
 
     # --- reproducing ------------------------------------------------------------------------
 
@@ -450,7 +472,8 @@ class WireBackend:
                 # CD: a validating resolver hands over bogus data too, so that
                 # probes.net.dnssec can say why it is bogus rather than see SERVFAIL.
                 flags=dns.flags.RD | dns.flags.CD,
-                want_dnssec=True,  # DO: RRSIGs and denial proofs for probes.net.dnssec
+                # DO: RRSIGs and denial proofs, for the types probes.net.dnssec validates
+                want_dnssec=rdtype in DNSSEC_TYPES,
             )
         except (dns.exception.DNSException, ValueError) as exc:
             return RawAnswer(BADNAME, detail=str(exc))

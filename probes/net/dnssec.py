@@ -39,7 +39,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from probes.net.dns import DnsAnswer, DnsClient, normalize_name
+from probes.net.dns import DNSSEC_TYPES, DnsAnswer, DnsClient, normalize_name
 from probes.parse.trust_anchor import TrustAnchors
 
 SECURE = "secure"
@@ -125,6 +125,8 @@ class Validator:
         return verdict
 
     def _check(self, name: str, rdtype: str) -> Verdict:
+        if rdtype not in DNSSEC_TYPES:
+            return Verdict(INDETERMINATE, name, f"{rdtype} is not asked with DNSSEC (DO)")
         answer = self.client.query(name, rdtype)
         if not answer.ok:
             return _failed(name, rdtype, answer)

@@ -55,7 +55,7 @@ def test_signed_answers_validate_through_the_chain():
     for name, rdtype in [
         ("example.test", "MX"),
         ("_25._tcp.mx.example.test", "TLSA"),
-        ("mx.example.test", "A"),
+        ("example.test", "SOA"),
     ]:
         verdict = validator.check(name, rdtype)
         assert (verdict.state, verdict.zone) == (SECURE, "example.test"), verdict
@@ -68,8 +68,8 @@ def test_a_dnskey_anchor_works_like_a_ds_anchor():
 
 def test_negative_answers_in_a_signed_zone_are_secure():
     validator, _ = world()
-    assert validator.check("mx.example.test", "AAAA").state == SECURE  # NODATA
-    assert validator.check("nothere.example.test", "A").state == SECURE  # NXDOMAIN
+    assert validator.check("mx.example.test", "MX").state == SECURE  # NODATA
+    assert validator.check("nothere.example.test", "TLSA").state == SECURE  # NXDOMAIN
 
 
 def test_a_delegation_without_ds_is_insecure_not_bogus():
@@ -173,3 +173,30 @@ def test_a_server_without_the_parent_zone_is_indeterminate_not_a_loop():
     validator = Validator(validator.client, root)
     verdict = validator.check("example.test", "MX")
     assert verdict.state == INDETERMINATE and verdict.refused
+
+
+def test_types_asked_without_do_are_not_judged():
+    validator, _ = world()
+    verdict = validator.check("example.test", "TXT")
+    assert verdict.state == INDETERMINATE and "DO" in verdict.reason
+
+
+def test_the_wire_backend_asks_do_only_for_the_validated_types():
+    from probes.net.dns import DNSSEC_TYPES
+
+    assert {"MX", "TLSA", "DS", "DNSKEY"} <= DNSSEC_TYPES and "TXT" not in DNSSEC_TYPES
+
+
+def test_targets_sharing_a_door_share_its_validator_and_the_keys_it_validated(tmp_path):
+    from probes.net import Net
+
+    validator, backend = world()
+    anchor = tmp_path / "anchor.zone"
+    anchor.write_text(validator.anchors.to_text())
+    client = validator.client
+    first = Net(dns_client=client, trust_anchor=str(anchor)).dnssec
+    second = Net(dns_client=client, trust_anchor=str(anchor)).dnssec
+    assert first is second
+    assert first.check("example.test", "MX").state == SECURE
+    assert second.zone_keys("example.test")[0].state == SECURE
+    assert backend.asked.count(("example.test", "DNSKEY")) == 1
