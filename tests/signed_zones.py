@@ -103,7 +103,6 @@ class ZoneBackend:
 
     def _authority(self, zone: dns.zone.Zone, qname: dns.name.Name, reply) -> None:
         apex = zone.get_node(zone.origin)
-        owners = [zone.origin]
         nsec_owner = None
         for owner in sorted(zone.nodes):
             owner = owner if owner.is_absolute() else owner.concatenate(zone.origin)
@@ -120,7 +119,6 @@ class ZoneBackend:
             sig = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, rdtype)
             if sig is not None:
                 reply.authority.append(dns.rrset.from_rdata_list(owner, sig.ttl, list(sig)))
-        del owners
 
 
 __all__ = ["NXDOMAIN", "ZoneBackend", "build_zone", "ds_text", "make_key", "sign"]
