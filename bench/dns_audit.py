@@ -329,11 +329,19 @@ def plan_for(world: World, domain: str, probe_ids: Iterable[str]) -> Plan:
 
 
 # ===== 2. lab and proxy =========================================================================
-def start_lab(world: World, started: list):
-    from probes.lab.lab import Lab
-    from probes.lab.spec import LabSpec
+# --signed: every generated zone is DNSSEC-signed and mailprobe validates against the lab's
+# trust anchor (set by run_bench; the CLI path passes it as --trust-anchor).
+TRUST_ANCHOR: str | None = None
 
-    spec = LabSpec(extra_zones={z: tuple(lines) for z, lines in world.zones.items()})
+
+def start_lab(world: World, started: list, signed: bool = False):
+    from probes.lab.lab import Lab
+    from probes.lab.spec import DnssecSpec, LabSpec
+
+    spec = LabSpec(
+        extra_zones={z: tuple(lines) for z, lines in world.zones.items()},
+        dnssec=DnssecSpec(sign_extra_zones=signed),
+    )
     lab = Lab(spec)
     started.append(lab)
     lab.start()
@@ -517,6 +525,8 @@ def mailprobe_cmd(
         cmd = [str(ROOT / ".venv" / "bin" / "mailprobe"), "check", "--domains", str(domains_file)]
         cmd += ["--resolver", resolver, "--probe", "dns.*", "--format", "json", "-q"]
         cmd += ["--output", str(out_dir), "--concurrency", str(concurrency)]
+        if TRUST_ANCHOR:
+            cmd += ["--trust-anchor", TRUST_ANCHOR]
         if processes:
             cmd += ["--processes", str(processes)]
         for sel in SELECTORS:
@@ -806,7 +816,10 @@ def run_bench(args: argparse.Namespace, res: Results, started: list, tmp: Path) 
 
     print("== lab")
     t0 = time.perf_counter()
-    lab = start_lab(world, started)
+    global TRUST_ANCHOR
+    lab = start_lab(world, started, signed=args.signed)
+    if args.signed:
+        TRUST_ANCHOR = lab.info.trust_anchor
     resolver = (lab.info.resolver_ip, lab.info.resolver_port)
     wait_zones_loaded(resolver, list(world.zones), timeout=max(60.0, args.domains / 50))
     print(
@@ -965,6 +978,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--delay-ms", type=float, default=20.0, help="proxy delay per query")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generator")
+    parser.add_argument(
+        "--signed",
+        action="store_true",
+        help="DNSSEC-sign every generated zone and validate against the lab's trust anchor",
+    )
     parser.add_argument(
         "--checkdmarc-domains",
         type=int,

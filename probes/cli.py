@@ -264,6 +264,7 @@ _OPTIONS = {
     "domain_blocklists": "--domain-blocklist",
     "resolver": "--resolver",
     "ca_file": "--ca-file",
+    "trust_anchor": "--trust-anchor",
     "credentials_ref": "--credentials",
     "dkim_keys": "--dkim-key",
     "message.send_via": "--send-via",
@@ -331,6 +332,7 @@ def _target_from_args(
         sending_ips=tuple(args.sending_ip or ()),
         resolver=args.resolver,
         ca_file=args.ca_file,
+        trust_anchor=args.trust_anchor,
         dkim_keys=dkim_keys,
         discover_selectors=args.discover_selectors,
         message=message,
@@ -376,6 +378,7 @@ def _lab_changes(
         "sending_ips": tuple(args.sending_ip or ()),
         "resolver": args.resolver,
         "ca_file": args.ca_file,
+        "trust_anchor": args.trust_anchor,
         "dkim_keys": dkim_keys,
     }
     changes: dict[str, Any] = {k: v for k, v in given.items() if v}
@@ -801,6 +804,10 @@ def _print_info(info, fmt: str, state) -> None:
         f"or {state.info_file})",
         f"  CA file     {info.ca_file}",
     ]
+    if info.trust_anchor:
+        lines.append(
+            f"  DNSSEC      trust anchor {info.trust_anchor} ({info.trust_anchor_records})"
+        )
     lines += [f"  DKIM key    {sel}: {path}" for sel, path in info.dkim.items()]
     lists = [f"{z} (IP)" for z in info.dnsbls] + [f"{z} (domain)" for z in info.domain_blocklists]
     if lists:
@@ -1078,6 +1085,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PEM",
         help="CA bundle to verify TLS certificates with (default: the system store; the lab "
         "CA with --lab)",
+    )
+    check.add_argument(
+        "--trust-anchor",
+        metavar="FILE",
+        help="DNSSEC trust anchor: DS or DNSKEY records in zone-file syntax (default: the IANA "
+        "root anchor shipped with mailprobe; the lab's key with --lab)",
     )
     add_threshold_options(check)
     from probes.registry import InstalledFormats

@@ -150,6 +150,8 @@ class Target:
     sending_ips: tuple[str, ...] = ()
     resolver: str | None = None  # "IP" or "IP:PORT"; None = the system's resolver
     ca_file: str | None = None
+    # DNSSEC trust anchor file (DS/DNSKEY records); None = the IANA root anchor (package data).
+    trust_anchor: str | None = None
     credentials_ref: str | None = None  # "env:NAME" or "file:PATH"; never the secret itself
     timeouts: Timeouts = field(default_factory=Timeouts)
     # Local DKIM private keys to match against the published ones: (selector, path) pairs.
@@ -179,6 +181,7 @@ class Target:
             "ca_file": self.ca_file,
             "dkim_keys": {sel: path for sel, path in self.dkim_keys},
             "discover_selectors": self.discover_selectors,
+            **({"trust_anchor": self.trust_anchor} if self.trust_anchor else {}),
             # only when the operator set them (the schema's keys stay as they were otherwise)
             **({"thresholds": dict(vars(self.thresholds))} if self.has_thresholds else {}),
             **({"dnsbls": list(self.dnsbls)} if self.dnsbls is not None else {}),

@@ -117,6 +117,13 @@ def checked_target(target: Target, *, files: bool = False) -> tuple[Target, list
     if files:
         if target.ca_file is not None and not Path(target.ca_file).is_file():
             problems.append(("ca_file", f"{target.ca_file}: no such file"))
+        if target.trust_anchor is not None:
+            from probes.parse.trust_anchor import TrustAnchorError, load_trust_anchor
+
+            try:
+                load_trust_anchor(target.trust_anchor)
+            except TrustAnchorError as exc:
+                problems.append(("trust_anchor", str(exc)))
         for i, (selector, path) in enumerate(target.dkim_keys):
             if not Path(path).is_file():
                 problems.append((f"dkim_keys[{i}]", f"{selector}={path}: no such file"))

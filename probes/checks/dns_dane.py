@@ -1,9 +1,9 @@
 """dns.dane: TLSA records for SMTP (RFC 7672) at `_25._tcp.<mx host>` for every MX host.
 
-Presence and parameters only. Whether the certificate an MX presents matches its TLSA
-records belongs to the transport probes (they hold the TLS session). DNSSEC validation is not
-checked here either: the resolver door does not report the AD bit, and senders ignore TLSA
-records that are not DNSSEC-secure (RFC 7672 §2.2). The TLSA name is taken from the MX host
+Presence, parameters and whether the records are DNSSEC-secure (probes.net.dnssec, through
+`net.dnssec`): senders ignore TLSA records that are not (RFC 7672 §2.2). Whether the
+certificate an MX presents matches its TLSA records is judged by smtp.mx, which holds the TLS
+session (probes.probekit.dane.dane_findings). The TLSA name is taken from the MX host
 name as published (RFC 7672 §2.2.2 uses the CNAME-expanded name only when the alias chain is
 DNSSEC-secure, which cannot be told here). With no MX records the domain itself is the host
 (implicit MX). Two levels: MX, then every host's TLSA at once.
@@ -14,76 +14,28 @@ Codes (subject: the MX host):
 - DANE_TLSA_UNUSABLE [warn] records an SMTP client treats as unusable: usage PKIX-TA(0) or
   PKIX-EE(1) (RFC 7672 §3.1.3), unknown usage/selector/matching type, or data whose length
   does not fit the matching type.
+- DANE_TLSA_UNVERIFIABLE [warn] TLSA records in a zone that is unsigned or DNSSEC-bogus
+  (evidence: the validation's reason); nothing when validation cannot tell (no DNSSEC data).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from probes.codes import Code, Fix, declare
 from probes.lookup.mx import ask_mx
 from probes.model import Finding, Severity, Target
 from probes.net import Net
 from probes.net.dns import DnsAnswer, normalize_name
+from probes.net.dnssec import BOGUS, INSECURE
 from probes.probe import BaseProbe
-
-USAGES = {0: "PKIX-TA", 1: "PKIX-EE", 2: "DANE-TA", 3: "DANE-EE"}
-SELECTORS = {0: "Cert", 1: "SPKI"}
-MATCHING_TYPES = {0: "Full", 1: "SHA2-256", 2: "SHA2-512"}
-DIGEST_BYTES = {1: 32, 2: 64}
-MAX_DATA_CHARS = 80  # hex characters of a record's data shown in evidence
-MAX_LISTED = 10  # unusable records listed one by one in evidence
-
-
-def tlsa_name(host: str, port: int = 25) -> str:
-    return f"_{port}._tcp.{normalize_name(host)}"
-
-
-def tlsa_problem(record: Any) -> str | None:
-    """Why an SMTP client would not use this TLSA record (None when it is usable). Pure."""
-    if not (isinstance(record, tuple) and len(record) == 4):
-        return f"unparsable TLSA record {str(record)[:MAX_DATA_CHARS]!r}"
-    usage, selector, mtype, data = record
-    if usage in (0, 1):
-        return (
-            f"usage {usage} ({USAGES[usage]}) is not used by SMTP clients "
-            "(RFC 7672 §3.1.3: publish DANE-TA(2) or DANE-EE(3))"
-        )
-    if usage not in USAGES:
-        return f"unknown certificate usage {usage}"
-    if selector not in SELECTORS:
-        return f"unknown selector {selector}"
-    if mtype not in MATCHING_TYPES:
-        return f"unknown matching type {mtype}"
-    text = str(data)
-    try:
-        size = len(bytes.fromhex(text))
-    except ValueError:
-        return "association data is not hexadecimal"
-    want = DIGEST_BYTES.get(mtype)
-    if want is not None and size != want:
-        return f"{MATCHING_TYPES[mtype]} data is {size} bytes, not {want}"
-    if size == 0:
-        return "empty association data"
-    return None
-
-
-def format_tlsa(record: Any) -> str:
-    if not (isinstance(record, tuple) and len(record) == 4):
-        return str(record)[:MAX_DATA_CHARS]
-    usage, selector, mtype, data = record
-    text = str(data)
-    if len(text) > MAX_DATA_CHARS:
-        text = f"{text[:MAX_DATA_CHARS]}…({len(text) // 2} bytes)"
-    names = "/".join(
-        (
-            USAGES.get(usage, "?"),
-            SELECTORS.get(selector, "?"),
-            MATCHING_TYPES.get(mtype, "?"),
-        )
-    )
-    return f"{usage} {selector} {mtype} {text} [{names}]"
+from probes.probekit.dane import (
+    DANE_TLSA_UNVERIFIABLE,
+    MAX_LISTED,
+    format_tlsa,
+    tlsa_name,
+    tlsa_problem,
+)
 
 
 class DnsDane(BaseProbe):
@@ -115,6 +67,7 @@ class DnsDane(BaseProbe):
                 },
             ),
         ),
+        DANE_TLSA_UNVERIFIABLE,
     )
 
     def run(self, target: Target, net: Net) -> Iterator[Finding]:
@@ -151,11 +104,28 @@ class DnsDane(BaseProbe):
                     + (
                         f"; … {len(records) - MAX_LISTED} more" if len(records) > MAX_LISTED else ""
                     ),
-                    "note": "certificate match is checked by the SMTP transport probes",
+                    "note": "certificate match is checked by smtp.mx",
                 },
                 reproduce=reproduce,
                 subject=host,
             )
+            verdict = net.dnssec.check(tlsa.name, "TLSA")
+            if verdict.state in (INSECURE, BOGUS):
+                yield self.finding(
+                    "DANE_TLSA_UNVERIFIABLE",
+                    Severity.WARN,
+                    f"MX host {host}: its TLSA records are "
+                    + ("DNSSEC-bogus" if verdict.state == BOGUS else "not DNSSEC-signed")
+                    + ": DANE senders ignore them",
+                    evidence={
+                        "name": tlsa.name,
+                        "dnssec": verdict.state,
+                        "zone": verdict.zone,
+                        "reason": verdict.reason,
+                    },
+                    reproduce=dns.dig(tlsa.name, "TLSA").replace("dig ", "dig +dnssec ", 1),
+                    subject=host,
+                )
             problems = [
                 (text, problem)
                 for rec, text in zip(tlsa.records, records, strict=True)

@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 from probes.codes import Code, Fix
 from probes.credentials import Credentials
 from probes.lookup.ptr import reverse_name
-from probes.model import Severity
+from probes.model import Finding, Severity
 from probes.net import Net
 from probes.net.mail_sessions import EHLO_NAME, SmtpSession
 from probes.net.stream import Connection
+from probes.net.tls import TlsSession
 from probes.parse import smtp_reply
 from probes.parse.smtp_reply import Ehlo
+from probes.probekit.dane import DANE_MATCH_CODES, dane_findings
 from probes.probekit.endpoints import Endpoint
 from probes.probekit.reproduce import swaks_line
 from probes.probekit.transport import (
@@ -184,8 +186,17 @@ class SmtpMx(SmtpEndpointProbe):
     port = 25
     implicit_tls = False
     codes = endpoint_codes(
-        implicit_tls=False, logs_in=False, capabilities=SMTP_CAPABILITIES, extra=MX_ONLY_CODES
+        implicit_tls=False,
+        logs_in=False,
+        capabilities=SMTP_CAPABILITIES,
+        extra=(*MX_ONLY_CODES, *DANE_MATCH_CODES),
     )
+
+    def session_findings(self, ep: Endpoint, net: Net, session: TlsSession) -> list[Finding]:
+        """DANE (RFC 7672): the chain this conversation received against the host's TLSA."""
+        return dane_findings(
+            self, ip=ep.ip, port=ep.port, host=ep.host, subject=ep.subject, net=net, session=session
+        )
 
     def plain_findings(self, ep: Endpoint, net: Net, session: Any, talk: Conversation) -> None:
         super().plain_findings(ep, net, session, talk)

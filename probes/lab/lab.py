@@ -91,6 +91,10 @@ class LabInfo:
     # `check --lab` asks (Target.dnsbls, Target.domain_blocklists). Empty for an older state.
     dnsbls: tuple[str, ...] = ()
     domain_blocklists: tuple[str, ...] = ()
+    # DNSSEC: the lab's trust anchor file (DS records in zone-file syntax; `--trust-anchor`)
+    # and its records. None/"" for a lab state written before the lab was signed.
+    trust_anchor: str | None = None
+    trust_anchor_records: str = ""
 
     @property
     def receiver_listen(self) -> str:
@@ -116,6 +120,8 @@ class LabInfo:
             "mailbox_front": self.mailbox_front,
             "dnsbls": list(self.dnsbls),
             "domain_blocklists": list(self.domain_blocklists),
+            "trust_anchor": self.trust_anchor,
+            "trust_anchor_records": self.trust_anchor_records,
         }
 
     @classmethod
@@ -139,6 +145,8 @@ class LabInfo:
             mailbox_front=data.get("mailbox_front", "dovecot"),
             dnsbls=tuple(data.get("dnsbls", ())),
             domain_blocklists=tuple(data.get("domain_blocklists", ())),
+            trust_anchor=data.get("trust_anchor"),
+            trust_anchor_records=data.get("trust_anchor_records", ""),
         )
 
     @property
@@ -628,4 +636,14 @@ class Lab:
             mailbox_front=spec.mailbox_front,
             dnsbls=spec.blocklist_zones["ip"],
             domain_blocklists=spec.blocklist_zones["domain"],
+            trust_anchor=str(files.trust_anchor) if files.trust_anchor else None,
+            trust_anchor_records=_anchor_records(files.trust_anchor),
         )
+
+
+def _anchor_records(path: Path | None) -> str:
+    """The DS lines of the lab's trust anchor file (comments left out)."""
+    if path is None:
+        return ""
+    lines = path.read_text().splitlines()
+    return "\n".join(line for line in lines if line and not line.startswith(";"))

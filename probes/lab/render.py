@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from probes.lab import knot_conf, pki, web
+from probes.lab import dnssec_zone, knot_conf, pki, web
 from probes.lab.flavours import front_module, mta_module
 from probes.lab.spec import SERVER_ROLES, LabSpec
 from probes.lab.zones import (
@@ -29,6 +29,7 @@ class LabFiles:
     dkim_keys: dict[str, Path]  # selector -> PEM private key
     dkimpy_keys: dict[str, Path]  # selector -> key in the form dkimpy signs with
     resolv_conf: Path
+    trust_anchor: Path | None = None  # the DS of the lab's signed TLD zone (dnssec_zone)
 
 
 def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
@@ -41,10 +42,12 @@ def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
     ca = pki.make_ca(spec.address("dns"))
     ca_file = root / "ca.pem"
     ca_file.write_bytes(pki.certs_pem([ca.cert]))
+    chains = {}
     for role in SERVER_ROLES:
         chain, key = pki.make_server_cert(
             ca, server_names(spec, role), [spec.address(role)], spec.tls.certificate
         )
+        chains[role] = chain
         (root / "tls" / f"{role}.crt").write_bytes(pki.certs_pem(chain))
         pki.write_secret(root / "tls" / f"{role}.key", pki.private_pem(key))
 
@@ -70,9 +73,25 @@ def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
         *blocklist_zones(spec),
         *tld_zones(spec),
     ]
+    # DNSSEC and DANE (probes.lab.dnssec_zone): keys for Knot, TLSA from the certificates.
+    signing = dnssec_zone.plan(spec, zones, chains["mx"])
+    zones = signing.zones
+    (root / "dns" / "keys").mkdir(exist_ok=True)
+    for name, zone_key in signing.keys.items():
+        pki.write_secret(root / "dns" / "keys" / f"{name}.pem", pki.private_pem(zone_key))
+    trust_anchor = None
+    if signing.anchor:
+        trust_anchor = root / "trust-anchor.zone"
+        trust_anchor.write_text(
+            f"; the trust anchor of lab {spec.domain} (DS of its signed parent zone's key)\n"
+            + signing.anchor
+            + "\n"
+        )
     for zone in zones:
         (root / "dns" / f"{zone.name}.zone").write_text(zone.text)
-    (root / "dns" / "knot.conf").write_text(knot_conf.knot_conf(spec, zones))
+    (root / "dns" / "knot.conf").write_text(
+        knot_conf.knot_conf(spec, zones, signed=signing.knot_signed)
+    )
     (root / "dns" / "start.sh").write_text(knot_conf.START_SH)
     resolv = root / "resolv.conf"
     resolv.write_text(f"nameserver {spec.address('dns')}\noptions timeout:1 attempts:2\n")
@@ -81,4 +100,4 @@ def render_lab_dir(spec: LabSpec, root: Path, password: str) -> LabFiles:
     for role in ("mx", "outbound"):
         mta_module(spec).render(spec, root, role, password)
     front_module(spec).render(spec, root, "mailbox", password)
-    return LabFiles(root, ca_file, dkim_keys, dkimpy_keys, resolv)
+    return LabFiles(root, ca_file, dkim_keys, dkimpy_keys, resolv, trust_anchor)

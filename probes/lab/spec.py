@@ -75,6 +75,8 @@ RSA_SIZES = (512, 768, 1024, 1536, 2048, 3072, 4096)
 KEY_TYPES = ("rsa", "ed25519")
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 CERT_KINDS = ("valid", "expired", "expiring-soon", "self-signed", "wrong-host")
+DNSSEC_BOGUS_KINDS = ("expired-signature", "wrong-ds", "missing-dnskey")
+TLSA_KINDS = ("match", "other-key", "none")
 PLACEHOLDERS = ("domain", *ROLES)
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -115,6 +117,28 @@ class TlsSpec:
     certificate: str = "valid"  # valid | expired | expiring-soon | self-signed | wrong-host
     starttls: bool = True  # advertise STARTTLS on SMTP 25/587 (Exim; Dovecot always offers it)
     key_readable: bool = True  # False: Exim advertises STARTTLS but cannot load its key
+
+
+@dataclass(frozen=True)
+class DnssecSpec:
+    """DNSSEC of the lab domain (probes/lab/dnssec_zone.py). The lab's TLD zone (`test.`) is
+    always signed by Knot and is the lab's trust anchor; the domain is delegated from it."""
+
+    signed: bool = True  # Knot signs the domain's zone and the TLD zone publishes its DS
+    # A broken chain: expired-signature | wrong-ds | missing-dnskey (None: a correct chain).
+    bogus: str | None = None
+    # Also sign every extra zone under the TLD (signed here, served by Knot as given) and
+    # publish their DS: many signed domains at once (bench/dns_audit.py --signed).
+    sign_extra_zones: bool = False
+
+
+@dataclass(frozen=True)
+class DaneSpec:
+    """TLSA records at _25._tcp.mx.<domain>, computed at lab start from the lab's certificates:
+    match (3 1 1 of the MX key and 2 0 1 of the lab CA), other-key (3 1 1 of a key the MX does
+    not have), none."""
+
+    tlsa: str = "none"
 
 
 @dataclass(frozen=True)
@@ -209,6 +233,8 @@ class LabSpec:
     dovecot: DovecotSpec = field(default_factory=DovecotSpec)
     mta_sts: MtaStsSpec = field(default_factory=MtaStsSpec)
     bimi: BimiSpec = field(default_factory=BimiSpec)
+    dnssec: DnssecSpec = field(default_factory=DnssecSpec)
+    dane: DaneSpec = field(default_factory=DaneSpec)
 
     # ----- derived values -------------------------------------------------------------------
     @property
@@ -453,6 +479,15 @@ class LabSpec:
         if self.bimi.record is not None:
             _check_placeholders("bimi.record", self.bimi.record, fail)
         self._validate_blocklists(fail)
+        if self.dnssec.bogus is not None:
+            if self.dnssec.bogus not in DNSSEC_BOGUS_KINDS:
+                fail(
+                    "dnssec.bogus", f"{self.dnssec.bogus!r}; one of {', '.join(DNSSEC_BOGUS_KINDS)}"
+                )
+            if not self.dnssec.signed:
+                fail("dnssec.bogus", "a bogus chain needs dnssec.signed: true")
+        if self.dane.tlsa not in TLSA_KINDS:
+            fail("dane.tlsa", f"{self.dane.tlsa!r}; one of {', '.join(TLSA_KINDS)}")
         from probes.lab.flavours import unsupported  # the flavour modules import this one
 
         for fld, reason in unsupported(self):

@@ -46,6 +46,7 @@ def lab_target(
         sending_ips=(info.client_ips["authorized"], info.hosts["outbound"]),
         resolver=info.resolver,
         ca_file=info.ca_file,
+        trust_anchor=info.trust_anchor,
         dkim_keys=tuple(info.dkim.items()),
         timeouts=timeouts or Timeouts(),
         message=lab_message_options(info),

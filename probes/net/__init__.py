@@ -22,6 +22,7 @@ from probes.model import Target, Timeouts
 
 if TYPE_CHECKING:
     from probes.net.dns import DnsClient
+    from probes.net.dnssec import Validator
     from probes.net.endpoints import EndpointMemory
     from probes.net.stream import HostSlots
 
@@ -39,6 +40,7 @@ class Net:
     timeouts: Timeouts = field(default_factory=Timeouts)
     resolver: str | None = None  # "IP", "IP:PORT" or "[IPv6]:PORT"; None = system resolver
     ca_file: str | None = None
+    trust_anchor: str | None = None  # DNSSEC anchor file; None = the packaged IANA root anchor
     source_address: str | None = None  # local address to bind outgoing connections to
     # The run's resolver door; built from `resolver` on first use unless given (several
     # targets of one run may share one, and with it the cache).
@@ -48,6 +50,9 @@ class Net:
     host_slots: HostSlots | None = field(default=None, compare=False, repr=False)
     # Endpoints that failed in this run (built on first use): one memory per run.
     endpoint_memory: EndpointMemory | None = field(default=None, compare=False, repr=False)
+    # DNSSEC validation over `dns` (first use: the door's validator for `trust_anchor`, shared
+    # by every target asking through the same door).
+    validator: Validator | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def for_target(
@@ -62,6 +67,7 @@ class Net:
             timeouts=target.timeouts,
             resolver=target.resolver,
             ca_file=target.ca_file,
+            trust_anchor=target.trust_anchor,
             source_address=source_address,
             dns_client=dns_client,
             max_per_host=max_per_host,
@@ -106,6 +112,24 @@ class Net:
                     object.__setattr__(self, "dns_client", client)
         assert self.dns_client is not None
         return self.dns_client
+
+    @property
+    def dnssec(self) -> Validator:
+        """DNSSEC validation of the door's answers against `trust_anchor` (probes.net.dnssec).
+
+        Raises ProbeConfigError naming the file and line for an unusable trust anchor."""
+        if self.validator is None:
+            from probes.parse.trust_anchor import TrustAnchorError
+
+            try:
+                made = self.dns.validator(self.trust_anchor)  # one per door and anchor
+            except TrustAnchorError as exc:
+                raise ProbeConfigError(f"--trust-anchor: {exc}") from None
+            with _DNS_INIT_LOCK:
+                if self.validator is None:
+                    object.__setattr__(self, "validator", made)
+        assert self.validator is not None
+        return self.validator
 
     def resolver_addr(self) -> tuple[str, int] | None:
         """The configured resolver as (ip, port), or None for the system resolver.

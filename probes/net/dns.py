@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import dns.exception
@@ -50,6 +50,10 @@ BADRESPONSE = "BADRESPONSE"  # the reply could not be parsed or did not match th
 CNAME_LOOP = "CNAME_LOOP"  # a CNAME chain loops or is longer than MAX_CNAMES
 
 MAX_CNAMES = 8
+# The types asked with DO (RRSIGs and denial proofs): those probes.net.dnssec validates. The
+# others (TXT above all: SPF, DMARC, DKIM, with many negative answers) are asked without, so
+# a signed zone's bigger replies cost nothing where nothing validates them.
+DNSSEC_TYPES = frozenset({"MX", "TLSA", "DS", "DNSKEY", "SOA"})
 DEFAULT_POOL_SIZE = 128
 DEFAULT_CACHE_SIZE = 200_000
 EDNS_PAYLOAD = 1232
@@ -76,6 +80,9 @@ class DnsAnswer:
     records: tuple[Any, ...] = ()
     cnames: tuple[str, ...] = ()  # the CNAME targets followed, in order
     detail: str | None = None  # why a failure happened (human readable)
+    # The reply's DNSSEC material (RRSIGs, NSEC/NSEC3, the authority section) as dnspython
+    # rrsets, for probes.net.dnssec; None when the backend gives none (StaticBackend).
+    signed: Signed | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -109,6 +116,15 @@ class DnsAnswer:
 
 
 @dataclass(frozen=True)
+class Signed:
+    """A reply's sections as dnspython rrsets (the answer with its RRSIGs, the authority with
+    SOA, NSEC/NSEC3 and their RRSIGs), kept for DNSSEC validation."""
+
+    answer: tuple[Any, ...] = ()
+    authority: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
 class RawAnswer:
     """What a backend returns for one question, before CNAME chasing.
 
@@ -122,6 +138,7 @@ class RawAnswer:
     cname: str | None = None
     chain: tuple[str, ...] = ()
     detail: str | None = None
+    signed: Signed | None = field(default=None, compare=False, repr=False)
 
 
 class Backend(Protocol):
@@ -199,6 +216,7 @@ class DnsClient:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._pool = pool
+        self._validators: dict[str | None, Any] = {}
 
     # --- asking -----------------------------------------------------------------------------
 
@@ -235,6 +253,23 @@ class DnsClient:
         """The A and AAAA answers for `name`, asked together."""
         a, aaaa = self.query_many([(name, "A"), (name, "AAAA")])
         return a, aaaa
+
+    def validator(self, trust_anchor: str | None) -> Any:
+        """The DNSSEC validator (probes.net.dnssec.Validator) for this door and trust anchor
+        file (None: the IANA root anchor): one per door, so every target asking through it
+        shares the validated keys of common zones (the root, a TLD, a hoster's zone).
+
+        Raises probes.parse.trust_anchor.TrustAnchorError for an unusable anchor file."""
+        with self._lock:
+            known = self._validators.get(trust_anchor)
+        if known is not None:
+            return known
+        from probes.net.dnssec import Validator
+        from probes.parse.trust_anchor import load_trust_anchor
+
+        made = Validator(self, load_trust_anchor(trust_anchor))
+        with self._lock:
+            return self._validators.setdefault(trust_anchor, made)
 
     # --- reproducing ------------------------------------------------------------------------
 
@@ -286,10 +321,18 @@ class DnsClient:
                 detail=f"chain longer than {MAX_CNAMES}",
             )
         if raw.cname is None or raw.records:
-            return DnsAnswer(name, rdtype, raw.rcode, raw.records, tuple(chain), raw.detail)
+            return DnsAnswer(
+                name, rdtype, raw.rcode, raw.records, tuple(chain), raw.detail, raw.signed
+            )
         tail = self._follow(chain[-1], rdtype, (*seen, name, *chain[:-1]))
         return DnsAnswer(
-            name, rdtype, tail.rcode, tail.records, (*chain, *tail.cnames), tail.detail
+            name,
+            rdtype,
+            tail.rcode,
+            tail.records,
+            (*chain, *tail.cnames),
+            tail.detail,
+            _joined(raw.signed, tail.signed),
         )
 
     def _follow(self, target: str, rdtype: str, seen: tuple[str, ...]) -> DnsAnswer:
@@ -315,6 +358,13 @@ class DnsClient:
             answer = DnsAnswer(target, rdtype, BADRESPONSE, detail=f"{type(exc).__name__}: {exc}")
         self._finish(future, answer)
         return answer
+
+
+def _joined(first: Signed | None, second: Signed | None) -> Signed | None:
+    """The DNSSEC material of a CNAME hop and its target's answer, together."""
+    if first is None or second is None:
+        return second if first is None else first
+    return Signed(first.answer + second.answer, second.authority)
 
 
 # --- rdata conversion ------------------------------------------------------------------------
@@ -367,7 +417,11 @@ def interpret(response: dns.message.Message, name: str, rdtype: str) -> RawAnswe
     cname = chain[-1] if chain and not records else None
     # The final target's records were not in the reply: the client asks for them itself.
     return RawAnswer(
-        rcode, records, cname=cname, chain=tuple(chain[:-1]) if cname else tuple(chain)
+        rcode,
+        records,
+        cname=cname,
+        chain=tuple(chain[:-1]) if cname else tuple(chain),
+        signed=Signed(tuple(response.answer), tuple(response.authority)),
     )
 
 
@@ -411,7 +465,15 @@ class WireBackend:
     def resolve(self, name: str, rdtype: str) -> RawAnswer:
         try:
             request = dns.message.make_query(
-                name + ".", rdtype, use_edns=0, payload=EDNS_PAYLOAD, flags=dns.flags.RD
+                name + ".",
+                rdtype,
+                use_edns=0,
+                payload=EDNS_PAYLOAD,
+                # CD: a validating resolver hands over bogus data too, so that
+                # probes.net.dnssec can say why it is bogus rather than see SERVFAIL.
+                flags=dns.flags.RD | dns.flags.CD,
+                # DO: RRSIGs and denial proofs, for the types probes.net.dnssec validates
+                want_dnssec=rdtype in DNSSEC_TYPES,
             )
         except (dns.exception.DNSException, ValueError) as exc:
             return RawAnswer(BADNAME, detail=str(exc))
@@ -514,6 +576,7 @@ __all__ = [
     "DnsStats",
     "DnsTimeout",
     "RawAnswer",
+    "Signed",
     "StaticBackend",
     "WireBackend",
     "client_for",

@@ -59,6 +59,8 @@ class TlsSession:
     leaf_der: bytes | None
     verified: bool  # the chain was verified against `ca_source` (False: not checked)
     ca_source: str
+    # The chain as the server sent it (DER, leaf first), for DANE (probes.parse.tlsa).
+    chain_der: tuple[bytes, ...] = ()
 
 
 class LocalTlsUnsupported(Exception):
@@ -132,8 +134,29 @@ def handshake(
         leaf_der=tls.getpeercert(binary_form=True),
         verified=verify,
         ca_source=(ca_file or "system store") if verify else "not verified",
+        chain_der=peer_chain(tls),
     )
     return tls, session
+
+
+def peer_chain(tls: ssl.SSLSocket) -> tuple[bytes, ...]:
+    """The certificates the peer sent, leaf first, as DER (empty when unavailable).
+
+    Python 3.13 makes this public (`get_unverified_chain`); 3.10-3.12 have it on the
+    internal `_sslobj` only."""
+    getter = getattr(tls, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)
+    if getter is None:
+        return ()
+    try:
+        chain = getter() or []
+        return tuple(
+            c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+            for c in chain
+        )
+    except (ssl.SSLError, ValueError, AttributeError, TypeError):
+        return ()
 
 
 def _wait(sock: socket.socket, deadline: float, *, read: bool) -> None:

@@ -316,6 +316,7 @@ class EndpointProbe(BaseProbe):
             return
         tls_reproduce = self.tls_reproduce(ep, net)
         out.extend(self.certificate(ep, talk.session, verify, tls_reproduce, thresholds))
+        out.extend(self.session_findings(ep, net, talk.session))
         accepted = self.sweep(ep, net, talk.session.version)
         for finding in tls_version_findings(
             self,
@@ -395,6 +396,10 @@ class EndpointProbe(BaseProbe):
             if not self.implicit_tls:
                 raise
             raise _HandshakeFailed(exc) from None
+
+    def session_findings(self, ep: Endpoint, net: Net, session: TlsSession) -> list[Finding]:
+        """The probe's own findings on the main conversation's TLS session (smtp.mx: DANE)."""
+        return []
 
     # ----- the version sweep ------------------------------------------------------------------
     def sweep(self, ep: Endpoint, net: Net, negotiated: str) -> dict[str, bool | None]:

@@ -158,6 +158,7 @@ def _report_from_json(data: dict[str, Any]) -> RunReport:
         sending_ips=tuple(t["sending_ips"]),
         resolver=t["resolver"],
         ca_file=t["ca_file"],
+        trust_anchor=t.get("trust_anchor"),
         dkim_keys=tuple((str(sel), str(path)) for sel, path in t["dkim_keys"].items()),
         discover_selectors=bool(t["discover_selectors"]),
         thresholds=Thresholds(**t.get("thresholds", {})),

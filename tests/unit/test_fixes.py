@@ -107,6 +107,8 @@ PLACEHOLDERS = {
     "c": "2",
     "d": "25",
     "sha256-hex-of-the-public-key": "ab" * 32,
+    "key-tag": "12345",
+    "sha256-of-the-ksk": "cd" * 32,
 }
 
 
