@@ -45,17 +45,18 @@ class Status(Enum):
 
 _ORDER = list(Status)
 
-DNS_LABELS = {
+DNS_LABELS = {  # in the order a report lists them
     "dns.mx": "MX",
     "dns.ptr": "PTR",
     "dns.spf": "SPF",
     "dns.dkim": "DKIM",
     "dns.dmarc": "DMARC",
-    "dns.mta_sts": "MTA-STS",
-    "dns.tls_rpt": "TLS-RPT",
+    "dns.dnssec": "DNSSEC",
     "dns.dane": "DANE",
+    "dns.mta_sts": "MTA-STS",
     # the policies published in DNS and served over HTTPS: rows of the DNS kind too
     "https.mta_sts": "MTA-STS policy",
+    "dns.tls_rpt": "TLS-RPT",
     "https.bimi": "BIMI",
     "dns.blocklists": "Blocklists",
 }

@@ -41,6 +41,20 @@ def _dns(probe_id: str, findings: list[Finding]) -> str:
         )
     if probe_id == "dns.mx" and "MX_PRESENT" in ev:
         return ev["MX_PRESENT"].get("mx", "").replace(".,", ",").rstrip(".")
+    if probe_id == "https.mta_sts" and "MTA_STS_POLICY_OK" in ev:
+        policy = ev["MTA_STS_POLICY_OK"]
+        return f"{policy.get('mode', '?')}, covers {policy.get('mx hosts', '?')}"
+    if probe_id == "https.bimi" and "BIMI_OK" in ev:
+        return "logo " + ev["BIMI_OK"].get("logo", "declined (empty l=)")
+    if probe_id == "dns.dnssec":
+        signed = [f.subject for f in findings if f.code == "DNSSEC_SIGNED" and f.subject]
+        return "signed: " + ", ".join(signed) if signed else ""
+    if probe_id == "dns.blocklists":
+        clean = [f for f in findings if f.code == "DNSBL_CLEAN"]
+        lists = sorted({z for f in clean for z in f.evidence.get("lists", "").split(", ") if z})
+        if clean:
+            return f"{len(clean)} clean on {', '.join(lists)}"
+        return ""
     if probe_id == "dns.ptr":
         confirmed = sum(1 for f in findings if f.code == "PTR_CONFIRMED")
         return f"{confirmed} address{'es' if confirmed != 1 else ''} confirmed" if confirmed else ""
