@@ -56,7 +56,9 @@ def test_shipped_lab_scenarios_pass_under_mailprobe_run(tmp_path, capsys, monkey
     assert status == 0, captured.out
     # Every shipped scenario runs on every flavour of the matrix (lab_flavours: all).
     names = [
-        f"{n}[{f}]" for n in ("lab-correct", "lab-expired-cert", "lab-open-relay") for f in MATRIX
+        f"{n}[{f}]"
+        for n in ("lab-blocklisted", "lab-correct", "lab-expired-cert", "lab-open-relay")
+        for f in MATRIX
     ]
     assert sorted(line.split()[1] for line in captured.out.splitlines()) == sorted(names)
     assert all(line.startswith("PASS") for line in captured.out.splitlines())
