@@ -494,7 +494,10 @@ def posture_html(
                 bits.append(" ".join(_area_link(area, c, links) for c in area.codes))
             if area.errors:
                 bits.append(esc("could not check: " + ", ".join(area.errors)))
-            new = f' <span class="badge new">{area.new} new</span>' if area.new else ""
+            fresh, changed = area.new - area.changed, area.changed
+            new = f' <span class="badge new">{fresh} new</span>' if fresh else ""
+            if changed:
+                new += f' <span class="badge new">{changed} changed</span>'
             name = "test message" if kind is Kind.MESSAGE else area.name
             items.append(
                 f'<li class="{status}"><div class="area">{breakable(name)}</div>'
