@@ -489,10 +489,22 @@ def _run_and_report(
 
 
 def _what(args: argparse.Namespace) -> str:
-    """What a `check` ran, the second half of its key in the history: its --probe globs."""
+    """What a `check` ran, the second half of its key in the history: its --probe globs, and
+    for `check --lab` which lab (spec file's content and flavour): a run of another lab spec
+    is not compared with it (its findings would read as fixed or new)."""
     from probes.cli_history import what_of_probes
 
-    return what_of_probes(args.probe)
+    what = what_of_probes(args.probe)
+    if getattr(args, "lab", False):
+        import hashlib
+
+        spec = b""
+        if args.lab_spec:
+            with contextlib.suppress(OSError):  # read before the lab started; gone since: ""
+                spec = Path(args.lab_spec).read_bytes()
+        flavour = (args.lab_flavour or "").encode()
+        what += " lab:" + hashlib.sha256(spec + b"\0" + flavour).hexdigest()[:12]
+    return what
 
 
 def _threshold(args: argparse.Namespace) -> Severity:

@@ -103,6 +103,10 @@ class Code:
     # An info code saying an optional feature is not deployed (no MTA-STS record, no TLSA):
     # the area's posture is "absent", not "pass".
     absent: bool = False
+    # Codes that, found in the same run, are this one's cause: the reports show this finding
+    # with that one ("explains: …") instead of as a problem of its own (DANE_TLSA_UNVERIFIABLE
+    # follows DNSSEC_BOGUS: the bogus zone is what to fix).
+    follows: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problem = code_problem(self)
@@ -133,6 +137,9 @@ def code_problem(code: Any) -> str | None:
         return f"{name}: the meaning is {len(meaning)} characters (at most {MAX_MEANING})"
     if not isinstance(code.severity, Severity):
         return f"{name}: severity {code.severity!r} is not a probes.model.Severity"
+    for other in code.follows:
+        if not isinstance(other, str) or not CODE_RE.match(other):
+            return f"{name}: follows {other!r}, not a code"
     if code.absent and code.severity is not Severity.INFO:
         return f"{name}: only an info code can say a feature is absent"
     if code.fix is not None:

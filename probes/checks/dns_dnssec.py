@@ -55,8 +55,8 @@ class DnsDnssec(BaseProbe):
         Code("DNSSEC_SIGNED", "the zone's answers validate from the trust anchor", Severity.INFO),
         Code(
             "DNSSEC_INDETERMINATE",
-            "the chain of trust cannot be followed: the resolver refuses a question on the way "
-            "(it does not serve the trust anchor's zone)",
+            "the chain of trust cannot be followed: the resolver refuses a question on the way, "
+            "or no trust anchor given covers the name",
             Severity.INFO,
         ),
         Code(
@@ -107,7 +107,7 @@ class DnsDnssec(BaseProbe):
                 failures.append(f"{rdtype} {name}: {answer.rcode}")
                 continue
             verdict = validator.check(name, rdtype)
-            if verdict.state == INDETERMINATE and not verdict.refused:
+            if verdict.state == INDETERMINATE and not (verdict.refused or verdict.unanchored):
                 if verdict.reason != NO_DNSSEC_DATA:  # (StaticBackend: nothing to judge)
                     failures.append(verdict.reason)
                 continue
@@ -154,7 +154,7 @@ class DnsDnssec(BaseProbe):
             return self.finding(
                 "DNSSEC_INDETERMINATE",
                 Severity.INFO,
-                f"the DNSSEC status of zone {zone} cannot be told: {verdict.reason}",
+                f"the DNSSEC status of {zone} cannot be told: {verdict.reason}",
                 evidence=evidence,
                 reproduce=reproduce,
                 subject=zone,

@@ -98,6 +98,7 @@ CODES = declare(
                 'rua=mailto:dmarc@<domain>"'
             },
         ),
+        follows=("DMARC_MISSING", "DMARC_POLICY_NONE", "DMARC_PCT_PARTIAL"),
     ),
 )
 

@@ -63,6 +63,9 @@ class Verdict:
     # INDETERMINATE because the resolver REFUSED a question of the chain (it does not serve
     # the anchor's zone, e.g. an authoritative-only server with the IANA root anchor).
     refused: bool = False
+    # INDETERMINATE because no trust anchor given covers the name (a --trust-anchor for another
+    # zone): not a fault of the zone, which may well be signed.
+    unanchored: bool = False
 
     @property
     def secure(self) -> bool:
@@ -134,7 +137,7 @@ class Validator:
             return Verdict(INDETERMINATE, name, NO_DNSSEC_DATA)
         anchor = self.anchors.closest(name)
         if anchor is None:
-            return Verdict(INSECURE, name, f"no trust anchor covers {name}")
+            return _unanchored(name, self.anchors)
         section = answer.signed.answer if answer.records else answer.signed.authority
         rrsets = [r for r in section if r.rdtype != _RRSIG]
         sigs = {(r.name, r.covers): r for r in section if r.rdtype == _RRSIG}
@@ -222,7 +225,7 @@ class Validator:
     def _zone_keys(self, zone: str) -> tuple[Verdict, Any]:
         anchor = self.anchors.closest(zone)
         if anchor is None:
-            return Verdict(INSECURE, zone, f"no trust anchor covers {zone}"), None
+            return _unanchored(zone, self.anchors), None
         # The DNSKEY question goes out now, in the same round as the DS (and the parent's
         # keys): one round trip per zone of the chain, not two.
         self.client.submit(zone, "DNSKEY")
@@ -368,3 +371,14 @@ def _bitmap_cut(rdata: Any) -> bool:
                 if byte & (0x80 >> bit):
                     types.add(window * 256 + i * 8 + bit)
     return dns.rdatatype.NS in types and dns.rdatatype.SOA not in types
+
+
+def _unanchored(name: str, anchors: Any) -> Verdict:
+    source = getattr(anchors, "source", "") or "the trust anchor"
+    return Verdict(
+        INDETERMINATE,
+        name,
+        f"no trust anchor in {source} covers {name}: its status cannot be told "
+        "(give --trust-anchor for its zone or a parent, or leave the default root anchor)",
+        unanchored=True,
+    )

@@ -123,6 +123,7 @@ DANE_TLSA_UNVERIFIABLE = Code(
             "shell": "delv +vtrace TLSA _25._tcp.<mx-host>",
         },
     ),
+    follows=("DNSSEC_BOGUS", "DNSSEC_UNSIGNED"),
 )
 DANE_MATCH_CODES = (DANE_TLSA_MATCH, DANE_TLSA_MISMATCH)
 

@@ -16,8 +16,10 @@ Pure: a RunReport in, Causes out.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from probes.codes import Code
 from probes.model import Finding, Outcome, ProbeResult, Severity
 from probes.report.posture import is_endpoint, split_endpoint
 from probes.report.run import RunReport
@@ -141,9 +143,10 @@ def _subject(finding: Finding) -> str:
     return finding.subject or finding.probe_id
 
 
-def group(report: RunReport) -> list[Cause]:
+def group(report: RunReport, declarations: Mapping[str, Code] | None = None) -> list[Cause]:
     """The run's warn and fail findings, one Cause per code and cause; fail first, then warn,
-    new ones first within a severity, otherwise in the report's order."""
+    new ones first within a severity, otherwise in the report's order. `declarations` (code
+    -> Code, default the installed probes'): which code follows which (Code.follows)."""
     by_key: dict[tuple[object, ...], Cause] = {}
     order: list[Cause] = []
     for result in report.results:
@@ -165,6 +168,7 @@ def group(report: RunReport) -> list[Cause]:
                 cause.changed_only = cause.changed_only and report.is_changed(finding)
     merged = _merge_same_subjects(order)
     causes = _attach_consequences(merged, report)
+    causes = _attach_followers(causes, declarations)
     return sorted(causes, key=lambda c: (-c.severity.rank, not c.brand_new, causes.index(c)))
 
 
@@ -254,6 +258,32 @@ def _attach_consequences(causes: list[Cause], report: RunReport) -> list[Cause]:
                 Consequence(
                     result.probe_id, f"{result.probe_id} ended ERROR ({reason})", None, result
                 )
+            )
+    return kept
+
+
+def _attach_followers(causes: list[Cause], declarations: Mapping[str, Code] | None) -> list[Cause]:
+    """A cause whose code follows another code present in the run (Code.follows) goes with
+    the first cause of that code, as what it explains."""
+    if declarations is None:
+        from probes.registry import installed_declarations
+
+        declarations = installed_declarations()
+    by_code: dict[str, Cause] = {}
+    for cause in causes:
+        by_code.setdefault(cause.code, cause)
+    kept = []
+    for cause in causes:
+        declared = declarations.get(cause.code)
+        root = (
+            next((by_code[c] for c in declared.follows if c in by_code), None) if declared else None
+        )
+        if root is None or root is cause:
+            kept.append(cause)
+            continue
+        for finding in cause.findings:
+            root.consequences.append(
+                Consequence(finding.probe_id, f"{finding.code} {_subject(finding)}", finding)
             )
     return kept
 

@@ -180,7 +180,7 @@ def render(
         from probes.registry import installed_declarations
 
         declarations = installed_declarations()
-    causes = group(report)
+    causes = group(report, declarations)
     out = [
         f"## mailprobe: {md(report.target.domain)}: {_verdict(report, causes)}",
         "",

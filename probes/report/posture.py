@@ -174,12 +174,35 @@ def areas(report: RunReport, declarations: Mapping[str, Code] | None = None) -> 
                 infos.setdefault(key, []).append(finding.code)
             if finding.severity is not Severity.INFO and finding.code not in a.codes:
                 a.codes.append(finding.code)
+            policy = _policy_row(finding, key)
+            if policy is not None and finding.severity is not Severity.INFO:
+                # a policy judged on an endpoint (DANE's TLSA match by smtp.mx, MTA-STS's
+                # certificate check) also counts in the policy's own row
+                row = area(Kind.DNS, policy)
+                row._see_status(Status.FAIL if finding.severity is Severity.FAIL else Status.WARN)
+                if finding.code not in row.codes:
+                    row.codes.append(finding.code)
         for key, codes in infos.items():
             only_absent = all(code in absent for code in codes)
             found[key]._see_status(Status.ABSENT if only_absent else Status.PASS)
     # An area where something is deployed and something else absent (one MX with TLSA, one
     # without) passes: absent counts only when nothing else was seen.
+    fails = {f.code for r in report.results for f in r.findings if f.severity is Severity.FAIL}
+    for a in found.values():  # fail codes before warn codes, each in the order seen
+        a.codes.sort(key=lambda code: code not in fails)
     return sorted(found.values(), key=_sort_key)
+
+
+# Codes judged on an endpoint that belong to a policy row of the DNS kind too.
+POLICY_CODE_PREFIXES = (("DANE_", "DANE"), ("MTA_STS_", "MTA-STS policy"))
+
+
+def _policy_row(finding: Finding, key: tuple[Kind, str]) -> str | None:
+    if key[0] is not Kind.ENDPOINT:
+        return None
+    return next(
+        (row for prefix, row in POLICY_CODE_PREFIXES if finding.code.startswith(prefix)), None
+    )
 
 
 def _absent_codes(declarations: Mapping[str, Code] | None) -> frozenset[str]:

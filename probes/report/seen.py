@@ -61,6 +61,19 @@ def _dns(probe_id: str, findings: list[Finding]) -> str:
     return ""
 
 
+def _dane(report: RunReport) -> str:
+    """DANE is judged in two places: dns.dane sees the TLSA records, smtp.mx matches them to
+    the chain its STARTTLS received. Say which of the two happened."""
+    found = [f for r in report.results for f in r.findings]
+    matched = sorted({f.subject or "" for f in found if f.code == "DANE_TLSA_MATCH"})
+    if matched:
+        return "TLSA matched on " + ", ".join(matched)
+    published = any(f.code == "DANE_TLSA_PRESENT" for f in found)
+    if published and not any(r.probe_id == "smtp.mx" for r in report.results):
+        return "TLSA published; not matched to a certificate (smtp.mx did not run)"
+    return ""
+
+
 def _endpoint(row: EndpointRow) -> str:
     """E.g. "STARTTLS 1.2/1.3, cert 89 days, login ok" ("AUTH PLAIN LOGIN" when untried)."""
     bits: list[str] = []
@@ -111,6 +124,9 @@ def seen(report: RunReport) -> dict[tuple[Kind, str], str]:
             words = _dns(result.probe_id, list(result.findings))
             if words:
                 out[(Kind.DNS, DNS_LABELS[result.probe_id])] = words
+    dane = _dane(report)
+    if dane:
+        out[(Kind.DNS, DNS_LABELS["dns.dane"])] = dane
     for row in endpoint_rows(report):
         words = _endpoint(row)
         if words:

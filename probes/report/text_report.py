@@ -256,7 +256,7 @@ def render(
         from probes.registry import installed_declarations
 
         declarations = installed_declarations()
-    causes = group(report)
+    causes = group(report, declarations)
     found = areas(report, declarations)
     seen = systems_seen(report)
     out = wrap(

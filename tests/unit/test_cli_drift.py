@@ -237,3 +237,20 @@ def test_domains_nights_mark_new_findings_and_fail_only_on_new(tmp_path, capsys,
     out = capsys.readouterr().out
     assert "b.example dns.mx: COMPLETED -> not run; 1 finding(s) not compared" in out
     assert "c.example dns.mx: not run -> COMPLETED; 1 finding(s) not compared" in out
+
+
+def test_check_lab_runs_of_different_lab_specs_are_not_compared(tmp_path):
+    from probes.cli import _what, build_parser
+
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("dmarc: 'v=DMARC1; p=none'\n")
+    b.write_text("dmarc: 'v=DMARC1; p=reject'\n")
+
+    def what(*argv):
+        return _what(build_parser().parse_args(["check", *argv]))
+
+    assert what("example.test") == "probes:*"
+    assert what("--lab") == what("--lab") != what("--lab", "--lab-spec", str(a))
+    assert what("--lab", "--lab-spec", str(a)) != what("--lab", "--lab-spec", str(b))
+    assert what("--lab", "--lab-flavour", "postfix") != what("--lab")
+    assert what("--lab", "--probe", "dns.*").startswith("probes:dns.* lab:")

@@ -452,3 +452,11 @@ def test_pytest_collection_refuses_an_unknown_expect_code_before_any_lab(
     assert f"{bad}:6: field `expect.absent[0]`: OPEN_RELAY is not a code" in text
     assert "closest known: SMTP_OPEN_RELAY" in text
     assert labs_started == []
+
+
+def test_every_code_a_declaration_follows_is_declared():
+    catalogue = registry.code_catalogue()
+    for code, entry in catalogue.items():
+        for other in entry.declaration.follows:
+            assert other in catalogue, f"{code} follows {other}, which no probe declares"
+    assert "DNSSEC_BOGUS" in catalogue["DANE_TLSA_UNVERIFIABLE"].declaration.follows

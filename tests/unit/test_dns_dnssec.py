@@ -106,3 +106,16 @@ def test_a_servfail_tlsa_answer_ends_in_error_after_the_domain_finding():
     result = run(DnsDnssec(), net)
     assert result.outcome is Outcome.ERROR
     assert ("DNSSEC_SIGNED", Severity.INFO, "example.test") in found(result)
+
+
+def test_an_anchor_for_another_zone_is_indeterminate_not_a_fault_of_the_zone():
+    net = lab()
+    other_key = make_key()
+    net.dnssec.anchors = parse_trust_anchor(
+        f"other. IN DS {ds_text('other', other_key[1])}", "my-anchor.zone"
+    )
+    result = run(DnsDnssec(), net)
+    assert result.outcome is Outcome.COMPLETED
+    codes = {(c, s) for c, s, _ in found(result)}
+    assert codes == {("DNSSEC_INDETERMINATE", Severity.INFO)}  # no UNSIGNED warn, no BOGUS
+    assert all("no trust anchor in my-anchor.zone covers" in f.message for f in result.findings)

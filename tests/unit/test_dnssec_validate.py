@@ -79,11 +79,12 @@ def test_a_delegation_without_ds_is_insecure_not_bogus():
     assert "without DS" in verdict.reason
 
 
-def test_a_name_no_anchor_covers_is_insecure():
+def test_a_name_no_anchor_covers_is_indeterminate_not_unsigned():
     validator, _ = world()
     validator.client.backend.zones["other"] = build_zone("other", "@ 300 IN MX 0 .\n")
     verdict = validator.check("other", "MX")
-    assert verdict.state == INSECURE and "no trust anchor" in verdict.reason
+    assert verdict.state == INDETERMINATE and verdict.unanchored
+    assert "no trust anchor in" in verdict.reason and "--trust-anchor" in verdict.reason
 
 
 def test_expired_signatures_are_bogus_with_the_date():

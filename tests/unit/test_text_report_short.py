@@ -371,3 +371,45 @@ def test_a_word_that_fits_a_line_is_never_cut_so_it_can_be_copied():
     lines = wrap(f"fingerprint {huge} end", 60, "  ")
     assert "".join(line.strip() for line in lines) == f"fingerprint{huge} end"
     assert all(len(line) <= 60 for line in lines)
+
+
+def test_a_tlsa_mismatch_found_on_the_mx_fails_the_dane_row_too():
+    present = finding("dns.dane", "DANE_TLSA_PRESENT", "info", "tlsa", "mx.example.test")
+    mismatch = finding(
+        "smtp.mx", "DANE_TLSA_MISMATCH", "fail", "no TLSA matches", "mx.example.test:25"
+    )
+    rep = report(result("dns.dane", present), result("smtp.mx", mismatch))
+    rows = {(a.kind.value, a.name): a for a in areas(rep, DECL)}
+    assert rows[("DNS", "DANE")].status is Status.FAIL
+    assert rows[("DNS", "DANE")].codes == ["DANE_TLSA_MISMATCH"]
+    assert rows[("Endpoints", "mx.example.test:25")].status is Status.FAIL
+    assert len(group(rep)) == 1  # one problem, listed once
+
+
+def test_tlsa_records_nobody_matched_say_so():
+    present = finding("dns.dane", "DANE_TLSA_PRESENT", "info", "tlsa", "mx.example.test")
+    out = text(report(result("dns.dane", present)), width=120)
+    assert re.search(r"\n  DANE +pass +TLSA published; not matched to a certificate", out)
+
+
+def test_an_area_lists_its_fail_codes_before_its_warn_codes():
+    warn = finding("https.bimi", "BIMI_DMARC_TOO_WEAK", "warn", "weak")
+    fail = finding("https.bimi", "BIMI_LOGO_UNREACHABLE", "fail", "404")
+    (bimi,) = areas(report(result("https.bimi", warn, fail)), DECL)
+    assert bimi.codes == ["BIMI_LOGO_UNREACHABLE", "BIMI_DMARC_TOO_WEAK"]
+
+
+def test_what_a_code_follows_is_shown_with_its_cause_not_as_a_problem_of_its_own():
+    decl = {
+        "DANE_TLSA_UNVERIFIABLE": Code(
+            "DANE_TLSA_UNVERIFIABLE", "unverifiable", Severity.WARN, follows=("DNSSEC_BOGUS",)
+        )
+    }
+    bogus = finding("dns.dnssec", "DNSSEC_BOGUS", "fail", "bogus: expired", "example.test")
+    tlsa = finding("dns.dane", "DANE_TLSA_UNVERIFIABLE", "warn", "not secure", "mx.example.test")
+    rep = report(result("dns.dnssec", bogus), result("dns.dane", tlsa))
+    causes = group(rep, decl)
+    assert [c.code for c in causes] == ["DNSSEC_BOGUS"]
+    assert [c.text for c in causes[0].consequences] == ["DANE_TLSA_UNVERIFIABLE mx.example.test"]
+    alone = group(report(result("dns.dane", tlsa)), decl)  # without its cause: a problem
+    assert [c.code for c in alone] == ["DANE_TLSA_UNVERIFIABLE"]
