@@ -79,14 +79,19 @@ DNSBL_LISTED = Code(
         "users' recipients never asked for. Then request delisting on the list's page (most "
         "lists expire entries on their own once the spam stops). An address on a policy list "
         "(Spamhaus PBL, 127.0.0.10/11) is a dynamic or end-user range: send through a relay "
-        "with a static address, or have the range's owner remove it. Check again with "
-        "`dig +short A <reversed-ip>.<list>` and `dig +short TXT <reversed-ip>.<list>`.",
+        "with a static address, or have the range's owner remove it. A domain on a domain "
+        "list (Spamhaus DBL, URIBL, SURBL) was seen in spam, usually in links: a compromised "
+        "web site or a form on it, a redirector, or a sender using your domain in its URLs; "
+        "clean that up, then request removal on the list's page. Check again with "
+        "`dig +short A <reversed-ip>.<list>` and `dig +short TXT <reversed-ip>.<list>` (a "
+        "domain: `dig +short A <domain>.<list>`).",
         {
             "exim": "# the logins that sent the most lately\n"
             "grep -o 'A=[a-z_]*:[^ ]*' /var/log/exim4/mainlog | sort | uniq -c | sort -rn | head",
             "postfix": "# the logins that sent the most lately\n"
             "grep -o 'sasl_username=[^ ]*' /var/log/mail.log | sort | uniq -c | sort -rn | head",
-            "shell": "dig +short A <d>.<c>.<b>.<a>.<list>\ndig +short TXT <d>.<c>.<b>.<a>.<list>",
+            "shell": "dig +short A <d>.<c>.<b>.<a>.<list>\ndig +short TXT <d>.<c>.<b>.<a>.<list>\n"
+            "# a domain list\ndig +short A <domain>.<list>\ndig +short TXT <domain>.<list>",
         },
     ),
 )
@@ -105,11 +110,15 @@ DNSBL_UNUSABLE = Code(
         "and give it with `--resolver`, or use the list's paid data feed (Spamhaus DQS: a "
         "zone with your key, `--dnsbl <key>.zen.dq.spamhaus.net`). A list that lists "
         "127.0.0.1 (or `invalid`) answers everything: it is gone or broken; stop using it. "
-        "Check with `dig +short A 2.0.0.127.<list>` (must answer) and "
-        "`dig +short A 1.0.0.127.<list>` (must not).",
+        "A list that does not list its own test entry may be misspelt (check the zone name "
+        "given) or shut down. Check with `dig +short A 2.0.0.127.<list>` (must answer) and "
+        "`dig +short A 1.0.0.127.<list>` (must not); a domain list: `test.<list>` must "
+        "answer, `invalid.<list>` must not.",
         {
             "shell": "dig +short A 2.0.0.127.<list> @<resolver>\n"
-            "dig +short A 1.0.0.127.<list> @<resolver>",
+            "dig +short A 1.0.0.127.<list> @<resolver>\n"
+            "# a domain list\ndig +short A test.<list> @<resolver>\n"
+            "dig +short A invalid.<list> @<resolver>",
         },
     ),
 )
