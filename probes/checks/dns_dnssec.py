@@ -160,6 +160,13 @@ class DnsDnssec(BaseProbe):
                 subject=zone,
             )
         if verdict.state == BOGUS:
+            if "DS mismatch" in verdict.reason or "missing DNSKEY" in verdict.reason:
+                # the keys are the fault, not the records: show the DS beside the DNSKEYs
+                reproduce = (
+                    dnssec_dig(dns, verdict.zone, "DS")
+                    + "; "
+                    + dnssec_dig(dns, verdict.zone, "DNSKEY")
+                )
             return self.finding(
                 "DNSSEC_BOGUS",
                 Severity.FAIL,
