@@ -194,13 +194,25 @@ def listening_in(lab_id: str) -> list[str]:
     return found
 
 
+def _died_starting_python(run: Run) -> bool:
+    return (
+        run.status == 1
+        and "Fatal Python error: init_import_site" in run.stderr
+        and run.lines[-1:] == ["KeyboardInterrupt"]
+    )
+
+
 def assert_nothing_left(run: Run, *, finished: str | None = FINISHED) -> None:
     """The exit status, the last line, and that nothing of the run is left. `finished`: the
     stderr line that says the command's work is done (None: the caller judges that)."""
     sent = [signal.Signals(s).name for s in run.sent]
     where = f"{run.moment}: sent {sent}, exit {run.status}\n{run.stderr}"
     interrupted = any(line.startswith("mailprobe: interrupted") for line in run.lines)
-    if run.sent and run.status == 128 + run.sent[0]:
+    if run.sent and _died_starting_python(run):
+        # A SIGINT while CPython itself starts (importing `site`, before any mailprobe code)
+        # is its "Fatal Python error: init_import_site", exit 1: nothing was started.
+        assert not any(line.startswith("mailprobe:") for line in run.lines), where
+    elif run.sent and run.status == 128 + run.sent[0]:
         # Interrupted: it says so, and says nothing was left (unless it died before main()).
         assert ALL_STOPPED in run.lines or not any("mailprobe:" in x for x in run.lines), where
         if any("mailprobe:" in x for x in run.lines):
