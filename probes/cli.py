@@ -16,9 +16,9 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from probes import interrupts
 from probes.errors import UsageError
@@ -45,6 +45,9 @@ from probes.report import (
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
 EXIT_TERMINATED = 143  # SIGTERM
 FORMATS = ("text", "json")
+
+
+T = TypeVar("T")
 
 
 def _say(quiet: bool):
@@ -177,24 +180,7 @@ def _check_kept_lab(args: argparse.Namespace, spec, say, check_lab) -> int:
             f"{name}`, or `mailprobe lab down --name {name}` first"
         )
     lab = Lab(spec, workdir=state.lab_dir, owned_dir=state.root, say=say)
-    try:
-        with interrupts.deferred():
-            state.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = lab.start()
-        state.save(info)
-        status = check_lab(info)
-        sys.stdout.flush()
-        first = interrupts.received()
-        if first is not None:  # a signal whose KeyboardInterrupt Python dropped: not kept
-            raise interrupts.Interrupted(first)
-        # As `lab up`: settled first, kept second (a signal until finish() removes the lab).
-        interrupts.finish()
-        lab.keep()
-    except BaseException:
-        with interrupts.deferred():
-            lab.stop()
-            state.remove()
-        raise
+    status, info = _kept_lab(lab, state, lambda info: (check_lab(info), info))
     # The last lines: how to use the kept lab and how to bring it down. On stdout after a
     # text report; on stderr when stdout is JSON, plugin output or another machine format.
     out = sys.stdout if args.format == "text" else sys.stderr
@@ -708,19 +694,26 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         )
     spec = _load_spec(args.spec, args.flavour)
     lab = Lab(spec, workdir=state.lab_dir, owned_dir=state.root, say=say)
+    _kept_lab(lab, state, lambda info: _print_info(info, args.format, state))
+    return 0
+
+
+def _kept_lab(lab: Any, state: Any, use: Callable[[Any], T]) -> T:
+    """Start `lab` with its state under `state`, `use` it, and keep it (`lab up`, `check --lab
+    --keep-lab`): until `use` is done an interrupt or an error removes everything, as for a
+    throwaway lab; from then on a signal leaves it running."""
     try:
         with interrupts.deferred():
             state.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = lab.start()
         state.save(info)
-        _print_info(info, args.format, state)
+        result = use(info)
         sys.stdout.flush()
         first = interrupts.received()
-        if first is not None:  # a signal whose KeyboardInterrupt Python dropped: not up after all
+        if first is not None:  # a signal whose KeyboardInterrupt Python dropped: not kept
             raise interrupts.Interrupted(first)
-        # Up: from here on a signal leaves the lab running (it is what `lab up` is for). Settled
-        # first, kept second: until finish() a signal raises and whoever stops the lab (the
-        # cleanup below, or main's if a second signal cuts that short) finds it not kept.
+        # Settled first, kept second: until finish() a signal raises and whoever stops the lab
+        # (the cleanup below, or main's if a second signal cuts that short) finds it not kept.
         interrupts.finish()
         lab.keep()
     except BaseException:
@@ -728,7 +721,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
             lab.stop()
             state.remove()
         raise
-    return 0
+    return result
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
