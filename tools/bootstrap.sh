@@ -1,6 +1,6 @@
 # Sourced by ./mailprobe and ./run-tests: make sure .venv holds mailprobe and its test tools.
 # Installs python3-venv with apt when Debian's python3 lacks it (as root), then the package
-# (editable, with the "test" extra) from PyPI. Re-installs when pyproject.toml changes.
+# (editable, with the "test" and "dask" extras) from PyPI. Re-installs when pyproject.toml changes.
 set -euo pipefail
 MAILPROBE_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MAILPROBE_VENV:-$MAILPROBE_HOME/.venv}"
@@ -31,7 +31,7 @@ if [ ! -f "$STAMP" ] || [ "$MAILPROBE_HOME/pyproject.toml" -nt "$STAMP" ]; then
   # pip's and the build backend's chatter goes to a log, shown only when the install fails.
   PIP_LOG="$VENV/.mailprobe-pip.log"
   if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-         "$VENV/bin/python" -m pip install -q -e "$MAILPROBE_HOME[test]"; } >"$PIP_LOG" 2>&1; then
+         "$VENV/bin/python" -m pip install -q -e "$MAILPROBE_HOME[test,dask]"; } >"$PIP_LOG" 2>&1; then
     cat "$PIP_LOG" >&2
     _mp_log "installing the Python dependencies failed (the log above, kept in $PIP_LOG)"
     exit 2
