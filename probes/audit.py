@@ -9,11 +9,16 @@ come back in the order the domains were given, as soon as each (and those before
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.managers import BaseManager
 from pathlib import Path
+from typing import Any
 
 from probes.errors import UsageError
 from probes.interrupts import deferred
@@ -22,6 +27,7 @@ from probes.names import InvalidDomain, normalize_domain
 from probes.net import DEFAULT_MAX_PER_HOST, Net
 from probes.net.dns import client_for
 from probes.net.stream import HostSlots
+from probes.net.tapes import Board, LocalBoard, Tapes
 from probes.probe import Probe
 from probes.report.run import RunReport
 from probes.runner import run_report
@@ -58,12 +64,73 @@ _SLOTS: HostSlots | None = None
 _SLOTS_LOCK = threading.Lock()
 
 
-def _shared_slots() -> HostSlots:
+def _shared_slots(max_per_host: int = DEFAULT_MAX_PER_HOST) -> HostSlots:
     global _SLOTS
     with _SLOTS_LOCK:
-        if _SLOTS is None:
-            _SLOTS = HostSlots(DEFAULT_MAX_PER_HOST)
+        if _SLOTS is None or _SLOTS.per_host != max_per_host:
+            _SLOTS = HostSlots(max_per_host)
         return _SLOTS
+
+
+# ----- the run's board (probes.net.tapes): who has had which conversation with which endpoint
+@dataclass(frozen=True)
+class BoardRef:
+    """How a worker reaches the run's board: "local" (this process), "manager" (a
+    multiprocessing manager of the parent: address and authkey) or "dask" (the cluster's
+    scheduler, names under `run`)."""
+
+    kind: str
+    run: str
+    address: Any = None
+    authkey: bytes = b""
+
+
+_TAPES: dict[tuple[BoardRef, int], Tapes] = {}
+_TAPES_LOCK = threading.Lock()
+
+
+def tapes_for(ref: BoardRef, max_per_host: int) -> Tapes:
+    """This process's side of the board `ref` (one per run and process)."""
+    with _TAPES_LOCK:
+        tapes = _TAPES.get((ref, max_per_host))
+        if tapes is None:
+            board: Board
+            if ref.kind == "manager":
+                board = _manager_board(ref)
+            elif ref.kind == "dask":
+                from probes.audit_dask import DaskBoard
+
+                board = DaskBoard(ref.run)
+            else:
+                board = LocalBoard()
+            owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tapes = Tapes(board, owner, max_per_host=max_per_host)
+            _TAPES[(ref, max_per_host)] = tapes
+        return tapes
+
+
+class _BoardManager(BaseManager):
+    pass
+
+
+_SERVED_BOARD: LocalBoard | None = None
+
+
+def _the_board() -> LocalBoard:
+    global _SERVED_BOARD
+    if _SERVED_BOARD is None:
+        _SERVED_BOARD = LocalBoard()
+    return _SERVED_BOARD
+
+
+_BoardManager.register("board", callable=_the_board)
+
+
+def _manager_board(ref: BoardRef) -> Board:
+    manager = _BoardManager(address=ref.address, authkey=ref.authkey)
+    manager.connect()
+    board: Board = manager.board()  # type: ignore[attr-defined]
+    return board
 
 
 def audit_one(
@@ -72,15 +139,22 @@ def audit_one(
     template: Target,
     *,
     max_workers: int = 8,
+    tapes: Tapes | None = None,
+    max_per_host: int = DEFAULT_MAX_PER_HOST,
 ) -> RunReport:
-    """Run `probes` against one domain with a fresh DNS client; return its report."""
+    """Run `probes` against one domain with a fresh DNS client; return its report.
+
+    With `tapes`, the transport probes' conversations with an endpoint are had once in the
+    run and replayed for every other domain that uses it (probes.net.tapes)."""
     target = dataclasses.replace(template, domain=domain)
     resolver = Net.for_target(target).resolver_addr()
     dns_client = client_for(resolver, timeout=target.timeouts.dns)
-    net = Net.for_target(target, dns_client=dns_client)
+    net = Net.for_target(target, dns_client=dns_client, max_per_host=max_per_host)
     # Domains often share mail servers: the per-host connection limit holds across them all
-    # (within one process).
-    object.__setattr__(net, "host_slots", _shared_slots())
+    # (within one process; across processes through the board's slots).
+    object.__setattr__(net, "host_slots", _shared_slots(max_per_host))
+    if tapes is not None:
+        object.__setattr__(net, "recorder", tapes.recorder())
     return run_report(probes, target, net, max_workers=max_workers)
 
 
@@ -90,21 +164,35 @@ def audit_domains(
     template: Target,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
+    tapes: Tapes | None = None,
+    max_per_host: int = DEFAULT_MAX_PER_HOST,
 ) -> Iterator[RunReport]:
     """Audit every domain, `concurrency` at a time; yield reports in input order.
 
     `probe_factory` makes the probe instances for one domain (probes may keep state).
     Closing the iterator early (or KeyboardInterrupt) cancels the domains not yet started;
-    those in flight end within their own timeouts.
+    those in flight end within their own timeouts. Without `tapes`, the domains share a
+    board of this process: each endpoint is still talked to once.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    if tapes is None:
+        tapes = Tapes(LocalBoard(), f"{os.getpid()}", max_per_host=max_per_host)
     pending: deque[Future[RunReport]] = deque()
     queue = iter(domains)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="mailprobe-domain")
     try:
         for domain in queue:
-            pending.append(pool.submit(audit_one, domain, probe_factory(), template))
+            pending.append(
+                pool.submit(
+                    audit_one,
+                    domain,
+                    probe_factory(),
+                    template,
+                    tapes=tapes,
+                    max_per_host=max_per_host,
+                )
+            )
             if len(pending) >= 2 * concurrency:
                 yield pending.popleft().result()
         while pending:
@@ -115,19 +203,77 @@ def audit_domains(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _audit_chunk(
-    domains: list[str], probe_ids: list[str], template: Target, concurrency: int
-) -> list[RunReport]:
-    """Worker process: audit `domains` with the installed probes named by `probe_ids`."""
+@dataclass(frozen=True)
+class ChunkResult:
+    """A worker's answer for one chunk: its reports (in order) and its conversation counts."""
+
+    reports: list[RunReport]
+    recorded: int
+    replayed: int
+    diverged: int
+    tapes: list[str] = dataclasses.field(default_factory=list)  # on a cluster: their names
+
+
+def audit_chunk(
+    domains: list[str],
+    probe_ids: list[str],
+    template: Target,
+    concurrency: int,
+    board: BoardRef,
+    max_per_host: int = DEFAULT_MAX_PER_HOST,
+) -> ChunkResult:
+    """Worker (process or cluster): audit `domains` with the installed probes `probe_ids`."""
     from probes import registry
 
     available = registry.load_probes()
     classes = [available[pid] for pid in probe_ids]
-    return list(
+    tapes = tapes_for(board, max_per_host)
+    before = dict(tapes.stats.counts)
+    reports = list(
         audit_domains(
-            domains, lambda: [cls() for cls in classes], template, concurrency=concurrency
+            domains,
+            lambda: [cls() for cls in classes],
+            template,
+            concurrency=concurrency,
+            tapes=tapes,
+            max_per_host=max_per_host,
         )
     )
+    after = tapes.stats.counts
+    published = getattr(tapes.board, "published", None)
+    return ChunkResult(
+        reports,
+        recorded=after.get("recorded", 0) - before.get("recorded", 0),
+        replayed=after.get("replayed", 0) - before.get("replayed", 0),
+        diverged=after.get("diverged", 0) - before.get("diverged", 0),
+        tapes=published() if published is not None else [],
+    )
+
+
+@dataclass
+class FleetCounts:
+    """Conversations with endpoints over a run: had (went to the network), replayed, and
+    replays that went another way than their recording."""
+
+    recorded: int = 0
+    replayed: int = 0
+    diverged: int = 0
+
+    def add(self, result: ChunkResult) -> None:
+        self.recorded += result.recorded
+        self.replayed += result.replayed
+        self.diverged += result.diverged
+
+
+def _forget(ref: BoardRef, max_per_host: int, stats: FleetCounts | None) -> None:
+    """The end of an in-process run: its counts, and its tapes let go."""
+    with _TAPES_LOCK:
+        tapes = _TAPES.pop((ref, max_per_host), None)
+    if tapes is not None and stats is not None:
+        counts = tapes.stats.counts
+        stats.recorded += counts.get("recorded", 0)
+        stats.replayed += counts.get("replayed", 0)
+        stats.diverged += counts.get("diverged", 0)
 
 
 def audit_domains_in_processes(
@@ -137,6 +283,8 @@ def audit_domains_in_processes(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     processes: int = 2,
+    max_per_host: int = DEFAULT_MAX_PER_HOST,
+    stats: FleetCounts | None = None,
 ) -> Generator[RunReport, None, None]:
     """Like audit_domains, spread over `processes` worker processes (input order kept).
 
@@ -144,35 +292,62 @@ def audit_domains_in_processes(
     CPU (mostly building and parsing DNS messages), so one process tops out at a few dozen
     domains per second; more processes use more cores. `concurrency` is the total number
     of domains in flight, shared between the processes. Probes are named by id and loaded
-    from the installed entry points in each worker.
+    from the installed entry points in each worker. The processes share one board (a
+    multiprocessing manager): each endpoint is talked to once in the run, and
+    `max_per_host` holds across them. `stats`, when given, adds up the conversations.
     """
     if processes < 1:
         raise ValueError(f"processes must be at least 1, not {processes}")
+    run = uuid.uuid4().hex
     if processes == 1:
+        ref = BoardRef("local", run)
         from probes import registry
 
         available = registry.load_probes()
         classes = [available[pid] for pid in probe_ids]
-        yield from audit_domains(
-            domains, lambda: [cls() for cls in classes], template, concurrency=concurrency
-        )
+        tapes = tapes_for(ref, max_per_host)
+        try:
+            yield from audit_domains(
+                domains,
+                lambda: [cls() for cls in classes],
+                template,
+                concurrency=concurrency,
+                tapes=tapes,
+                max_per_host=max_per_host,
+            )
+        finally:
+            _forget(ref, max_per_host, stats)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    context = multiprocessing.get_context("spawn")
+    manager = _BoardManager(address=("127.0.0.1", 0), authkey=os.urandom(16), ctx=context)
+    manager.start()
+    ref = BoardRef("manager", run, manager.address, bytes(manager._authkey))  # type: ignore[attr-defined]
     per_process = max(1, concurrency // processes)
     size = per_process * 4
     chunks = [list(domains[i : i + size]) for i in range(0, len(domains), size)]
-    pending: deque[Future[list[RunReport]]] = deque()
+    pending: deque[Future[ChunkResult]] = deque()
     # spawn, not fork: the parent may hold threads (and their locks) already.
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(processes, mp_context=context)
+
+    def take(result: ChunkResult) -> list[RunReport]:
+        if stats is not None:
+            stats.add(result)
+        return result.reports
+
     try:
         for chunk in chunks:
-            pending.append(pool.submit(_audit_chunk, chunk, list(probe_ids), template, per_process))
+            pending.append(
+                pool.submit(
+                    audit_chunk, chunk, list(probe_ids), template, per_process, ref, max_per_host
+                )
+            )
             if len(pending) > 2 * processes:
-                yield from pending.popleft().result()
+                yield from take(pending.popleft().result())
         while pending:
-            yield from pending.popleft().result()
+            yield from take(pending.popleft().result())
     except BaseException:
         # Interrupted, failed or closed early: end the workers now, not after their chunks
         # (a SIGTERM reaches this process only), and let no second signal cut this short.
@@ -185,3 +360,4 @@ def audit_domains_in_processes(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        manager.shutdown()

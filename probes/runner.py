@@ -26,7 +26,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
@@ -36,6 +36,7 @@ from probes.codes import UndeclaredCode, declared
 from probes.errors import DnsError, ProbeConfigError, ProbeSkipped, ProtocolError, SubjectError
 from probes.model import ErrorReason, Finding, Outcome, ProbeResult, Target
 from probes.net import Net
+from probes.net.tapes import probe_scope
 from probes.probe import Probe
 from probes.redact import Redactor, secret_forms
 from probes.report.run import RunReport, new_run_id
@@ -98,6 +99,20 @@ def probe_id_of(probe: Probe) -> str:
     return probe_id if isinstance(probe_id, str) else type(probe).__name__
 
 
+def _in_scope(probe_id: str, run: Callable[[], Iterable[Finding]]) -> Iterator[Finding]:
+    """The probe's findings, its code running as `probe_id` (the connections it opens are
+    its own: probes.net.tapes)."""
+    with probe_scope(probe_id):
+        iterator = iter(run())
+    while True:
+        with probe_scope(probe_id):
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item
+
+
 def run_one(probe: Probe, target: Target, net: Net, redact: Redactor) -> ProbeResult:
     """Run one probe in the calling thread and classify how it ended.
 
@@ -111,7 +126,7 @@ def run_one(probe: Probe, target: Target, net: Net, redact: Redactor) -> ProbeRe
     findings: list[Finding] = []
     start = time.perf_counter()
     try:
-        for item in probe.run(target, net):
+        for item in _in_scope(probe_id, lambda: probe.run(target, net)):
             if not isinstance(item, Finding):
                 raise TypeError(f"probe {probe_id} yielded {type(item).__name__}, not Finding")
             if item.code not in codes:

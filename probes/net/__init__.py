@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from probes.net.dnssec import Validator
     from probes.net.endpoints import EndpointMemory
     from probes.net.stream import HostSlots
+    from probes.net.tapes import Recorder
 
 DNS_PORT = 53
 DEFAULT_MAX_PER_HOST = 2
@@ -53,6 +54,9 @@ class Net:
     # DNSSEC validation over `dns` (first use: the door's validator for `trust_anchor`, shared
     # by every target asking through the same door).
     validator: Validator | None = field(default=None, compare=False, repr=False)
+    # A fleet run's door to recorded conversations (probes.net.tapes): one per domain's run,
+    # over the process's tapes. None: every connection goes to the network.
+    recorder: Recorder | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def for_target(

@@ -24,11 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from probes.errors import ProtocolError
 from probes.net import tls as tlsmod
 from probes.net.endpoints import FIRST, WAIT, ConnectTimeout, Silent
+from probes.net.tapes import FleetStats, RecordedError, RecordingSocket, ReplaySocket, Tape
 from probes.net.tls import TlsSession
 
 if TYPE_CHECKING:
@@ -118,14 +119,16 @@ class Connection:
 
     def __init__(
         self,
-        sock: socket.socket,
+        sock: Any,
         *,
         label: str,
         io_timeout: float,
         ca_file: str | None,
         release: Callable[[], None],
     ) -> None:
-        self._sock: socket.socket = sock
+        # a socket, or a fleet run's RecordingSocket / ReplaySocket (probes.net.tapes)
+        self._sock: Any = sock
+        self._finish_tape: Callable[[bool], None] | None = None
         self.label = label
         self.io_timeout = io_timeout
         self.ca_file = ca_file
@@ -165,6 +168,38 @@ class Connection:
         memory = net.endpoints
         where = label or f"{ip}:{port}"
         first: list[bool] = []
+        wait = max(timeouts.probe, timeouts.connect)
+        # A fleet run: this conversation may have been had with the endpoint already (for
+        # another domain): then it is replayed, without a connection (probes.net.tapes).
+        recorder = net.recorder
+        key = None
+        tape: Tape | None = None
+        recording: Tape | None = None
+        if recorder is not None:
+            key = recorder.key(
+                ip, port, implicit_tls=implicit_tls, verify=verify, version=tls_version
+            )
+        if recorder is not None and key is not None:
+            remembered = memory.recall(ip, port, where)
+            if remembered is not None:
+                raise remembered
+            tape = recorder.tapes.claim(key, time.monotonic() + wait)
+            if tape is None:
+                recording = Tape()
+        if tape is not None:
+            assert recorder is not None
+            return cls._replay(
+                net,
+                ip,
+                port,
+                where,
+                tape,
+                recorder.tapes.stats,
+                implicit_tls=implicit_tls,
+                server_name=server_name,
+                verify=verify,
+                tls_version=tls_version,
+            )
 
         def admit(free: bool) -> object:
             verdict = memory.admit(ip, port, where, claim=free)
@@ -174,20 +209,53 @@ class Connection:
 
         # The slot wait ends as soon as the endpoint is found dead by another probe (or the
         # run's deadline passes): the memory's answer, at once, instead of a wait in vain.
-        release = net.slots.acquire(ip, timeout=max(timeouts.probe, timeouts.connect), admit=admit)
+        try:
+            release = net.slots.acquire(ip, timeout=wait, admit=admit)
+            if recording is not None and recorder is not None:
+                # the run's limit per host, across processes and cluster workers
+                local_release = release
+                try:
+                    run_slot = recorder.tapes.host_slot(ip, time.monotonic() + wait)
+                    run_slot.__enter__()
+                except BaseException:
+                    local_release()
+                    raise
+
+                def release() -> None:
+                    try:
+                        run_slot.__exit__(None, None, None)
+                    finally:
+                        local_release()
+        except BaseException:
+            if recording is not None and recorder is not None and key is not None:
+                recorder.tapes.abandon(key)
+            raise
         settle = (lambda: memory.settle(ip, port)) if first else (lambda: None)
+
+        def recorded(failure: BaseException | None) -> None:
+            """The attempt's end, for the tape: a failure to replay, or no tape at all."""
+            if recording is None or recorder is None or key is None:
+                return
+            if failure is None:
+                recorder.tapes.abandon(key)
+            else:
+                recording.opened = RecordedError.of(failure)
+                recorder.tapes.publish(key, recording)
+
         try:
             source = (net.source_address, 0) if net.source_address else None
-            sock = socket.create_connection(
+            sock: Any = socket.create_connection(
                 (ip, port), timeout=timeouts.connect, source_address=source
             )
-        except TimeoutError:
+        except TimeoutError as exc:
             release()
+            recorded(exc)
             reason = f"no answer to the connection within {timeouts.connect:g} s"
             memory.remember(ip, port, ConnectTimeout, reason)
             raise ConnectTimeout(f"{where}: {reason}") from None
         except OSError as exc:
             release()
+            recorded(exc if exc.errno is not None else None)
             if exc.errno is None:
                 settle()
                 raise
@@ -196,8 +264,11 @@ class Connection:
             raise type(exc)(exc.errno, f"{where}: {exc.strerror}") from None
         except BaseException:
             release()
+            recorded(None)
             settle()
             raise
+        if recording is not None:
+            sock = RecordingSocket(sock, recording)
         conn = cls(
             sock,
             label=where,
@@ -205,6 +276,16 @@ class Connection:
             ca_file=net.ca_file,
             release=release,
         )
+        if recording is not None and recorder is not None and key is not None:
+            tapes, tape_key = recorder.tapes, key
+
+            def finish(complete: bool) -> None:
+                if complete:
+                    tapes.publish(tape_key, recording)
+                else:
+                    tapes.abandon(tape_key)
+
+            conn._finish_tape = finish
         conn._silence = lambda reason: memory.remember(ip, port, Silent, reason)
         conn._settle = settle
         conn._untrack = lambda: memory.untrack(id(conn))
@@ -224,6 +305,54 @@ class Connection:
             conn._settled()  # it spoke TLS
         return conn
 
+    @classmethod
+    def _replay(
+        cls,
+        net: Net,
+        ip: str,
+        port: int,
+        where: str,
+        tape: Tape,
+        stats: FleetStats,
+        *,
+        implicit_tls: bool,
+        server_name: str | None,
+        verify: bool,
+        tls_version: str | None,
+    ) -> Connection:
+        """The recorded conversation `tape`, played as a connection: no slot, no socket."""
+        memory = net.endpoints
+        if tape.opened is not None:
+            exc = tape.opened.rebuild()
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer to the connection within {net.timeouts.connect:g} s"
+                memory.remember(ip, port, ConnectTimeout, reason)
+                raise ConnectTimeout(f"{where}: {reason}") from None
+            if isinstance(exc, OSError) and exc.errno is not None:
+                memory.remember(ip, port, type(exc), str(exc.strerror), exc.errno)
+                raise type(exc)(exc.errno, f"{where}: {exc.strerror}") from None
+            raise exc
+        conn = cls(
+            ReplaySocket(tape, stats),
+            label=where,
+            io_timeout=net.timeouts.io,
+            ca_file=net.ca_file,
+            release=lambda: None,
+        )
+        conn._silence = lambda reason: memory.remember(ip, port, Silent, reason)
+        if implicit_tls:
+            try:
+                try:
+                    conn.start_tls(server_name=server_name, verify=verify, version=tls_version)
+                except TimeoutError as exc:
+                    if tls_version is not None:
+                        raise
+                    raise conn._silent(exc, "the TLS handshake") from None
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
     def _settled(self) -> None:
         """The server is not dead (it spoke, or the connection ended some other way)."""
         settle, self._settle = self._settle, None
@@ -240,12 +369,16 @@ class Connection:
         return Silent(str(exc) if str(exc).startswith(self.label) else f"{self.label}: {exc}")
 
     def close(self) -> None:
+        finish, self._finish_tape = self._finish_tape, None
         try:
             self._sock.close()
         finally:
             self._release()
             self._settled()
             self._untrack()
+            if finish is not None:
+                # a conversation the run cut short is nobody's recording
+                finish(not self._aborted)
 
     def _abort(self) -> None:
         """End the connection from another thread (the run stopped): a read blocked on it
@@ -279,14 +412,33 @@ class Connection:
         # (the STARTTLS command-injection class of bugs): drop them.
         self.discarded_before_tls = len(self._buf)
         self._buf.clear()
-        self._sock, session = tlsmod.handshake(
-            self._sock,
-            server_name=server_name,
-            deadline=time.monotonic() + self.io_timeout,
-            verify=verify,
-            ca_file=self.ca_file,
-            version=version,
-        )
+        if isinstance(self._sock, ReplaySocket):
+            session = self._sock.handshake()
+        elif isinstance(self._sock, RecordingSocket):
+            tape = self._sock.tape
+            try:
+                inner, session = tlsmod.handshake(
+                    self._sock.sock,
+                    server_name=server_name,
+                    deadline=time.monotonic() + self.io_timeout,
+                    verify=verify,
+                    ca_file=self.ca_file,
+                    version=version,
+                )
+            except BaseException as exc:
+                tape.events.append(("raise", RecordedError.of(exc)))
+                raise
+            tape.events.append(("tls", session))
+            self._sock = RecordingSocket(inner, tape)
+        else:
+            self._sock, session = tlsmod.handshake(
+                self._sock,
+                server_name=server_name,
+                deadline=time.monotonic() + self.io_timeout,
+                verify=verify,
+                ca_file=self.ca_file,
+                version=version,
+            )
         self.tls = session
         self.transcript.append(f"-- TLS {session.version} {session.cipher}")
         return session

@@ -18,6 +18,7 @@ from probes.errors import DnsError, ProbeSkipped, SubjectError
 from probes.lookup.mx import ask_mx
 from probes.model import Finding, Target
 from probes.net import Net
+from probes.net.tapes import carry_probe
 
 # SRV service label per well-known port (RFC 6186).
 SRV_SERVICE = {
@@ -130,7 +131,9 @@ def check_all(endpoints: Sequence[Endpoint], check: Check) -> Iterator[Finding]:
         with ThreadPoolExecutor(
             max_workers=len(endpoints), thread_name_prefix="mailprobe-endpoint"
         ) as pool:
-            results = list(pool.map(lambda ep: _guarded(check, ep), endpoints))
+            # each thread's connections are still the probe's own (probes.net.tapes)
+            guarded = carry_probe(lambda ep: _guarded(check, ep))
+            results = list(pool.map(guarded, endpoints))
     failures = []
     for endpoint, (findings, exc) in zip(endpoints, results, strict=True):
         yield from findings

@@ -29,6 +29,7 @@ from probes.credentials import Credentials, login_for
 from probes.model import Finding, Severity, Target, Thresholds
 from probes.net import Net
 from probes.net.stream import Connection, ConnectTimeout
+from probes.net.tapes import carry_probe
 from probes.net.tls import VERSIONS, LocalTlsUnsupported, TlsSession, untestable_reason
 from probes.parse.certificate import CertificateParseError, hostname_matches, parse_certificate
 from probes.probe import BaseProbe
@@ -414,7 +415,9 @@ class EndpointProbe(BaseProbe):
                 todo.append(version)
         with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
             for version, result in zip(
-                todo, pool.map(lambda v: self.try_version(ep, net, v), todo), strict=True
+                todo,
+                pool.map(carry_probe(lambda v: self.try_version(ep, net, v)), todo),
+                strict=True,
             ):
                 accepted[version] = result
         return accepted

@@ -1,0 +1,262 @@
+"""`check --domains FILE --scheduler tcp://HOST:PORT`: the audit on a Dask cluster.
+
+The standard Dask CLI runs the cluster (`dask scheduler`, `dask worker tcp://HOST:PORT` on
+each host; `pip install 'mailprobe[dask]'` everywhere, the same mailprobe version on the
+workers). This process sends the domains out in chunks (`audit.audit_chunk`, run by a worker
+thread with `--concurrency` domains in flight), and yields the reports in file order as the
+chunks finish. Dask retries a chunk whose worker died on another worker.
+
+The workers share one board on the scheduler (`DaskBoard`): a conversation with an endpoint
+is had once in the run (a Dask Lock names who records it, a Dask Variable holds the recording
+for the others) and `--max-per-host` is a Dask Semaphore per address, whose leases a dead
+worker gives back. The recordings are deleted at the end of the run.
+
+Nothing secret goes to the workers: the Target's in-memory login (a lab's throwaway user) is
+dropped; a `--credentials env:NAME` / `file:PATH` reference is read on the worker itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import pickle
+import threading
+import uuid
+from collections import deque
+from collections.abc import Generator, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from probes.audit import (
+    DEFAULT_CONCURRENCY,
+    BoardRef,
+    ChunkResult,
+    FleetCounts,
+    audit_chunk,
+)
+from probes.errors import UsageError
+from probes.model import Target
+from probes.net import DEFAULT_MAX_PER_HOST
+from probes.net.tapes import Key, Tape
+from probes.report.run import RunReport
+
+CONNECT_TIMEOUT_S = 10.0
+WORKERS_TIMEOUT_S = 60.0
+CHUNK_RETRIES = 2
+
+
+def mailprobe_version() -> str:
+    try:
+        return version("mailprobe")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def connect(address: str, *, workers_timeout: float = WORKERS_TIMEOUT_S) -> Any:
+    """A Dask client of the scheduler at `address`, its workers checked.
+
+    UsageError (exit 2) when Dask is not installed, the scheduler cannot be reached, no
+    worker joins within `workers_timeout` seconds, or the scheduler or a worker runs another
+    mailprobe version (or none, on a worker)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError(
+            "--scheduler: Dask is not installed: pip install 'mailprobe[dask]'"
+        ) from None
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"--scheduler {address}: cannot reach the scheduler: {reason}") from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=workers_timeout)
+        except TimeoutError:
+            raise UsageError(
+                f"--scheduler {address}: no worker joined within {workers_timeout:g} s "
+                "(start one with `dask worker " + address + "`)"
+            ) from None
+        check_versions(client, address)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def check_versions(client: Any, address: str) -> None:
+    """UsageError unless the scheduler (when it has mailprobe) and every worker run ours."""
+    mine = mailprobe_version()
+    found = client.get_versions(packages=["mailprobe"])
+    theirs = (found.get("scheduler") or {}).get("packages", {}).get("mailprobe")
+    if theirs is not None and theirs != mine:
+        raise UsageError(
+            f"--scheduler {address}: the scheduler has mailprobe {theirs}, this is {mine}: "
+            "install the same version everywhere"
+        )
+    wrong = []
+    for worker, info in sorted((found.get("workers") or {}).items()):
+        got = (info or {}).get("packages", {}).get("mailprobe")
+        if got != mine:
+            wrong.append(f"{worker} has {'no mailprobe' if got is None else 'mailprobe ' + got}")
+    if wrong:
+        raise UsageError(
+            f"--scheduler {address}: every worker needs mailprobe {mine}: " + "; ".join(wrong)
+        )
+
+
+def worker_template(template: Target) -> Target:
+    """The Target as the workers get it: no password held in memory."""
+    return dataclasses.replace(template, login=None)
+
+
+def audit_on_cluster(
+    client: Any,
+    domains: Sequence[str],
+    probe_ids: Sequence[str],
+    template: Target,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_per_host: int = DEFAULT_MAX_PER_HOST,
+    stats: FleetCounts | None = None,
+    chunk_size: int | None = None,
+) -> Generator[RunReport, None, None]:
+    """Audit `domains` on the cluster of `client`; yield the reports in input order.
+
+    Each chunk runs `concurrency` domains at a time on a worker thread; at most two chunks
+    per worker thread are queued ahead. Closing the generator cancels what is not done."""
+    from distributed import Variable
+
+    run = uuid.uuid4().hex
+    ref = BoardRef("dask", run)
+    shipped = worker_template(template)
+    threads = max(1, sum(client.nthreads().values()))
+    size = chunk_size or max(1, concurrency) * 4
+    chunks = [list(domains[i : i + size]) for i in range(0, len(domains), size)]
+    pending: deque[Any] = deque()
+    names: set[str] = set()
+
+    def take(future: Any) -> list[RunReport]:
+        result: ChunkResult = future.result()
+        if stats is not None:
+            stats.add(result)
+        names.update(result.tapes)
+        return result.reports
+
+    try:
+        for index, chunk in enumerate(chunks):
+            pending.append(
+                client.submit(
+                    audit_chunk,
+                    chunk,
+                    list(probe_ids),
+                    shipped,
+                    concurrency,
+                    ref,
+                    max_per_host,
+                    key=f"mailprobe-chunk-{run}-{index}",
+                    pure=False,
+                    retries=CHUNK_RETRIES,
+                )
+            )
+            if len(pending) > 2 * threads:
+                yield from take(pending.popleft())
+        while pending:
+            yield from take(pending.popleft())
+    finally:
+        for future in pending:
+            future.cancel()
+        for name in names:  # the recordings live on the scheduler: let them go
+            try:
+                Variable(name, client=client).delete()
+            except Exception:  # cleanup on a scheduler that may be gone
+                break
+
+
+class DaskBoard:
+    """The run's board on the scheduler (probes.net.tapes.Board), from a worker."""
+
+    def __init__(self, run: str) -> None:
+        from distributed import get_client
+
+        self.run = run
+        self.client = get_client()  # the worker's client, usable from any of our threads
+        self.names: set[str] = set()  # the recordings this worker published
+        self._lock = threading.Lock()
+        self._held: dict[Key, Any] = {}
+        self._semaphores: dict[str, Any] = {}
+
+    def _name(self, key: Key) -> str:
+        return f"mailprobe-{self.run}-" + hashlib.sha1(repr(key).encode()).hexdigest()[:24]
+
+    def _recording(self, name: str) -> Tape | None:
+        from distributed import Variable
+
+        try:
+            data = Variable(name, client=self.client).get(timeout=0.001)
+        except TimeoutError:
+            return None
+        tape: Tape = pickle.loads(data)
+        return tape
+
+    def claim(self, key: Key, owner: str) -> Tape | bool:
+        from distributed import Lock
+
+        name = self._name(key)
+        tape = self._recording(name)
+        if tape is not None:
+            return tape
+        lock = Lock(name, scheduler_rpc=self.client.scheduler, loop=self.client.loop)
+        if not lock.acquire(blocking=False):
+            return False
+        tape = self._recording(name)  # published between the look and the lock
+        if tape is not None:
+            lock.release()
+            return tape
+        with self._lock:
+            self._held[key] = lock
+        return True
+
+    def publish(self, key: Key, tape: Tape, owner: str) -> None:
+        from distributed import Variable
+
+        name = self._name(key)
+        Variable(name, client=self.client).set(pickle.dumps(tape))
+        with self._lock:
+            self.names.add(name)
+            lock = self._held.pop(key, None)
+        if lock is not None:
+            lock.release()
+
+    def abandon(self, key: Key, owner: str) -> None:
+        with self._lock:
+            lock = self._held.pop(key, None)
+        if lock is not None:
+            lock.release()
+
+    def _semaphore(self, host: str, limit: int) -> Any:
+        from distributed import Semaphore
+
+        with self._lock:
+            semaphore = self._semaphores.get(host)
+            if semaphore is None:
+                semaphore = Semaphore(max_leases=limit, name=f"mailprobe-{self.run}-host-{host}")
+                self._semaphores[host] = semaphore
+            return semaphore
+
+    def take_slot(self, host: str, limit: int, owner: str) -> bool:
+        return bool(self._semaphore(host, limit).acquire(timeout=0.001))
+
+    def give_slot(self, host: str, owner: str) -> None:
+        with self._lock:
+            semaphore = self._semaphores.get(host)
+        if semaphore is not None:
+            semaphore.release()
+
+    def stats(self) -> dict[str, Any]:
+        return {"tapes": len(self.names)}
+
+    def published(self) -> list[str]:
+        with self._lock:
+            names, self.names = sorted(self.names), set()
+        return names
