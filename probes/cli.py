@@ -38,7 +38,6 @@ from probes.report import (
     EXIT_USAGE,
     RunReport,
     exit_status,
-    new_run_id,
     write_report,
 )
 
@@ -94,6 +93,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     probe_classes = registry.select_probes(available, args.probe or [])
     dkim_keys = _dkim_keys(args.dkim_key or [])
     _check_run_options(args)
+    if not args.domains:
+        for given, option in ((args.scheduler, "--scheduler"), (args.resume, "--resume")):
+            if given:
+                raise UsageError(f"check: {option} goes with --domains FILE")
     if args.domains:
         from probes.audit import read_domains
 
@@ -517,20 +520,33 @@ def _status(args: argparse.Namespace, reports: list[RunReport], db: Any = None) 
 
 def _audit_and_report(args, domains: list[str], template: Target, probe_classes) -> int:
     """`check --domains`: one JSON line per domain in DIR/domains.jsonl, a line each on stdout."""
-    from probes.audit import audit_domains_in_processes
-    from probes.progress import progress
-    from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
 
     if len(args.formats) > 1 or args.format not in ("text", "json", NAGIOS):
         given = ",".join(args.formats)
         raise UsageError(f"--format {given!r}: with --domains use one of text, json or nagios")
-    run_id = new_run_id()
-    out_dir = Path(args.output) if args.output else Path("reports") / run_id
+    if args.resume and not args.output:
+        raise UsageError("--resume: give the --output DIR of the run to continue")
+    client = None
+    if args.scheduler:  # reached and checked before anything is written
+        from probes.audit_dask import connect
+
+        client = connect(args.scheduler)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        stream = open(out_dir / "domains.jsonl", "w", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise UsageError(f"--output {out_dir}: {exc.strerror or exc}") from None
+        return _audit_into(args, domains, template, probe_classes, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _audit_into(args, domains: list[str], template: Target, probe_classes, client) -> int:
+    from probes.audit import FleetCounts, audit_domains_in_processes
+    from probes.cli_resume import open_batch
+    from probes.progress import progress
+    from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
+
+    batch = open_batch(args, domains, [cls.id for cls in probe_classes])
+    run_id, out_dir, stream = batch.run_id, batch.out_dir, batch.stream
+    todo = [d for d in domains if d not in batch.done]
     fail_on = _threshold(args)
     finished: list[RunReport] = []
     statuses: list[int] = []
@@ -542,6 +558,7 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
         from probes.cli_prometheus import audit_metrics
 
         metrics = audit_metrics(args.domains, args.prometheus_per_domain)
+    fleet = FleetCounts()
     started, t0 = time.time(), time.perf_counter()
     with stream, contextlib.ExitStack() as stack:
         db = None
@@ -550,22 +567,47 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             from probes.history import HistoryDB
 
             db = stack.enter_context(HistoryDB(args.history))  # one connection for the night
-        reports = audit_domains_in_processes(
-            domains,
-            [cls.id for cls in probe_classes],
-            template,
-            concurrency=args.concurrency,
-            processes=min(args.processes, max(1, len(domains) // 8)),
-        )
+        probe_ids = [cls.id for cls in probe_classes]
+        if client is not None:
+            from probes.audit_dask import audit_on_cluster
+
+            reports = audit_on_cluster(
+                client,
+                todo,
+                probe_ids,
+                template,
+                concurrency=args.concurrency,
+                max_per_host=args.max_per_host,
+                stats=fleet,
+            )
+        else:
+            reports = audit_domains_in_processes(
+                todo,
+                probe_ids,
+                template,
+                concurrency=args.concurrency,
+                processes=min(args.processes, max(1, len(todo) // 8)),
+                max_per_host=args.max_per_host,
+                stats=fleet,
+            )
         stack.callback(reports.close)  # an interrupt here ends its worker processes at once
         bar = stack.enter_context(progress(len(domains), "domains", quiet=args.quiet))
-        for report in reports:
+
+        def resumed_then_new():
+            yield from batch.earlier  # what an interrupted run already wrote (--resume)
+            for report in reports:
+                yield report, None
+
+        for report, written in resumed_then_new():
             bar.advance(report.target.domain)
-            if db is not None:
-                report = mark_new(db, report, _what(args))
-            line = json.dumps(report.to_json(), separators=(",", ":"))
-            stream.write(line + "\n")
-            stream.flush()
+            if written is None:
+                if db is not None:
+                    report = mark_new(db, report, _what(args))
+                line = json.dumps(report.to_json(), separators=(",", ":"))
+                stream.write(line + "\n")
+                stream.flush()
+            else:
+                line = written
             status = _status(args, [report], db)[0]
             finished.append(report)
             statuses.append(status)
@@ -592,6 +634,12 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             f"{counts['failing']} with findings at or above {fail_on.value}, "
             f"{counts['errors']} with probe errors; {counts['queries']} DNS queries"
         )
+        if fleet.recorded or fleet.replayed:
+            _say(args.quiet)(
+                f"server conversations: {fleet.recorded} had, {fleet.replayed} replayed for "
+                "other domains (each endpoint once per run)"
+                + (f"; {fleet.diverged} replays went another way" if fleet.diverged else "")
+            )
     written = [out_dir / "domains.jsonl"]
     if metrics is not None:
         from probes.cli_prometheus import write_audit
@@ -1073,6 +1121,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=min(4, os.cpu_count() or 1),
         metavar="N",
         help="worker processes with --domains (default: CPU cores, at most 4)",
+    )
+    check.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --domains: run the audit on this Dask scheduler (tcp://HOST:PORT; "
+        "pip install 'mailprobe[dask]')",
+    )
+    check.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --domains and --output DIR: continue the interrupted run written there",
     )
     check.add_argument(
         "--dkim-key",
