@@ -40,7 +40,7 @@ from probes.net import DEFAULT_MAX_PER_HOST
 from probes.net.tapes import Key, Tape
 from probes.report.run import RunReport
 
-CONNECT_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 5.0
 WORKERS_TIMEOUT_S = 60.0
 CHUNK_RETRIES = 2
 

@@ -23,7 +23,14 @@ def free_port() -> int:
 class DaskCluster:
     """`with DaskCluster(workers=2) as cluster:` ... `cluster.address`, `cluster.kill(i)`."""
 
-    def __init__(self, workers: int = 2, *, worker_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        *,
+        worker_env: dict[str, str] | None = None,
+        worker_args: tuple[str, ...] = (),
+    ) -> None:
+        self.worker_args = worker_args
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.n_workers = workers
@@ -79,6 +86,7 @@ class DaskCluster:
                 f"w{i}",
                 "--local-directory",  # its scratch space, not /tmp/dask-scratch-space
                 str(tmp / f"dask-w{i}"),
+                *self.worker_args,
             ],
             tmp / f"worker{i}.log",
             self.worker_env,

@@ -338,6 +338,7 @@ class Tapes:
             with self._lock:
                 tape = self._local.get(key)
                 if tape is not None:
+                    self.stats.count("replayed")
                     return tape
                 busy = self._recording.get(key)
                 if busy is None:
