@@ -138,3 +138,55 @@ def test_a_single_domain_without_mx_is_mx_missing_without_transport_errors(tmp_p
     outcomes = {r["probe"]: r["outcome"] for r in report["results"]}
     assert outcomes.pop("dns.mx") == "COMPLETED"
     assert set(outcomes.values()) == {"SKIPPED"}, outcomes
+
+
+def test_history_and_diff_take_a_batch_as_one_unit(tmp_path):
+    """Two nights of `check --domains`: `history` lists each as one entry, `diff` without
+    arguments compares them domain by domain (not one domain's runs)."""
+    first = {
+        ("a.test", "MX"): ["0 ."],
+        ("a.test", "TXT"): ['"v=spf1 -all"'],
+        ("b.test", "MX"): ["0 ."],
+        ("c.test", "MX"): ["0 ."],
+    }
+    second = {**first, ("a.test", "TXT"): ['"v=spf1 ?all"'], ("c.test", "TXT"): ['"v=spf1 -all"']}
+    second[("d.test", "MX")] = ["0 ."]
+    history = ["--history", str(tmp_path / "h.sqlite")]
+
+    def night(n: int, records: dict, domains: str) -> None:
+        names = tmp_path / f"night{n}.txt"
+        names.write_text(domains)
+        with TinyDns(records) as server:
+            argv = ["check", "--domains", str(names), "--resolver", server.address]
+            argv += ["--probe", "dns.mx", "--probe", "dns.spf", "--output", f"out{n}", "-q"]
+            done = mailprobe(*argv, *history, cwd=tmp_path)
+        assert done.returncode == 1, done.stderr  # SPF_MISSING somewhere each night
+
+    night(1, first, "a.test\nb.test\nc.test\n")
+    night(2, second, "a.test\nc.test\nd.test\n")
+
+    done = mailprobe("history", "--format", "json", *history, cwd=tmp_path)
+    entries = json.loads(done.stdout)
+    assert [(e["domains"], e["failing"], e["with_probe_errors"]) for e in entries] == [
+        (3, 2, 0),  # a.test ?all (SPF_PERMISSIVE_ALL), d.test SPF_MISSING
+        (3, 2, 0),  # b.test, c.test SPF_MISSING
+    ]
+    assert all(e["run_id"] == e["batch_id"] for e in entries)
+    text = mailprobe("history", *history, cwd=tmp_path).stdout.splitlines()
+    assert len(text) == 3 and "3 domains: 2 failing, 0 with probe errors" in text[1]
+
+    done = mailprobe("diff", *history, cwd=tmp_path)
+    assert done.returncode == 1  # a new fail finding: SPF_PERMISSIVE_ALL on a.test
+    out = done.stdout.splitlines()
+    older, newer = entries[1]["run_id"], entries[0]["run_id"]
+    assert out[0].startswith(f"diff {older} -> {newer}: ")
+    assert out[1] == "batches: 3 domains -> 3 domains; 2 compared, 1 added, 1 removed"
+    assert "domains added: d.test" in out and "domains removed: b.test" in out
+    per_domain = out[out.index("per domain:") + 1 :][:2]
+    assert per_domain[0].startswith("  a.test: 1 new, 0 resolved, 1 changed")
+    assert per_domain[1].startswith("  c.test: ") and " 1 resolved" in per_domain[1]
+    doc = json.loads(mailprobe("diff", newer, "--format", "json", *history, cwd=tmp_path).stdout)
+    assert (doc["run_a"], doc["run_b"]) == (older, newer)
+    assert (doc["domains_added"], doc["domains_removed"]) == (["d.test"], ["b.test"])
+    assert {d["domain"] for d in doc["per_domain"]} == {"a.test", "c.test"}
+    assert {(e["domain"], e["code"]) for e in doc["resolved"]} == {("c.test", "SPF_MISSING")}
