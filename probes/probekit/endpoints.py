@@ -67,18 +67,7 @@ def hosts_for(target: Target, net: Net, role: str, port: int) -> list[tuple[str,
     if configured:
         return [(h.rstrip(".").lower(), port) for h in configured]
     if role == "mx":
-        mxs = ask_mx(target.domain, net.dns)
-        mxs.answer.raise_for_failure()
-        if mxs.answer.rcode == NXDOMAIN:
-            raise ProbeSkipped(f"no mx hosts: {mxs.domain} does not exist (dns.mx: MX_MISSING)")
-        if not mxs.records:
-            return [(target.domain, port)]  # RFC 5321 implicit MX
-        if mxs.only_null:
-            raise ProbeSkipped(
-                f"no mx hosts: {mxs.domain} publishes a null MX (RFC 7505): it accepts no mail"
-                " (dns.mx: MX_NULL)"
-            )
-        return [(h, port) for h in mxs.exchanges]
+        return _mx_hosts(target, net, port)[0]
     service = SRV_SERVICE.get(port)
     if service is None:
         return []
@@ -91,6 +80,23 @@ def hosts_for(target: Target, net: Net, role: str, port: int) -> list[tuple[str,
         for _prio, _weight, srv_port, host in sorted(answer.records)
         if host not in ("", ".")
     ]
+
+
+def _mx_hosts(target: Target, net: Net, port: int) -> tuple[list[tuple[str, int]], bool]:
+    """The MX hosts found in DNS on `port`, and whether that is the implicit MX (the domain
+    itself: it has no MX record). ProbeSkipped for NXDOMAIN or a null MX alone."""
+    mxs = ask_mx(target.domain, net.dns)
+    mxs.answer.raise_for_failure()
+    if mxs.answer.rcode == NXDOMAIN:
+        raise ProbeSkipped(f"no mx hosts: {mxs.domain} does not exist (dns.mx: MX_MISSING)")
+    if not mxs.records:
+        return [(target.domain, port)], True  # RFC 5321 implicit MX
+    if mxs.only_null:
+        raise ProbeSkipped(
+            f"no mx hosts: {mxs.domain} publishes a null MX (RFC 7505): it accepts no mail"
+            " (dns.mx: MX_NULL)"
+        )
+    return [(h, port) for h in mxs.exchanges], False
 
 
 class NoAddress(DnsError):
@@ -118,13 +124,17 @@ def endpoints_for(target: Target, net: Net, role: str, port: int) -> list[Endpoi
     MX hosts found in DNS that have no address are left out (dns.mx's MX_HOST_UNRESOLVABLE,
     or MX_MISSING for the domain itself under implicit MX); none left is ProbeSkipped.
     Configured hosts, and SRV targets, without an address are an error (DNS)."""
-    pairs = hosts_for(target, net, role, port)
+    from_mx = role == "mx" and not target.mx_hosts
+    implicit = False
+    if from_mx:
+        pairs, implicit = _mx_hosts(target, net, port)
+    else:
+        pairs = hosts_for(target, net, role, port)
     if not pairs:
         where = f"{SRV_SERVICE.get(port, '?')}.{target.domain} SRV"
         raise ProbeSkipped(
             f"no {role} hosts: none configured ({ROLE_OPTION[role]}) and none found ({where})"
         )
-    from_mx = role == "mx" and not target.mx_hosts
     seen: set[tuple[str, int]] = set()
     endpoints = []
     failures: list[tuple[str, BaseException]] = []
@@ -145,7 +155,7 @@ def endpoints_for(target: Target, net: Net, role: str, port: int) -> list[Endpoi
     if failures:
         raise SubjectError(failures)
     if not endpoints:
-        if no_address == [target.domain.rstrip(".").lower()]:  # implicit MX
+        if implicit:
             raise ProbeSkipped(
                 f"no mx hosts: {no_address[0]} has no MX record and no A/AAAA to fall back"
                 " to (dns.mx: MX_MISSING)"

@@ -112,6 +112,7 @@ NO_HOST = {
     ("null.test", "MX"): [(0, ".")],  # RFC 7505 null MX
     ("noaddr.test", "MX"): [(10, "mx.noaddr.test")],
     ("mx.noaddr.test", "TXT"): ["exists, no address"],
+    ("self.test", "MX"): [(10, "self.test")],  # its own name, without an address
     ("half.test", "MX"): [(10, "mx1.half.test"), (20, "gone.half.test")],
     ("mx1.half.test", "A"): ["127.0.0.25"],
     ("slow.test", "MX"): "TIMEOUT",
@@ -127,6 +128,7 @@ NO_HOST = {
         ("bare.test", "bare.test has no MX record and no A/AAAA to fall back to"),
         ("null.test", "null.test publishes a null MX (RFC 7505)"),
         ("noaddr.test", "mx.noaddr.test: no A or AAAA record (dns.mx: MX_HOST_UNRESOLVABLE)"),
+        ("self.test", "self.test: no A or AAAA record (dns.mx: MX_HOST_UNRESOLVABLE)"),
     ],
 )
 def test_a_domain_whose_mx_set_names_no_host_skips_with_the_reason(domain, reason):
