@@ -542,17 +542,17 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
     from probes.audit import FleetCounts, audit_domains_in_processes
     from probes.cli_resume import open_batch
     from probes.progress import progress
-    from probes.report.run import EXIT_FINDINGS, EXIT_OK, EXIT_PROBE_ERROR
+    from probes.report.audit_summary import AuditCounts
+    from probes.report.run import EXIT_FINDINGS, EXIT_OK
 
     batch = open_batch(args, domains, [cls.id for cls in probe_classes])
     run_id, out_dir, stream = batch.run_id, batch.out_dir, batch.stream
     todo = [d for d in domains if d not in batch.done]
-    fail_on = _threshold(args)
     finished: list[RunReport] = []
     statuses: list[int] = []
     plugin: list[tuple[str, int, RunReport]] = []  # --format nagios: (domain, state, report)
     worst = EXIT_OK
-    counts = {"domains": 0, "failing": 0, "errors": 0, "queries": 0}
+    counts = AuditCounts()  # the summary: failing, with probe errors, ok (audit_summary)
     metrics = None
     if args.prometheus_dir:
         from probes.cli_prometheus import audit_metrics
@@ -611,10 +611,7 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
             status = _status(args, [report], db)[0]
             finished.append(report)
             statuses.append(status)
-            counts["domains"] += 1
-            counts["failing"] += status == EXIT_FINDINGS
-            counts["errors"] += status == EXIT_PROBE_ERROR
-            counts["queries"] += (report.dns or {}).get("queries", 0)
+            counts.add(report, status)
             if metrics is not None:
                 metrics.add(report, status)
             worst = EXIT_FINDINGS if EXIT_FINDINGS in (worst, status) else max(worst, status)
@@ -629,11 +626,7 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
         if db is not None:  # the whole night in one transaction
             db.add_many(finished, batch_id=run_id, statuses=statuses, what=_what(args))
     if args.format == "text":
-        _say(args.quiet)(
-            f"{counts['domains']} domains in {time.perf_counter() - t0:.1f}s: "
-            f"{counts['failing']} with findings at or above {fail_on.value}, "
-            f"{counts['errors']} with probe errors; {counts['queries']} DNS queries"
-        )
+        _say(args.quiet)(counts.text(args.fail_on, time.perf_counter() - t0))
         if fleet.recorded or fleet.replayed:
             _say(args.quiet)(
                 f"server conversations: {fleet.recorded} had, {fleet.replayed} replayed for "
@@ -655,21 +648,9 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
 
 
 def _domain_line(report: RunReport, status: int) -> str:
-    worst = max(
-        (f.severity for r in report.results for f in r.findings),
-        key=lambda s: s.rank,
-        default=None,
-    )
-    codes = sorted(
-        {f.code for r in report.results for f in r.findings if f.severity is not Severity.INFO}
-    )
-    errors = [f"{r.probe_id}:{r.error.value}" for r in report.results if r.error is not None]
-    parts = [report.target.domain, worst.value if worst else "ok"]
-    if codes:
-        parts.append(" ".join(codes))
-    if errors:
-        parts.append("errors: " + " ".join(errors))
-    return "  ".join(parts)
+    from probes.report.audit_summary import domain_line
+
+    return domain_line(report)
 
 
 def _load_spec(path: str | None, flavour: str | None = None):

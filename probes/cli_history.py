@@ -102,7 +102,9 @@ def check_history(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `history` and `diff` subcommands to the CLI's subparsers."""
-    history = subparsers.add_parser("history", help="list the runs stored in the history")
+    history = subparsers.add_parser(
+        "history", help="list the runs stored in the history (a --domains batch as one entry)"
+    )
     add_history_options(history, storing=False)
     history.add_argument(
         "--limit", type=_positive, default=20, metavar="N", help="the newest N runs (default 20)"
@@ -155,7 +157,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="?",
         metavar="RUN_A",
         help="a run or batch id; alone: that run and the run before it of the same target and "
-        "probe set; neither id: the newest run and the one before it",
+        "probe set (a batch: the batch before it); neither id: the newest entry of `history` "
+        "(a run or a --domains batch) and the one before it",
     )
     d.add_argument(
         "run_b",
@@ -195,7 +198,11 @@ def _positive(value: str) -> int:
 
 def cmd_history(args: argparse.Namespace, out: TextIO | None = None) -> int:
     with HistoryDB(args.history, create=False) as db:
-        runs = db.runs(limit=args.limit, domain=args.domain)
+        # a --domains batch is one entry; one domain's runs are listed each (batches' too)
+        if args.domain is None:
+            runs = db.entries(limit=args.limit)
+        else:
+            runs = db.runs(limit=args.limit, domain=args.domain)
 
     def write() -> int:
         stream = out or sys.stdout
@@ -272,7 +279,7 @@ def write_runs(runs: list[RunSummary], out: TextIO) -> None:
         (
             r.run_id,
             r.started[:19].replace("T", " "),
-            r.domain,
+            _batch_cell(r) if r.is_batch else r.domain,
             r.what or "",
             str(r.counts["fail"]),
             str(r.counts["warn"]),
@@ -302,6 +309,41 @@ def write_runs(runs: list[RunSummary], out: TextIO) -> None:
         out.write("\n")
 
 
+def _batch_cell(r: RunSummary) -> str:
+    """The DOMAIN cell of a --domains batch: `4 domains: 2 failing, 1 with probe errors`."""
+    n = r.domains or 0
+    return (
+        f"{n} domain{'s' if n != 1 else ''}: {r.failing} failing,"
+        f" {r.with_probe_errors} with probe errors"
+    )
+
+
+_MAX_NAMES = 50  # domains named per line of a batch diff's text; the JSON has them all
+
+
+def _names(domains: list[str]) -> str:
+    shown = ", ".join(domains[:_MAX_NAMES])
+    more = len(domains) - _MAX_NAMES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _write_batch(d: Diff, out: TextIO) -> None:
+    out.write(
+        f"batches: {d.domains_before} domains -> {d.domains_after} domains;"
+        f" {d.domains_compared} compared, {len(d.domains_added)} added,"
+        f" {len(d.domains_removed)} removed\n"
+    )
+    if d.domains_added:
+        out.write(f"domains added: {_names(d.domains_added)}\n")
+    if d.domains_removed:
+        out.write(f"domains removed: {_names(d.domains_removed)}\n")
+    per_domain = d.per_domain()
+    if per_domain:
+        out.write("per domain:\n")
+    for domain, new, resolved, changed in per_domain:
+        out.write(f"  {domain}: {new} new, {resolved} resolved, {changed} changed\n")
+
+
 def _where(domain: str, probe: str, subject: str | None) -> str:
     return f"{domain} {probe}" + (f" [{subject}]" if subject else "")
 
@@ -313,6 +355,8 @@ def write_diff(d: Diff, out: TextIO) -> None:
         count = len(d.not_checked)
         out.write(f", {count} probe{'s' if count != 1 else ''} not checked")
     out.write("\n")
+    if d.batch:
+        _write_batch(d, out)
     for title, entries in (("new", d.new), ("resolved", d.resolved)):
         if entries:
             out.write(f"{title}:\n")
@@ -357,6 +401,25 @@ def write_diff_markdown(d: Diff, out: TextIO) -> None:
         f"{len(d.not_checked)} probes not checked",
         "",
     ]
+    if d.batch:
+        lines += [
+            f"Batches: {d.domains_before} domains → {d.domains_after} domains; "
+            f"{d.domains_compared} compared, {len(d.domains_added)} added, "
+            f"{len(d.domains_removed)} removed",
+            "",
+        ]
+        for title, names in (("added", d.domains_added), ("removed", d.domains_removed)):
+            if names:
+                lines += [f"Domains {title}: " + ", ".join(md(n) for n in names), ""]
+        if d.per_domain():
+            lines += [
+                "### Per domain",
+                "",
+                row("domain", "new", "resolved", "changed"),
+                row(*["---"] * 4),
+            ]
+            lines += [row(md(x), str(n), str(r), str(c)) for x, n, r, c in d.per_domain()]
+            lines.append("")
     for title, entries in (("New", d.new), ("Resolved", d.resolved)):
         if not entries:
             continue

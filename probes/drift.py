@@ -52,6 +52,30 @@ class Diff:
     resolved: list[Entry]
     changed: list[Changed]
     not_checked: list[NotChecked] = field(default_factory=list)
+    # Two `check --domains` batches compared domain by domain (`batch`): the domains of each
+    # and those in one batch only (their probes are also listed as not checked).
+    batch: bool = False
+    domains_before: int = 0
+    domains_after: int = 0
+    domains_added: list[str] = field(default_factory=list)
+    domains_removed: list[str] = field(default_factory=list)
+
+    @property
+    def domains_compared(self) -> int:
+        return self.domains_after - len(self.domains_added)
+
+    def per_domain(self) -> list[tuple[str, int, int, int]]:
+        """(domain, new, resolved, changed) of every domain with drift, by domain."""
+        counts: dict[str, list[int]] = {}
+        kinds = (
+            [e.domain for e in self.new],
+            [e.domain for e in self.resolved],
+            [c.domain for c in self.changed],
+        )
+        for i, domains in enumerate(kinds):
+            for domain in domains:
+                counts.setdefault(domain, [0, 0, 0])[i] += 1
+        return [(d, n, r, c) for d, (n, r, c) in sorted(counts.items())]
 
     @property
     def drift(self) -> bool:
@@ -86,6 +110,18 @@ class Diff:
                 for c in self.changed
             ],
         }
+        if self.batch:  # two --domains batches (additive)
+            out["batch"] = {
+                "domains_before": self.domains_before,
+                "domains_after": self.domains_after,
+                "compared": self.domains_compared,
+            }
+            out["domains_added"] = list(self.domains_added)
+            out["domains_removed"] = list(self.domains_removed)
+            out["per_domain"] = [
+                {"domain": d, "new": n, "resolved": r, "changed": c}
+                for d, n, r, c in self.per_domain()
+            ]
         if self.not_checked:  # only when some probe could not be compared (additive)
             out["not_checked"] = [
                 {
@@ -250,8 +286,10 @@ def _differ(a: tuple[str, str | None] | None, b: tuple[str, str | None] | None) 
 def resolve_pair(db: HistoryDB, run_a: str | None, run_b: str | None) -> tuple[str, str]:
     """Which two runs `mailprobe diff [RUN_A] [RUN_B]` compares.
 
-    No ids: the newest run and the run before it of the same domain and `what`. One id: that
-    run and the run before it. Two ids: those (each a run id or a batch id).
+    No ids: the newest entry of `mailprobe history` and the one before it: for a run, the run
+    before it of the same domain and `what`; for a `check --domains` batch, the batch before it
+    (same `what`, a domain in common). One id: that run or batch and the one before it. Two
+    ids: those (each a run id or a batch id).
     """
     if run_a is not None and run_b is not None:
         for rid in (run_a, run_b):
@@ -259,10 +297,14 @@ def resolve_pair(db: HistoryDB, run_a: str | None, run_b: str | None) -> tuple[s
                 raise HistoryError(f"history {db.path}: no run {rid!r}")
         return run_a, run_b
     if run_a is None:
-        latest = db.latest(1)
+        latest = db.entries(1)
         if not latest:
             raise HistoryError(f"history {db.path}: no runs recorded; nothing to compare")
+        if latest[0].is_batch:
+            return _batch_pair(db, latest[0].run_id)
         newer = latest[0]
+    elif db.is_batch(run_a):
+        return _batch_pair(db, run_a)
     else:
         newer = db.run(run_a)
     before = db.previous(newer.run_id, newer.domain, newer.started, newer.what)
@@ -273,6 +315,16 @@ def resolve_pair(db: HistoryDB, run_a: str | None, run_b: str | None) -> tuple[s
             " nothing to compare it with"
         )
     return before.run_id, newer.run_id
+
+
+def _batch_pair(db: HistoryDB, batch_id: str) -> tuple[str, str]:
+    before = db.previous_batch(batch_id)
+    if before is None:
+        raise HistoryError(
+            f"history {db.path}: batch {batch_id!r} is the first --domains batch of its probe"
+            " set (with a domain in common); nothing to compare it with"
+        )
+    return before, batch_id
 
 
 def diff(
@@ -297,7 +349,17 @@ def diff(
                 " compare them anyway with --allow-different-targets"
             )
         cross = len(da) == 1 and len(db_) == 1
-    return diff_compact(db, a, b, cross=cross, digests=digests)
+    result = diff_compact(db, a, b, cross=cross, digests=digests)
+    if not (db.is_batch(a) or db.is_batch(b)):
+        return result
+    return dataclasses.replace(
+        result,
+        batch=True,
+        domains_before=len(da),
+        domains_after=len(db_),
+        domains_added=sorted(set(db_) - set(da)),
+        domains_removed=sorted(set(da) - set(db_)),
+    )
 
 
 def _names(domains: list[str]) -> str:

@@ -122,6 +122,15 @@ class RunSummary:
     exit_status: int
     counts: dict[str, int]  # {"fail": n, "warn": n, "info": n, "error": probes in ERROR}
     what: str | None = None  # "scenario:NAME" or "probes:GLOB,..."; None: not recorded (schema 1)
+    # A whole `check --domains` batch as one entry (HistoryDB.entries): run_id is the batch id,
+    # domain "", counts summed over its runs, exit_status the batch's (1 over 3 over 0).
+    domains: int | None = None  # None: one run, not a batch
+    failing: int = 0  # the batch's domains of exit status 1
+    with_probe_errors: int = 0  # the batch's domains with a probe in ERROR
+
+    @property
+    def is_batch(self) -> bool:
+        return self.domains is not None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -129,12 +138,16 @@ class RunSummary:
             "batch_id": self.batch_id,
             "started": self.started,
             "duration_s": self.duration_s,
-            "domain": self.domain,
+            "domain": None if self.is_batch else self.domain,
             "exit_status": self.exit_status,
             "counts": dict(self.counts),
         }
         if self.what is not None:
             out["what"] = self.what
+        if self.is_batch:
+            out["domains"] = self.domains
+            out["failing"] = self.failing
+            out["with_probe_errors"] = self.with_probe_errors
         return out
 
 
@@ -423,6 +436,78 @@ class HistoryDB:
             sql += " LIMIT ?"
             params += (limit,)
         return self._summaries(sql, params)
+
+    def entries(self, limit: int | None = None) -> list[RunSummary]:
+        """Single runs and `check --domains` batches newest first (by start), a batch as ONE
+        entry (RunSummary.is_batch): its id, domains, failing domains, domains with probe
+        errors, summed counts and the batch's exit status."""
+        sql = (
+            "SELECT COALESCE(batch_id, run_id) AS entry, batch_id, MIN(started),"
+            " CASE WHEN batch_id IS NULL THEN MAX(duration_s) ELSE"
+            " MAX(julianday(started) * 86400.0 + duration_s) - MIN(julianday(started) * 86400.0)"
+            " END, MAX(target_domain),"
+            " CASE WHEN SUM(exit_status = 1) > 0 THEN 1 ELSE MAX(exit_status) END,"
+            " SUM(n_fail), SUM(n_warn), SUM(n_info), SUM(n_error), MAX(what), COUNT(*),"
+            " SUM(exit_status = 1), SUM(n_error > 0)"
+            " FROM runs GROUP BY entry ORDER BY MIN(started) DESC, MAX(rowid) DESC"
+        )
+        params: tuple = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (limit,)
+        out = []
+        for row in self._db.execute(sql, params):
+            batch = row[1] is not None
+            out.append(
+                RunSummary(
+                    run_id=row[0],
+                    batch_id=row[1],
+                    started=row[2],
+                    duration_s=round(row[3], 3) if batch else row[3],
+                    domain="" if batch else row[4],
+                    exit_status=row[5],
+                    counts={"fail": row[6], "warn": row[7], "info": row[8], "error": row[9]},
+                    what=row[10],
+                    domains=row[11] if batch else None,
+                    failing=row[12] if batch else 0,
+                    with_probe_errors=row[13] if batch else 0,
+                )
+            )
+        return out
+
+    def is_batch(self, id_: str) -> bool:
+        """`id_` names a `check --domains` batch (not one run)."""
+        row = self._db.execute("SELECT 1 FROM runs WHERE batch_id = ? LIMIT 1", (id_,)).fetchone()
+        return (
+            row is not None
+            and not self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (id_,)).fetchone()
+        )
+
+    def previous_batch(self, batch_id: str) -> str | None:
+        """The batch `batch_id` is compared with: the newest batch started before it, of the
+        same probe set (`what`), that has a domain in common with it; None when there is none."""
+        first = self._db.execute(
+            "SELECT MIN(started), MAX(what), MIN(rowid) FROM runs WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        if first is None or first[0] is None:
+            return None
+        started, what, rowid = first
+        candidates = self._db.execute(
+            "SELECT batch_id FROM runs WHERE batch_id IS NOT NULL AND batch_id != ?"
+            " AND what IS ? GROUP BY batch_id"
+            " HAVING MIN(started) < ? OR (MIN(started) = ? AND MIN(rowid) < ?)"
+            " ORDER BY MIN(started) DESC, MIN(rowid) DESC",
+            (batch_id, what, started, started, rowid),
+        ).fetchall()
+        for (candidate,) in candidates:
+            shared = self._db.execute(
+                "SELECT 1 FROM runs a WHERE a.batch_id = ? AND EXISTS (SELECT 1 FROM runs b"
+                " WHERE b.target_domain = a.target_domain AND b.batch_id = ?) LIMIT 1",
+                (batch_id, candidate),
+            ).fetchone()
+            if shared:
+                return candidate
+        return None
 
     def latest(self, n: int = 1, domain: str | None = None) -> list[RunSummary]:
         return self.runs(limit=n, domain=domain)

@@ -15,11 +15,17 @@ import dns.rrset
 
 class TinyDns:
     """Answers over UDP from `records` ((name, type) -> rdata texts); NXDOMAIN for names it
-    does not know, an empty answer for other types of names it knows."""
+    does not know, an empty answer for other types of names it knows; no answer at all to the
+    (name, type) questions in `silent` (a resolver that times out)."""
 
-    def __init__(self, records: dict[tuple[str, str], list[str]]) -> None:
+    def __init__(
+        self,
+        records: dict[tuple[str, str], list[str]],
+        silent: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self.records = records
-        self.names = {name for name, _ in records}
+        self.silent = set(silent)
+        self.names = {name for name, _ in records} | {name for name, _ in self.silent}
         self.asked: list[tuple[str, str]] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -48,6 +54,8 @@ class TinyDns:
             name = question.name.to_text(omit_final_dot=True).lower()
             rdtype = dns.rdatatype.to_text(question.rdtype)
             self.asked.append((name, rdtype))
+            if (name, rdtype) in self.silent:
+                continue
             reply = dns.message.make_response(query)
             reply.flags |= dns.flags.RA
             if name not in self.names:

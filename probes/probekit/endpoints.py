@@ -5,6 +5,12 @@ empty they are discovered in DNS: MX records for the MX role, RFC 6186 SRV recor
 (`_submission._tcp`, `_submissions._tcp`, `_imap._tcp`, `_imaps._tcp`, `_pop3._tcp`,
 `_pop3s._tcp`) for the others, with the port the SRV record names. Every endpoint is checked
 concurrently; the run's connection slots (`net.slots`) keep each address to its limit.
+
+A domain whose MX set leaves no host to connect to is dns.mx's finding, not a transport
+probe's error: the probe is SKIPPED, saying why (the domain does not exist, a null MX, no MX
+and no A/AAAA to fall back to, or no MX host with an address). An MX host without addresses
+is left out (dns.mx reports MX_HOST_UNRESOLVABLE); a DNS question that was not answered
+(timeout, SERVFAIL) stays an ERROR.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from probes.errors import DnsError, ProbeSkipped, SubjectError
 from probes.lookup.mx import ask_mx
 from probes.model import Finding, Target
 from probes.net import Net
+from probes.net.dns import NXDOMAIN
 from probes.net.tapes import carry_probe
 
 # SRV service label per well-known port (RFC 6186).
@@ -54,16 +61,14 @@ def is_ip(text: str) -> bool:
 
 
 def hosts_for(target: Target, net: Net, role: str, port: int) -> list[tuple[str, int]]:
-    """(host, port) pairs for a role: configured hosts on `port`, else discovered in DNS."""
+    """(host, port) pairs for a role: configured hosts on `port`, else discovered in DNS.
+
+    ProbeSkipped when the domain's MX set names no host: NXDOMAIN, or only a null MX."""
     configured = getattr(target, ROLE_FIELD[role])
     if configured:
         return [(h.rstrip(".").lower(), port) for h in configured]
     if role == "mx":
-        mxs = ask_mx(target.domain, net.dns)
-        mxs.answer.raise_for_failure()
-        if not mxs.records:
-            return [(target.domain, port)]  # RFC 5321 implicit MX (NXDOMAIN: fails to resolve)
-        return [(h, port) for h in mxs.exchanges]
+        return _mx_hosts(target, net, port)[0]
     service = SRV_SERVICE.get(port)
     if service is None:
         return []
@@ -78,6 +83,28 @@ def hosts_for(target: Target, net: Net, role: str, port: int) -> list[tuple[str,
     ]
 
 
+def _mx_hosts(target: Target, net: Net, port: int) -> tuple[list[tuple[str, int]], bool]:
+    """The MX hosts found in DNS on `port`, and whether that is the implicit MX (the domain
+    itself: it has no MX record). ProbeSkipped for NXDOMAIN or a null MX alone."""
+    mxs = ask_mx(target.domain, net.dns)
+    mxs.answer.raise_for_failure()
+    if mxs.answer.rcode == NXDOMAIN:
+        raise ProbeSkipped(f"no mx hosts: {mxs.domain} does not exist (dns.mx: MX_MISSING)")
+    if not mxs.records:
+        return [(target.domain, port)], True  # RFC 5321 implicit MX
+    if mxs.only_null:
+        raise ProbeSkipped(
+            f"no mx hosts: {mxs.domain} publishes a null MX (RFC 7505): it accepts no mail"
+            " (dns.mx: MX_NULL)"
+        )
+    return [(h, port) for h in mxs.exchanges], False
+
+
+class NoAddress(DnsError):
+    """The host's A and AAAA questions were answered, with no address (a DNS fact, not a
+    failure to ask)."""
+
+
 def resolve(net: Net, host: str) -> str:
     """The address to connect to: the literal itself, or the host's first A (then AAAA)."""
     if is_ip(host):
@@ -89,12 +116,21 @@ def resolve(net: Net, host: str) -> str:
     for answer in (a, aaaa):
         if not answer.ok:
             answer.raise_for_failure()
-    raise DnsError(f"{host} has no A or AAAA record")
+    raise NoAddress(f"{host} has no A or AAAA record")
 
 
 def endpoints_for(target: Target, net: Net, role: str, port: int) -> list[Endpoint]:
-    """The role's endpoints on `port`; ProbeSkipped when there are none to look at."""
-    pairs = hosts_for(target, net, role, port)
+    """The role's endpoints on `port`; ProbeSkipped when there are none to look at.
+
+    MX hosts found in DNS that have no address are left out (dns.mx's MX_HOST_UNRESOLVABLE,
+    or MX_MISSING for the domain itself under implicit MX); none left is ProbeSkipped.
+    Configured hosts, and SRV targets, without an address are an error (DNS)."""
+    from_mx = role == "mx" and not target.mx_hosts
+    implicit = False
+    if from_mx:
+        pairs, implicit = _mx_hosts(target, net, port)
+    else:
+        pairs = hosts_for(target, net, role, port)
     if not pairs:
         where = f"{SRV_SERVICE.get(port, '?')}.{target.domain} SRV"
         raise ProbeSkipped(
@@ -103,16 +139,32 @@ def endpoints_for(target: Target, net: Net, role: str, port: int) -> list[Endpoi
     seen: set[tuple[str, int]] = set()
     endpoints = []
     failures: list[tuple[str, BaseException]] = []
+    no_address: list[str] = []
     for host, p in pairs:
         if (host, p) in seen:
             continue
         seen.add((host, p))
         try:
             endpoints.append(Endpoint(host=host, ip=resolve(net, host), port=p))
+        except NoAddress as exc:
+            if from_mx:
+                no_address.append(host)
+            else:
+                failures.append((f"{host}:{p}", exc))
         except (DnsError, TimeoutError) as exc:
             failures.append((f"{host}:{p}", exc))
     if failures:
         raise SubjectError(failures)
+    if not endpoints:
+        if implicit:
+            raise ProbeSkipped(
+                f"no mx hosts: {no_address[0]} has no MX record and no A/AAAA to fall back"
+                " to (dns.mx: MX_MISSING)"
+            )
+        raise ProbeSkipped(
+            f"no mx hosts with an address: {', '.join(no_address)}: no A or AAAA record"
+            " (dns.mx: MX_HOST_UNRESOLVABLE)"
+        )
     return endpoints
 
 

@@ -260,6 +260,8 @@ def render_many(
         )
         for st in (OK, WARNING, CRITICAL, UNKNOWN)
     ]
+    errored = sum(1 for _, _, r in entries if r.count(Outcome.ERROR))
+    perf.append(Perf("with_probe_errors", errored, min=0))
     for severity in (Severity.FAIL, Severity.WARN, Severity.INFO):
         total = sum(r.count_findings(severity) for _, _, r in entries)
         perf.append(Perf(f"findings_{severity.value}", total, min=0))

@@ -26,6 +26,8 @@ An audit (`check --domains`), with no series per domain unless asked:
 - mailprobe_up (0 when no domain could be probed without a probe error), the run timestamps
   and duration as above;
 - mailprobe_audit_domains{status}: domains by exit status (ok, findings, probe_error);
+- mailprobe_audit_domains_with_probe_errors: domains a probe of which ended in ERROR, whatever
+  their exit status (the summary's and the text lines' count, probes.report.audit_summary);
 - mailprobe_audit_findings{code,severity,probe}, mailprobe_audit_findings_by_severity{severity};
 - mailprobe_audit_probe_outcomes{probe,outcome}: how many domains' probe ended so.
 Per-domain series (asked for) are the one-target metrics above, except up and the run
@@ -81,6 +83,9 @@ HELP = {
     ),
     "mailprobe_audit_domains": (
         "Domains of a --domains audit by exit status (ok, findings, probe_error)."
+    ),
+    "mailprobe_audit_domains_with_probe_errors": (
+        "Domains of a --domains audit with a probe that ended in ERROR, whatever their exit status."
     ),
     "mailprobe_audit_findings": "Findings of a --domains audit by code, severity and probe.",
     "mailprobe_audit_findings_by_severity": "Findings of a --domains audit by severity.",
@@ -286,11 +291,13 @@ class AuditMetrics:
         self.findings: Counter[tuple[str, str, str]] = Counter()
         self.severities: Counter[str] = Counter({s.value: 0 for s in Severity})
         self.outcomes: Counter[tuple[str, str]] = Counter()
+        self.domains = 0
         self.probed = 0  # domains whose probes all ran (no ERROR)
         self._domains = Exposition()
 
     def add(self, report: RunReport, status: int) -> None:
         self.statuses[AUDIT_STATUSES.get(status, "probe_error")] += 1
+        self.domains += 1
         self.probed += run_succeeded(report)
         for r in report.results:
             for o in Outcome:
@@ -317,6 +324,7 @@ class AuditMetrics:
         fam = out.family("mailprobe_audit_domains")
         for status in AUDIT_STATUSES.values():
             fam.add((*ident, ("status", status)), self.statuses[status])
+        out.add("mailprobe_audit_domains_with_probe_errors", ident, self.domains - self.probed)
         fam = out.family("mailprobe_audit_findings")
         for (code, sev, probe), n in sorted(self.findings.items()):
             fam.add((*ident, ("code", code), ("severity", sev), ("probe", probe)), n)

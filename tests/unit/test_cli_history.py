@@ -207,3 +207,98 @@ def test_check_refuses_a_corrupt_history_before_probing(tmp_path, capsys):
     assert str(history) in capsys.readouterr().err
     assert history.read_bytes() == before
     assert not out.exists()  # nothing was probed or written
+
+
+# -- a --domains batch is one unit ------------------------------------------------------------
+
+
+@pytest.fixture
+def nights(tmp_path):
+    """Two --domains batches of the same probe set, with a single check between them, and an
+    older batch of another probe set (never compared with them)."""
+    path = tmp_path / "nights.sqlite"
+    with HistoryDB(path) as db:
+        db.add_many(
+            [report("o1", [finding("SPF_MISSING")], domain="a.test", day=-1)],
+            batch_id="B0",
+            what="probes:dns.*",
+        )
+        db.add_many(
+            [
+                report("1a", [finding("DKIM_KEY_WEAK", "warn", "s1")], domain="a.test"),
+                report("1b", [finding("SPF_MISSING")], domain="b.test", error=True),
+                report("1c", [], domain="c.test"),
+            ],
+            batch_id="B1",
+            what="probes:*",
+        )
+        db.add(report("solo", [finding("SPF_MISSING")], domain="b.test", day=1), what="probes:*")
+        db.add_many(
+            [
+                report("2a", [finding("DKIM_KEY_WEAK", "fail", "s1")], domain="a.test", day=2),
+                report("2b", [], domain="b.test", day=2),
+                report("2d", [finding("MX_MISSING")], domain="d.test", day=2),
+            ],
+            batch_id="B2",
+            what="probes:*",
+        )
+    return path
+
+
+def test_history_lists_a_batch_as_one_entry(nights):
+    status, out = run(["history", "--history", str(nights)])
+    assert status == 0
+    rows = [line.split("  ") for line in out.splitlines()]
+    assert [r[0].strip() for r in rows[1:]] == ["B2", "solo", "B1", "B0"]
+    assert "3 domains: 2 failing, 0 with probe errors" in out.splitlines()[1]
+    assert "3 domains: 1 failing, 1 with probe errors" in out.splitlines()[3]
+    status, out = run(["history", "--history", str(nights), "--format", "json", "--limit", "3"])
+    entries = json.loads(out)
+    assert [e["run_id"] for e in entries] == ["B2", "solo", "B1"]
+    b1 = entries[2]
+    assert b1["batch_id"] == "B1" and b1["domain"] is None
+    assert (b1["domains"], b1["failing"], b1["with_probe_errors"]) == (3, 1, 1)
+    assert b1["counts"] == {"fail": 1, "warn": 1, "info": 0, "error": 1}
+    assert b1["exit_status"] == 1 and b1["what"] == "probes:*"
+    assert "domains" not in entries[1] and entries[1]["domain"] == "b.test"
+    # one domain's runs are listed each, those of batches too
+    status, out = run(["history", "--history", str(nights), "--domain", "b.test"])
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["2b", "solo", "1b"]
+
+
+def test_diff_without_ids_compares_the_last_two_batches_domain_by_domain(nights):
+    status, out = run(["diff", "--history", str(nights)])
+    assert status == 1  # DKIM_KEY_WEAK warn -> fail, MX_MISSING new on d.test
+    lines = out.splitlines()
+    assert lines[0].startswith("diff B1 -> B2: 0 new, 1 resolved, 1 changed")
+    assert lines[1] == "batches: 3 domains -> 3 domains; 2 compared, 1 added, 1 removed"
+    assert "domains added: d.test" in lines and "domains removed: c.test" in lines
+    i = lines.index("per domain:")
+    assert lines[i + 1 : i + 3] == [
+        "  a.test: 0 new, 0 resolved, 1 changed",
+        "  b.test: 0 new, 1 resolved, 0 changed",
+    ]
+    # the same with the batch id, and as JSON
+    assert run(["diff", "B2", "--history", str(nights)]) == (status, out)
+    status, text = run(["diff", "B2", "--history", str(nights), "--format", "json"])
+    doc = json.loads(text)
+    assert (doc["run_a"], doc["run_b"]) == ("B1", "B2")
+    assert doc["batch"] == {"domains_before": 3, "domains_after": 3, "compared": 2}
+    assert (doc["domains_added"], doc["domains_removed"]) == (["d.test"], ["c.test"])
+    assert doc["per_domain"] == [
+        {"domain": "a.test", "new": 0, "resolved": 0, "changed": 1},
+        {"domain": "b.test", "new": 0, "resolved": 1, "changed": 0},
+    ]
+    assert [(c["domain"], c["code"]) for c in doc["changed"]] == [("a.test", "DKIM_KEY_WEAK")]
+    status, text = run(["diff", "B2", "--history", str(nights), "--format", "markdown"])
+    assert "### Per domain" in text and "| a.test | 0 | 0 | 1 |" in text
+
+
+def test_diff_of_a_single_run_is_unchanged_and_the_first_batch_has_nothing_before(nights):
+    status, out = run(["diff", "solo", "--history", str(nights)])
+    assert out.startswith("diff 1b -> solo: ") and "batches:" not in out
+    status, message = run(["diff", "B0", "--history", str(nights)])
+    assert status == 2 and "'B0' is the first --domains batch" in message
+    # B1's probe set differs from B0's: B1 is the first of its own
+    status, message = run(["diff", "B1", "--history", str(nights)])
+    assert status == 2 and "'B1'" in message

@@ -103,3 +103,90 @@ def test_subject_error_is_classified_by_its_first_cause():
 
 def test_ipv6_subject_is_bracketed():
     assert Endpoint("::1", "::1", 993).subject == "[::1]:993"
+
+
+# -- a domain whose MX set leaves no host: dns.mx's finding, the transport probes SKIPPED -----
+
+NO_HOST = {
+    ("bare.test", "TXT"): ["v=spf1 -all"],  # exists, no MX, no A/AAAA
+    ("null.test", "MX"): [(0, ".")],  # RFC 7505 null MX
+    ("noaddr.test", "MX"): [(10, "mx.noaddr.test")],
+    ("mx.noaddr.test", "TXT"): ["exists, no address"],
+    ("self.test", "MX"): [(10, "self.test")],  # its own name, without an address
+    ("half.test", "MX"): [(10, "mx1.half.test"), (20, "gone.half.test")],
+    ("mx1.half.test", "A"): ["127.0.0.25"],
+    ("slow.test", "MX"): "TIMEOUT",
+    ("sick.test", "MX"): [(10, "mx.sick.test")],
+    ("mx.sick.test", "A"): "SERVFAIL",
+}
+
+
+@pytest.mark.parametrize(
+    ("domain", "reason"),
+    [
+        ("nx.test", "nx.test does not exist (dns.mx: MX_MISSING)"),
+        ("bare.test", "bare.test has no MX record and no A/AAAA to fall back to"),
+        ("null.test", "null.test publishes a null MX (RFC 7505)"),
+        ("noaddr.test", "mx.noaddr.test: no A or AAAA record (dns.mx: MX_HOST_UNRESOLVABLE)"),
+        ("self.test", "self.test: no A or AAAA record (dns.mx: MX_HOST_UNRESOLVABLE)"),
+    ],
+)
+def test_a_domain_whose_mx_set_names_no_host_skips_with_the_reason(domain, reason):
+    with pytest.raises(ProbeSkipped) as info:
+        endpoints_for(Target(domain=domain), net_for(NO_HOST), "mx", 25)
+    assert reason in info.value.reason
+
+
+def test_mx_hosts_without_address_are_left_out_and_the_others_probed():
+    eps = endpoints_for(Target(domain="half.test"), net_for(NO_HOST), "mx", 25)
+    assert eps == [Endpoint("mx1.half.test", "127.0.0.25", 25)]
+
+
+@pytest.mark.parametrize(
+    ("domain", "reason"), [("slow.test", ErrorReason.TIMEOUT), ("sick.test", ErrorReason.DNS)]
+)
+def test_an_unanswered_mx_or_address_question_stays_an_error(domain, reason):
+    with pytest.raises(Exception) as info:
+        endpoints_for(Target(domain=domain), net_for(NO_HOST), "mx", 25)
+    assert classify(info.value) == (Outcome.ERROR, reason)
+
+
+def test_configured_mx_host_without_address_stays_an_error():
+    target = Target(domain="noaddr.test", mx_hosts=("mx.noaddr.test",))
+    with pytest.raises(SubjectError) as info:
+        endpoints_for(target, net_for(NO_HOST), "mx", 25)
+    assert classify(info.value) == (Outcome.ERROR, ErrorReason.DNS)
+
+
+@pytest.mark.parametrize(
+    ("domain", "mx_code", "transport"),
+    [
+        ("nx.test", "MX_MISSING", Outcome.SKIPPED),
+        ("bare.test", "MX_MISSING", Outcome.SKIPPED),
+        ("null.test", "MX_NULL", Outcome.SKIPPED),
+        ("noaddr.test", "MX_HOST_UNRESOLVABLE", Outcome.SKIPPED),
+        ("slow.test", None, Outcome.ERROR),
+    ],
+)
+def test_the_real_probes_report_the_mx_set_once(domain, mx_code, transport):
+    """dns.mx reports the domain's missing MX; smtp.mx, smtp.relay and smtp.swaks (when swaks
+    is installed) add no DNS error on top."""
+    from probes import registry
+    from probes.runner import run_report
+
+    available = registry.load_probes()
+    ids = ["dns.mx", "smtp.mx", "smtp.relay", "smtp.swaks"]
+    report = run_report([available[i]() for i in ids], Target(domain=domain), net_for(NO_HOST))
+    by_id = {r.probe_id: r for r in report.results}
+    severe = [f.code for f in by_id["dns.mx"].findings if f.severity is not Severity.INFO]
+    codes = [f.code for f in by_id["dns.mx"].findings if f.code != "MX_PRESENT"]
+    assert codes == ([mx_code] if mx_code else [])
+    assert severe == ([mx_code] if mx_code and mx_code != "MX_NULL" else [])
+    for pid in ("smtp.mx", "smtp.relay"):
+        assert by_id[pid].outcome is transport, by_id[pid]
+        assert by_id[pid].findings == ()
+    if transport is Outcome.SKIPPED:
+        assert "no mx hosts" in (by_id["smtp.mx"].error_detail or "")
+        assert by_id["smtp.swaks"].outcome is Outcome.SKIPPED
+    else:
+        assert by_id["dns.mx"].outcome is Outcome.ERROR

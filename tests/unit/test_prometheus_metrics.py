@@ -91,6 +91,8 @@ def test_audit_counts_by_code_and_severity_without_a_series_per_domain():
     assert 'mailprobe_audit_domains{domains="customers.txt",status="findings"} 2' in text
     assert 'mailprobe_audit_domains{domains="customers.txt",status="probe_error"} 1' in text
     assert 'mailprobe_audit_domains{domains="customers.txt",status="ok"} 0' in text
+    # b.example failed and had a probe error: counted with the findings AND with the errors
+    assert 'mailprobe_audit_domains_with_probe_errors{domains="customers.txt"} 2' in text
     assert (
         'mailprobe_audit_probe_outcomes{domains="customers.txt",probe="pop3.tls",outcome="ERROR"} 2'
         in text
