@@ -51,11 +51,13 @@ def _lab_starter() -> Iterator[Callable[..., Lab]]:
     even when a signal arrives meanwhile (it is delivered when they are all stopped)."""
     from probes.interrupts import sigterm_unwinds
     from probes.lab.lab import Lab, stop_labs
+    from probes.pytest_workers import worker_id, worker_labels
 
     started: list[Lab] = []
 
     def start(spec: LabSpec | None = None, **kwargs) -> Lab:
         sigterm_unwinds()
+        kwargs.setdefault("labels", worker_labels(worker_id()))  # pytest -n: which worker's
         lab = Lab(spec, **kwargs)
         started.append(lab)
         lab.start()

@@ -73,7 +73,10 @@ class ScenarioFile(pytest.File):
         import os
 
         from probes.lab.flavours import FLAVOURS_ENV, flavours_from_env
+        from probes.pytest_workers import serial_group
         from probes.scenario import flavour_cells, load_file
+
+        xdist = self.config.pluginmanager.hasplugin("xdist")  # which declares xdist_group
 
         chosen = None
         if os.environ.get(FLAVOURS_ENV, "").strip():
@@ -94,6 +97,9 @@ class ScenarioFile(pytest.File):
                     item.add_marker("lab")
                 if skip:
                     item.add_marker(pytest.mark.skip(reason=skip))
+                group = serial_group(scenario) if xdist else None
+                if group is not None:  # `--dist loadgroup` runs the group on one worker
+                    item.add_marker(pytest.mark.xdist_group(group))
                 yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
@@ -112,6 +118,7 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         from probes import scenario_run
+        from probes.pytest_workers import worker_id, worker_labels
 
         scenario = self.scenario
         if scenario.lab_spec is not None:
@@ -119,17 +126,34 @@ class ScenarioItem(pytest.Item):
             from probes.lab.lab import Lab
 
             sigterm_unwinds()
-            with Lab(scenario.lab_spec_to_start()) as lab:
+            labels = worker_labels(worker_id())
+            with Lab(scenario.lab_spec_to_start(), labels=labels) as lab:
+                assert lab.info is not None
+                self._record_lab(lab.info)
                 self.outcome = scenario_run.run_scenario(scenario, lab.info)
         elif scenario.lab_name is not None:  # a running lab (`lab: {name: NAME}`)
-            self.outcome = scenario_run.run_scenario(scenario)
+            running = scenario_run.running_lab_of(scenario)
+            self._record_lab(running)
+            self.outcome = scenario_run.run_scenario(scenario, running)
         elif scenario.uses_lab:
             shared = _labs(self.config).shared(scenario.flavour)
+            self._record_lab(shared)
             self.outcome = scenario_run.run_scenario(scenario, shared)
         else:
+            self._record_lab(None)
             self.outcome = scenario_run.run_scenario(scenario)
         if self.outcome.status != 0:
             raise ScenarioFailed(self.outcome)
+
+    def _record_lab(self, info: LabInfo | None) -> None:
+        """The lab this test runs on, its flavour and the xdist worker, as JUnit properties
+        (`--junitxml`; xdist carries them to the controller's report)."""
+        from probes.pytest_workers import scenario_properties, worker_id
+
+        lab_id = flavour = None
+        if info is not None:
+            lab_id, flavour = info.lab_id, f"{info.mta}+{info.mailbox_front}"
+        self.user_properties.extend(scenario_properties(lab_id, flavour, worker_id()))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
         from probes.errors import UsageError
@@ -159,7 +183,10 @@ class _Labs:
             from probes.interrupts import sigterm_unwinds
 
             sigterm_unwinds()  # a SIGTERM tears the labs down as Ctrl-C does
-            lab = Lab(with_flavour(LabSpec(), key) if key else None)
+            from probes.pytest_workers import worker_id, worker_labels
+
+            labels = worker_labels(worker_id())
+            lab = Lab(with_flavour(LabSpec(), key) if key else None, labels=labels)
             try:
                 lab.start()
             except BaseException:

@@ -27,7 +27,7 @@ import string
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,6 +383,7 @@ class Lab:
         image: str | None = None,
         say: Say = _quiet,
         ready_timeout: float = READY_TIMEOUT_S,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec or LabSpec()
         self.spec.validate()
@@ -395,6 +396,8 @@ class Lab:
         self._image = image or os.environ.get("MAILPROBE_LAB_IMAGE")
         self.say = say
         self.ready_timeout = ready_timeout
+        # More container labels, e.g. the pytest-xdist worker that started it (LABEL_WORKER).
+        self.labels = dict(labels or {})
         self.containers: list[LabContainer] = []
         self.files: LabFiles | None = None
         self.info: LabInfo | None = None
@@ -470,6 +473,8 @@ class Lab:
             MtaContainer(mta_image, spec, lab_dir, lab_id, "outbound", **own),
             WebContainer(image, spec, lab_dir, lab_id, **own),
         ]
+        for container in self.containers:
+            container.with_labels(self.labels)
         self.say(f"starting lab {lab_id} ({spec.flavour}, {spec.domain} on {spec.block})")
         # Signals are held while the containers are created (~0.3 s): an interrupt must not
         # leave a worker that creates a container after the teardown looked for them.
