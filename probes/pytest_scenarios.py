@@ -15,7 +15,8 @@ also works on its own: `pytest -p probes.pytest_scenarios`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +24,16 @@ import pytest
 
 if TYPE_CHECKING:
     from probes.lab.lab import Lab, LabInfo
+    from probes.lab.spec import LabSpec
     from probes.scenario import Scenario
     from probes.scenario_run import ScenarioOutcome
 
 SCENARIO_DIR = "scenarios"
 LAB_SPEC_DIR = "labs"  # scenarios/labs/: lab specs, not scenarios
 SUFFIXES = (".yaml", ".yml")
+# Under pytest-xdist, how long a scenario whose lab spec fixes its `block` waits for the block
+# while another worker's lab holds it.
+BLOCK_WAIT_S = 120.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -123,14 +128,18 @@ class ScenarioItem(pytest.Item):
         scenario = self.scenario
         if scenario.lab_spec is not None:
             from probes.interrupts import sigterm_unwinds
-            from probes.lab.lab import Lab
 
             sigterm_unwinds()
-            labels = worker_labels(worker_id())
-            with Lab(scenario.lab_spec_to_start(), labels=labels) as lab:
+            worker = worker_id()
+            # Under xdist a scenario that fixes its block waits for another worker's lab there.
+            wait_s = BLOCK_WAIT_S if worker else 0.0
+            lab = start_lab(scenario.lab_spec_to_start(), worker_labels(worker), wait_s)
+            try:
                 assert lab.info is not None
                 self._record_lab(lab.info)
                 self.outcome = scenario_run.run_scenario(scenario, lab.info)
+            finally:
+                lab.stop()
         elif scenario.lab_name is not None:  # a running lab (`lab: {name: NAME}`)
             running = scenario_run.running_lab_of(scenario)
             self._record_lab(running)
@@ -164,6 +173,35 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.scenario.line - 1, f"scenario {self.scenario.name}"
+
+
+def start_lab(
+    spec: LabSpec | None,
+    labels: dict[str, str],
+    wait_s: float = 0.0,
+    *,
+    poll_s: float = 0.5,
+    sleep: Callable[[float], object] = time.sleep,
+) -> Lab:
+    """A started Lab of `spec`; when the spec fixes a block that is busy (BlockBusy: another
+    lab there, say another xdist worker's), try again every `poll_s` for up to `wait_s`.
+    A start that fails or is interrupted leaves nothing (Lab.start, and stop() here)."""
+    from probes.lab.lab import BlockBusy, Lab
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        lab = Lab(spec, labels=labels)
+        try:
+            lab.start()
+            return lab
+        except BlockBusy:
+            lab.stop()
+            if time.monotonic() + poll_s > deadline:
+                raise
+        except BaseException:  # stopped whatever step of the start it cut
+            lab.stop()
+            raise
+        sleep(poll_s)
 
 
 class _Labs:

@@ -63,6 +63,11 @@ class LabStartError(RuntimeError):
     """The lab could not start; the message includes the failing container's log tail."""
 
 
+class BlockBusy(LabStartError):
+    """The spec fixes its `block`, and something listens there or another lab is starting
+    there (it may be free later: the pytest plugin waits under xdist)."""
+
+
 @dataclass(frozen=True)
 class LabInfo:
     """What a person or script needs to use a running lab (`lab up --format json`)."""
@@ -595,15 +600,15 @@ class Lab:
     def _claim_block(self) -> Iterator[LabSpec]:
         if self.spec.block is not None:
             spec = self.spec
-            busy = busy_endpoints(spec)
-            if busy:
-                raise LabStartError(
-                    f"lab spec `block` {spec.block}: already in use: {', '.join(busy)}"
-                )
+            # The endpoints are checked under the lock, as for a block picked below: checked
+            # before it, a lab that another process finished starting meanwhile went unseen.
             with _block_lock(self.spec.block) as ok:
                 if not ok:
-                    raise LabStartError(
-                        f"lab spec `block` {spec.block}: another lab is starting there"
+                    raise BlockBusy(f"lab spec `block` {spec.block}: another lab is starting there")
+                busy = busy_endpoints(spec)
+                if busy:
+                    raise BlockBusy(
+                        f"lab spec `block` {spec.block}: already in use: {', '.join(busy)}"
                     )
                 yield spec
             return

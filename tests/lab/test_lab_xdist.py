@@ -10,6 +10,7 @@ with the lab, flavour and worker it ran on as properties); nothing of any lab is
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -78,22 +79,34 @@ expect:
 """
 
 
+FIXED_BLOCK = """\
+name: xdist-fixed-{name}
+lab_flavours: [{flavour}]
+lab_spec:
+  block: {block}
+probes: [smtp.relay]
+expect:
+  absent: [SMTP_OPEN_RELAY]
+  outcomes: COMPLETED
+"""
+
+
 def chosen_flavour() -> str:
     if os.environ.get(FLAVOURS_ENV, "").strip():
         return flavours_from_env(os.environ)[0]
     return DEFAULT_FLAVOUR
 
 
-def test_scenarios_run_on_two_workers_each_with_its_own_lab(tmp_path):
-    flavour = chosen_flavour()
+def run_pytest_n2(tmp_path: Path, scenarios: str, flavour: str) -> tuple[ET.Element, float]:
+    """`pytest -n 2 --junitxml` over `scenarios` (one YAML file) in a subprocess: all must
+    pass; the JUnit root and the wall time. The subprocess gets its own state directory."""
     (tmp_path / "scenarios").mkdir()
-    (tmp_path / "scenarios" / "parallel.yaml").write_text(SCENARIOS.format(flavour=flavour))
+    (tmp_path / "scenarios" / "parallel.yaml").write_text(scenarios)
     junit = tmp_path / "junit.xml"
-    state = tmp_path / "state"
     env = {
         **os.environ,
         FLAVOURS_ENV: flavour,
-        "MAILPROBE_STATE_DIR": str(state),
+        "MAILPROBE_STATE_DIR": str(tmp_path / "state"),
         "PYTHONPATH": os.pathsep.join(
             p for p in (str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")) if p
         ),
@@ -112,7 +125,7 @@ def test_scenarios_run_on_two_workers_each_with_its_own_lab(tmp_path):
             "--rootdir",
             str(tmp_path),
             "--timeout",
-            "120",
+            "150",
             "--junitxml",
             str(junit),
             "-q",
@@ -128,23 +141,41 @@ def test_scenarios_run_on_two_workers_each_with_its_own_lab(tmp_path):
     elapsed = time.monotonic() - started
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert "4 passed" in output, output
+    return ET.parse(junit).getroot(), elapsed
+
+
+def properties(root: ET.Element) -> dict[str, dict[str, str]]:
+    """{scenario name: {property: value}} of every test case (its name without [flavour])."""
+    return {
+        (case.get("name") or "").split("[")[0]: {
+            p.get("name") or "": p.get("value") or "" for p in case.iter("property")
+        }
+        for case in root.iter("testcase")
+    }
+
+
+def assert_nothing_left(lab_ids: set[str], state: Path) -> None:
+    """No container of those labs, no lab directory, no lock file, nothing in the state dir."""
+    tmp = Path(tempfile.gettempdir())
+    for lab_id in lab_ids:
+        assert list_lab_containers(lab_id) == [], lab_id
+        assert list(tmp.glob(f"{LAB_DIR_PREFIX}{lab_id}-*")) == [], lab_id
+        assert not (LOCK_DIR / f"{lab_id}.lock").exists(), lab_id
+    assert not state.exists() or not any(state.rglob("*")), sorted(state.rglob("*"))
+
+
+def test_scenarios_run_on_two_workers_each_with_its_own_lab(tmp_path):
+    flavour = chosen_flavour()
+    root, elapsed = run_pytest_n2(tmp_path, SCENARIOS.format(flavour=flavour), flavour)
 
     # One report, from the controller: every scenario test case exactly once, all passed.
-    root = ET.parse(junit).getroot()
     cases = list(root.iter("testcase"))
     names = Counter(case.get("name") for case in cases)
-    expected = {f"{name}[{flavour}]" for name in (*SHARED, OWN)}
-    assert names == Counter(expected), names
+    assert names == Counter(f"{name}[{flavour}]" for name in (*SHARED, OWN)), names
     suite = next(root.iter("testsuite"))
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "0", "0")
     assert all(case.find("properties") is not None for case in cases)
-    props = {
-        case.get("name").split("[")[0]: {
-            p.get("name"): p.get("value") for p in case.iter("property")
-        }
-        for case in cases
-    }
+    props = properties(root)
     assert {p[PROPERTY_FLAVOUR] for p in props.values()} == {flavour}
 
     # Both workers ran scenarios; each has one shared lab (its session's), on its own block;
@@ -161,13 +192,24 @@ def test_scenarios_run_on_two_workers_each_with_its_own_lab(tmp_path):
     assert len(shared_labs) == len(shared_by_worker), shared_by_worker  # one per worker
     own_lab = props[OWN][PROPERTY_LAB]
     assert own_lab not in shared_labs, props
-    lab_ids = shared_labs | {own_lab}
+    assert_nothing_left(shared_labs | {own_lab}, tmp_path / "state")
+    print(f"pytest -n 2, 4 scenarios on {flavour}: {elapsed:.1f} s, labs {sorted(shared_labs)}")
 
-    # Nothing left: no container of those labs, no lab directory, no lock, no state.
-    tmp = Path(tempfile.gettempdir())
-    for lab_id in lab_ids:
-        assert list_lab_containers(lab_id) == [], lab_id
-        assert list(tmp.glob(f"{LAB_DIR_PREFIX}{lab_id}-*")) == [], lab_id
-        assert not (LOCK_DIR / f"{lab_id}.lock").exists(), lab_id
-    assert not state.exists() or not any(state.rglob("*")), sorted(state.rglob("*"))
-    print(f"pytest -n 2 over 4 scenarios on {flavour}: {elapsed:.1f} s, labs {sorted(lab_ids)}")
+
+def test_two_workers_share_a_fixed_block_one_after_the_other(tmp_path):
+    # Both scenarios fix the same block, and each worker starts one at once: the second waits
+    # for the first one's lab to go (BlockBusy) instead of failing.
+    flavour = chosen_flavour()
+    rng = random.Random()
+    block = f"127.{rng.randint(64, 254)}.{rng.randint(0, 255)}.0/24"
+    text = "---\n".join(
+        FIXED_BLOCK.format(name=name, flavour=flavour, block=block) for name in ("one", "two")
+    )
+    root, elapsed = run_pytest_n2(tmp_path, text, flavour)
+    props = properties(root)
+    assert set(props) == {"xdist-fixed-one", "xdist-fixed-two"}
+    assert {p[PROPERTY_WORKER] for p in props.values()} == {"gw0", "gw1"}, props
+    (lab_id,) = {p[PROPERTY_LAB] for p in props.values()}
+    assert lab_id == block.removesuffix(".0/24").replace(".", "-")
+    assert_nothing_left({lab_id}, tmp_path / "state")
+    print(f"pytest -n 2, 2 scenarios on block {block}: {elapsed:.1f} s")

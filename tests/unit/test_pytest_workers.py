@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from tiny_dns import TinyDns
@@ -178,3 +179,66 @@ def test_scenarios_sharing_a_block_or_a_running_lab_get_an_xdist_group(offline_t
     )
     assert result.ret == 0, result.outlines
     assert len([line for line in result.outlines if "::" in line]) == 7  # 4 + 3
+
+
+class FakeLab:
+    """Stands in for probes.lab.lab.Lab: start() raises the next of `plan` (None: starts)."""
+
+    plan: ClassVar[list[BaseException | None]] = []
+    made: ClassVar[list[FakeLab]] = []
+
+    def __init__(self, spec, *, labels):
+        self.spec, self.labels, self.stops, self.started = spec, labels, 0, False
+        FakeLab.made.append(self)
+
+    def start(self):
+        failure = FakeLab.plan.pop(0)
+        if failure is not None:
+            raise failure
+        self.started = True
+
+    def stop(self):
+        self.stops += 1
+
+
+@pytest.fixture
+def fake_lab(monkeypatch):
+    import probes.lab.lab as lab_module
+
+    FakeLab.plan, FakeLab.made = [], []
+    monkeypatch.setattr(lab_module, "Lab", FakeLab)
+    return FakeLab
+
+
+def test_start_lab_waits_for_a_busy_fixed_block_and_stops_each_try(fake_lab):
+    from probes.lab.lab import BlockBusy
+    from probes.pytest_scenarios import start_lab
+
+    fake_lab.plan = [BlockBusy("busy"), BlockBusy("busy"), None]
+    slept = []
+    spec = LabSpec(block="127.100.1.0/24")
+    lab = start_lab(spec, {"mailprobe.worker": "gw1"}, wait_s=60, poll_s=0.5, sleep=slept.append)
+    assert lab is fake_lab.made[2] and lab.started and lab.stops == 0
+    assert [made.stops for made in fake_lab.made[:2]] == [1, 1]
+    assert slept == [0.5, 0.5]
+    assert all(made.labels == {"mailprobe.worker": "gw1"} for made in fake_lab.made)
+
+
+def test_start_lab_gives_up_after_the_wait_and_never_retries_other_failures(fake_lab):
+    from probes.lab.lab import BlockBusy, LabStartError
+    from probes.pytest_scenarios import start_lab
+
+    fake_lab.plan = [BlockBusy("busy")]
+    with pytest.raises(BlockBusy):  # no wait outside xdist
+        start_lab(None, {}, wait_s=0, sleep=pytest.fail)
+    fake_lab.plan = [BlockBusy("busy")] * 50
+    with pytest.raises(BlockBusy):
+        start_lab(None, {}, wait_s=0.3, poll_s=0.1)
+    assert 2 <= len(fake_lab.made) - 1 <= 4  # about wait_s / poll_s tries
+    fake_lab.plan, fake_lab.made = [LabStartError("dovecot died")], []
+    with pytest.raises(LabStartError, match="dovecot died"):
+        start_lab(None, {}, wait_s=60, sleep=pytest.fail)
+    fake_lab.plan, fake_lab.made = [KeyboardInterrupt()], []
+    with pytest.raises(KeyboardInterrupt):
+        start_lab(None, {}, wait_s=60, sleep=pytest.fail)
+    assert [made.stops for made in fake_lab.made] == [1]
