@@ -1,10 +1,17 @@
-"""Scenario suites under pytest-xdist: a real `pytest -n 2 --junitxml` subprocess over four
-small scenarios on one lab flavour (the first of $MAILPROBE_LAB_FLAVOURS, else exim+dovecot).
+"""Scenario suites under pytest-xdist: a real `pytest -n 2 --junitxml` subprocess over small
+scenarios (and tests of the `mailprobe_lab` fixture) on one lab flavour (the first of
+$MAILPROBE_LAB_FLAVOURS, else exim+dovecot).
 
-Each worker runs its own session, so its own shared lab: the scenarios with `lab: true` on one
-worker share one lab, the other worker's lab is another block, and the scenario with a lab spec
-has a lab of its own. The controller writes the one JUnit report (every test case once, each
-with the lab, flavour and worker it ran on as properties); nothing of any lab is left after.
+Each worker runs its own session, so its own session labs: the scenarios with `lab: true` on
+one worker share one lab, as do its `mailprobe_lab` tests; the other worker's are on other
+blocks; a scenario with a lab spec has a lab of its own. The controller writes the one JUnit
+report (every test case once, with the lab, flavour and worker it ran on as properties);
+nothing of any lab is left after. Two scenarios that fix the same block, started at once on
+two workers, run one after the other.
+
+xdist hands out the first 2 x 2 items in order (two consecutive ones to each worker) and the
+rest as workers ask, so the files are ordered to put one fixture test and one shared-lab
+scenario on each worker for sure.
 """
 
 from __future__ import annotations
@@ -36,6 +43,17 @@ SOURCE_ROOT = Path(probes.__file__).resolve().parents[1]
 
 SHARED = ("xdist-spf-refuses-unauthorized", "xdist-spf-authorizes-client-a", "xdist-no-relay")
 OWN = "xdist-own-lab-open-relay"
+FIXTURE_TESTS = ("test_fixture_a", "test_fixture_b", "test_fixture_c")
+
+# Records the session lab of its worker (the plugin's fixture) as the scenarios do.
+FIXTURE_TEST = """\
+import os
+
+
+def test_session_lab(mailprobe_lab, record_property):
+    record_property("mailprobe.lab", mailprobe_lab.lab_id)
+    record_property("mailprobe.worker", os.environ["PYTEST_XDIST_WORKER"])
+"""
 
 SCENARIOS = """\
 name: xdist-spf-refuses-unauthorized
@@ -97,11 +115,12 @@ def chosen_flavour() -> str:
     return DEFAULT_FLAVOUR
 
 
-def run_pytest_n2(tmp_path: Path, scenarios: str, flavour: str) -> tuple[ET.Element, float]:
-    """`pytest -n 2 --junitxml` over `scenarios` (one YAML file) in a subprocess: all must
-    pass; the JUnit root and the wall time. The subprocess gets its own state directory."""
-    (tmp_path / "scenarios").mkdir()
-    (tmp_path / "scenarios" / "parallel.yaml").write_text(scenarios)
+def run_pytest_n2(tmp_path: Path, files: dict[str, str], flavour: str) -> tuple[ET.Element, float]:
+    """`pytest -n 2 --junitxml` in a subprocess over `files` ({relative path: text}), in that
+    order: all must pass; the JUnit root and the wall time. Its own state directory."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
     junit = tmp_path / "junit.xml"
     env = {
         **os.environ,
@@ -115,21 +134,9 @@ def run_pytest_n2(tmp_path: Path, scenarios: str, flavour: str) -> tuple[ET.Elem
     started = time.monotonic()
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-n",
-            "2",
-            "-p",
-            "no:cacheprovider",
-            "--rootdir",
-            str(tmp_path),
-            "--timeout",
-            "150",
-            "--junitxml",
-            str(junit),
-            "-q",
-            "scenarios",
+            *(sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"),
+            *("--rootdir", str(tmp_path), "--timeout", "150", "--junitxml", str(junit), "-q"),
+            *files,
         ],
         cwd=tmp_path,
         env=env,
@@ -144,14 +151,25 @@ def run_pytest_n2(tmp_path: Path, scenarios: str, flavour: str) -> tuple[ET.Elem
     return ET.parse(junit).getroot(), elapsed
 
 
+def case_name(case: ET.Element) -> str:
+    """A scenario's name without [flavour]; a Python test's module."""
+    classname, name = case.get("classname") or "", case.get("name") or ""
+    return name.split("[")[0] if classname.startswith("scenarios.") else classname
+
+
 def properties(root: ET.Element) -> dict[str, dict[str, str]]:
-    """{scenario name: {property: value}} of every test case (its name without [flavour])."""
+    """{test name: {property: value}} of every test case."""
     return {
-        (case.get("name") or "").split("[")[0]: {
-            p.get("name") or "": p.get("value") or "" for p in case.iter("property")
-        }
+        case_name(case): {p.get("name") or "": p.get("value") or "" for p in case.iter("property")}
         for case in root.iter("testcase")
     }
+
+
+def labs_by_worker(props: dict[str, dict[str, str]], names) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for name in names:
+        found.setdefault(props[name][PROPERTY_WORKER], set()).add(props[name][PROPERTY_LAB])
+    return found
 
 
 def assert_nothing_left(lab_ids: set[str], state: Path) -> None:
@@ -164,36 +182,45 @@ def assert_nothing_left(lab_ids: set[str], state: Path) -> None:
     assert not state.exists() or not any(state.rglob("*")), sorted(state.rglob("*"))
 
 
-def test_scenarios_run_on_two_workers_each_with_its_own_lab(tmp_path):
+def test_scenarios_and_session_fixtures_are_per_worker_and_the_report_is_one(tmp_path):
     flavour = chosen_flavour()
-    root, elapsed = run_pytest_n2(tmp_path, SCENARIOS.format(flavour=flavour), flavour)
+    docs = SCENARIOS.format(flavour=flavour).split("---\n")
+    files = {  # items 0-1 go to gw0, 2-3 to gw1 (see the module's docstring)
+        "tests/test_fixture_a.py": FIXTURE_TEST,
+        "scenarios/first.yaml": docs[0],
+        "tests/test_fixture_b.py": FIXTURE_TEST,
+        "scenarios/second.yaml": docs[1],
+        "tests/test_fixture_c.py": FIXTURE_TEST,
+        "scenarios/rest.yaml": "---\n".join(docs[2:]),
+    }
+    root, elapsed = run_pytest_n2(tmp_path, files, flavour)
 
-    # One report, from the controller: every scenario test case exactly once, all passed.
+    # One report, from the controller: every test case exactly once, all passed.
     cases = list(root.iter("testcase"))
-    names = Counter(case.get("name") for case in cases)
-    assert names == Counter(f"{name}[{flavour}]" for name in (*SHARED, OWN)), names
+    assert Counter(case_name(case) for case in cases) == Counter(
+        [*SHARED, OWN, *(f"tests.{name}" for name in FIXTURE_TESTS)]
+    )
     suite = next(root.iter("testsuite"))
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "0", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("7", "0", "0")
     assert all(case.find("properties") is not None for case in cases)
     props = properties(root)
-    assert {p[PROPERTY_FLAVOUR] for p in props.values()} == {flavour}
+    scenarios = [*SHARED, OWN]
+    assert {props[name][PROPERTY_FLAVOUR] for name in scenarios} == {flavour}
 
-    # Both workers ran scenarios; each has one shared lab (its session's), on its own block;
-    # the lab-spec scenario had a lab of its own.
-    workers = {p[PROPERTY_WORKER] for p in props.values()}
-    assert workers == {"gw0", "gw1"}, props
-    shared_by_worker: dict[str, set[str]] = {}
-    for name in SHARED:
-        shared_by_worker.setdefault(props[name][PROPERTY_WORKER], set()).add(
-            props[name][PROPERTY_LAB]
-        )
-    assert all(len(labs) == 1 for labs in shared_by_worker.values()), shared_by_worker
-    shared_labs = {lab for labs in shared_by_worker.values() for lab in labs}
-    assert len(shared_labs) == len(shared_by_worker), shared_by_worker  # one per worker
-    own_lab = props[OWN][PROPERTY_LAB]
-    assert own_lab not in shared_labs, props
-    assert_nothing_left(shared_labs | {own_lab}, tmp_path / "state")
-    print(f"pytest -n 2, 4 scenarios on {flavour}: {elapsed:.1f} s, labs {sorted(shared_labs)}")
+    # Each worker has one shared lab for its `lab: true` scenarios and one `mailprobe_lab`,
+    # on blocks of their own; the lab-spec scenario had a lab of its own.
+    shared = labs_by_worker(props, SHARED)
+    fixture = labs_by_worker(props, [f"tests.{name}" for name in FIXTURE_TESTS])
+    assert set(shared) == set(fixture) == {"gw0", "gw1"}, props
+    for per_worker in (shared, fixture):
+        assert all(len(labs) == 1 for labs in per_worker.values()), per_worker
+    lab_ids = [
+        lab for per_worker in (shared, fixture) for labs in per_worker.values() for lab in labs
+    ]
+    lab_ids.append(props[OWN][PROPERTY_LAB])
+    assert len(set(lab_ids)) == len(lab_ids) == 5, props  # 2 shared, 2 session, 1 own
+    assert_nothing_left(set(lab_ids), tmp_path / "state")
+    print(f"pytest -n 2, 4 scenarios + 3 fixture tests on {flavour}: {elapsed:.1f} s")
 
 
 def test_two_workers_share_a_fixed_block_one_after_the_other(tmp_path):
@@ -205,7 +232,7 @@ def test_two_workers_share_a_fixed_block_one_after_the_other(tmp_path):
     text = "---\n".join(
         FIXED_BLOCK.format(name=name, flavour=flavour, block=block) for name in ("one", "two")
     )
-    root, elapsed = run_pytest_n2(tmp_path, text, flavour)
+    root, elapsed = run_pytest_n2(tmp_path, {"scenarios/fixed.yaml": text}, flavour)
     props = properties(root)
     assert set(props) == {"xdist-fixed-one", "xdist-fixed-two"}
     assert {p[PROPERTY_WORKER] for p in props.values()} == {"gw0", "gw1"}, props
