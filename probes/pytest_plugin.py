@@ -8,6 +8,9 @@
 - `mailprobe_target`: the Target `check --lab` builds for the session lab.
 - `mailprobe_run_probes(*globs, target=None, **changes)`: run installed probes as the CLI does.
 
+Session scope is per process: under pytest-xdist (`-n N`) each worker has its own session
+labs, each on its own block, their containers labelled `mailprobe.worker=gwN`.
+
 Tests that use them should carry `@pytest.mark.lab`. Scenario files (`scenarios/**/*.yaml`, one
 item per YAML document) are collected by the hook from probes.pytest_scenarios.
 """

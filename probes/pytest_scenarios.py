@@ -5,7 +5,10 @@ A file is collected when one of its directories is named `scenarios` (except und
 examples for real targets). Each test carries the marks of the scenario's `marks:` list, and
 `lab` when it uses the embedded lab: `pytest -m "not lab"` skips those. Scenarios with
 `lab: true` share one lab (default spec) for the session; each `lab_spec` scenario gets a lab
-of its own, removed when the test ends. A scenario that does not pass fails with its unmet
+of its own, removed when the test ends. Under pytest-xdist (`-n N`) the session is the
+worker's: each worker has its own shared labs; each test records the lab, flavour and worker
+as JUnit properties; a spec that fixes its block waits for another worker's lab there
+(probes.pytest_workers). A scenario that does not pass fails with its unmet
 expectations, probe errors and a table of findings (code, severity, subject, message); a bad
 scenario file is a collection error naming file, line and field.
 
@@ -194,9 +197,11 @@ def start_lab(
         try:
             lab.start()
             return lab
-        except BlockBusy:
+        except BlockBusy as exc:
             lab.stop()
             if time.monotonic() + poll_s > deadline:
+                if wait_s > 0:
+                    exc.add_note(f"(waited {wait_s:g} s for the block to be free)")
                 raise
         except BaseException:  # stopped whatever step of the start it cut
             lab.stop()

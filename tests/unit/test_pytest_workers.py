@@ -232,8 +232,9 @@ def test_start_lab_gives_up_after_the_wait_and_never_retries_other_failures(fake
     with pytest.raises(BlockBusy):  # no wait outside xdist
         start_lab(None, {}, wait_s=0, sleep=pytest.fail)
     fake_lab.plan = [BlockBusy("busy")] * 50
-    with pytest.raises(BlockBusy):
+    with pytest.raises(BlockBusy) as excinfo:
         start_lab(None, {}, wait_s=0.3, poll_s=0.1)
+    assert excinfo.value.__notes__ == ["(waited 0.3 s for the block to be free)"]
     assert 2 <= len(fake_lab.made) - 1 <= 4  # about wait_s / poll_s tries
     fake_lab.plan, fake_lab.made = [LabStartError("dovecot died")], []
     with pytest.raises(LabStartError, match="dovecot died"):
