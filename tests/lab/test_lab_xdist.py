@@ -173,13 +173,15 @@ def labs_by_worker(props: dict[str, dict[str, str]], names) -> dict[str, set[str
 
 
 def assert_nothing_left(lab_ids: set[str], state: Path) -> None:
-    """No container of those labs, no lab directory, no lock file, nothing in the state dir."""
+    """No container of those labs, no lab directory, no lock file, nothing in the state dir,
+    no report or history (reports/ under the run's directory, which holds `state`)."""
     tmp = Path(tempfile.gettempdir())
     for lab_id in lab_ids:
         assert list_lab_containers(lab_id) == [], lab_id
         assert list(tmp.glob(f"{LAB_DIR_PREFIX}{lab_id}-*")) == [], lab_id
         assert not (LOCK_DIR / f"{lab_id}.lock").exists(), lab_id
     assert not state.exists() or not any(state.rglob("*")), sorted(state.rglob("*"))
+    assert not (state.parent / "reports").exists()
 
 
 def test_scenarios_and_session_fixtures_are_per_worker_and_the_report_is_one(tmp_path):
