@@ -8,6 +8,9 @@
 - `mailprobe_target`: the Target `check --lab` builds for the session lab.
 - `mailprobe_run_probes(*globs, target=None, **changes)`: run installed probes as the CLI does.
 
+Session scope is per process: under pytest-xdist (`-n N`) each worker has its own session
+labs, each on its own block, their containers labelled `mailprobe.worker=gwN`.
+
 Tests that use them should carry `@pytest.mark.lab`. Scenario files (`scenarios/**/*.yaml`, one
 item per YAML document) are collected by the hook from probes.pytest_scenarios.
 """
@@ -51,11 +54,13 @@ def _lab_starter() -> Iterator[Callable[..., Lab]]:
     even when a signal arrives meanwhile (it is delivered when they are all stopped)."""
     from probes.interrupts import sigterm_unwinds
     from probes.lab.lab import Lab, stop_labs
+    from probes.pytest_workers import worker_id, worker_labels
 
     started: list[Lab] = []
 
     def start(spec: LabSpec | None = None, **kwargs) -> Lab:
         sigterm_unwinds()
+        kwargs.setdefault("labels", worker_labels(worker_id()))  # pytest -n: which worker's
         lab = Lab(spec, **kwargs)
         started.append(lab)
         lab.start()

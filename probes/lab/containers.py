@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,9 @@ LABEL_ROLE = "mailprobe.role"
 # One Lab object: "<pid>-<random>". A lab's own teardown removes by it (never another lab's
 # containers that later took the same block), and a sweep finds what a dead process left.
 LABEL_INSTANCE = "mailprobe.instance"
+# The pytest-xdist worker ("gw0", ...) whose session started the lab (probes.pytest_workers).
+LABEL_WORKER = "mailprobe.worker"
+_OWN_LABELS = (LABEL_LAB, LABEL_ROLE, LABEL_INSTANCE)
 API_VERSION = "1.41"  # skips the per-container version round trip (~0.4 s with podman)
 
 
@@ -45,10 +48,15 @@ class LabContainer(DockerContainer):
         self.with_volume_mapping(str(lab_dir), "/lab", "ro")
         self.with_volume_mapping(str(lab_dir / "resolv.conf"), "/etc/resolv.conf", "ro")
         self.with_command(["/bin/sh", f"/lab/{self.role}/start.sh"])
-        labels = {LABEL_LAB: lab_id, LABEL_ROLE: self.role}
+        self.labels = {LABEL_LAB: lab_id, LABEL_ROLE: self.role}
         if instance:
-            labels[LABEL_INSTANCE] = instance
-        self.with_kwargs(network_mode="host", labels=labels)
+            self.labels[LABEL_INSTANCE] = instance
+        self.with_kwargs(network_mode="host", labels=self.labels)
+
+    def with_labels(self, labels: Mapping[str, str]) -> LabContainer:
+        """More labels (before start()); the lab's own ones above stay as they are."""
+        self.labels.update({k: v for k, v in labels.items() if k not in _OWN_LABELS})
+        return self
 
     # Subclasses list (what, check) pairs; all must pass for the container to be ready.
     def checks(self) -> list[tuple[str, Callable[[], bool]]]:

@@ -27,7 +27,7 @@ import string
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +61,11 @@ _LAB_DIR_NAME = re.compile(r"^mailprobe-lab-(127-\d{1,3}-\d{1,3})-((\d+)-[0-9a-f
 
 class LabStartError(RuntimeError):
     """The lab could not start; the message includes the failing container's log tail."""
+
+
+class BlockBusy(LabStartError):
+    """The spec fixes its `block`, and something listens there or another lab is starting
+    there (it may be free later: the pytest plugin waits under xdist)."""
 
 
 @dataclass(frozen=True)
@@ -383,6 +388,7 @@ class Lab:
         image: str | None = None,
         say: Say = _quiet,
         ready_timeout: float = READY_TIMEOUT_S,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec or LabSpec()
         self.spec.validate()
@@ -395,6 +401,8 @@ class Lab:
         self._image = image or os.environ.get("MAILPROBE_LAB_IMAGE")
         self.say = say
         self.ready_timeout = ready_timeout
+        # More container labels, e.g. the pytest-xdist worker that started it (LABEL_WORKER).
+        self.labels = dict(labels or {})
         self.containers: list[LabContainer] = []
         self.files: LabFiles | None = None
         self.info: LabInfo | None = None
@@ -470,6 +478,8 @@ class Lab:
             MtaContainer(mta_image, spec, lab_dir, lab_id, "outbound", **own),
             WebContainer(image, spec, lab_dir, lab_id, **own),
         ]
+        for container in self.containers:
+            container.with_labels(self.labels)
         self.say(f"starting lab {lab_id} ({spec.flavour}, {spec.domain} on {spec.block})")
         # Signals are held while the containers are created (~0.3 s): an interrupt must not
         # leave a worker that creates a container after the teardown looked for them.
@@ -590,15 +600,15 @@ class Lab:
     def _claim_block(self) -> Iterator[LabSpec]:
         if self.spec.block is not None:
             spec = self.spec
-            busy = busy_endpoints(spec)
-            if busy:
-                raise LabStartError(
-                    f"lab spec `block` {spec.block}: already in use: {', '.join(busy)}"
-                )
+            # The endpoints are checked under the lock, as for a block picked below: checked
+            # before it, a lab that another process finished starting meanwhile went unseen.
             with _block_lock(self.spec.block) as ok:
                 if not ok:
-                    raise LabStartError(
-                        f"lab spec `block` {spec.block}: another lab is starting there"
+                    raise BlockBusy(f"lab spec `block` {spec.block}: another lab is starting there")
+                busy = busy_endpoints(spec)
+                if busy:
+                    raise BlockBusy(
+                        f"lab spec `block` {spec.block}: already in use: {', '.join(busy)}"
                     )
                 yield spec
             return
