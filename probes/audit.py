@@ -265,6 +265,15 @@ class FleetCounts:
         self.diverged += result.diverged
 
 
+def forget_run(run: str) -> int:
+    """Let go of this process's tapes of `run` (a cluster worker, at the end of the run)."""
+    with _TAPES_LOCK:
+        gone = [key for key in _TAPES if key[0].run == run]
+        for key in gone:
+            del _TAPES[key]
+    return len(gone)
+
+
 def _forget(ref: BoardRef, max_per_host: int, stats: FleetCounts | None) -> None:
     """The end of an in-process run: its counts, and its tapes let go."""
     with _TAPES_LOCK:

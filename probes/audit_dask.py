@@ -17,6 +17,7 @@ dropped; a `--credentials env:NAME` / `file:PATH` reference is read on the worke
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import pickle
@@ -33,6 +34,7 @@ from probes.audit import (
     ChunkResult,
     FleetCounts,
     audit_chunk,
+    forget_run,
 )
 from probes.errors import UsageError
 from probes.model import Target
@@ -166,6 +168,10 @@ def audit_on_cluster(
     finally:
         for future in pending:
             future.cancel()
+        # the workers' own copies of the recordings, and then the scheduler's (on a cluster
+        # that may be gone)
+        with contextlib.suppress(Exception):
+            client.run(forget_run, run)
         for name in names:  # the recordings live on the scheduler: let them go
             try:
                 Variable(name, client=client).delete()

@@ -29,6 +29,7 @@ import contextvars
 import importlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ T = TypeVar("T")
 # recording may take before its claim is given to someone else (its recorder died).
 POLL_S = 0.02
 CLAIM_LEASE_S = 600.0
+# The recordings one process (or the local board) keeps: beyond this, the least recently
+# used go (a conversation needed again after that is had again).
+TAPE_BUDGET_BYTES = 64 * 1024 * 1024
 
 # Exceptions a tape may hold, rebuilt by class path; anything else replays as an OSError.
 _MODULES = ("builtins", "ssl", "socket", "probes.")
@@ -126,6 +130,54 @@ class Tape:
 
     opened: RecordedError | None = None  # the connection attempt failed this way
     events: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def tape_size(tape: Tape) -> int:
+    """About how many bytes a tape holds (what the server said, certificates included)."""
+    size = 200
+    for kind, value in tape.events:
+        if kind == "recv":
+            size += len(value) + 40
+        elif kind == "tls":
+            size += sum(len(der) for der in value.chain_der) + len(value.leaf_der or b"") + 200
+        else:
+            size += 60
+    return size
+
+
+class TapeStore:
+    """Tapes by key, least recently used first out beyond `budget` bytes: a fleet whose
+    endpoints are mostly its own (one domain each) does not keep every recording."""
+
+    def __init__(self, budget: int = TAPE_BUDGET_BYTES) -> None:
+        self.budget = budget
+        self.size = 0
+        self.evicted = 0
+        self._tapes: OrderedDict[Key, tuple[Tape, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._tapes)
+
+    def values(self) -> list[Tape]:
+        return [tape for tape, _ in self._tapes.values()]
+
+    def get(self, key: Key) -> Tape | None:
+        found = self._tapes.get(key)
+        if found is None:
+            return None
+        self._tapes.move_to_end(key)
+        return found[0]
+
+    def put(self, key: Key, tape: Tape) -> None:
+        if key in self._tapes:
+            return
+        size = tape_size(tape)
+        self._tapes[key] = (tape, size)
+        self.size += size
+        while self.size > self.budget and len(self._tapes) > 1:
+            _, (_, dropped) = self._tapes.popitem(last=False)
+            self.size -= dropped
+            self.evicted += 1
 
 
 class TapeEnded(ConnectionResetError):
@@ -248,7 +300,7 @@ class LocalBoard:
 
     def __init__(self, lease_s: float = CLAIM_LEASE_S) -> None:
         self._lock = threading.Lock()
-        self._tapes: dict[Key, Tape] = {}
+        self._tapes = TapeStore()
         self._claims: dict[Key, tuple[str, float]] = {}
         self._slots: dict[str, list[str]] = {}
         self._live: dict[str, int] = {}  # "ip:port" -> connections that went to the network
@@ -268,7 +320,7 @@ class LocalBoard:
 
     def publish(self, key: Key, tape: Tape, owner: str) -> None:
         with self._lock:
-            self._tapes.setdefault(key, tape)
+            self._tapes.put(key, tape)
             self._claims.pop(key, None)
             endpoint = f"{key[1]}:{key[2]}"
             self._live[endpoint] = self._live.get(endpoint, 0) + 1
@@ -296,7 +348,12 @@ class LocalBoard:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"tapes": len(self._tapes), "live_connections": dict(self._live)}
+            return {
+                "tapes": len(self._tapes),
+                "bytes": self._tapes.size,
+                "evicted": self._tapes.evicted,
+                "live_connections": dict(self._live),
+            }
 
 
 class FleetStats:
@@ -322,7 +379,7 @@ class Tapes:
         self.max_per_host = max_per_host
         self.stats = FleetStats()
         self._lock = threading.Lock()
-        self._local: dict[Key, Tape] = {}
+        self._local = TapeStore()
         self._recording: dict[Key, threading.Event] = {}
 
     def recorder(self) -> Recorder:
@@ -352,7 +409,7 @@ class Tapes:
             got = self._claim_on_board(key, deadline)
             if isinstance(got, Tape):
                 with self._lock:
-                    self._local[key] = got
+                    self._local.put(key, got)
                     self._recording.pop(key, None)
                 mine.set()
                 self.stats.count("replayed")
@@ -372,7 +429,7 @@ class Tapes:
         self.board.publish(key, tape, self.owner)
         self.stats.count("recorded")
         with self._lock:
-            self._local[key] = tape
+            self._local.put(key, tape)
             done = self._recording.pop(key, None)
         if done is not None:
             done.set()

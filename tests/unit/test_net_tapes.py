@@ -19,6 +19,7 @@ from probes.net.tapes import (
     Tape,
     TapeEnded,
     Tapes,
+    TapeStore,
     carry_probe,
     current_probe,
     probe_scope,
@@ -210,6 +211,15 @@ def test_recorded_ssl_errors_come_back_with_their_details():
     assert isinstance(again, ssl.SSLCertVerificationError)
     assert (again.verify_code, again.verify_message) == (20, exc.verify_message)
     assert isinstance(RecordedError.of(TimeoutError("slow")).rebuild(), TimeoutError)
+
+
+def test_the_tapes_kept_stay_within_their_budget():
+    store = TapeStore(budget=3500)  # three of them (1,140 bytes each)
+    for i in range(10):
+        store.put(("p", "ip", i), Tape(events=[("recv", b"x" * 900)]))
+        store.get(("p", "ip", 0))  # used again and again: kept
+    assert store.size <= 3500 and store.evicted == 7
+    assert store.get(("p", "ip", 0)) is not None and store.get(("p", "ip", 1)) is None
 
 
 def test_a_recorded_error_of_an_unknown_class_replays_as_an_oserror():
