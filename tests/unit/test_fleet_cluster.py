@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -73,6 +74,10 @@ def _nothing_written(tmp: Path) -> None:
     are made before anything runs, to refuse an unwritable place at once)."""
     assert not (tmp / "out" / "domains.jsonl").exists()
     assert not (tmp / "out" / "batch.json").exists()
+    _nothing_written_to_history(tmp)
+
+
+def _nothing_written_to_history(tmp: Path) -> None:
     if (tmp / "history.db").exists():
         history = [sys.executable, "-m", "probes.cli", "history", "--format", "json"]
         history += ["--history", str(tmp / "history.db")]
@@ -204,3 +209,40 @@ def test_resume_refuses_another_domain_list(world, tmp_path):
                  "--no-history")  # fmt: skip
     assert again.returncode == 2
     assert "--resume --output out: that run audited other domains" in again.stderr
+
+
+def test_ctrl_c_on_a_cluster_run_then_resume_finishes_the_batch(world, cluster, tmp_path):
+    _, dns, domains = world
+    many = [*domains, *(f"y{i}.test" for i in range(200))]
+    path = tmp_path / "many.txt"
+    path.write_text("\n".join(many) + "\n")
+    argv = [sys.executable, "-m", "probes.cli", "check", "--resolver", dns.address, "-q"]
+    argv += ["--probe", "dns.mx", "--domains", str(path), "--output", "out"]
+    argv += ["--scheduler", cluster.address, "--concurrency", "1"]
+    env = {**os.environ, "MAILPROBE_HISTORY": str(tmp_path / "history.db")}
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env
+    )
+    lines = tmp_path / "out" / "domains.jsonl"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if lines.exists() and len(lines.read_text().splitlines()) >= 5:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    written = [d for d, _ in _lines(lines)]
+    assert 5 <= len(written) < len(many) and written == many[: len(written)]
+    _nothing_written_to_history(tmp_path)
+    again = subprocess.run(
+        [*argv, "--resume"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert again.returncode in (0, 1), again.stderr
+    assert [d for d, _ in _lines(lines)] == many
