@@ -334,7 +334,7 @@ def _mx_certificate(net: Net, host: str, ip: str) -> str | None:
     """What a sending MTA would find wrong with the MX's TLS (None: nothing, or the MX could
     not be reached at all: the transport probes report that)."""
     try:
-        conn = Connection.open(net, ip, 25, label=f"{host}:25")
+        conn = Connection.open(net, ip, 25, label=f"{host}:25", shared=True)
     except (TimeoutError, OSError):
         return None
     try:

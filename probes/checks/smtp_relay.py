@@ -73,7 +73,8 @@ class SmtpRelay(BaseProbe):
             ep.ip, ep.port, quit_after="RCPT", ehlo=EHLO_NAME, mail_from=RELAY_FROM, to=RELAY_TO
         )
         try:
-            conn = Connection.open(net, ep.ip, ep.port, label=ep.subject)
+            # a foreign sender and recipient, whatever the domain: once per fleet run
+            conn = Connection.open(net, ep.ip, ep.port, label=ep.subject, shared=True)
         except ConnectionRefusedError:
             return  # smtp.mx reports the closed port
         with conn:

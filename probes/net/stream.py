@@ -161,9 +161,16 @@ class Connection:
         server_name: str | None = None,
         verify: bool = True,
         tls_version: str | None = None,
+        shared: bool = False,
     ) -> Connection:
         """Connect (and for implicit TLS, handshake). Raises ConnectionRefusedError,
-        TimeoutError, OSError, ssl errors; nothing stays open or held when it raises."""
+        TimeoutError, OSError, ssl errors; nothing stays open or held when it raises.
+
+        `shared`: what the caller will send does not depend on the target domain (an
+        endpoint's own conversation: greeting, capabilities, STARTTLS, the relay test), so in
+        a fleet run it is had once per endpoint and played back for the other domains
+        (probes.net.tapes). Anything that sends the domain (an HTTP Host, a RCPT for it, a
+        login) stays False: always its own connection."""
         timeouts = net.timeouts
         memory = net.endpoints
         where = label or f"{ip}:{port}"
@@ -175,7 +182,7 @@ class Connection:
         key = None
         tape: Tape | None = None
         recording: Tape | None = None
-        if recorder is not None:
+        if recorder is not None and shared:
             key = recorder.key(
                 ip, port, implicit_tls=implicit_tls, verify=verify, version=tls_version
             )

@@ -234,12 +234,18 @@ class ReplaySocket:
             self.at += 1
             if kind == "raise" or kind in kinds:
                 return kind, value
-            if kind in ("sent", "name"):
-                continue  # bookkeeping of the recorder's side, skipped when not asked for
-            if self.stats is not None:
-                self.stats.count("diverged")
-            raise TapeEnded(f"the recorded conversation went another way ({kind})")
+            if kind == "name":
+                continue  # the recorder asked its local address there
+            self._diverged(kind)
         raise TapeEnded("the server closed the connection (end of the recording)")
+
+    def _diverged(self, kind: str) -> None:
+        """The client does something else than the recorder did at this point: its replies
+        would not be for it. It ends as a connection the server reset (counted)."""
+        if self.stats is not None:
+            self.stats.count("diverged")
+        self.at = len(self.tape.events)
+        raise TapeEnded(f"the recorded conversation went another way (it had {kind} here)")
 
     def recv(self, size: int) -> bytes:
         kind, value = self._next("recv")
@@ -248,7 +254,17 @@ class ReplaySocket:
         return bytes(value)
 
     def send(self, data: Any) -> int:
-        return len(data)
+        """As many bytes as the recorder's socket took at this point (the same partial
+        sends); a client sending more or at another point has diverged."""
+        while self.at < len(self.tape.events) and self.tape.events[self.at][0] == "name":
+            self.at += 1
+        if self.at >= len(self.tape.events):
+            raise TapeEnded("the server closed the connection (end of the recording)")
+        kind, value = self.tape.events[self.at]
+        if kind != "sent" or value > len(data):
+            self._diverged(kind if kind != "sent" else f"a send of {value} bytes")
+        self.at += 1
+        return int(value)
 
     def getsockname(self) -> Any:
         for kind, value in self.tape.events:

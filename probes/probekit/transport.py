@@ -384,6 +384,7 @@ class EndpointProbe(BaseProbe):
                 server_name=ep.host,
                 verify=verify,
                 tls_version=version,
+                shared=True,  # the same conversation whatever the domain: once per fleet run
             )
         except ConnectionRefusedError as exc:
             raise PortClosed("refused", f"connection refused: {exc}") from None
@@ -678,7 +679,7 @@ class _HandshakeFailed(Exception):
 
 def _accepts(net: Net, ip: str, port: int) -> bool:
     try:
-        conn = Connection.open(net, ip, port)
+        conn = Connection.open(net, ip, port, shared=True)
     except OSError:
         return False
     conn.close()

@@ -81,10 +81,12 @@ def _net(tapes: Tapes) -> Net:
     return net
 
 
-def _talk(net: Net, port: int, secret: str = "") -> list[str]:
-    with Connection.open(net, "127.0.0.1", port) as conn:
+def _talk(
+    net: Net, port: int, secret: str = "", *, ehlo: str = "probe", shared: bool = True
+) -> list[str]:
+    with Connection.open(net, "127.0.0.1", port, shared=shared) as conn:
         got = [conn.read_line()]
-        conn.send_line("EHLO probe")
+        conn.send_line(f"EHLO {ehlo}")
         got.append(conn.read_line())
         if secret:
             conn.send_line(secret, secret=True)
@@ -108,6 +110,25 @@ def test_each_probe_has_its_own_conversation(server):
         with probe_scope(probe):
             _talk(_net(tapes), server.port)
     assert server.accepted == 2
+
+
+def test_a_conversation_that_depends_on_the_domain_is_never_played_back(server):
+    tapes = Tapes(LocalBoard(), "test", max_per_host=2)
+    with probe_scope("https.mta_sts"):
+        _talk(_net(tapes), server.port, shared=False)
+        _talk(_net(tapes), server.port, shared=False)
+    assert server.accepted == 2 and tapes.stats.counts == {}
+
+
+def test_a_client_that_sends_something_else_ends_like_a_reset_connection(server):
+    tapes = Tapes(LocalBoard(), "test", max_per_host=2)
+    with probe_scope("smtp.mx"):
+        _talk(_net(tapes), server.port, ehlo="probe")
+        with pytest.raises(TapeEnded, match="went another way"):
+            _talk(_net(tapes), server.port, ehlo="a-longer-name")
+        with pytest.raises(TapeEnded, match="went another way"):
+            _talk(_net(tapes), server.port, ehlo="p")
+    assert tapes.stats.counts["diverged"] == 2
 
 
 def test_outside_a_probe_nothing_is_recorded(server):
@@ -146,7 +167,7 @@ def test_a_refused_connection_replays_as_refused():
         with probe_scope("smtp.mx"):
             for _ in range(2):
                 with pytest.raises(ConnectionRefusedError, match=f"127.0.0.1:{port}"):
-                    Connection.open(_net(tapes), "127.0.0.1", port)
+                    Connection.open(_net(tapes), "127.0.0.1", port, shared=True)
     assert tapes.stats.counts == {"recorded": 1, "replayed": 1}
 
 
