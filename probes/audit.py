@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from probes.names import InvalidDomain, normalize_domain
 from probes.net import DEFAULT_MAX_PER_HOST, Net
 from probes.net.dns import client_for
 from probes.net.stream import HostSlots
-from probes.net.tapes import Board, LocalBoard, Tapes
+from probes.net.tapes import Board, LocalBoard, Tapes, connect_board, serve_board
 from probes.probe import Probe
 from probes.report.run import RunReport
 from probes.runner import run_report
@@ -109,28 +108,8 @@ def tapes_for(ref: BoardRef, max_per_host: int) -> Tapes:
         return tapes
 
 
-class _BoardManager(BaseManager):
-    pass
-
-
-_SERVED_BOARD: LocalBoard | None = None
-
-
-def _the_board() -> LocalBoard:
-    global _SERVED_BOARD
-    if _SERVED_BOARD is None:
-        _SERVED_BOARD = LocalBoard()
-    return _SERVED_BOARD
-
-
-_BoardManager.register("board", callable=_the_board)
-
-
 def _manager_board(ref: BoardRef) -> Board:
-    manager = _BoardManager(address=ref.address, authkey=ref.authkey)
-    manager.connect()
-    board: Board = manager.board()  # type: ignore[attr-defined]
-    return board
+    return connect_board(ref.address, ref.authkey)
 
 
 def audit_one(
@@ -331,9 +310,8 @@ def audit_domains_in_processes(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")
-    manager = _BoardManager(address=("127.0.0.1", 0), authkey=os.urandom(16), ctx=context)
-    manager.start()
-    ref = BoardRef("manager", run, manager.address, bytes(manager._authkey))  # type: ignore[attr-defined]
+    manager = serve_board(context)
+    ref = BoardRef("manager", run, manager.address, bytes(manager._authkey))
     per_process = max(1, concurrency // processes)
     size = per_process * 4
     chunks = [list(domains[i : i + size]) for i in range(0, len(domains), size)]

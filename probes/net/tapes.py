@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from multiprocessing.managers import BaseManager
 from typing import Any, Protocol, TypeVar
 
 from probes.net.tls import TlsSession
@@ -487,3 +489,37 @@ class Recorder:
             rank = self._seen.get(base, 0)
             self._seen[base] = rank + 1
         return (*base, rank)
+
+
+# ----- one board for several processes of this machine: a multiprocessing manager ------------
+class _BoardManager(BaseManager):
+    pass
+
+
+_SERVED_BOARD: LocalBoard | None = None
+
+
+def _the_board() -> LocalBoard:
+    global _SERVED_BOARD
+    if _SERVED_BOARD is None:
+        _SERVED_BOARD = LocalBoard()
+    return _SERVED_BOARD
+
+
+_BoardManager.register("board", callable=_the_board)
+
+
+def serve_board(context: Any) -> Any:
+    """A manager process serving one LocalBoard on 127.0.0.1 (a random port and key); the
+    caller shuts it down. Its `address` and `_authkey` are what `connect_board` needs."""
+    manager = _BoardManager(address=("127.0.0.1", 0), authkey=os.urandom(16), ctx=context)
+    manager.start()
+    return manager
+
+
+def connect_board(address: Any, authkey: bytes) -> Board:
+    """The board `serve_board` serves, from another process."""
+    manager = _BoardManager(address=address, authkey=authkey)
+    manager.connect()
+    board: Board = manager.board()  # type: ignore[attr-defined]
+    return board
