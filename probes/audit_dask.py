@@ -45,6 +45,7 @@ from probes.report.run import RunReport
 CONNECT_TIMEOUT_S = 5.0
 WORKERS_TIMEOUT_S = 60.0
 CHUNK_RETRIES = 2
+WAIT_FOR_RECORDING_S = 1.0
 
 
 def mailprobe_version() -> str:
@@ -189,17 +190,19 @@ class DaskBoard:
         self.client = get_client()  # the worker's client, usable from any of our threads
         self.names: set[str] = set()  # the recordings this worker published
         self._lock = threading.Lock()
-        self._held: dict[Key, Any] = {}
+        self._locks: dict[Key, Any] = {}  # a Dask Lock per conversation asked about
         self._semaphores: dict[str, Any] = {}
 
     def _name(self, key: Key) -> str:
         return f"mailprobe-{self.run}-" + hashlib.sha1(repr(key).encode()).hexdigest()[:24]
 
-    def _recording(self, name: str) -> Tape | None:
+    def _recording(self, name: str, wait: float = 0.001) -> Tape | None:
+        """The recording published under `name`, waiting for it on the scheduler up to
+        `wait` seconds (a long poll, not a loop of questions)."""
         from distributed import Variable
 
         try:
-            data = Variable(name, client=self.client).get(timeout=0.001)
+            data = Variable(name, client=self.client).get(timeout=wait)
         except TimeoutError:
             return None
         tape: Tape = pickle.loads(data)
@@ -212,16 +215,31 @@ class DaskBoard:
         tape = self._recording(name)
         if tape is not None:
             return tape
-        lock = Lock(name, scheduler_rpc=self.client.scheduler, loop=self.client.loop)
+        with self._lock:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = Lock(
+                    name, scheduler_rpc=self.client.scheduler, loop=self.client.loop
+                )
         if not lock.acquire(blocking=False):
-            return False
+            # another worker records it: wait for its recording where it will appear
+            tape = self._recording(name, wait=WAIT_FOR_RECORDING_S)
+            if tape is None:
+                return False
+            with self._lock:
+                self._locks.pop(key, None)  # never held, no longer needed
+            return tape
         tape = self._recording(name)  # published between the look and the lock
         if tape is not None:
-            lock.release()
+            self._release(key)
             return tape
-        with self._lock:
-            self._held[key] = lock
         return True
+
+    def _release(self, key: Key) -> None:
+        with self._lock:
+            lock = self._locks.pop(key, None)
+        if lock is not None:
+            lock.release()
 
     def publish(self, key: Key, tape: Tape, owner: str) -> None:
         from distributed import Variable
@@ -230,15 +248,10 @@ class DaskBoard:
         Variable(name, client=self.client).set(pickle.dumps(tape))
         with self._lock:
             self.names.add(name)
-            lock = self._held.pop(key, None)
-        if lock is not None:
-            lock.release()
+        self._release(key)
 
     def abandon(self, key: Key, owner: str) -> None:
-        with self._lock:
-            lock = self._held.pop(key, None)
-        if lock is not None:
-            lock.release()
+        self._release(key)
 
     def _semaphore(self, host: str, limit: int) -> Any:
         from distributed import Semaphore
