@@ -190,7 +190,6 @@ class ChunkResult:
     recorded: int
     replayed: int
     diverged: int
-    tapes: list[str] = dataclasses.field(default_factory=list)  # on a cluster: their names
 
 
 def audit_chunk(
@@ -219,13 +218,11 @@ def audit_chunk(
         )
     )
     after = tapes.stats.counts
-    published = getattr(tapes.board, "published", None)
     return ChunkResult(
         reports,
         recorded=after.get("recorded", 0) - before.get("recorded", 0),
         replayed=after.get("replayed", 0) - before.get("replayed", 0),
         diverged=after.get("diverged", 0) - before.get("diverged", 0),
-        tapes=published() if published is not None else [],
     )
 
 

@@ -7,9 +7,9 @@ thread with `--concurrency` domains in flight), and yields the reports in file o
 chunks finish. Dask retries a chunk whose worker died on another worker.
 
 The workers share one board on the scheduler (`DaskBoard`): a conversation with an endpoint
-is had once in the run (a Dask Lock names who records it, a Dask Variable holds the recording
-for the others) and `--max-per-host` is a Dask Semaphore per address, whose leases a dead
-worker gives back. The recordings are deleted at the end of the run.
+is had once in the run (a Dask Lock names who records it, the scheduler's metadata holds the
+recording for the others) and `--max-per-host` is a Dask Semaphore per address, whose leases
+a dead worker gives back. The recordings are dropped at the end of the run.
 
 Nothing secret goes to the workers: the Target's in-memory login (a lab's throwaway user) is
 dropped; a `--credentials env:NAME` / `file:PATH` reference is read on the worker itself.
@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import pickle
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Generator, Sequence
@@ -43,9 +44,11 @@ from probes.net.tapes import Key, Tape
 from probes.report.run import RunReport
 
 CONNECT_TIMEOUT_S = 5.0
+HANDSHAKE_GRACE_S = 5.0
 WORKERS_TIMEOUT_S = 60.0
 CHUNK_RETRIES = 2
 WAIT_FOR_RECORDING_S = 1.0
+METADATA_ROOT = "mailprobe-recordings"  # the scheduler's metadata: run -> name -> a recording
 
 
 def mailprobe_version() -> str:
@@ -67,11 +70,36 @@ def connect(address: str, *, workers_timeout: float = WORKERS_TIMEOUT_S) -> Any:
         raise UsageError(
             "--scheduler: Dask is not installed: pip install 'mailprobe[dask]'"
         ) from None
-    try:
-        client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"--scheduler {address}: cannot reach the scheduler: {reason}") from None
+    # Dask's own timeout does not cover a server that accepts the connection and never
+    # answers its handshake (an HTTP port): the client is made in a thread given a deadline.
+    made: list[Any] = []
+    failed: list[BaseException] = []
+
+    def make() -> None:
+        try:
+            made.append(Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False))
+        except BaseException as exc:  # handed to the caller below
+            failed.append(exc)
+
+    thread = threading.Thread(target=make, name="mailprobe-dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT_S + HANDSHAKE_GRACE_S)
+    if failed or not made:
+        for exc in failed:
+            _forget_half_made_client(exc, Client)
+        if not failed:
+            reason = f"no Dask handshake within {CONNECT_TIMEOUT_S + HANDSHAKE_GRACE_S:g} s"
+        elif isinstance(failed[0], OSError | TimeoutError):
+            reason = str(failed[0]).splitlines()[0] or type(failed[0]).__name__
+        elif isinstance(failed[0], Exception):  # e.g. MemoryError reading a non-Dask reply
+            reason = f"it does not answer as a Dask scheduler ({type(failed[0]).__name__})"
+        else:
+            raise failed[0]
+        raise UsageError(
+            f"--scheduler {address}: cannot reach the scheduler: {reason} (start one with "
+            "`dask scheduler`; the address is tcp://HOST:PORT, port 8786 by default)"
+        ) from None
+    client = made[0]
     try:
         try:
             client.wait_for_workers(1, timeout=workers_timeout)
@@ -85,6 +113,17 @@ def connect(address: str, *, workers_timeout: float = WORKERS_TIMEOUT_S) -> Any:
         client.close()
         raise
     return client
+
+
+def _forget_half_made_client(exc: BaseException, client_class: Any) -> None:
+    """A Client whose constructor failed closes itself when collected, waiting 10 s for a
+    scheduler that is not there: mark it closed (its own 'nothing to do' state) instead."""
+    tb = exc.__traceback__
+    while tb is not None:
+        candidate: Any = tb.tb_frame.f_locals.get("self")
+        if isinstance(candidate, client_class):
+            candidate.status = "closed"
+        tb = tb.tb_next
 
 
 def check_versions(client: Any, address: str) -> None:
@@ -128,7 +167,6 @@ def audit_on_cluster(
 
     Each chunk runs `concurrency` domains at a time on a worker thread; at most two chunks
     per worker thread are queued ahead. Closing the generator cancels what is not done."""
-    from distributed import Variable
 
     run = uuid.uuid4().hex
     ref = BoardRef("dask", run)
@@ -137,13 +175,11 @@ def audit_on_cluster(
     size = chunk_size or max(1, concurrency) * 4
     chunks = [list(domains[i : i + size]) for i in range(0, len(domains), size)]
     pending: deque[Any] = deque()
-    names: set[str] = set()
 
     def take(future: Any) -> list[RunReport]:
         result: ChunkResult = future.result()
         if stats is not None:
             stats.add(result)
-        names.update(result.tapes)
         return result.reports
 
     try:
@@ -173,11 +209,8 @@ def audit_on_cluster(
         # that may be gone)
         with contextlib.suppress(Exception):
             client.run(forget_run, run)
-        for name in names:  # the recordings live on the scheduler: let them go
-            try:
-                Variable(name, client=client).delete()
-            except Exception:  # cleanup on a scheduler that may be gone
-                break
+        with contextlib.suppress(Exception):
+            client.set_metadata([METADATA_ROOT, run], None)
 
 
 class DaskBoard:
@@ -188,25 +221,25 @@ class DaskBoard:
 
         self.run = run
         self.client = get_client()  # the worker's client, usable from any of our threads
-        self.names: set[str] = set()  # the recordings this worker published
         self._lock = threading.Lock()
         self._locks: dict[Key, Any] = {}  # a Dask Lock per conversation asked about
         self._semaphores: dict[str, Any] = {}
 
     def _name(self, key: Key) -> str:
-        return f"mailprobe-{self.run}-" + hashlib.sha1(repr(key).encode()).hexdigest()[:24]
+        return hashlib.sha1(repr(key).encode()).hexdigest()[:24]
 
-    def _recording(self, name: str, wait: float = 0.001) -> Tape | None:
-        """The recording published under `name`, waiting for it on the scheduler up to
-        `wait` seconds (a long poll, not a loop of questions)."""
-        from distributed import Variable
-
-        try:
-            data = Variable(name, client=self.client).get(timeout=wait)
-        except TimeoutError:
-            return None
-        tape: Tape = pickle.loads(data)
-        return tape
+    def _recording(self, name: str, wait: float = 0.0) -> Tape | None:
+        """The recording published under `name` in the scheduler's metadata (None: not yet),
+        looking again every 0.1 s for up to `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            data = self.client.get_metadata([METADATA_ROOT, self.run, name], None)
+            if data is not None:
+                tape: Tape = pickle.loads(data)
+                return tape
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.1)
 
     def claim(self, key: Key, owner: str) -> Tape | bool:
         from distributed import Lock
@@ -219,7 +252,9 @@ class DaskBoard:
             lock = self._locks.get(key)
             if lock is None:
                 lock = self._locks[key] = Lock(
-                    name, scheduler_rpc=self.client.scheduler, loop=self.client.loop
+                    f"mailprobe-{self.run}-{name}",
+                    scheduler_rpc=self.client.scheduler,
+                    loop=self.client.loop,
                 )
         if not lock.acquire(blocking=False):
             # another worker records it: wait for its recording where it will appear
@@ -242,12 +277,7 @@ class DaskBoard:
             lock.release()
 
     def publish(self, key: Key, tape: Tape, owner: str) -> None:
-        from distributed import Variable
-
-        name = self._name(key)
-        Variable(name, client=self.client).set(pickle.dumps(tape))
-        with self._lock:
-            self.names.add(name)
+        self.client.set_metadata([METADATA_ROOT, self.run, self._name(key)], pickle.dumps(tape))
         self._release(key)
 
     def abandon(self, key: Key, owner: str) -> None:
@@ -273,9 +303,4 @@ class DaskBoard:
             semaphore.release()
 
     def stats(self) -> dict[str, Any]:
-        return {"tapes": len(self.names)}
-
-    def published(self) -> list[str]:
-        with self._lock:
-            names, self.names = sorted(self.names), set()
-        return names
+        return {}

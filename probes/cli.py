@@ -545,7 +545,7 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
     from probes.report.audit_summary import AuditCounts
     from probes.report.run import EXIT_FINDINGS, EXIT_OK
 
-    batch = open_batch(args, domains, [cls.id for cls in probe_classes])
+    batch = open_batch(args, domains, [cls.id for cls in probe_classes], template)
     run_id, out_dir, stream = batch.run_id, batch.out_dir, batch.stream
     todo = [d for d in domains if d not in batch.done]
     finished: list[RunReport] = []
@@ -627,6 +627,10 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
             db.add_many(finished, batch_id=run_id, statuses=statuses, what=_what(args))
     if args.format == "text":
         _say(args.quiet)(counts.text(args.fail_on, time.perf_counter() - t0))
+        if batch.earlier:
+            _say(args.quiet)(
+                f"{len(batch.earlier)} of them kept from the interrupted run (--resume)"
+            )
         if fleet.recorded or fleet.replayed:
             _say(args.quiet)(
                 f"server conversations: {fleet.recorded} had, {fleet.replayed} replayed for "

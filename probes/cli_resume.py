@@ -2,14 +2,16 @@
 one line per finished domain, in file order; `--resume` continues from what is there.
 
 `batch.json` (written before the first domain) names the run id, the domains (a digest of
-the list), the probes and the mailprobe version. `--resume --output DIR` checks that the
-same domains and probes are asked for, keeps every complete line of domains.jsonl (a line
-cut short by the interruption is dropped), and audits the domains after them. The batch keeps
+the list), the probes, the options (a digest) and the mailprobe version. `--resume --output
+DIR` checks that the same domains, probes and options are asked for, keeps every complete
+line of domains.jsonl (a line cut short by the interruption is dropped), and audits the
+domains after them. The batch keeps
 its run id, so the history stores it once, as one batch, when it ends.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from probes.errors import UsageError
+from probes.model import Target
 from probes.report.run import RunReport, new_run_id
 
 BATCH_FILE = "batch.json"
@@ -46,10 +49,24 @@ def _version() -> str:
         return "unknown"
 
 
-def open_batch(args: Any, domains: Sequence[str], probe_ids: Sequence[str]) -> Batch:
+def options_digest(template: Target) -> str:
+    """What the domains are asked with (resolver, CA, timeouts, selectors, lists, ...): a
+    resumed batch must be asked the same way."""
+    fields = dataclasses.replace(template, domain="options.invalid", login=None)
+    text = json.dumps(
+        {**fields.to_json(), "timeouts": vars(fields.timeouts), "message": repr(fields.message)},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def open_batch(
+    args: Any, domains: Sequence[str], probe_ids: Sequence[str], template: Target
+) -> Batch:
     """The batch to write: a new one, or (--resume) the interrupted one in --output DIR."""
     if args.resume:
-        return _resume(Path(args.output), domains, probe_ids)
+        return _resume(Path(args.output), domains, probe_ids, options_digest(template))
     run_id = new_run_id()
     out_dir = Path(args.output) if args.output else Path("reports") / run_id
     try:
@@ -61,6 +78,7 @@ def open_batch(args: Any, domains: Sequence[str], probe_ids: Sequence[str]) -> B
                 "domains": len(domains),
                 "domains_sha256": _digest(domains),
                 "probes": list(probe_ids),
+                "options_sha256": options_digest(template),
                 "mailprobe": _version(),
             },
         )
@@ -70,7 +88,7 @@ def open_batch(args: Any, domains: Sequence[str], probe_ids: Sequence[str]) -> B
     return Batch(run_id, out_dir, stream)
 
 
-def _resume(out_dir: Path, domains: Sequence[str], probe_ids: Sequence[str]) -> Batch:
+def _resume(out_dir: Path, domains: Sequence[str], probe_ids: Sequence[str], options: str) -> Batch:
     where = f"--resume --output {out_dir}"
     try:
         meta = json.loads((out_dir / BATCH_FILE).read_text(encoding="utf-8"))
@@ -87,6 +105,11 @@ def _resume(out_dir: Path, domains: Sequence[str], probe_ids: Sequence[str]) -> 
         raise UsageError(
             f"{where}: that run used other probes ({','.join(meta.get('probes') or [])}); "
             "give the same --probe options"
+        )
+    if meta.get("options_sha256") not in (None, options):
+        raise UsageError(
+            f"{where}: that run asked with other options (resolver, CA file, timeouts, "
+            "selectors, blocklists, ...); give the same ones"
         )
     lines_path = out_dir / LINES_FILE
     try:
@@ -111,6 +134,10 @@ def _resume(out_dir: Path, domains: Sequence[str], probe_ids: Sequence[str]) -> 
             )
         earlier.append((report, line))
         keep = end
+    if len(earlier) == len(domains):
+        raise UsageError(
+            f"{where}: that batch is complete ({len(domains)} domains): nothing to resume"
+        )
     try:
         with open(lines_path, "ab") as handle:
             handle.truncate(keep)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -246,3 +248,63 @@ def test_ctrl_c_on_a_cluster_run_then_resume_finishes_the_batch(world, cluster, 
     )
     assert again.returncode in (0, 1), again.stderr
     assert [d for d, _ in _lines(lines)] == many
+
+
+@pytest.mark.parametrize(
+    ("greeting", "why"),
+    [
+        (b"220 smtp.example ESMTP\r\n" * 40, "does not answer as a Dask scheduler"),
+        (b"", "no Dask handshake within"),  # accepts and says nothing (an HTTP port)
+    ],
+    ids=["an SMTP server", "a silent server"],
+)
+def test_a_port_that_is_no_dask_scheduler_exits_2_without_a_traceback(
+    world, tmp_path, greeting, why
+):
+    tmp, dns, _ = world
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if greeting:
+                conn.sendall(greeting)
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        result = _run(
+            tmp_path, dns, "--domains", str(tmp / "domains.txt"), "--output", "out",
+            "--scheduler", address, timeout=60,
+        )  # fmt: skip
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert result.returncode == 2, result.stderr
+    assert f"--scheduler {address}: cannot reach the scheduler: " in result.stderr
+    assert why in result.stderr and "Traceback" not in result.stderr
+    _nothing_written(tmp_path)
+
+
+def test_resume_refuses_other_options_and_a_complete_batch(world, tmp_path):
+    tmp, dns, _ = world
+    args = ["--domains", str(tmp / "domains.txt"), "--output", "out", "--no-history"]
+    first = _run(tmp_path, dns, *args)
+    assert first.returncode in (0, 1)
+    complete = _run(tmp_path, dns, *args, "--resume")
+    assert complete.returncode == 2
+    assert "that batch is complete (60 domains): nothing to resume" in complete.stderr
+    lines = tmp_path / "out" / "domains.jsonl"
+    lines.write_text("".join(lines.read_text().splitlines(keepends=True)[:3]))
+    other = _run(tmp_path, dns, *args, "--resume", "--dns-timeout", "7")
+    assert other.returncode == 2
+    assert "that run asked with other options" in other.stderr
+    assert len(lines.read_text().splitlines()) == 3  # untouched
