@@ -47,7 +47,14 @@ class DaskCluster:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False", **env},
+                env={
+                    **os.environ,
+                    "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+                    # the statistical profiler can deadlock a busy worker on CPython 3.11
+                    # (cpython#106883; docs/dns.md, "Running on a cluster")
+                    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+                    **env,
+                },
             )
 
     def start(self, tmp: Path) -> DaskCluster:
