@@ -186,7 +186,7 @@ def audit_on_cluster(
         for index, chunk in enumerate(chunks):
             pending.append(
                 client.submit(
-                    audit_chunk,
+                    cluster_chunk,
                     chunk,
                     list(probe_ids),
                     shipped,
@@ -211,6 +211,35 @@ def audit_on_cluster(
             client.run(forget_run, run)
         with contextlib.suppress(Exception):
             client.set_metadata([METADATA_ROOT, run], None)
+
+
+def cluster_chunk(*args: Any) -> ChunkResult:
+    """`audit_chunk` on a worker, with Dask's statistical profiler stopped first: it samples
+    every thread's frame 100 times a second, which a chunk's hundreds of threads make costly,
+    and on CPython before 3.11.9 / 3.12.3 it can deadlock a busy worker (python/cpython#106883:
+    `sys._current_frames()` against the garbage collector)."""
+    _stop_profiler()
+    return audit_chunk(*args)
+
+
+def _stop_profiler() -> None:
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:
+        return
+    callbacks = [pc for name, pc in worker.periodic_callbacks.items() if "profile" in name]
+    if any(pc.is_running() for pc in callbacks):
+        done = threading.Event()
+
+        def stop() -> None:
+            for pc in callbacks:
+                pc.stop()
+            done.set()
+
+        worker.loop.add_callback(stop)
+        done.wait(5)
 
 
 class DaskBoard:

@@ -548,8 +548,6 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
     batch = open_batch(args, domains, [cls.id for cls in probe_classes], template)
     run_id, out_dir, stream = batch.run_id, batch.out_dir, batch.stream
     todo = [d for d in domains if d not in batch.done]
-    finished: list[RunReport] = []
-    statuses: list[int] = []
     plugin: list[tuple[str, int, RunReport]] = []  # --format nagios: (domain, state, report)
     worst = EXIT_OK
     counts = AuditCounts()  # the summary: failing, with probe errors, ok (audit_summary)
@@ -567,6 +565,8 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
             from probes.history import HistoryDB
 
             db = stack.enter_context(HistoryDB(args.history))  # one connection for the night
+            # the reports go to the history as they come, and in at the end, in one piece
+            store = stack.enter_context(db.staged(batch_id=run_id, what=_what(args)))
         probe_ids = [cls.id for cls in probe_classes]
         if client is not None:
             from probes.audit_dask import audit_on_cluster
@@ -594,7 +594,7 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
         bar = stack.enter_context(progress(len(domains), "domains", quiet=args.quiet))
 
         def resumed_then_new():
-            yield from batch.earlier  # what an interrupted run already wrote (--resume)
+            yield from batch.kept()  # what an interrupted run already wrote (--resume)
             for report in reports:
                 yield report, None
 
@@ -609,8 +609,8 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
             else:
                 line = written
             status = _status(args, [report], db)[0]
-            finished.append(report)
-            statuses.append(status)
+            if db is not None:
+                store(report, status)
             counts.add(report, status)
             if metrics is not None:
                 metrics.add(report, status)
@@ -623,14 +623,10 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
                 plugin.append((report.target.domain, state_of(report), report))
             elif not args.quiet or status != EXIT_OK:
                 print(_domain_line(report, status))
-        if db is not None:  # the whole night in one transaction
-            db.add_many(finished, batch_id=run_id, statuses=statuses, what=_what(args))
     if args.format == "text":
         _say(args.quiet)(counts.text(args.fail_on, time.perf_counter() - t0))
-        if batch.earlier:
-            _say(args.quiet)(
-                f"{len(batch.earlier)} of them kept from the interrupted run (--resume)"
-            )
+        if batch.done:
+            _say(args.quiet)(f"{len(batch.done)} of them kept from the interrupted run (--resume)")
         if fleet.recorded or fleet.replayed:
             _say(args.quiet)(
                 f"server conversations: {fleet.recorded} had, {fleet.replayed} replayed for "

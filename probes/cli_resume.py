@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -34,8 +34,22 @@ class Batch:
     run_id: str
     out_dir: Path
     stream: IO[str]
-    done: set[str] = field(default_factory=set)
-    earlier: list[tuple[RunReport, str]] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)  # the domains of the kept lines
+    kept_bytes: int = 0  # how much of domains.jsonl they are
+
+    def kept(self) -> Iterator[tuple[RunReport, str]]:
+        """The kept lines again, (report, line) in order, read one at a time (a batch of a
+        million domains is not held in memory)."""
+        if not self.kept_bytes:
+            return
+        with open(self.out_dir / LINES_FILE, "rb") as handle:
+            left = self.kept_bytes
+            for raw in handle:
+                if left <= 0:
+                    break
+                left -= len(raw)
+                line = raw.decode("utf-8").rstrip("\n")
+                yield RunReport.from_json(json.loads(line)), line
 
 
 def _digest(domains: Sequence[str]) -> str:
@@ -116,9 +130,10 @@ def _resume(out_dir: Path, domains: Sequence[str], probe_ids: Sequence[str], opt
         raw = lines_path.read_bytes() if lines_path.exists() else b""
     except OSError as exc:
         raise UsageError(f"{where}: {LINES_FILE}: {exc.strerror or exc}") from None
-    earlier: list[tuple[RunReport, str]] = []
+    kept = 0
     keep = 0
     expected = iter(domains)
+    done: set[str] = set()
     for chunk in raw.split(b"\n"):
         end = keep + len(chunk) + 1
         if end > len(raw):
@@ -132,9 +147,10 @@ def _resume(out_dir: Path, domains: Sequence[str], probe_ids: Sequence[str], opt
             raise UsageError(
                 f"{where}: {LINES_FILE} has {report.target.domain} out of the file's order"
             )
-        earlier.append((report, line))
+        done.add(report.target.domain)
+        kept += 1
         keep = end
-    if len(earlier) == len(domains):
+    if kept == len(domains):
         raise UsageError(
             f"{where}: that batch is complete ({len(domains)} domains): nothing to resume"
         )
@@ -148,8 +164,8 @@ def _resume(out_dir: Path, domains: Sequence[str], probe_ids: Sequence[str], opt
         str(meta.get("run_id") or new_run_id()),
         out_dir,
         stream,
-        done={r.target.domain for r, _ in earlier},
-        earlier=earlier,
+        done=done,
+        kept_bytes=keep,
     )
 
 

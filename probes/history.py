@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from probes.errors import UsageError
 from probes.model import Finding, Severity
@@ -149,6 +150,68 @@ class RunSummary:
             out["failing"] = self.failing
             out["with_probe_errors"] = self.with_probe_errors
         return out
+
+
+_RUN_COLUMNS = (
+    "run_id, batch_id, started, duration_s, target_domain, target_json, exit_status,"
+    " n_fail, n_warn, n_info, n_error, what, digest"
+)
+_RESULT_COLUMNS = "run_id, probe_id, outcome, error, duration_s"
+_FINDING_COLUMNS = (
+    "run_id, probe_id, code, severity, subject, message, evidence_json, reproduce,"
+    " volatile_json, stable_json"
+)
+
+
+def _rows(
+    report: RunReport, status: int, batch_id: str | None, what: str | None
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A run's rows: (its runs row, its results rows, its findings rows)."""
+    rid = report.run_id
+    results: list[tuple[Any, ...]] = []
+    findings: list[tuple[Any, ...]] = []
+    state: list[tuple[str, ...]] = []  # what drift compares, for the run's digest
+    complete = True
+    for r in report.results:
+        complete = complete and r.outcome.value == "COMPLETED"
+        results.append(
+            (rid, r.probe_id, r.outcome.value, r.error.value if r.error else None, r.duration_s)
+        )
+        state.append((r.probe_id,))
+        for f in r.findings:
+            evidence = {str(k): str(v) for k, v in f.evidence.items()}
+            stable = stable_json(evidence, f.volatile)
+            state.append((f.probe_id, f.code, f.subject or "", f.severity.value, stable))
+            findings.append(
+                (
+                    rid,
+                    f.probe_id,
+                    f.code,
+                    f.severity.value,
+                    f.subject,
+                    f.message,
+                    _JSON(evidence) if evidence else "{}",
+                    f.reproduce,
+                    _JSON(sorted(f.volatile)) if f.volatile else None,
+                    stable,
+                )
+            )
+    run = (
+        rid,
+        batch_id,
+        iso_utc(report.started),
+        report.duration_s,
+        report.target.domain,
+        _JSON(report.target.to_json()),
+        status,
+        report.count_findings(Severity.FAIL),
+        report.count_findings(Severity.WARN),
+        report.count_findings(Severity.INFO),
+        sum(1 for r in report.results if r.outcome.value == "ERROR"),
+        what,
+        _digest(state) if complete else None,
+    )
+    return run, results, findings
 
 
 class HistoryDB:
@@ -304,83 +367,93 @@ class HistoryDB:
 
         `what` names what was run ("scenario:NAME", "probes:GLOB,..."), the second half of the
         key a run is compared under (the first is its target domain)."""
-        reports = list(reports)
-        runs, results, findings = [], [], []
+        runs: list[tuple[Any, ...]] = []
+        results: list[tuple[Any, ...]] = []
+        findings: list[tuple[Any, ...]] = []
         for i, report in enumerate(reports):
-            rid = report.run_id
             status = statuses[i] if statuses is not None else exit_status(report)
-            state: list[tuple[str, ...]] = []  # what drift compares, for the run's digest
-            complete = True
-            for r in report.results:
-                complete = complete and r.outcome.value == "COMPLETED"
-                results.append(
-                    (
-                        rid,
-                        r.probe_id,
-                        r.outcome.value,
-                        r.error.value if r.error else None,
-                        r.duration_s,
-                    )
-                )
-                state.append((r.probe_id,))
-                for f in r.findings:
-                    evidence = {str(k): str(v) for k, v in f.evidence.items()}
-                    stable = stable_json(evidence, f.volatile)
-                    state.append((f.probe_id, f.code, f.subject or "", f.severity.value, stable))
-                    findings.append(
-                        (
-                            rid,
-                            f.probe_id,
-                            f.code,
-                            f.severity.value,
-                            f.subject,
-                            f.message,
-                            _JSON(evidence) if evidence else "{}",
-                            f.reproduce,
-                            _JSON(sorted(f.volatile)) if f.volatile else None,
-                            stable,
-                        )
-                    )
-            runs.append(
-                (
-                    rid,
-                    batch_id,
-                    iso_utc(report.started),
-                    report.duration_s,
-                    report.target.domain,
-                    _JSON(report.target.to_json()),
-                    status,
-                    report.count_findings(Severity.FAIL),
-                    report.count_findings(Severity.WARN),
-                    report.count_findings(Severity.INFO),
-                    sum(1 for r in report.results if r.outcome.value == "ERROR"),
-                    what,
-                    _digest(state) if complete else None,
-                )
-            )
+            run, its_results, its_findings = _rows(report, status, batch_id, what)
+            runs.append(run)
+            results.extend(its_results)
+            findings.extend(its_findings)
         try:
             with self._transaction():
-                self._db.executemany(
-                    "INSERT INTO runs (run_id, batch_id, started, duration_s, target_domain,"
-                    " target_json, exit_status, n_fail, n_warn, n_info, n_error, what, digest)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    runs,
-                )
-                self._db.executemany(
-                    "INSERT INTO results (run_id, probe_id, outcome, error, duration_s)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    results,
-                )
-                self._db.executemany(
-                    "INSERT INTO findings (run_id, probe_id, code, severity, subject, message,"
-                    " evidence_json, reproduce, volatile_json, stable_json)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    findings,
-                )
+                self._insert("", runs, results, findings)
         except sqlite3.IntegrityError as exc:
             raise HistoryError(f"history {self.path}: run already recorded ({exc})") from None
         except sqlite3.Error as exc:
             raise HistoryError(f"history {self.path}: cannot write: {exc}") from None
+
+    def _insert(
+        self,
+        prefix: str,
+        runs: list[tuple[Any, ...]],
+        results: list[tuple[Any, ...]],
+        findings: list[tuple[Any, ...]],
+    ) -> None:
+        """Rows into the tables named `prefix` + runs/results/findings."""
+        self._db.executemany(
+            f"INSERT INTO {prefix}runs ({_RUN_COLUMNS})"
+            f" VALUES ({', '.join('?' * len(_RUN_COLUMNS.split(',')))})",
+            runs,
+        )
+        self._db.executemany(
+            f"INSERT INTO {prefix}results ({_RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            results,
+        )
+        self._db.executemany(
+            f"INSERT INTO {prefix}findings ({_FINDING_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            findings,
+        )
+
+    @contextmanager
+    def staged(
+        self, *, batch_id: str | None, what: str | None
+    ) -> Iterator[Callable[[RunReport, int], None]]:
+        """Store a long batch (`check --domains`) without holding it in memory: each run goes
+        to temporary tables as it comes (`add(report, status)`), and the whole batch into
+        the history at the end, in one transaction (all or nothing, as add_many). Leaving
+        with an exception (Ctrl-C) stores nothing."""
+        tables = (
+            ("runs", _RUN_COLUMNS),
+            ("results", _RESULT_COLUMNS),
+            ("findings", _FINDING_COLUMNS),
+        )
+        try:
+            for table, columns in tables:
+                self._db.execute(f"DROP TABLE IF EXISTS temp.staged_{table}")
+                self._db.execute(
+                    f"CREATE TEMP TABLE staged_{table} AS SELECT {columns} FROM main.{table}"
+                    " WHERE 0"
+                )
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history {self.path}: cannot write: {exc}") from None
+
+        def add(report: RunReport, status: int) -> None:
+            run, results, findings = _rows(report, status, batch_id, what)
+            try:
+                self._insert("temp.staged_", [run], results, findings)
+            except sqlite3.Error as exc:
+                raise HistoryError(f"history {self.path}: cannot write: {exc}") from None
+
+        try:
+            yield add
+            try:
+                with self._transaction():
+                    for table, columns in tables:
+                        self._db.execute(
+                            f"INSERT INTO main.{table} ({columns})"
+                            f" SELECT {columns} FROM temp.staged_{table}"
+                        )
+            except sqlite3.IntegrityError as exc:
+                raise HistoryError(f"history {self.path}: run already recorded ({exc})") from None
+            except sqlite3.Error as exc:
+                raise HistoryError(f"history {self.path}: cannot write: {exc}") from None
+        finally:
+            with suppress(sqlite3.Error):
+                for table, _ in tables:
+                    self._db.execute(f"DROP TABLE IF EXISTS temp.staged_{table}")
 
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         """Remove runs with their results and findings, all in one transaction."""

@@ -308,3 +308,28 @@ def test_resume_refuses_other_options_and_a_complete_batch(world, tmp_path):
     assert other.returncode == 2
     assert "that run asked with other options" in other.stderr
     assert len(lines.read_text().splitlines()) == 3  # untouched
+
+
+def _profiling(dask_worker) -> list[bool]:
+    return [pc.is_running() for n, pc in dask_worker.periodic_callbacks.items() if "profile" in n]
+
+
+def test_an_audit_stops_the_workers_statistical_profiler(world, tmp_path):
+    """Dask's profiler samples every thread 100 times a second and can deadlock a busy
+    worker on this CPython (python/cpython#106883): a chunk stops it first."""
+    import cloudpickle
+    from distributed import Client
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # _profiling, on the worker
+    tmp, dns, _ = world
+    on = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "True"}
+    with DaskCluster(1, worker_env=on) as profiled:
+        profiled.start(tmp_path)
+        with Client(profiled.address, timeout=30) as client:
+            assert all(any(v) for v in client.run(_profiling).values())
+            result = _run(
+                tmp_path, dns, "--domains", str(tmp / "domains.txt"), "--output", "out",
+                "--no-history", "--scheduler", profiled.address,
+            )  # fmt: skip
+            assert result.returncode in (0, 1), result.stderr
+            assert not any(any(v) for v in client.run(_profiling).values())
