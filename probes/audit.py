@@ -76,7 +76,9 @@ def audit_one(
     """Run `probes` against one domain with a fresh DNS client; return its report."""
     target = dataclasses.replace(template, domain=domain)
     resolver = Net.for_target(target).resolver_addr()
-    dns_client = client_for(resolver, timeout=target.timeouts.dns)
+    # Its own door (its own per-run cache and counts), a view over the worker's shared,
+    # TTL- and memory-bounded answer cache (probes.net.answer_cache): issue 17 item 4.
+    dns_client = client_for(resolver, timeout=target.timeouts.dns, shared=True)
     net = Net.for_target(target, dns_client=dns_client)
     # Domains often share mail servers: the per-host connection limit holds across them all
     # (within one process).

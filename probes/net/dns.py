@@ -1,8 +1,13 @@
 """The resolver door: every DNS question mailprobe asks goes through a `DnsClient`.
 
 - **One answer per (name, type) per run.** The client caches every answer, failures included,
-  and concurrent askers of the same question share one in-flight query. `stats` counts what
-  went on the wire and what came from the cache.
+  and concurrent askers of the same question share one in-flight query. `stats` counts the
+  questions the run needed, what came from the run's cache and what went to the network.
+- **Shared across domains.** A client made with `shared=` (`check --domains`: one per domain,
+  `client_for(..., shared=True)`) is a view over a process-wide `AnswerCache`
+  (probes.net.answer_cache): TTL- and memory-bounded, single-flight across domains. The
+  run's own cache and counts stay its own; `stats.network_queries` counts the questions the
+  shared cache did not have.
 - **Failures are data.** `query()` never raises for a DNS-level problem: SERVFAIL, REFUSED,
   a timeout, a malformed reply, a CNAME loop or an invalid name come back as a `DnsAnswer`
   whose `rcode` says so (`answer.ok` is False). A probe either turns that into a finding or
@@ -38,6 +43,7 @@ import dns.resolver
 
 from probes.errors import DnsError
 from probes.names import InvalidDomain, to_ascii
+from probes.net.answer_cache import AnswerCache, shared_answers
 
 # rcode values that are answers (the name does or does not exist); everything else is a failure.
 NOERROR = "NOERROR"
@@ -139,6 +145,9 @@ class RawAnswer:
     chain: tuple[str, ...] = ()
     detail: str | None = None
     signed: Signed | None = field(default=None, compare=False, repr=False)
+    # Seconds the answer may be kept (positive: the smallest TTL of the answer's rrsets;
+    # negative: the SOA's negative TTL, RFC 2308); None when the backend does not say.
+    ttl: float | None = field(default=None, compare=False)
 
 
 class Backend(Protocol):
@@ -151,12 +160,18 @@ class Backend(Protocol):
 
 @dataclass
 class DnsStats:
-    queries: int = 0  # questions sent to the backend (cache misses, CNAME follow-ups included)
-    cache_hits: int = 0
+    queries: int = 0  # questions the run needed (its cache misses, CNAME follow-ups included)
+    cache_hits: int = 0  # answered from the run's own cache
     failures: int = 0  # answers that were not NOERROR/NXDOMAIN
+    network_queries: int = 0  # of `queries`, those that went to the backend (the network)
 
     def to_json(self) -> dict[str, int]:
-        return {"queries": self.queries, "cache_hits": self.cache_hits, "failures": self.failures}
+        return {
+            "queries": self.queries,
+            "cache_hits": self.cache_hits,
+            "failures": self.failures,
+            "network_queries": self.network_queries,
+        }
 
 
 _pool_lock = threading.Lock()
@@ -209,8 +224,13 @@ class DnsClient:
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
         pool: ThreadPoolExecutor | None = None,
+        shared: AnswerCache | None = None,
     ) -> None:
         self.backend = backend
+        self.shared = shared
+        # The shared cache's key prefix: the resolver asked (doors asking different resolvers
+        # never share answers); a backend without `cache_scope` shares with itself only.
+        self._scope: Any = getattr(backend, "cache_scope", None) or ("backend", id(backend))
         self.stats = DnsStats()
         self._cache: OrderedDict[tuple[str, str], Future[DnsAnswer]] = OrderedDict()
         self._cache_size = cache_size
@@ -297,9 +317,16 @@ class DnsClient:
         problem = check_name(name)
         if problem is not None:
             return DnsAnswer(name, rdtype, BADNAME, detail=problem)
+        if self.shared is None:
+            raw, network = self.backend.resolve(name, rdtype), True
+        else:
+            backend = self.backend
+            raw, network = self.shared.resolve(
+                (self._scope, name, rdtype), lambda: backend.resolve(name, rdtype)
+            )
         with self._lock:
             self.stats.queries += 1
-        raw = self.backend.resolve(name, rdtype)
+            self.stats.network_queries += network
         if raw.rcode not in (NOERROR, NXDOMAIN):
             return DnsAnswer(name, rdtype, raw.rcode, detail=raw.detail)
         chain = list(raw.chain)
@@ -422,7 +449,19 @@ def interpret(response: dns.message.Message, name: str, rdtype: str) -> RawAnswe
         cname=cname,
         chain=tuple(chain[:-1]) if cname else tuple(chain),
         signed=Signed(tuple(response.answer), tuple(response.authority)),
+        ttl=_ttl(response, positive=bool(records or chain)),
     )
+
+
+def _ttl(response: dns.message.Message, *, positive: bool) -> int | None:
+    """How long the reply may be kept: the smallest TTL of its answer rrsets, or for a
+    negative reply its SOA's negative TTL (RFC 2308 §5: min(SOA TTL, SOA MINIMUM))."""
+    if positive:
+        return min((rrset.ttl for rrset in response.answer), default=None)
+    for rrset in response.authority:
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return min(rrset.ttl, rrset[0].minimum)
+    return None
 
 
 class WireBackend:
@@ -462,10 +501,15 @@ class WireBackend:
                 parts += ["-p", str(port)]
         return " ".join(parts)
 
+    @property
+    def cache_scope(self) -> tuple[Any, ...]:
+        """What answers depend on: the resolvers asked, from which source address."""
+        return ("wire", tuple(self.servers), self.source)
+
     def resolve(self, name: str, rdtype: str) -> RawAnswer:
         try:
             request = dns.message.make_query(
-                name + ".",
+                name if name == "." else name + ".",
                 rdtype,
                 use_edns=0,
                 payload=EDNS_PAYLOAD,
@@ -556,11 +600,17 @@ def _norm(rdtype: str, value: Any) -> Any:
 
 
 def client_for(
-    resolver: tuple[str, int] | None, *, timeout: float, source: str | None = None
+    resolver: tuple[str, int] | None,
+    *,
+    timeout: float,
+    source: str | None = None,
+    shared: bool = False,
 ) -> DnsClient:
-    """A DnsClient asking `resolver` (or the system's resolvers when None)."""
+    """A DnsClient asking `resolver` (or the system's resolvers when None); with `shared`, a
+    view over the process-wide answer cache (probes.net.answer_cache.shared_answers)."""
     servers = None if resolver is None else [resolver]
-    return DnsClient(WireBackend(servers, timeout=timeout, source=source))
+    backend = WireBackend(servers, timeout=timeout, source=source)
+    return DnsClient(backend, shared=shared_answers() if shared else None)
 
 
 __all__ = [
