@@ -23,8 +23,11 @@ Names are handled lower-case, without the trailing dot ("." is the root).
 
 from __future__ import annotations
 
+import os
 import shlex
+import socket
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,6 +47,7 @@ import dns.resolver
 from probes.errors import DnsError
 from probes.names import InvalidDomain, to_ascii
 from probes.net.answer_cache import AnswerCache, shared_answers
+from probes.net.dns_wire import Unsupported, build_query, read_reply
 
 # rcode values that are answers (the name does or does not exist); everything else is a failure.
 NOERROR = "NOERROR"
@@ -507,29 +511,28 @@ class WireBackend:
         return ("wire", tuple(self.servers), self.source)
 
     def resolve(self, name: str, rdtype: str) -> RawAnswer:
-        try:
-            request = dns.message.make_query(
-                name if name == "." else name + ".",
-                rdtype,
-                use_edns=0,
-                payload=EDNS_PAYLOAD,
-                # CD: a validating resolver hands over bogus data too, so that
-                # probes.net.dnssec can say why it is bogus rather than see SERVFAIL.
-                flags=dns.flags.RD | dns.flags.CD,
-                # DO: RRSIGs and denial proofs, for the types probes.net.dnssec validates
-                want_dnssec=rdtype in DNSSEC_TYPES,
-            )
-        except (dns.exception.DNSException, ValueError) as exc:
-            return RawAnswer(BADNAME, detail=str(exc))
+        dnssec = rdtype in DNSSEC_TYPES
+        qid = int.from_bytes(os.urandom(2), "big")
+        wire = build_query(qid, name, rdtype, dnssec=dnssec, payload=EDNS_PAYLOAD)
+        if wire is None:  # a name or type outside the plain form: dnspython builds it
+            try:
+                wire = self._request(name, rdtype, dnssec).to_wire()
+            except (dns.exception.DNSException, ValueError) as exc:
+                return RawAnswer(BADNAME, detail=str(exc))
+            qid = int.from_bytes(wire[:2], "big")
         per_try = self.timeout / self.attempts
         last = RawAnswer(TIMEOUT, detail=f"no answer within {self.timeout:g} s")
         for attempt in range(self.attempts):
             ip, port = self.servers[attempt % len(self.servers)]
             try:
-                response, _ = dns.query.udp_with_fallback(
-                    request, ip, timeout=per_try, port=port, source=self.source
-                )
+                reply = _udp_exchange(wire, ip, port, timeout=per_try, source=self.source)
+                raw = self._read(reply, wire, qid, name, rdtype, dnssec)
+                if raw is None:  # truncated: the same question over TCP
+                    raw = self._over_tcp(name, rdtype, dnssec, ip, port, per_try)
             except dns.exception.Timeout:
+                last = RawAnswer(TIMEOUT, detail=f"no answer from {ip}:{port} in {per_try:g} s")
+                continue
+            except TimeoutError:
                 last = RawAnswer(TIMEOUT, detail=f"no answer from {ip}:{port} in {per_try:g} s")
                 continue
             except (ConnectionError, OSError) as exc:
@@ -538,15 +541,86 @@ class WireBackend:
             except dns.exception.DNSException as exc:
                 last = RawAnswer(BADRESPONSE, detail=f"{ip}:{port}: {exc}")
                 continue
-            if response.flags & dns.flags.TC:
-                last = RawAnswer(BADRESPONSE, detail="answer truncated even over TCP")
+            if raw.rcode == BADRESPONSE:
+                last = raw
                 continue
-            raw = interpret(response, name, rdtype)
             if raw.rcode == "SERVFAIL" and attempt + 1 < self.attempts:
                 last = raw
                 continue
             return raw
         return last
+
+    def _request(self, name: str, rdtype: str, dnssec: bool) -> dns.message.Message:
+        """The query as dnspython builds it (the TCP fallback, names outside the plain form)."""
+        return dns.message.make_query(
+            dns.name.root if name == "." else name + ".",
+            rdtype,
+            use_edns=0,
+            payload=EDNS_PAYLOAD,
+            # CD: a validating resolver hands over bogus data too, so that
+            # probes.net.dnssec can say why it is bogus rather than see SERVFAIL.
+            flags=dns.flags.RD | dns.flags.CD,
+            # DO: RRSIGs and denial proofs, for the types probes.net.dnssec validates
+            want_dnssec=dnssec,
+        )
+
+    def _read(
+        self, reply: bytes, query: bytes, qid: int, name: str, rdtype: str, dnssec: bool
+    ) -> RawAnswer | None:
+        """The reply as a RawAnswer (None: truncated). Read by probes.net.dns_wire when it is
+        plain, else (and for DO questions, whose rrsets DNSSEC validation needs) by dnspython."""
+        qname = query[12 : len(query) - 15]  # between the header and QTYPE, QCLASS, OPT
+        if not dnssec:
+            try:
+                got = read_reply(reply, qid, qname, name, rdtype)
+            except Unsupported:
+                pass
+            else:
+                if got.truncated:
+                    return None
+                if got.rcode not in (NOERROR, NXDOMAIN):
+                    return RawAnswer(got.rcode, detail="server answered " + got.rcode)
+                assert got.records is not None
+                return RawAnswer(got.rcode, got.records, got.cname, got.chain, None, None, got.ttl)
+        request = dns.message.from_wire(query)
+        response = dns.message.from_wire(reply, raise_on_truncation=False)
+        if not request.is_response(response):
+            return RawAnswer(BADRESPONSE, detail="the reply does not answer the question asked")
+        if response.flags & dns.flags.TC:
+            return None
+        return interpret(response, name, rdtype)
+
+    def _over_tcp(
+        self, name: str, rdtype: str, dnssec: bool, ip: str, port: int, timeout: float
+    ) -> RawAnswer:
+        response = dns.query.tcp(
+            self._request(name, rdtype, dnssec), ip, timeout=timeout, port=port, source=self.source
+        )
+        if response.flags & dns.flags.TC:
+            return RawAnswer(BADRESPONSE, detail="answer truncated even over TCP")
+        return interpret(response, name, rdtype)
+
+
+def _udp_exchange(query: bytes, ip: str, port: int, *, timeout: float, source: str | None) -> bytes:
+    """Send `query` to ip:port over UDP and return the first reply with its ID (a connected
+    socket: the kernel drops datagrams from other addresses, and an ICMP "port unreachable"
+    is a ConnectionRefusedError at once). Raises TimeoutError after `timeout` seconds."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    deadline = time.monotonic() + timeout
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        if source is not None:
+            sock.bind((source, 0))
+        sock.connect((ip, port))
+        sock.settimeout(timeout)
+        sock.send(query)
+        while True:
+            reply = sock.recv(65535)
+            if reply[:2] == query[:2]:
+                return reply
+            remaining = deadline - time.monotonic()  # a stray datagram: wait for ours
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
 
 
 class StaticBackend:
