@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from probes.net.dns import RawAnswer
@@ -129,6 +129,16 @@ class AnswerCache:
         flight.set_result(raw)
         return raw, True
 
+    def peek(self, key: Hashable) -> RawAnswer | None:
+        """The kept answer for `key` when fresh, else None (never fetches or waits)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.expires <= self.clock():
+                return None
+            self._entries.move_to_end(key)
+            self._hits += 1
+            return entry.raw
+
     def ttl_for(self, raw: RawAnswer) -> float:
         """How long `raw` is kept (seconds; 0: not kept)."""
         from probes.net.dns import NOERROR, NXDOMAIN
@@ -174,25 +184,23 @@ class AnswerCache:
 
 def estimate_size(key: Hashable, raw: RawAnswer) -> int:
     """About how many bytes an entry holds (Python objects included), for the memory bound."""
-    size = _ENTRY_OVERHEAD + _size(key)
+    size = _ENTRY_OVERHEAD + (len(key[-2]) if isinstance(key, tuple) and len(key) > 1 else 64)
     for record in raw.records:
-        size += _size(record)
-    for name in raw.chain:
-        size += 50 + len(name)
+        if isinstance(record, str):  # an address or a name
+            size += 60 + len(record)
+        elif isinstance(record, tuple):  # TXT strings, (preference, exchange), TLSA, SRV
+            size += 56 + 8 * len(record)
+            for part in record:
+                size += 40 + len(part) if isinstance(part, str | bytes) else 32
+        else:
+            size += 64
+    size += sum(60 + len(name) for name in raw.chain)
     if raw.detail:
-        size += 50 + len(raw.detail)
+        size += 60 + len(raw.detail)
     if raw.signed is not None:
         for rrset in (*raw.signed.answer, *raw.signed.authority):
             size += 400 + 300 * len(rrset)
     return size
-
-
-def _size(value: Any) -> int:
-    if isinstance(value, str | bytes):
-        return 50 + len(value)
-    if isinstance(value, tuple):
-        return 40 + 8 * len(value) + sum(_size(v) for v in value)
-    return 32
 
 
 _SHARED: AnswerCache | None = None

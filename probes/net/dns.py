@@ -23,6 +23,8 @@ Names are handled lower-case, without the trailing dot ("." is the root).
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import shlex
 import socket
@@ -192,6 +194,7 @@ def _shared_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalize_name(name: str) -> str:
     """The name as asked: lower-case A-labels (probes.names.to_ascii, IDNA 2008 / UTS 46),
     no trailing dot. A name that cannot be encoded is asked as given (the backend refuses it)."""
@@ -205,6 +208,7 @@ def normalize_name(name: str) -> str:
     return text.rstrip(".")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def check_name(name: str) -> str | None:
     """None when `name` is a valid DNS name, else why not."""
     if name == ".":
@@ -217,6 +221,32 @@ def check_name(name: str) -> str | None:
         if len(label.encode("utf-8", errors="replace")) > 63:
             return f"label {label[:20]!r}… longer than 63 bytes"
     return None
+
+
+_ANCHORS: dict[tuple[Any, ...], Any] = {}
+_ANCHORS_LOCK = threading.Lock()
+
+
+def _anchors(path: str | None, load: Any) -> Any:
+    """The trust anchors of `path` (None: the packaged root anchor), parsed once per process
+    for as long as the file is unchanged: every domain of `check --domains` has a door, and
+    so a validator, of its own."""
+    key: tuple[Any, ...] = (path,)
+    if path is not None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return load(path)  # the loader names the problem
+        key = (path, info.st_mtime_ns, info.st_size, info.st_ino)
+    with _ANCHORS_LOCK:
+        known = _ANCHORS.get(key)
+    if known is None:
+        known = load(path)
+        with _ANCHORS_LOCK:
+            if len(_ANCHORS) > 16:
+                _ANCHORS.clear()
+            known = _ANCHORS.setdefault(key, known)
+    return known
 
 
 class DnsClient:
@@ -260,9 +290,23 @@ class DnsClient:
                 if not self._cache[oldest_key].done():
                     break
                 del self._cache[oldest_key]
+        if self.shared is not None and self._answer_inline(future, *key):
+            return future
         pool = self._pool or _shared_pool()
         pool.submit(self._fill, future, *key)
         return future
+
+    def _answer_inline(self, future: Future[DnsAnswer], name: str, rdtype: str) -> bool:
+        """Answer from the shared cache in the asker's thread, without a trip through the
+        pool, when the shared cache holds a fresh answer that needs no CNAME follow-up."""
+        assert self.shared is not None
+        raw = self.shared.peek((self._scope, name, rdtype))
+        if raw is None or (raw.cname is not None and not raw.records):
+            return False
+        with self._lock:
+            self.stats.queries += 1
+        self._finish(future, self._from_raw(name, rdtype, (), raw))
+        return True
 
     def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Ask (name, rdtype) and wait for the answer (cached for the rest of the run)."""
@@ -291,7 +335,7 @@ class DnsClient:
         from probes.net.dnssec import Validator
         from probes.parse.trust_anchor import load_trust_anchor
 
-        made = Validator(self, load_trust_anchor(trust_anchor))
+        made = Validator(self, _anchors(trust_anchor, load_trust_anchor))
         with self._lock:
             return self._validators.setdefault(trust_anchor, made)
 
@@ -331,6 +375,10 @@ class DnsClient:
         with self._lock:
             self.stats.queries += 1
             self.stats.network_queries += network
+        return self._from_raw(name, rdtype, seen, raw)
+
+    def _from_raw(self, name: str, rdtype: str, seen: tuple[str, ...], raw: RawAnswer) -> DnsAnswer:
+        """The answer a backend's raw answer gives (CNAME targets asked through the cache)."""
         if raw.rcode not in (NOERROR, NXDOMAIN):
             return DnsAnswer(name, rdtype, raw.rcode, detail=raw.detail)
         chain = list(raw.chain)
@@ -602,25 +650,30 @@ class WireBackend:
 
 
 def _udp_exchange(query: bytes, ip: str, port: int, *, timeout: float, source: str | None) -> bytes:
-    """Send `query` to ip:port over UDP and return the first reply with its ID (a connected
-    socket: the kernel drops datagrams from other addresses, and an ICMP "port unreachable"
-    is a ConnectionRefusedError at once). Raises TimeoutError after `timeout` seconds."""
+    """Send `query` to ip:port over UDP and return the first reply from there with its ID.
+    Raises TimeoutError after `timeout` seconds. The socket is not connected, as dnspython's
+    is not: an ICMP "port unreachable" is not heard, so a dead resolver port times out."""
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     deadline = time.monotonic() + timeout
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         if source is not None:
             sock.bind((source, 0))
-        sock.connect((ip, port))
         sock.settimeout(timeout)
-        sock.send(query)
+        sock.sendto(query, (ip, port))
         while True:
-            reply = sock.recv(65535)
-            if reply[:2] == query[:2]:
+            reply, peer = sock.recvfrom(65535)
+            if reply[:2] == query[:2] and _same_peer(peer, ip, port):
                 return reply
             remaining = deadline - time.monotonic()  # a stray datagram: wait for ours
             if remaining <= 0:
                 raise TimeoutError
             sock.settimeout(remaining)
+
+
+def _same_peer(peer: Any, ip: str, port: int) -> bool:
+    if peer[1] != port:
+        return False
+    return bool(peer[0] == ip or ipaddress.ip_address(peer[0]) == ipaddress.ip_address(ip))
 
 
 class StaticBackend:
