@@ -536,7 +536,7 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
     statuses: list[int] = []
     plugin: list[tuple[str, int, RunReport]] = []  # --format nagios: (domain, state, report)
     worst = EXIT_OK
-    counts = {"domains": 0, "failing": 0, "errors": 0, "queries": 0}
+    counts = {"domains": 0, "failing": 0, "errors": 0, "queries": 0, "network": 0}
     metrics = None
     if args.prometheus_dir:
         from probes.cli_prometheus import audit_metrics
@@ -573,6 +573,7 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             counts["failing"] += status == EXIT_FINDINGS
             counts["errors"] += status == EXIT_PROBE_ERROR
             counts["queries"] += (report.dns or {}).get("queries", 0)
+            counts["network"] += (report.dns or {}).get("network_queries", 0)
             if metrics is not None:
                 metrics.add(report, status)
             worst = EXIT_FINDINGS if EXIT_FINDINGS in (worst, status) else max(worst, status)
@@ -591,6 +592,7 @@ def _audit_and_report(args, domains: list[str], template: Target, probe_classes)
             f"{counts['domains']} domains in {time.perf_counter() - t0:.1f}s: "
             f"{counts['failing']} with findings at or above {fail_on.value}, "
             f"{counts['errors']} with probe errors; {counts['queries']} DNS queries"
+            f" ({counts['network']} to the network)"
         )
     written = [out_dir / "domains.jsonl"]
     if metrics is not None:

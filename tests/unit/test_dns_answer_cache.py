@@ -310,3 +310,20 @@ def test_an_audit_asks_a_shared_include_once_and_counts_it_per_domain():
         assert report.dns["queries"] == 2  # its own TXT and the include: what it needed
     network = [r.dns["network_queries"] for r in reports if r.dns]
     assert sum(network) == len(asked) == len(domains) + 1
+
+
+@pytest.mark.timeout(HANG_GUARD_S)
+def test_the_domains_summary_says_how_many_questions_went_to_the_network(tmp_path, capsys):
+    from probes import cli
+
+    records = {("_spf.provider.example", "TXT"): ['"v=spf1 -all"']}
+    domains = [f"d{i}.example" for i in range(4)]
+    for d in domains:
+        records[(d, "TXT")] = ['"v=spf1 include:_spf.provider.example -all"']
+    (tmp_path / "domains.txt").write_text("\n".join(domains) + "\n")
+    with TinyDns(records) as server:
+        argv = ["check", "--domains", str(tmp_path / "domains.txt"), "--probe", "dns.spf"]
+        argv += ["--resolver", server.address, "--output", str(tmp_path / "out")]
+        cli.main([*argv, "--no-history", "--processes", "1"])
+    said = capsys.readouterr()
+    assert "8 DNS queries (5 to the network)" in said.out + said.err
