@@ -4,7 +4,7 @@
         [--probe GLOB] [--no-shared]
 
 Generates the world of bench/dns_audit.py (N domains, providers, collectors), serves it from
-tests/tiny_dns.py in a process of its own (its CPU is not counted), and audits the domains
+a small UDP server in a process of its own (its CPU is not counted), and audits the domains
 with `probes.audit.audit_domains` (the dns.* probes, one process, the door's wire path with
 dnspython), as `check --domains` does in each worker. Prints CPU per domain (this process,
 all threads), questions and network questions per domain. `--profile N` profiles every
@@ -38,16 +38,66 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 SERVER = """
-import json, sys, time
-from tests.tiny_dns import TinyDns
+import json, socket, sys, threading
+sys.path.insert(0, "bench")
+import dns.flags, dns.message, dns.rcode, dns.rrset
+from probes.net.dns import DNSSEC_TYPES, EDNS_PAYLOAD
+from probes.net.dns_wire import build_query
 records = {tuple(k.split("|")): v for k, v in json.load(open(sys.argv[1])).items()}
-with TinyDns(records) as server:
-    print(server.address, flush=True)
+delay = float(sys.argv[2])
+names = {name for name, _ in records}
+
+def reply_for(query):
+    q = dns.message.from_wire(query)
+    question = q.question[0]
+    name = question.name.to_text(omit_final_dot=True).lower()
+    rdtype = dns.rdatatype.to_text(question.rdtype)
+    reply = dns.message.make_response(q)
+    reply.flags |= dns.flags.RA
+    if name not in names:
+        reply.set_rcode(dns.rcode.NXDOMAIN)
+    for text in records.get((name, rdtype), []):
+        reply.answer.append(dns.rrset.from_text(name + ".", 300, "IN", rdtype, text))
+    return reply.to_wire()
+
+# Every known question's reply made beforehand (the ID patched in per query), so that the
+# server answers in microseconds and never queues: the audit's latency is the audit's own.
+ready = {}
+for name, rdtype in records:
+    wire = build_query(0, name, rdtype, dnssec=rdtype in DNSSEC_TYPES, payload=EDNS_PAYLOAD)
+    if wire is not None:
+        ready[wire[2:]] = reply_for(wire)[2:]
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("127.0.0.1", 0))
+
+def serve():
+    while True:
+        data, peer = sock.recvfrom(4096)
+        known = ready.get(data[2:])
+        try:
+            sock.sendto(data[:2] + known if known else reply_for(data), peer)
+        except Exception:
+            pass
+
+threading.Thread(target=serve, daemon=True).start()
+address = "127.0.0.1:%d" % sock.getsockname()[1]
+if delay <= 0:
+    print(address, flush=True)
     sys.stdin.read()
+else:
+    from dnsproxy import DelayProxy
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    proxy = DelayProxy(("127.0.0.1", port), sock.getsockname(), delay=delay).start()
+    print(f"127.0.0.1:{port}", flush=True)
+    sys.stdin.read()
+    proxy.stop()
 """
 
 
-def serve(world) -> tuple[subprocess.Popen, str]:
+def serve(world, delay: float = 0.0) -> tuple[subprocess.Popen, str]:
     from probes.lab.zones import txt_rdata
 
     records: dict[str, list[str]] = {}
@@ -58,7 +108,7 @@ def serve(world) -> tuple[subprocess.Popen, str]:
     with os.fdopen(fd, "w") as fh:
         json.dump(records, fh)
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER, path],
+        [sys.executable, "-c", SERVER, path, str(delay)],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -109,7 +159,19 @@ def main() -> int:
     parser.add_argument("--profile", type=int, default=0, metavar="N")
     parser.add_argument("--no-shared", action="store_true", help="no shared answer cache")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=0.0,
+        help="answer each query after this delay (bench/dnsproxy.py in the server's process),"
+        " and print each domain's wall time against its critical path",
+    )
+    parser.add_argument(
+        "--switch-interval", type=float, default=0.0, help="sys.setswitchinterval (s) first"
+    )
     args = parser.parse_args()
+    if args.switch_interval > 0:
+        sys.setswitchinterval(args.switch_interval)
 
     import dns_audit
 
@@ -120,7 +182,7 @@ def main() -> int:
     installed = sorted(registry.load_probes().items())
     classes = [cls for pid, cls in installed if fnmatch.fnmatch(pid, args.probe)]
     world = dns_audit.generate(args.domains, seed=args.seed)
-    server, address = serve(world)
+    server, address = serve(world, args.delay_ms / 1000)
     try:
         if args.no_shared:
             import probes.audit as audit_module
@@ -181,6 +243,19 @@ def main() -> int:
         f" questions {statistics.mean(queries):.1f}/domain, to the network"
         f" {statistics.mean(network):.1f}/domain; findings {findings / n:.1f}/domain"
     )
+    if args.delay_ms > 0:
+        ids = {c.id for c in classes}
+        ratios = sorted(
+            r.duration_s
+            / (dns_audit.plan_for(world, r.target.domain, ids).critical * args.delay_ms / 1000)
+            for r in reports
+        )
+        durations = sorted(r.duration_s * 1000 for r in reports)
+        print(
+            f"  per-domain wall median {statistics.median(durations):.0f} ms, p95"
+            f" {dns_audit.pct(durations, 0.95):.0f} ms; / critical path median"
+            f" {statistics.median(ratios):.2f}, p95 {dns_audit.pct(ratios, 0.95):.2f}"
+        )
     if yappi is not None:
         stats = yappi.get_func_stats()
         stats.sort("tsub")

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from probes.net.dns import RawAnswer
 
-DEFAULT_MAX_ENTRIES = 100_000
-DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_ENTRIES = 20_000
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_TTL = 3600.0  # a positive answer is kept at most an hour
 DEFAULT_NEGATIVE_TTL = 300.0  # a negative answer at most 5 minutes (and without SOA: 5 min)
 DEFAULT_FAILURE_TTL = 5.0  # a failure (SERVFAIL, timeout, ...) 5 seconds
