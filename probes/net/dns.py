@@ -194,7 +194,7 @@ def _shared_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=4096)
 def normalize_name(name: str) -> str:
     """The name as asked: lower-case A-labels (probes.names.to_ascii, IDNA 2008 / UTS 46),
     no trailing dot. A name that cannot be encoded is asked as given (the backend refuses it)."""
@@ -208,7 +208,7 @@ def normalize_name(name: str) -> str:
     return text.rstrip(".")
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=4096)
 def check_name(name: str) -> str | None:
     """None when `name` is a valid DNS name, else why not."""
     if name == ".":

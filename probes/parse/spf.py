@@ -160,7 +160,7 @@ class NotSpfError(ValueError):
     """The text does not start with "v=spf1"."""
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> SpfRecord:
     """Parse one SPF record (the TXT strings already joined). Raises NotSpfError only when
     the text is not an SPF record at all; every syntax error is collected in `errors`.
