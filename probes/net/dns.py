@@ -13,9 +13,10 @@
   whose `rcode` says so (`answer.ok` is False). A probe either turns that into a finding or
   calls `answer.raise_for_failure()` and lets the runner classify it (ERROR/DNS or TIMEOUT).
 - **Concurrency.** `submit()` returns a Future, `query_many()` asks several questions at once.
-  Wire queries run on one bounded thread pool shared by every client in the process; a wire
-  query never waits on another, so the pool cannot deadlock.
-- **Backends.** `WireBackend` speaks DNS to a resolver (UDP, TCP when truncated) with dnspython;
+  Wire queries run on one bounded pool of threads (`WirePool`) shared by every client in the
+  process; a wire query never waits on a queued one, so the pool cannot deadlock.
+- **Backends.** `WireBackend` speaks DNS to a resolver (UDP, TCP when truncated); plain
+  messages are built and read by probes.net.dns_wire, the rest by dnspython;
   `StaticBackend` answers from records held in memory (unit tests, the OpenSPF suite).
 
 Names are handled lower-case, without the trailing dot ("." is the root).
@@ -23,9 +24,11 @@ Names are handled lower-case, without the trailing dot ("." is the root).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import os
+import queue
 import shlex
 import socket
 import threading
@@ -180,17 +183,59 @@ class DnsStats:
         }
 
 
+class WirePool:
+    """The door's threads: at most `size`, started when no thread is idle, kept afterwards.
+
+    Lighter than a ThreadPoolExecutor (whose every task makes a Future of its own besides the
+    door's, and a thread wake-up per idle check): a task is a function and its arguments on a
+    SimpleQueue. Tasks never wait on queued tasks (a wire query waits on nothing but its
+    reply or an in-flight query another thread runs), so the bound cannot deadlock. Daemon
+    threads: an interrupted run does not wait for its last DNS replies."""
+
+    def __init__(self, size: int = DEFAULT_POOL_SIZE, name: str = "mailprobe-dns") -> None:
+        self.size = size
+        self.name = name
+        self._queue: queue.SimpleQueue[tuple[Any, tuple[Any, ...]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0  # threads that will take the next task at once
+        self._backlog = 0  # tasks queued while every thread was busy
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        self._queue.put((fn, args))
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                return
+            if self._threads >= self.size:
+                self._backlog += 1
+                return
+            self._threads += 1
+            number = self._threads
+        threading.Thread(target=self._work, name=f"{self.name}-{number}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self._queue.get()
+            with contextlib.suppress(BaseException):  # a task reports its own failures
+                fn(*args)
+            del fn, args
+            with self._lock:
+                if self._backlog:
+                    self._backlog -= 1  # this thread takes a queued task next
+                else:
+                    self._idle += 1
+
+
 _pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_pool: WirePool | None = None
 
 
-def _shared_pool() -> ThreadPoolExecutor:
+def _shared_pool() -> WirePool:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=DEFAULT_POOL_SIZE, thread_name_prefix="mailprobe-dns"
-            )
+            _pool = WirePool()
         return _pool
 
 
@@ -257,7 +302,7 @@ class DnsClient:
         backend: Backend,
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
-        pool: ThreadPoolExecutor | None = None,
+        pool: ThreadPoolExecutor | WirePool | None = None,
         shared: AnswerCache | None = None,
     ) -> None:
         self.backend = backend

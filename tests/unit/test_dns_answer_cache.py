@@ -327,3 +327,49 @@ def test_the_domains_summary_says_how_many_questions_went_to_the_network(tmp_pat
         cli.main([*argv, "--no-history", "--processes", "1"])
     said = capsys.readouterr()
     assert "8 DNS queries (5 to the network)" in said.out + said.err
+
+
+# --- the door's threads --------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(HANG_GUARD_S)
+def test_the_wire_pool_runs_every_task_within_its_thread_bound():
+    from probes.net.dns import WirePool
+
+    pool = WirePool(size=4, name="test-wire")
+    lock = threading.Lock()
+    running, most, done = [0], [0], threading.Semaphore(0)
+
+    def task(i: int) -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        done.release()
+
+    for i in range(40):
+        pool.submit(task, i)
+    for _ in range(40):
+        assert done.acquire(timeout=10)
+    assert most[0] == 4
+    assert len([t for t in threading.enumerate() if t.name.startswith("test-wire")]) == 4
+
+
+@pytest.mark.timeout(HANG_GUARD_S)
+def test_an_idle_wire_thread_takes_the_next_task_and_a_failing_task_does_not_kill_it():
+    from probes.net.dns import WirePool
+
+    pool = WirePool(size=8, name="test-idle")
+    finished = threading.Semaphore(0)
+
+    def broken() -> None:
+        finished.release()
+        raise RuntimeError("task bug")
+
+    for _ in range(5):
+        pool.submit(broken)
+        assert finished.acquire(timeout=10)
+        time.sleep(0.01)  # the thread is back waiting
+    assert len([t for t in threading.enumerate() if t.name.startswith("test-idle")]) == 1
