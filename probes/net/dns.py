@@ -484,6 +484,9 @@ class DnsClient:
         return answer
 
 
+_NO_SIGNATURES = Signed()
+
+
 def _joined(first: Signed | None, second: Signed | None) -> Signed | None:
     """The DNSSEC material of a CNAME hop and its target's answer, together."""
     if first is None or second is None:
@@ -663,18 +666,20 @@ class WireBackend:
         """The reply as a RawAnswer (None: truncated). Read by probes.net.dns_wire when it is
         plain, else (and for DO questions, whose rrsets DNSSEC validation needs) by dnspython."""
         qname = query[12 : len(query) - 15]  # between the header and QTYPE, QCLASS, OPT
-        if not dnssec:
-            try:
-                got = read_reply(reply, qid, qname, name, rdtype)
-            except Unsupported:
-                pass
-            else:
-                if got.truncated:
-                    return None
-                if got.rcode not in (NOERROR, NXDOMAIN):
-                    return RawAnswer(got.rcode, detail="server answered " + got.rcode)
-                assert got.records is not None
-                return RawAnswer(got.rcode, got.records, got.cname, got.chain, None, None, got.ttl)
+        try:
+            got = read_reply(reply, qid, qname, name, rdtype, unsigned=dnssec)
+        except Unsupported:
+            pass
+        else:
+            if got.truncated:
+                return None
+            if got.rcode not in (NOERROR, NXDOMAIN):
+                return RawAnswer(got.rcode, detail="server answered " + got.rcode)
+            assert got.records is not None
+            # A DO question's reply without any DNSSEC record (an unsigned zone): what the
+            # validator sees in it is "no signatures", as from dnspython's rrsets.
+            signed = _NO_SIGNATURES if dnssec else None
+            return RawAnswer(got.rcode, got.records, got.cname, got.chain, None, signed, got.ttl)
         request = dns.message.from_wire(query)
         response = dns.message.from_wire(reply, raise_on_truncation=False)
         if not request.is_response(response):

@@ -50,6 +50,7 @@ TYPE_CODES = {
 }
 _A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _SPF = 1, 2, 5, 6, 12, 15, 16, 28, 99
 _NAME_TYPES = (_NS, _CNAME, _PTR)
+_DNSSEC_RECORDS = (46, 47, 50)  # RRSIG, NSEC, NSEC3 (an answer's RRSIG is Unsupported anyway)
 # The rcodes 0-10 (RFC 1035, 2136); above that dnspython's parse is used.
 RCODES = (
     "NOERROR",
@@ -140,11 +141,15 @@ def check_reply(wire: bytes, qid: int, qname_wire: bytes, qtype: int) -> tuple[i
     return flags, end + 4
 
 
-def read_reply(wire: bytes, qid: int, qname_wire: bytes, name: str, rdtype: str) -> Reply:
+def read_reply(
+    wire: bytes, qid: int, qname_wire: bytes, name: str, rdtype: str, *, unsigned: bool = False
+) -> Reply:
     """The reply to our query for (name, rdtype) (built by build_query as `qname_wire`).
 
     Raises Unsupported when it is not plainly such a reply, or holds what only dnspython
-    reads the same way as `probes.net.dns.interpret` (the caller then uses dnspython)."""
+    reads the same way as `probes.net.dns.interpret` (the caller then uses dnspython). With
+    `unsigned` (a question asked with DO), also when its answer or authority section holds
+    any DNSSEC record (RRSIG, NSEC, NSEC3): validation needs those as dnspython rrsets."""
     from probes.net.dns import MAX_CNAMES, normalize_name
 
     qtype = TYPE_CODES[rdtype]
@@ -178,6 +183,8 @@ def read_reply(wire: bytes, qid: int, qname_wire: bytes, name: str, rdtype: str)
         end = offset + rdlen
         if end > len(wire):
             raise Unsupported("record past the end of the reply")
+        if unsigned and rtype in _DNSSEC_RECORDS:
+            raise Unsupported("DNSSEC records in the authority section")
         if rtype == _SOA and negative_ttl is None:
             pos = _read_name(wire, offset)[1]
             pos = _read_name(wire, pos)[1]

@@ -214,3 +214,22 @@ def test_any_txt_and_address_reply_reads_as_dnspython_reads_it(texts, addresses,
         same(_reply("r.example", "TXT", ("r.example.", ttl, "TXT", *txt)), "r.example", "TXT")
     if addresses:
         same(_reply("r.example", "A", ("r.example.", ttl, "A", *addresses)), "r.example", "A")
+
+
+def test_a_do_reply_with_dnssec_records_is_left_to_dnspython():
+    nsec = ("x.example.", 300, "NSEC", "z.example. A RRSIG NSEC")
+    wire = _reply("x.example", "MX", rcode=dns.rcode.NOERROR, authority=[SOA, nsec])
+    qname = _query("x.example", "MX", True)[12:-15]
+    with pytest.raises(Unsupported):
+        read_reply(wire, QID, qname, "x.example", "MX", unsigned=True)
+    # the same reply to a question without DO: the proof is not needed, the answer is read
+    assert read_reply(wire, QID, qname, "x.example", "MX").rcode == "NOERROR"
+    sig = "MX 13 2 300 20300101000000 20200101000000 12345 example. " + "A" * 88
+    signed = _reply(
+        "x.example",
+        "MX",
+        ("x.example.", 300, "MX", "10 mx.example."),
+        ("x.example.", 300, "RRSIG", sig),
+    )
+    with pytest.raises(Unsupported):
+        read_reply(signed, QID, qname, "x.example", "MX", unsigned=True)
