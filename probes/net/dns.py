@@ -410,16 +410,20 @@ class DnsClient:
         problem = check_name(name)
         if problem is not None:
             return DnsAnswer(name, rdtype, BADNAME, detail=problem)
+        with self._lock:
+            self.stats.queries += 1
         if self.shared is None:
-            raw, network = self.backend.resolve(name, rdtype), True
+            with self._lock:
+                self.stats.network_queries += 1
+            raw = self.backend.resolve(name, rdtype)
         else:
             backend = self.backend
             raw, network = self.shared.resolve(
                 (self._scope, name, rdtype), lambda: backend.resolve(name, rdtype)
             )
-        with self._lock:
-            self.stats.queries += 1
-            self.stats.network_queries += network
+            if network:
+                with self._lock:
+                    self.stats.network_queries += 1
         return self._from_raw(name, rdtype, seen, raw)
 
     def _from_raw(self, name: str, rdtype: str, seen: tuple[str, ...], raw: RawAnswer) -> DnsAnswer:
