@@ -14,13 +14,3 @@ def key2048() -> rsa.RSAPrivateKey:
 @pytest.fixture(scope="module")
 def ed_key() -> ed25519.Ed25519PrivateKey:
     return ed25519.Ed25519PrivateKey.generate()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_shared_answers():
-    """`check --domains` doors share a process-wide answer cache keyed by resolver address;
-    a test's loopback resolver may get a port an earlier test's resolver had: start empty."""
-    from probes.net.answer_cache import shared_answers
-
-    shared_answers().clear()
-    yield
