@@ -60,8 +60,9 @@ N_KEYS = 3  # RSA 2048 keys generated once and shared by all domains (2 per doma
 PROXY_HOST_OCTET = 99  # the proxy listens on <lab block>.99:53
 MB = 1_000_000
 
-TARGET_SPEEDUP = 10.0
-TARGET_CRITICAL = 1.5
+TARGET_SPEEDUP = 50.0  # issue 17: >= 50x checkdmarc's wall time (issue 5 asked 10x)
+TARGET_CRITICAL = 1.5  # the share of domains within 1.5x of their critical path (issue 5)
+TARGET_P95 = 3.0  # issue 17: per-domain p95 <= 3x its critical path at the default concurrency
 TARGET_RSS_MB = 300.0
 TARGET_RSS_DOMAINS = 10_000
 
@@ -522,7 +523,9 @@ def mailprobe_cmd(
 ) -> list[str]:
     """The command line of one mailprobe run (`processes` 0: mailprobe's default)."""
     if via_cli:
-        cmd = [str(ROOT / ".venv" / "bin" / "mailprobe"), "check", "--domains", str(domains_file)]
+        # `python -m probes.cli` from ROOT (run_child's cwd): the tree this bench is in is the
+        # one measured, whichever venv (or editable install) provides the dependencies.
+        cmd = [sys.executable, "-m", "probes.cli", "check", "--domains", str(domains_file)]
         cmd += ["--resolver", resolver, "--probe", "dns.*", "--format", "json", "-q"]
         cmd += ["--output", str(out_dir), "--concurrency", str(concurrency)]
         if TRUST_ANCHOR:
@@ -698,6 +701,10 @@ def summarize_mailprobe(
     """Print mailprobe's figures; return (ratio, domain) sorted worst first."""
     got = len(reports)
     queries = [r["dns"]["queries"] for r in reports if r.get("dns")]
+    # network_queries: what the worker's shared answer cache did not have (older trees: absent)
+    network = [
+        r["dns"]["network_queries"] for r in reports if "network_queries" in (r["dns"] or {})
+    ]
     needed = [plans[r["target"]["domain"]].needed for r in reports]
     ratios = []
     for r in reports:
@@ -737,6 +744,12 @@ def summarize_mailprobe(
             f" questions; proxy saw {proxy_counts.total / max(1, got):.1f}/domain"
             f" ({proxy_counts.tcp} over TCP, {proxy_counts.servfail} SERVFAIL made up)"
         )
+    cpu_ms = 1000 * run.cpu_s / max(1, got)
+    net_text = f"{statistics.mean(network):.1f}" if network else "not reported"
+    print(
+        f"  per domain: CPU {cpu_ms:.1f} ms, questions {statistics.mean(queries or [0]):.1f},"
+        f" to the network {net_text} (proxy saw {proxy_counts.total / max(1, got):.1f})"
+    )
     if durations:
         print(
             f"  per-domain wall: median {statistics.median(durations):.0f} ms, p95"
@@ -756,13 +769,18 @@ def summarize_mailprobe(
             f"mailprobe queries/domain{label}",
             f"{statistics.mean(queries):.1f} (needed {statistics.mean(needed):.1f})",
         )
+    res.add(f"mailprobe CPU/domain{label}", f"{cpu_ms:.1f} ms")
+    res.add(
+        f"mailprobe network queries/domain{label}",
+        f"{net_text} (proxy saw {proxy_counts.total / max(1, got):.1f})",
+    )
     if values:
         res.add(
-            f"domains within {TARGET_CRITICAL}x critical path{label}",
-            f"{100 * within / len(values):.1f} % (median {statistics.median(values):.2f}x,"
-            f" p95 {pct(values, 0.95):.2f}x)",
-            "100 %",
-            within == len(values) and got == n_domains,
+            f"per-domain p95 / critical path{label}",
+            f"{pct(values, 0.95):.2f}x (median {statistics.median(values):.2f}x;"
+            f" {100 * within / len(values):.1f} % within {TARGET_CRITICAL}x)",
+            f"<= {TARGET_P95:.0f}x",
+            pct(values, 0.95) <= TARGET_P95 and got == n_domains,
         )
     rss_target = f"<= {TARGET_RSS_MB:.0f} MB at {TARGET_RSS_DOMAINS} domains"
     # The sampled sum can miss a short peak that ru_maxrss (one process) caught: take the larger.
@@ -797,6 +815,12 @@ def run_bench(args: argparse.Namespace, res: Results, started: list, tmp: Path) 
         raise SystemExit("error: no dns.* probe classes found (probes/checks/dns_*.py)")
     via_cli = not unregistered
     print(f"  {', '.join(sorted(classes))}")
+    if "dns.blocklists" in classes:
+        print(
+            "  dns.blocklists asks the default public lists (their RFC 5782 test entries, each"
+            " MX address): the lab's Knot REFUSES them (DNSBL_UNUSABLE); these questions are"
+            " not in the critical-path model below"
+        )
     if unregistered:
         print(f"  not registered as entry points: {', '.join(unregistered)}: run through the API")
     else:
@@ -837,7 +861,8 @@ def run_bench(args: argparse.Namespace, res: Results, started: list, tmp: Path) 
 
     runs: list[tuple[str, ChildRun, int]] = []  # (label, run, reports)
     ratios: list[tuple[float, str]] = []
-    combos = [(p, c) for p in args.processes for c in args.concurrency]
+    # A value given twice runs once (its output directory and label would clash).
+    combos = list(dict.fromkeys((p, c) for p in args.processes for c in args.concurrency))
     for processes, concurrency in combos:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         procs = f"--processes {processes}" if processes else "default --processes"
@@ -846,7 +871,7 @@ def run_bench(args: argparse.Namespace, res: Results, started: list, tmp: Path) 
             f" (load {load})"
         )
         out_dir = tmp / f"mailprobe-out-{processes}-{concurrency}"
-        out_dir.mkdir()
+        out_dir.mkdir(exist_ok=True)
         before = proxy.counts()
         run = run_child(
             mailprobe_cmd(domains_file, proxy_ip, out_dir, concurrency, via_cli, processes),

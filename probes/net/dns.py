@@ -1,16 +1,22 @@
 """The resolver door: every DNS question mailprobe asks goes through a `DnsClient`.
 
 - **One answer per (name, type) per run.** The client caches every answer, failures included,
-  and concurrent askers of the same question share one in-flight query. `stats` counts what
-  went on the wire and what came from the cache.
+  and concurrent askers of the same question share one in-flight query. `stats` counts the
+  questions the run needed, what came from the run's cache and what went to the network.
+- **Shared across domains.** A client made with `shared=` (`check --domains`: one per domain,
+  `client_for(..., shared=True)`) is a view over a process-wide `AnswerCache`
+  (probes.net.answer_cache): TTL- and memory-bounded, single-flight across domains. The
+  run's own cache and counts stay its own; `stats.network_queries` counts the questions the
+  shared cache did not have.
 - **Failures are data.** `query()` never raises for a DNS-level problem: SERVFAIL, REFUSED,
   a timeout, a malformed reply, a CNAME loop or an invalid name come back as a `DnsAnswer`
   whose `rcode` says so (`answer.ok` is False). A probe either turns that into a finding or
   calls `answer.raise_for_failure()` and lets the runner classify it (ERROR/DNS or TIMEOUT).
 - **Concurrency.** `submit()` returns a Future, `query_many()` asks several questions at once.
-  Wire queries run on one bounded thread pool shared by every client in the process; a wire
-  query never waits on another, so the pool cannot deadlock.
-- **Backends.** `WireBackend` speaks DNS to a resolver (UDP, TCP when truncated) with dnspython;
+  Wire queries run on one bounded pool of threads (`WirePool`) shared by every client in the
+  process; a wire query never waits on a queued one, so the pool cannot deadlock.
+- **Backends.** `WireBackend` speaks DNS to a resolver (UDP, TCP when truncated); plain
+  messages are built and read by probes.net.dns_wire, the rest by dnspython;
   `StaticBackend` answers from records held in memory (unit tests, the OpenSPF suite).
 
 Names are handled lower-case, without the trailing dot ("." is the root).
@@ -18,8 +24,15 @@ Names are handled lower-case, without the trailing dot ("." is the root).
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import ipaddress
+import os
+import queue
 import shlex
+import socket
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +51,8 @@ import dns.resolver
 
 from probes.errors import DnsError
 from probes.names import InvalidDomain, to_ascii
+from probes.net.answer_cache import AnswerCache, shared_answers
+from probes.net.dns_wire import Unsupported, build_query, read_reply
 
 # rcode values that are answers (the name does or does not exist); everything else is a failure.
 NOERROR = "NOERROR"
@@ -139,6 +154,9 @@ class RawAnswer:
     chain: tuple[str, ...] = ()
     detail: str | None = None
     signed: Signed | None = field(default=None, compare=False, repr=False)
+    # Seconds the answer may be kept (positive: the smallest TTL of the answer's rrsets;
+    # negative: the SOA's negative TTL, RFC 2308); None when the backend does not say.
+    ttl: float | None = field(default=None, compare=False)
 
 
 class Backend(Protocol):
@@ -151,28 +169,77 @@ class Backend(Protocol):
 
 @dataclass
 class DnsStats:
-    queries: int = 0  # questions sent to the backend (cache misses, CNAME follow-ups included)
-    cache_hits: int = 0
+    queries: int = 0  # questions the run needed (its cache misses, CNAME follow-ups included)
+    cache_hits: int = 0  # answered from the run's own cache
     failures: int = 0  # answers that were not NOERROR/NXDOMAIN
+    network_queries: int = 0  # of `queries`, those that went to the backend (the network)
 
     def to_json(self) -> dict[str, int]:
-        return {"queries": self.queries, "cache_hits": self.cache_hits, "failures": self.failures}
+        return {
+            "queries": self.queries,
+            "cache_hits": self.cache_hits,
+            "failures": self.failures,
+            "network_queries": self.network_queries,
+        }
+
+
+class WirePool:
+    """The door's threads: at most `size`, started when no thread is idle, kept afterwards.
+
+    Lighter than a ThreadPoolExecutor (whose every task makes a Future of its own besides the
+    door's, and a thread wake-up per idle check): a task is a function and its arguments on a
+    SimpleQueue. Tasks never wait on queued tasks (a wire query waits on nothing but its
+    reply or an in-flight query another thread runs), so the bound cannot deadlock. Daemon
+    threads: an interrupted run does not wait for its last DNS replies."""
+
+    def __init__(self, size: int = DEFAULT_POOL_SIZE, name: str = "mailprobe-dns") -> None:
+        self.size = size
+        self.name = name
+        self._queue: queue.SimpleQueue[tuple[Any, tuple[Any, ...]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0  # threads that will take the next task at once
+        self._backlog = 0  # tasks queued while every thread was busy
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        self._queue.put((fn, args))
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                return
+            if self._threads >= self.size:
+                self._backlog += 1
+                return
+            self._threads += 1
+            number = self._threads
+        threading.Thread(target=self._work, name=f"{self.name}-{number}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self._queue.get()
+            with contextlib.suppress(BaseException):  # a task reports its own failures
+                fn(*args)
+            del fn, args
+            with self._lock:
+                if self._backlog:
+                    self._backlog -= 1  # this thread takes a queued task next
+                else:
+                    self._idle += 1
 
 
 _pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_pool: WirePool | None = None
 
 
-def _shared_pool() -> ThreadPoolExecutor:
+def _shared_pool() -> WirePool:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=DEFAULT_POOL_SIZE, thread_name_prefix="mailprobe-dns"
-            )
+            _pool = WirePool()
         return _pool
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_name(name: str) -> str:
     """The name as asked: lower-case A-labels (probes.names.to_ascii, IDNA 2008 / UTS 46),
     no trailing dot. A name that cannot be encoded is asked as given (the backend refuses it)."""
@@ -186,6 +253,7 @@ def normalize_name(name: str) -> str:
     return text.rstrip(".")
 
 
+@functools.lru_cache(maxsize=4096)
 def check_name(name: str) -> str | None:
     """None when `name` is a valid DNS name, else why not."""
     if name == ".":
@@ -200,6 +268,32 @@ def check_name(name: str) -> str | None:
     return None
 
 
+_ANCHORS: dict[tuple[Any, ...], Any] = {}
+_ANCHORS_LOCK = threading.Lock()
+
+
+def _anchors(path: str | None, load: Any) -> Any:
+    """The trust anchors of `path` (None: the packaged root anchor), parsed once per process
+    for as long as the file is unchanged: every domain of `check --domains` has a door, and
+    so a validator, of its own."""
+    key: tuple[Any, ...] = (path,)
+    if path is not None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return load(path)  # the loader names the problem
+        key = (path, info.st_mtime_ns, info.st_size, info.st_ino)
+    with _ANCHORS_LOCK:
+        known = _ANCHORS.get(key)
+    if known is None:
+        known = load(path)
+        with _ANCHORS_LOCK:
+            if len(_ANCHORS) > 16:
+                _ANCHORS.clear()
+            known = _ANCHORS.setdefault(key, known)
+    return known
+
+
 class DnsClient:
     """The per-run resolver door: cached, counted, concurrent. Thread-safe."""
 
@@ -208,9 +302,14 @@ class DnsClient:
         backend: Backend,
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
-        pool: ThreadPoolExecutor | None = None,
+        pool: ThreadPoolExecutor | WirePool | None = None,
+        shared: AnswerCache | None = None,
     ) -> None:
         self.backend = backend
+        self.shared = shared
+        # The shared cache's key prefix: the resolver asked (doors asking different resolvers
+        # never share answers); a backend without `cache_scope` shares with itself only.
+        self._scope: Any = getattr(backend, "cache_scope", None) or ("backend", id(backend))
         self.stats = DnsStats()
         self._cache: OrderedDict[tuple[str, str], Future[DnsAnswer]] = OrderedDict()
         self._cache_size = cache_size
@@ -236,9 +335,23 @@ class DnsClient:
                 if not self._cache[oldest_key].done():
                     break
                 del self._cache[oldest_key]
+        if self.shared is not None and self._answer_inline(future, *key):
+            return future
         pool = self._pool or _shared_pool()
         pool.submit(self._fill, future, *key)
         return future
+
+    def _answer_inline(self, future: Future[DnsAnswer], name: str, rdtype: str) -> bool:
+        """Answer from the shared cache in the asker's thread, without a trip through the
+        pool, when the shared cache holds a fresh answer that needs no CNAME follow-up."""
+        assert self.shared is not None
+        raw = self.shared.peek((self._scope, name, rdtype))
+        if raw is None or (raw.cname is not None and not raw.records):
+            return False
+        with self._lock:
+            self.stats.queries += 1
+        self._finish(future, self._from_raw(name, rdtype, (), raw))
+        return True
 
     def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Ask (name, rdtype) and wait for the answer (cached for the rest of the run)."""
@@ -267,7 +380,7 @@ class DnsClient:
         from probes.net.dnssec import Validator
         from probes.parse.trust_anchor import load_trust_anchor
 
-        made = Validator(self, load_trust_anchor(trust_anchor))
+        made = Validator(self, _anchors(trust_anchor, load_trust_anchor))
         with self._lock:
             return self._validators.setdefault(trust_anchor, made)
 
@@ -299,7 +412,22 @@ class DnsClient:
             return DnsAnswer(name, rdtype, BADNAME, detail=problem)
         with self._lock:
             self.stats.queries += 1
-        raw = self.backend.resolve(name, rdtype)
+        if self.shared is None:
+            with self._lock:
+                self.stats.network_queries += 1
+            raw = self.backend.resolve(name, rdtype)
+        else:
+            backend = self.backend
+            raw, network = self.shared.resolve(
+                (self._scope, name, rdtype), lambda: backend.resolve(name, rdtype)
+            )
+            if network:
+                with self._lock:
+                    self.stats.network_queries += 1
+        return self._from_raw(name, rdtype, seen, raw)
+
+    def _from_raw(self, name: str, rdtype: str, seen: tuple[str, ...], raw: RawAnswer) -> DnsAnswer:
+        """The answer a backend's raw answer gives (CNAME targets asked through the cache)."""
         if raw.rcode not in (NOERROR, NXDOMAIN):
             return DnsAnswer(name, rdtype, raw.rcode, detail=raw.detail)
         chain = list(raw.chain)
@@ -358,6 +486,9 @@ class DnsClient:
             answer = DnsAnswer(target, rdtype, BADRESPONSE, detail=f"{type(exc).__name__}: {exc}")
         self._finish(future, answer)
         return answer
+
+
+_NO_SIGNATURES = Signed()
 
 
 def _joined(first: Signed | None, second: Signed | None) -> Signed | None:
@@ -422,7 +553,19 @@ def interpret(response: dns.message.Message, name: str, rdtype: str) -> RawAnswe
         cname=cname,
         chain=tuple(chain[:-1]) if cname else tuple(chain),
         signed=Signed(tuple(response.answer), tuple(response.authority)),
+        ttl=_ttl(response, positive=bool(records or chain)),
     )
+
+
+def _ttl(response: dns.message.Message, *, positive: bool) -> int | None:
+    """How long the reply may be kept: the smallest TTL of its answer rrsets, or for a
+    negative reply its SOA's negative TTL (RFC 2308 §5: min(SOA TTL, SOA MINIMUM))."""
+    if positive:
+        return min((rrset.ttl for rrset in response.answer), default=None)
+    for rrset in response.authority:
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return min(rrset.ttl, rrset[0].minimum)
+    return None
 
 
 class WireBackend:
@@ -462,30 +605,34 @@ class WireBackend:
                 parts += ["-p", str(port)]
         return " ".join(parts)
 
+    @property
+    def cache_scope(self) -> tuple[Any, ...]:
+        """What answers depend on: the resolvers asked, from which source address."""
+        return ("wire", tuple(self.servers), self.source)
+
     def resolve(self, name: str, rdtype: str) -> RawAnswer:
-        try:
-            request = dns.message.make_query(
-                name + ".",
-                rdtype,
-                use_edns=0,
-                payload=EDNS_PAYLOAD,
-                # CD: a validating resolver hands over bogus data too, so that
-                # probes.net.dnssec can say why it is bogus rather than see SERVFAIL.
-                flags=dns.flags.RD | dns.flags.CD,
-                # DO: RRSIGs and denial proofs, for the types probes.net.dnssec validates
-                want_dnssec=rdtype in DNSSEC_TYPES,
-            )
-        except (dns.exception.DNSException, ValueError) as exc:
-            return RawAnswer(BADNAME, detail=str(exc))
+        dnssec = rdtype in DNSSEC_TYPES
+        qid = int.from_bytes(os.urandom(2), "big")
+        wire = build_query(qid, name, rdtype, dnssec=dnssec, payload=EDNS_PAYLOAD)
+        if wire is None:  # a name or type outside the plain form: dnspython builds it
+            try:
+                wire = self._request(name, rdtype, dnssec).to_wire()
+            except (dns.exception.DNSException, ValueError) as exc:
+                return RawAnswer(BADNAME, detail=str(exc))
+            qid = int.from_bytes(wire[:2], "big")
         per_try = self.timeout / self.attempts
         last = RawAnswer(TIMEOUT, detail=f"no answer within {self.timeout:g} s")
         for attempt in range(self.attempts):
             ip, port = self.servers[attempt % len(self.servers)]
             try:
-                response, _ = dns.query.udp_with_fallback(
-                    request, ip, timeout=per_try, port=port, source=self.source
-                )
+                reply = _udp_exchange(wire, ip, port, timeout=per_try, source=self.source)
+                raw = self._read(reply, wire, qid, name, rdtype, dnssec)
+                if raw is None:  # truncated: the same question over TCP
+                    raw = self._over_tcp(name, rdtype, dnssec, ip, port, per_try)
             except dns.exception.Timeout:
+                last = RawAnswer(TIMEOUT, detail=f"no answer from {ip}:{port} in {per_try:g} s")
+                continue
+            except TimeoutError:
                 last = RawAnswer(TIMEOUT, detail=f"no answer from {ip}:{port} in {per_try:g} s")
                 continue
             except (ConnectionError, OSError) as exc:
@@ -494,15 +641,93 @@ class WireBackend:
             except dns.exception.DNSException as exc:
                 last = RawAnswer(BADRESPONSE, detail=f"{ip}:{port}: {exc}")
                 continue
-            if response.flags & dns.flags.TC:
-                last = RawAnswer(BADRESPONSE, detail="answer truncated even over TCP")
+            if raw.rcode == BADRESPONSE:
+                last = raw
                 continue
-            raw = interpret(response, name, rdtype)
             if raw.rcode == "SERVFAIL" and attempt + 1 < self.attempts:
                 last = raw
                 continue
             return raw
         return last
+
+    def _request(self, name: str, rdtype: str, dnssec: bool) -> dns.message.Message:
+        """The query as dnspython builds it (the TCP fallback, names outside the plain form)."""
+        return dns.message.make_query(
+            dns.name.root if name == "." else name + ".",
+            rdtype,
+            use_edns=0,
+            payload=EDNS_PAYLOAD,
+            # CD: a validating resolver hands over bogus data too, so that
+            # probes.net.dnssec can say why it is bogus rather than see SERVFAIL.
+            flags=dns.flags.RD | dns.flags.CD,
+            # DO: RRSIGs and denial proofs, for the types probes.net.dnssec validates
+            want_dnssec=dnssec,
+        )
+
+    def _read(
+        self, reply: bytes, query: bytes, qid: int, name: str, rdtype: str, dnssec: bool
+    ) -> RawAnswer | None:
+        """The reply as a RawAnswer (None: truncated). Read by probes.net.dns_wire when it is
+        plain, else (and for DO questions, whose rrsets DNSSEC validation needs) by dnspython."""
+        qname = query[12 : len(query) - 15]  # between the header and QTYPE, QCLASS, OPT
+        try:
+            got = read_reply(reply, qid, qname, name, rdtype, unsigned=dnssec)
+        except Unsupported:
+            pass
+        else:
+            if got.truncated:
+                return None
+            if got.rcode not in (NOERROR, NXDOMAIN):
+                return RawAnswer(got.rcode, detail="server answered " + got.rcode)
+            assert got.records is not None
+            # A DO question's reply without any DNSSEC record (an unsigned zone): what the
+            # validator sees in it is "no signatures", as from dnspython's rrsets.
+            signed = _NO_SIGNATURES if dnssec else None
+            return RawAnswer(got.rcode, got.records, got.cname, got.chain, None, signed, got.ttl)
+        request = dns.message.from_wire(query)
+        response = dns.message.from_wire(reply, raise_on_truncation=False)
+        if not request.is_response(response):
+            return RawAnswer(BADRESPONSE, detail="the reply does not answer the question asked")
+        if response.flags & dns.flags.TC:
+            return None
+        return interpret(response, name, rdtype)
+
+    def _over_tcp(
+        self, name: str, rdtype: str, dnssec: bool, ip: str, port: int, timeout: float
+    ) -> RawAnswer:
+        response = dns.query.tcp(
+            self._request(name, rdtype, dnssec), ip, timeout=timeout, port=port, source=self.source
+        )
+        if response.flags & dns.flags.TC:
+            return RawAnswer(BADRESPONSE, detail="answer truncated even over TCP")
+        return interpret(response, name, rdtype)
+
+
+def _udp_exchange(query: bytes, ip: str, port: int, *, timeout: float, source: str | None) -> bytes:
+    """Send `query` to ip:port over UDP and return the first reply from there with its ID.
+    Raises TimeoutError after `timeout` seconds. The socket is not connected, as dnspython's
+    is not: an ICMP "port unreachable" is not heard, so a dead resolver port times out."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    deadline = time.monotonic() + timeout
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        if source is not None:
+            sock.bind((source, 0))
+        sock.settimeout(timeout)
+        sock.sendto(query, (ip, port))
+        while True:
+            reply, peer = sock.recvfrom(65535)
+            if reply[:2] == query[:2] and _same_peer(peer, ip, port):
+                return reply
+            remaining = deadline - time.monotonic()  # a stray datagram: wait for ours
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
+
+
+def _same_peer(peer: Any, ip: str, port: int) -> bool:
+    if peer[1] != port:
+        return False
+    return bool(peer[0] == ip or ipaddress.ip_address(peer[0]) == ipaddress.ip_address(ip))
 
 
 class StaticBackend:
@@ -556,11 +781,17 @@ def _norm(rdtype: str, value: Any) -> Any:
 
 
 def client_for(
-    resolver: tuple[str, int] | None, *, timeout: float, source: str | None = None
+    resolver: tuple[str, int] | None,
+    *,
+    timeout: float,
+    source: str | None = None,
+    shared: bool = False,
 ) -> DnsClient:
-    """A DnsClient asking `resolver` (or the system's resolvers when None)."""
+    """A DnsClient asking `resolver` (or the system's resolvers when None); with `shared`, a
+    view over the process-wide answer cache (probes.net.answer_cache.shared_answers)."""
     servers = None if resolver is None else [resolver]
-    return DnsClient(WireBackend(servers, timeout=timeout, source=source))
+    backend = WireBackend(servers, timeout=timeout, source=source)
+    return DnsClient(backend, shared=shared_answers() if shared else None)
 
 
 __all__ = [

@@ -15,6 +15,7 @@ what a `check_host()` walk can reach.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import urllib.parse
@@ -159,9 +160,13 @@ class NotSpfError(ValueError):
     """The text does not start with "v=spf1"."""
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> SpfRecord:
     """Parse one SPF record (the TXT strings already joined). Raises NotSpfError only when
-    the text is not an SPF record at all; every syntax error is collected in `errors`."""
+    the text is not an SPF record at all; every syntax error is collected in `errors`.
+
+    Remembered (the result is immutable): a fleet's domains include the same provider
+    records, parsed once per process."""
     if not is_spf(text):
         raise NotSpfError(f"not an SPF record (does not start with {VERSION!r})")
     terms: list[Term] = []

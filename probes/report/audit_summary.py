@@ -62,6 +62,7 @@ class AuditCounts:
     both: int = 0
     ok: int = 0
     queries: int = 0
+    network: int = 0  # of them, asked of the network (the rest came from the shared cache)
 
     def add(self, report: RunReport, status: int) -> None:
         errored = bool(probe_errors(report))
@@ -71,11 +72,12 @@ class AuditCounts:
         self.both += errored and status == EXIT_FINDINGS
         self.ok += status == EXIT_OK
         self.queries += (report.dns or {}).get("queries", 0)
+        self.network += (report.dns or {}).get("network_queries", 0)
 
     def text(self, fail_on: str, seconds: float) -> str:
         """`N domains in Ts: F with findings at or above SEV, E with probe errors (B of them
-        also with findings), O ok; Q DNS queries` (the part in brackets only when B > 0;
-        `with new findings` for `--fail-on new:SEV`)."""
+        also with findings), O ok; Q DNS queries (M to the network)` (the part in brackets
+        only when B > 0; `with new findings` for `--fail-on new:SEV`)."""
         kind, _, severity = fail_on.rpartition(":")
         findings = "new findings" if kind == "new" else "findings"
         both = f" ({self.both} of them also with {findings})" if self.both else ""
@@ -83,5 +85,5 @@ class AuditCounts:
             f"{self.domains} domains in {seconds:.1f}s: "
             f"{self.failing} with {findings} at or above {severity}, "
             f"{self.with_errors} with probe errors{both}, {self.ok} ok; "
-            f"{self.queries} DNS queries"
+            f"{self.queries} DNS queries ({self.network} to the network)"
         )

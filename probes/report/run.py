@@ -48,7 +48,8 @@ class RunReport:
     started: datetime  # timezone-aware
     duration_s: float
     results: tuple[ProbeResult, ...]
-    # DNS questions of the run: {"queries": wire queries, "cache_hits": ..., "failures": ...}
+    # DNS questions of the run: {"queries": questions needed, "cache_hits": ..., "failures": ...,
+    # "network_queries": those that went to the resolver} (probes.net.dns.DnsStats)
     dns: dict[str, int] | None = None
     # The findings new since the previous comparable run in the history (probes.drift), as
     # (result index, finding index); None when the run was not compared with the history.
