@@ -128,13 +128,15 @@ class FleetRun:
     scheduler_mb: float = 0.0
     worker_mb: tuple[float, ...] = ()
     gate_wait_p95_s: float = 0.0
-    upstream_peak: int = 0
+    upstream_peak: dict[str, int] | None = None
 
 
 def mailprobe_cmd(lab, args: argparse.Namespace, out: Path, target: list[str]) -> list[str]:
     info = lab.info
     cmd = [str(ROOT / ".venv" / "bin" / "mailprobe"), "check", *target]
     cmd += ["--resolver", info.resolver, "--ca-file", info.ca_file, "--selector", SELECTOR]
+    if info.trust_anchor:
+        cmd += ["--trust-anchor", info.trust_anchor]
     for zone in info.dnsbls:
         cmd += ["--dnsbl", zone]
     for zone in info.domain_blocklists:
@@ -178,7 +180,7 @@ def run_fleet(
         int(found["replayed"]) if found else None,
         int(found["diverged"] or 0) if found else 0,
         gate_wait_p95_s=waits[int(0.95 * (len(waits) - 1))] if waits else 0.0,
-        upstream_peak=fwd.upstream_peak,
+        upstream_peak=dict(fwd.upstream_peak),
     )
     if cluster is not None:
         result.cluster_cpu_s = cpu_s(pids) - cpu0
@@ -193,6 +195,20 @@ def outcomes(reports: list[dict]) -> dict[str, Counter]:
     for r in reports:
         for pr in r["results"]:
             out.setdefault(pr["probe"], Counter())[pr["outcome"]] += 1
+    return out
+
+
+def codes(reports: list[dict]) -> Counter:
+    """(probe, warn/fail code or error) -> domains; the domains' own names taken out."""
+    out: Counter = Counter()
+    for r in reports:
+        name = r["target"]["domain"]
+        for pr in r["results"]:
+            for code in {f["code"] for f in pr["findings"] if f["severity"] != "info"}:
+                out[f"{pr['probe']} {code}"] += 1
+            if pr["outcome"] == "ERROR":
+                detail = (pr.get("error_detail") or "?").replace(name, "DOMAIN")
+                out[f"{pr['probe']} ERROR {detail[:90]}"] += 1
     return out
 
 
@@ -234,6 +250,11 @@ def print_run(
     )
     for probe, counted in sorted(outcomes(fr.reports).items()):
         print(f"    {probe:<17} " + ", ".join(f"{k} {v}" for k, v in sorted(counted.items())))
+    top = codes(fr.reports).most_common(12)
+    if top:
+        print("  warn/fail codes and errors (domains):")
+        for what, count in top:
+            print(f"    {count:6d}  {what}")
     # Connections per endpoint against the baseline's one probe set.
     used = sorted({world.host_of[d] for d in world.domains})
     exact, off = 0, []
@@ -256,10 +277,11 @@ def print_run(
         print(f"    {name}: {_ports(got)}")
     most = max(fr.peaks[world.hosts[k]] for k in used)
     over = sum(1 for k in used if fr.peaks[world.hosts[k]] > args.max_per_host)
+    lab = ", ".join(f"{ip} {n}" for ip, n in sorted((fr.upstream_peak or {}).items()))
     print(
         f"  most connections open at once per endpoint: {most} (--max-per-host"
-        f" {args.max_per_host}; endpoints over it: {over}); to the lab, at once: at most"
-        f" {fr.upstream_peak} (forwarder gate {args.upstream_limit}, p95 wait"
+        f" {args.max_per_host}; endpoints over it: {over}); forwarders to the lab at once: {lab}"
+        f" (gate {args.upstream_limit} per lab address; p95 wait"
         f" {fr.gate_wait_p95_s * 1000:.0f} ms)"
     )
     total = sum(totals)

@@ -51,8 +51,8 @@ class FleetForwarder:
         self.counts: dict[tuple[str, int], int] = {}
         self.spans: dict[str, list[list[float]]] = {}
         self.waits: list[float] = []  # seconds each connection waited for an upstream slot
-        self.upstream_open = 0
-        self.upstream_peak = 0
+        self.upstream_open: dict[str, int] = {}  # upstream address -> connections open
+        self.upstream_peak: dict[str, int] = {}
         self.failed_upstream = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -68,7 +68,7 @@ class FleetForwarder:
             self.counts = {(ip, port): 0 for ip, ports in self.routes.items() for port in ports}
             self.spans = {ip: [] for ip in self.routes}
             self.waits = []
-            self.upstream_peak = self.upstream_open
+            self.upstream_peak = dict(self.upstream_open)
             self.failed_upstream = 0
 
     def counts_of(self, ip: str) -> dict[int, int]:
@@ -154,13 +154,16 @@ class FleetForwarder:
             async with gate:
                 with self._lock:
                     self.waits.append(time.monotonic() - asked)
-                    self.upstream_open += 1
-                    self.upstream_peak = max(self.upstream_peak, self.upstream_open)
+                    up = upstream[0]
+                    self.upstream_open[up] = self.upstream_open.get(up, 0) + 1
+                    self.upstream_peak[up] = max(
+                        self.upstream_peak.get(up, 0), self.upstream_open[up]
+                    )
                 try:
                     await self._pipe(reader, writer, upstream, span)
                 finally:
                     with self._lock:
-                        self.upstream_open -= 1
+                        self.upstream_open[upstream[0]] -= 1
         finally:
             span[1] = min(span[1], time.monotonic())
             with contextlib.suppress(Exception):
