@@ -82,6 +82,12 @@ FLEET_PROBES = (
 TARGET_RATE_PER_WORKER = 30.0  # domains/s: the issue's "about 30 a second" for DNS alone
 TARGET_SCALING = 1.5  # 2 workers vs 1 on 2 cores that also run the client, the lab, the forwarders
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Dask's worker samples every thread's stack every 10 ms (sys._current_frames). On CPython
+# before 3.11.9 that can deadlock the worker for good (lock order of the GIL and the runtime's
+# thread-list lock, python/cpython#106883, fixed in 3.11.9 and 3.12.3), and a worker running
+# 32 domains holds some 400 threads: seen here on 3.11.7 after 256 of 2,000 domains. The bench
+# starts its workers without the profiler unless --dask-profiler.
+NO_PROFILER = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 SUMMARY = re.compile(
     r"server conversations: (?P<had>\d+) had, (?P<replayed>\d+) replayed"
     r"(?:.*?; (?P<diverged>\d+) replays went another way)?"
@@ -150,13 +156,21 @@ def mailprobe_cmd(lab, args: argparse.Namespace, out: Path, target: list[str]) -
 
 
 def run_fleet(
-    label: str, workers: int, cmd: list[str], fwd: FleetForwarder, tmp: Path, cluster=None
+    label: str,
+    workers: int,
+    cmd: list[str],
+    fwd: FleetForwarder,
+    tmp: Path,
+    cluster=None,
+    limit_s: float | None = None,
 ) -> FleetRun:
     pids = [] if cluster is None else [cluster.scheduler.pid, *(w.pid for w in cluster.workers)]
     cpu0 = cpu_s(pids)
     fwd.reset()
     err = tmp / f"{label}.err"
-    run = run_child(cmd, err)
+    run = run_child(cmd, err, limit_s=limit_s)
+    if limit_s is not None and run.wall_s >= limit_s:
+        print(f"  stopped after {limit_s:.0f} s (--run-limit): the run did not finish")
     out = Path(cmd[cmd.index("--output") + 1])
     text = err.read_text(errors="replace")
     found = SUMMARY.search(text)
@@ -405,7 +419,7 @@ def run_bench(args: argparse.Namespace, res: Results, started: list, tmp: Path) 
         print(f"== {args.domains} domains on a Dask cluster of {workers} worker(s) (load {load})")
         ctmp = tmp / f"cluster{workers}"
         ctmp.mkdir()
-        cluster = DaskCluster(workers)
+        cluster = DaskCluster(workers, worker_env={} if args.dask_profiler else NO_PROFILER)
         started.append(cluster)
         t0 = time.perf_counter()
         cluster.start(ctmp)
@@ -415,9 +429,8 @@ def run_bench(args: argparse.Namespace, res: Results, started: list, tmp: Path) 
         )
         cmd = mailprobe_cmd(lab, args, tmp / f"out-{workers}", ["--domains", str(domains_file)])
         cmd += ["--scheduler", cluster.address]
-        fr = run_fleet(
-            f"{workers} worker{'s' if workers > 1 else ''}", workers, cmd, fwd, tmp, cluster
-        )
+        label = f"{workers} worker{'s' if workers > 1 else ''}"
+        fr = run_fleet(label, workers, cmd, fwd, tmp, cluster, limit_s=args.run_limit)
         cluster.stop()
         started.remove(cluster)
         print_run(res, fr, world, baseline, args)
@@ -472,6 +485,18 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=16,
         help="connections at once from the forwarders to the lab's MTA (and to its Dovecot)",
+    )
+    parser.add_argument(
+        "--dask-profiler",
+        action="store_true",
+        help="leave the Dask workers' statistical profiler on (off by default: see NO_PROFILER)",
+    )
+    parser.add_argument(
+        "--run-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop a fleet run after S seconds (default: 300 + 0.5 s per domain)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
