@@ -79,7 +79,9 @@ FLEET_PROBES = (
     "imap.*",
     "pop3.*",
 )
-TARGET_RATE_PER_WORKER = 30.0  # domains/s: the "about 30 a second" for DNS alone
+# domains/s of the whole run: the "about 30 domains per second" of a local run of the
+# DNS probes alone on this 2-core machine; here with the transport probes too, on the cluster
+TARGET_RATE = 30.0
 TARGET_SCALING = 1.5  # 2 workers vs 1 on 2 cores that also run the client, the lab, the forwarders
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Dask's worker samples every thread's stack every 10 ms (sys._current_frames). On CPython
@@ -310,8 +312,8 @@ def print_run(
     res.add(
         f"wall time{label}",
         f"{run.wall_s:.1f} s, {rate:.1f} domains/s, {rate / fr.workers:.1f}/s per worker",
-        f">= {TARGET_RATE_PER_WORKER:g}/s per worker",
-        rate / fr.workers >= TARGET_RATE_PER_WORKER and len(fr.reports) == n,
+        f">= {TARGET_RATE:g} domains/s",
+        rate >= TARGET_RATE and len(fr.reports) == n,
     )
     res.add(
         f"CPU per domain{label}",
