@@ -15,8 +15,9 @@ listen), and which host each domain uses.
 - SPF: `mx` and an include of the hoster's shared `_spf.mailhosts.test`; DMARC p=reject with
   a rua in the domain; one DKIM key (selector s1), the same for all.
 - `per_zone` 1 gives each domain its own zone (`d00000.test`, ...). More puts the domains as
-  names inside parent zones of `per_zone` domains (`d00000.z000.test` in zone `z000.test`):
-  Knot loads a few large zones much faster than thousands of small ones.
+  names inside parent zones of `per_zone` domains (`d00000.z000.test` in zone `z000.test`).
+  The lab's start-up grows with the records, hardly with the zones: 20,000 domains took 84 s
+  in 202 zones, 94 s in 20,002 (bench/README.md).
 """
 
 from __future__ import annotations
