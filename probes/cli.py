@@ -600,6 +600,7 @@ def _audit_into(args, domains: list[str], template: Target, probe_classes, clien
 
         for report, written in resumed_then_new():
             bar.advance(report.target.domain)
+            report = batch.unique(report)  # kept lines keep theirs (unique when written)
             if written is None:
                 if db is not None:
                     report = mark_new(db, report, _what(args))

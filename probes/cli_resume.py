@@ -36,6 +36,22 @@ class Batch:
     stream: IO[str]
     done: set[str] = field(default_factory=set)  # the domains of the kept lines
     kept_bytes: int = 0  # how much of domains.jsonl they are
+    # Run ids seen in this batch, by their second: a run id is a second and 24 random bits,
+    # and a batch starts a thousand domains a second (a clash every few thousand domains).
+    _ids: dict[str, set[str]] = field(default_factory=dict)
+
+    def unique(self, report: RunReport) -> RunReport:
+        """`report`, with a new run id (same second, other random part) when another run of
+        this batch already has its id."""
+        second = report.run_id.partition("-")[0]
+        seen = self._ids.setdefault(second, set())
+        while report.run_id in seen:
+            report = dataclasses.replace(report, run_id=new_run_id(report.started))
+        seen.add(report.run_id)
+        if len(self._ids) > 600:  # reports come roughly in time order: old seconds go
+            for old in sorted(self._ids)[:300]:
+                del self._ids[old]
+        return report
 
     def kept(self) -> Iterator[tuple[RunReport, str]]:
         """The kept lines again, (report, line) in order, read one at a time (a batch of a
