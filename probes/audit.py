@@ -315,8 +315,13 @@ def audit_domains_in_processes(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")
-    manager = serve_board(context)
-    ref = BoardRef("manager", run, manager.address, bytes(manager._authkey))
+    # A board the processes share, for probes that talk to servers; the DNS probes never do
+    # (their run needs no process more: the board would be a process for nothing).
+    manager = None
+    ref = BoardRef("local", run)
+    if any(not pid.startswith("dns.") for pid in probe_ids):
+        manager = serve_board(context)
+        ref = BoardRef("manager", run, manager.address, bytes(manager._authkey))
     per_process = max(1, concurrency // processes)
     size = per_process * 4
     chunks = [list(domains[i : i + size]) for i in range(0, len(domains), size)]
@@ -352,4 +357,5 @@ def audit_domains_in_processes(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        manager.shutdown()
+        if manager is not None:
+            manager.shutdown()
