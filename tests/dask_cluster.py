@@ -53,6 +53,8 @@ class DaskCluster:
                     # the statistical profiler can deadlock a busy worker on CPython 3.11
                     # (cpython#106883; docs/dns.md, "Running on a cluster")
                     "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+                    # their scratch space (and its lock files) in the test's directory
+                    "DASK_TEMPORARY_DIRECTORY": str(log.parent),
                     **env,
                 },
             )
