@@ -528,6 +528,8 @@ def mailprobe_cmd(
         cmd = [sys.executable, "-m", "probes.cli", "check", "--domains", str(domains_file)]
         cmd += ["--resolver", resolver, "--probe", "dns.*", "--format", "json", "-q"]
         cmd += ["--output", str(out_dir), "--concurrency", str(concurrency)]
+        # a history of its own (stored, as by default), not the tree's reports/history.sqlite
+        cmd += ["--history", str(out_dir / "history.sqlite")]
         if TRUST_ANCHOR:
             cmd += ["--trust-anchor", TRUST_ANCHOR]
         if processes:
