@@ -1045,14 +1045,20 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the proxy listens on port 53 and the lab needs root", file=sys.stderr)
         return 2
 
+    return guarded(args, run_bench, "mailprobe-dns-audit-", "the proxy and the lab")
+
+
+def guarded(args, run_bench, prefix: str, what: str) -> int:
+    """`run_bench(args, results, started, tmp)` in a work directory, with everything it
+    `started` stopped at the end (also on errors, Ctrl-C and SIGTERM) and the figures printed."""
     res = Results()
     started: list = []
-    tmp = Path(tempfile.mkdtemp(prefix="mailprobe-dns-audit-"))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return run_bench(args, res, started, tmp)
     except KeyboardInterrupt:
-        print("\ninterrupted; stopping the proxy and the lab")
+        print(f"\ninterrupted; stopping {what}")
         return 130
     except SystemExit as exc:
         if isinstance(exc.code, str):

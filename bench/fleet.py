@@ -34,11 +34,8 @@ import argparse
 import json
 import os
 import re
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -53,13 +50,12 @@ from dns_audit import (  # noqa: E402
     MB,
     ChildRun,
     Results,
-    _terminate,
     _tree,
+    guarded,
     read_reports,
     rsa_public_keys,
     run_child,
     start_lab,
-    stop_all,
     wait_zones_loaded,
 )
 from fleet_forward import FleetForwarder  # noqa: E402
@@ -522,28 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    res = Results()
-    started: list = []
-    tmp = Path(tempfile.mkdtemp(prefix="mailprobe-fleet-"))
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return run_bench(args, res, started, tmp)
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping the clusters, the forwarders and the lab")
-        return 130
-    except SystemExit as exc:
-        if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
-            return 1
-        raise
-    finally:
-        stop_all(started)
-        signal.signal(signal.SIGTERM, previous)
-        if args.keep:
-            print(f"work directory kept: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-        res.print_table()
+    return guarded(args, run_bench, "mailprobe-fleet-", "the clusters, the forwarders and the lab")
 
 
 if __name__ == "__main__":

@@ -200,6 +200,29 @@ class ChunkResult:
     diverged: int
 
 
+def _audit_by_ids(
+    domains: Iterable[str],
+    probe_ids: Sequence[str],
+    template: Target,
+    concurrency: int,
+    tapes: Tapes,
+    max_per_host: int,
+) -> Iterator[RunReport]:
+    """audit_domains with the installed probes named by `probe_ids` (a worker's way)."""
+    from probes import registry
+
+    available = registry.load_probes()
+    classes = [available[pid] for pid in probe_ids]
+    return audit_domains(
+        domains,
+        lambda: [cls() for cls in classes],
+        template,
+        concurrency=concurrency,
+        tapes=tapes,
+        max_per_host=max_per_host,
+    )
+
+
 def audit_chunk(
     domains: list[str],
     probe_ids: list[str],
@@ -209,22 +232,9 @@ def audit_chunk(
     max_per_host: int = DEFAULT_MAX_PER_HOST,
 ) -> ChunkResult:
     """Worker (process or cluster): audit `domains` with the installed probes `probe_ids`."""
-    from probes import registry
-
-    available = registry.load_probes()
-    classes = [available[pid] for pid in probe_ids]
     tapes = tapes_for(board, max_per_host)
     before = dict(tapes.stats.counts)
-    reports = list(
-        audit_domains(
-            domains,
-            lambda: [cls() for cls in classes],
-            template,
-            concurrency=concurrency,
-            tapes=tapes,
-            max_per_host=max_per_host,
-        )
-    )
+    reports = list(_audit_by_ids(domains, probe_ids, template, concurrency, tapes, max_per_host))
     after = tapes.stats.counts
     return ChunkResult(
         reports,
@@ -294,20 +304,9 @@ def audit_domains_in_processes(
     run = uuid.uuid4().hex
     if processes == 1:
         ref = BoardRef("local", run)
-        from probes import registry
-
-        available = registry.load_probes()
-        classes = [available[pid] for pid in probe_ids]
         tapes = tapes_for(ref, max_per_host)
         try:
-            yield from audit_domains(
-                domains,
-                lambda: [cls() for cls in classes],
-                template,
-                concurrency=concurrency,
-                tapes=tapes,
-                max_per_host=max_per_host,
-            )
+            yield from _audit_by_ids(domains, probe_ids, template, concurrency, tapes, max_per_host)
         finally:
             _forget(ref, max_per_host, stats)
         return

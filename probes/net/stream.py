@@ -257,18 +257,14 @@ class Connection:
         except TimeoutError as exc:
             release()
             recorded(exc)
-            reason = f"no answer to the connection within {timeouts.connect:g} s"
-            memory.remember(ip, port, ConnectTimeout, reason)
-            raise ConnectTimeout(f"{where}: {reason}") from None
+            raise _connect_failed(net, ip, port, where, exc) from None
         except OSError as exc:
             release()
             recorded(exc if exc.errno is not None else None)
             if exc.errno is None:
                 settle()
                 raise
-            memory.remember(ip, port, type(exc), str(exc.strerror), exc.errno)
-            # the same error (ConnectionRefusedError, ...), saying which endpoint refused
-            raise type(exc)(exc.errno, f"{where}: {exc.strerror}") from None
+            raise _connect_failed(net, ip, port, where, exc) from None
         except BaseException:
             release()
             recorded(None)
@@ -299,16 +295,7 @@ class Connection:
         conn._stopped = lambda: memory.stopped
         memory.track(id(conn), conn._abort)
         if implicit_tls:
-            try:
-                try:
-                    conn.start_tls(server_name=server_name, verify=verify, version=tls_version)
-                except TimeoutError as exc:
-                    if tls_version is not None:
-                        raise  # a pinned version's silence says nothing about the endpoint
-                    raise conn._silent(exc, "the TLS handshake") from None
-            except BaseException:
-                conn.close()
-                raise
+            conn._implicit_handshake(server_name, verify, tls_version)
             conn._settled()  # it spoke TLS
         return conn
 
@@ -331,13 +318,10 @@ class Connection:
         memory = net.endpoints
         if tape.opened is not None:
             exc = tape.opened.rebuild()
-            if isinstance(exc, TimeoutError):
-                reason = f"no answer to the connection within {net.timeouts.connect:g} s"
-                memory.remember(ip, port, ConnectTimeout, reason)
-                raise ConnectTimeout(f"{where}: {reason}") from None
-            if isinstance(exc, OSError) and exc.errno is not None:
-                memory.remember(ip, port, type(exc), str(exc.strerror), exc.errno)
-                raise type(exc)(exc.errno, f"{where}: {exc.strerror}") from None
+            if isinstance(exc, TimeoutError) or (
+                isinstance(exc, OSError) and exc.errno is not None
+            ):
+                raise _connect_failed(net, ip, port, where, exc) from None
             raise exc
         conn = cls(
             ReplaySocket(tape, stats),
@@ -348,17 +332,23 @@ class Connection:
         )
         conn._silence = lambda reason: memory.remember(ip, port, Silent, reason)
         if implicit_tls:
-            try:
-                try:
-                    conn.start_tls(server_name=server_name, verify=verify, version=tls_version)
-                except TimeoutError as exc:
-                    if tls_version is not None:
-                        raise
-                    raise conn._silent(exc, "the TLS handshake") from None
-            except BaseException:
-                conn.close()
-                raise
+            conn._implicit_handshake(server_name, verify, tls_version)
         return conn
+
+    def _implicit_handshake(
+        self, server_name: str | None, verify: bool, tls_version: str | None
+    ) -> None:
+        """The handshake an implicit-TLS port starts with; closes the connection if it fails."""
+        try:
+            try:
+                self.start_tls(server_name=server_name, verify=verify, version=tls_version)
+            except TimeoutError as exc:
+                if tls_version is not None:
+                    raise  # a pinned version's silence says nothing about the endpoint
+                raise self._silent(exc, "the TLS handshake") from None
+        except BaseException:
+            self.close()
+            raise
 
     def _settled(self) -> None:
         """The server is not dead (it spoke, or the connection ended some other way)."""
@@ -670,6 +660,18 @@ class Connection:
         return ProtocolError(
             f"{self.label}: a line longer than {MAX_LINE_BYTES} bytes; gave up reading it"
         )
+
+
+def _connect_failed(net: Net, ip: str, port: int, where: str, exc: OSError) -> OSError:
+    """A connection attempt that failed (or its recording), remembered in the run's memory of
+    dead endpoints: the exception to raise, naming the endpoint. `exc` is a TimeoutError or an
+    OSError with an errno (ConnectionRefusedError, ...), raised again as the same type."""
+    if isinstance(exc, TimeoutError):
+        reason = f"no answer to the connection within {net.timeouts.connect:g} s"
+        net.endpoints.remember(ip, port, ConnectTimeout, reason)
+        return ConnectTimeout(f"{where}: {reason}")
+    net.endpoints.remember(ip, port, type(exc), str(exc.strerror), exc.errno)
+    return type(exc)(exc.errno, f"{where}: {exc.strerror}")
 
 
 def _shorten(text: str, limit: int = 200) -> str:
