@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from probes.net.sized_lru import SizedLru
 
 if TYPE_CHECKING:
     from probes.net.dns import RawAnswer
@@ -57,12 +58,11 @@ class CacheStats:
 
 
 class _Entry:
-    __slots__ = ("expires", "raw", "size")
+    __slots__ = ("expires", "raw")
 
-    def __init__(self, raw: RawAnswer, expires: float, size: int) -> None:
+    def __init__(self, raw: RawAnswer, expires: float) -> None:
         self.raw = raw
         self.expires = expires
-        self.size = size
 
 
 class AnswerCache:
@@ -85,10 +85,9 @@ class AnswerCache:
         self.failure_ttl = failure_ttl
         self.clock = clock
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._entries: SizedLru[_Entry] = SizedLru(max_bytes=max_bytes, max_entries=max_entries)
         self._inflight: dict[Hashable, Future[RawAnswer]] = {}
-        self._bytes = 0
-        self._hits = self._network = self._waits = self._evictions = self._expirations = 0
+        self._hits = self._network = self._waits = self._expirations = 0
 
     def resolve(self, key: Hashable, fetch: Callable[[], RawAnswer]) -> tuple[RawAnswer, bool]:
         """The answer for `key`: kept, being fetched by another asker (waited for), or
@@ -98,11 +97,9 @@ class AnswerCache:
             entry = self._entries.get(key)
             if entry is not None:
                 if entry.expires > self.clock():
-                    self._entries.move_to_end(key)
                     self._hits += 1
                     return entry.raw, False
-                del self._entries[key]
-                self._bytes -= entry.size
+                self._entries.pop(key)
                 self._expirations += 1
             flight = self._inflight.get(key)
             if flight is None:
@@ -135,7 +132,6 @@ class AnswerCache:
             entry = self._entries.get(key)
             if entry is None or entry.expires <= self.clock():
                 return None
-            self._entries.move_to_end(key)
             self._hits += 1
             return entry.raw
 
@@ -154,32 +150,20 @@ class AnswerCache:
         with self._lock:
             return CacheStats(
                 len(self._entries),
-                self._bytes,
+                self._entries.size,
                 self._hits,
                 self._network,
                 self._waits,
-                self._evictions,
+                self._entries.evictions,
                 self._expirations,
             )
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._bytes = 0
 
     def _store(self, key: Hashable, raw: RawAnswer, expires: float) -> None:
-        size = estimate_size(key, raw)
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._bytes -= old.size
-        self._entries[key] = _Entry(raw, expires, size)
-        self._bytes += size
-        while self._entries and (
-            len(self._entries) > self.max_entries or self._bytes > self.max_bytes
-        ):
-            _, dropped = self._entries.popitem(last=False)
-            self._bytes -= dropped.size
-            self._evictions += 1
+        self._entries.put(key, _Entry(raw, expires), estimate_size(key, raw))
 
 
 def estimate_size(key: Hashable, raw: RawAnswer) -> int:

@@ -30,13 +30,13 @@ import importlib
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.managers import BaseManager
 from typing import Any, Protocol, TypeVar
 
+from probes.net.sized_lru import SizedLru
 from probes.net.tls import TlsSession
 
 current_probe: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -147,39 +147,19 @@ def tape_size(tape: Tape) -> int:
     return size
 
 
-class TapeStore:
-    """Tapes by key, least recently used first out beyond `budget` bytes: a fleet whose
+class TapeStore(SizedLru[Tape]):
+    """Tapes by key within `budget` bytes, least recently used first out: a fleet whose
     endpoints are mostly its own (one domain each) does not keep every recording."""
 
     def __init__(self, budget: int = TAPE_BUDGET_BYTES) -> None:
-        self.budget = budget
-        self.size = 0
-        self.evicted = 0
-        self._tapes: OrderedDict[Key, tuple[Tape, int]] = OrderedDict()
+        super().__init__(max_bytes=budget)
 
-    def __len__(self) -> int:
-        return len(self._tapes)
+    @property
+    def evicted(self) -> int:
+        return self.evictions
 
-    def values(self) -> list[Tape]:
-        return [tape for tape, _ in self._tapes.values()]
-
-    def get(self, key: Key) -> Tape | None:
-        found = self._tapes.get(key)
-        if found is None:
-            return None
-        self._tapes.move_to_end(key)
-        return found[0]
-
-    def put(self, key: Key, tape: Tape) -> None:
-        if key in self._tapes:
-            return
-        size = tape_size(tape)
-        self._tapes[key] = (tape, size)
-        self.size += size
-        while self.size > self.budget and len(self._tapes) > 1:
-            _, (_, dropped) = self._tapes.popitem(last=False)
-            self.size -= dropped
-            self.evicted += 1
+    def put(self, key: Key, tape: Tape, size: int | None = None) -> None:  # type: ignore[override]
+        super().put(key, tape, tape_size(tape) if size is None else size)
 
 
 class TapeEnded(ConnectionResetError):
