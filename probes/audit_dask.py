@@ -26,7 +26,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Generator, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from probes.audit import (
@@ -41,6 +40,7 @@ from probes.errors import UsageError
 from probes.model import Target
 from probes.net import DEFAULT_MAX_PER_HOST
 from probes.net.tapes import Key, Tape
+from probes.registry import mailprobe_version
 from probes.report.run import RunReport
 
 CONNECT_TIMEOUT_S = 5.0
@@ -49,13 +49,6 @@ WORKERS_TIMEOUT_S = 60.0
 CHUNK_RETRIES = 2
 WAIT_FOR_RECORDING_S = 1.0
 METADATA_ROOT = "mailprobe-recordings"  # the scheduler's metadata: run -> name -> a recording
-
-
-def mailprobe_version() -> str:
-    try:
-        return version("mailprobe")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def connect(address: str, *, workers_timeout: float = WORKERS_TIMEOUT_S) -> Any:

@@ -909,22 +909,10 @@ def _usage_unknown(message: str) -> int:
 
 
 def version() -> str:
-    """The installed distribution's version; in a source checkout that is not installed, the
-    one pyproject.toml declares (or "unknown")."""
-    from importlib import metadata
+    """The installed distribution's version (probes.registry.mailprobe_version)."""
+    from probes.registry import mailprobe_version
 
-    try:
-        return metadata.version("mailprobe")
-    except metadata.PackageNotFoundError:
-        pass
-    import tomllib
-
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    try:
-        with pyproject.open("rb") as f:
-            return str(tomllib.load(f)["project"]["version"]) + "+source"
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "unknown"
+    return mailprobe_version()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,12 +17,12 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
 
 from probes.errors import UsageError
 from probes.model import Target
+from probes.registry import mailprobe_version
 from probes.report.run import RunReport, new_run_id
 
 BATCH_FILE = "batch.json"
@@ -72,13 +72,6 @@ def _digest(domains: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(domains).encode()).hexdigest()
 
 
-def _version() -> str:
-    try:
-        return version("mailprobe")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def options_digest(template: Target) -> str:
     """What the domains are asked with (resolver, CA, timeouts, selectors, lists, ...): a
     resumed batch must be asked the same way."""
@@ -109,7 +102,7 @@ def open_batch(
                 "domains_sha256": _digest(domains),
                 "probes": list(probe_ids),
                 "options_sha256": options_digest(template),
-                "mailprobe": _version(),
+                "mailprobe": mailprobe_version(),
             },
         )
         stream = open(out_dir / LINES_FILE, "w", encoding="utf-8")  # noqa: SIM115

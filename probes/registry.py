@@ -37,6 +37,27 @@ BUILTIN_RENDERERS = {
 T = TypeVar("T")
 
 
+def mailprobe_version() -> str:
+    """The installed distribution's version; in a source checkout that is not installed, the
+    one pyproject.toml declares (or "unknown"). What `--version` says, what a batch records and
+    what a cluster's workers must have."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("mailprobe")
+    except metadata.PackageNotFoundError:
+        pass
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        with pyproject.open("rb") as f:
+            return str(tomllib.load(f)["project"]["version"]) + "+source"
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
 def _describe(ep: EntryPoint) -> str:
     return f"entry point {ep.name!r} = {ep.value!r} in group {ep.group!r}"
 
